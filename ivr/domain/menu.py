@@ -1,0 +1,278 @@
+"""The inbound menu as data, and the state machine that walks a caller through it.
+
+The tree comes from a file (``ivr/data/menu_95598.toml``); :meth:`MenuTree.from_dict` checks it
+whole before the first call, so a typo is a start-up error, not a caller stuck in a loop.
+The session is pure: it is told which key came (or that none did) and answers with what to do
+next, a :class:`Prompt` to play or a :class:`Route` to an agent queue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ivr.domain.calls import CallStep, StepKind
+
+DTMF_KEYS = "0123456789*#"
+REPLAY_KEY = "*"
+BACK_KEY = "#"
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_QUEUE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_CHOICE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+
+
+class MenuError(ValueError):
+    """The menu file is not a usable menu; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """What one key does in one menu: go to a sub-menu, or route to a queue."""
+
+    key: str
+    goto: str | None = None
+    route: str | None = None
+    choice: str | None = None
+    priority: int = 0  # Asterisk QUEUE_PRIO: urgent choices (a wire down) are served first
+
+
+@dataclass(frozen=True, slots=True)
+class MenuNode:
+    id: str
+    prompt: str
+    options: Mapping[str, Option]
+
+
+@dataclass(frozen=True, slots=True)
+class MenuTree:
+    start: str
+    nodes: Mapping[str, MenuNode]
+    greeting: str
+    invalid_prompt: str
+    timeout_prompt: str
+    transfer_prompt: str
+    default_route: str
+    default_choice: str
+    max_retries: int = 2
+    digit_timeout_ms: int = 5000
+    max_keys: int = 30
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MenuTree:
+        """Build and validate a tree from parsed TOML/JSON."""
+        settings = _table(data, "menu", "")
+        raw_nodes = _table(data, "nodes", "")
+        nodes = {
+            node_id: _parse_node(node_id, _table(raw_nodes, node_id, "nodes."))
+            for node_id in raw_nodes
+        }
+        tree = cls(
+            start=_text(settings, "start", "menu."),
+            nodes=nodes,
+            greeting=_text(settings, "greeting", "menu."),
+            invalid_prompt=_text(settings, "invalid_prompt", "menu."),
+            timeout_prompt=_text(settings, "timeout_prompt", "menu."),
+            transfer_prompt=_text(settings, "transfer_prompt", "menu."),
+            default_route=_text(settings, "default_route", "menu."),
+            default_choice=_text(settings, "default_choice", "menu."),
+            max_retries=_int(settings, "max_retries", 2, 0, 9),
+            digit_timeout_ms=round(_number(settings, "digit_timeout_s", 5, 1, 30) * 1000),
+            max_keys=_int(settings, "max_keys", 30, 5, 200),
+        )
+        tree._check_links()
+        return tree
+
+    def _check_links(self) -> None:
+        if self.start not in self.nodes:
+            raise MenuError(f"menu.start names an unknown node {self.start!r}")
+        if not _QUEUE.match(self.default_route):
+            raise MenuError(f"menu.default_route {self.default_route!r} is not a queue name")
+        if not _CHOICE.match(self.default_choice):
+            raise MenuError(f"menu.default_choice {self.default_choice!r} is not a choice id")
+        reached = {self.start}
+        todo = [self.start]
+        while todo:
+            node = self.nodes[todo.pop()]
+            for option in node.options.values():
+                if option.goto is None:
+                    continue
+                if option.goto not in self.nodes:
+                    raise MenuError(
+                        f"nodes.{node.id}.keys.{option.key} goes to unknown node {option.goto!r}"
+                    )
+                if option.goto not in reached:
+                    reached.add(option.goto)
+                    todo.append(option.goto)
+        unreachable = sorted(set(self.nodes) - reached)
+        if unreachable:
+            raise MenuError(f"nodes never reached from {self.start!r}: {', '.join(unreachable)}")
+
+    def prompt_texts(self) -> set[str]:
+        """Every fixed text a caller can hear, to render ahead of time."""
+        texts = {self.greeting, self.invalid_prompt, self.timeout_prompt, self.transfer_prompt}
+        texts.update(node.prompt for node in self.nodes.values())
+        return texts
+
+    def queues(self) -> set[str]:
+        routes = {o.route for n in self.nodes.values() for o in n.options.values() if o.route}
+        return routes | {self.default_route}
+
+
+def _parse_node(node_id: str, raw: Mapping[str, Any]) -> MenuNode:
+    where = f"nodes.{node_id}"
+    if not _ID.match(node_id):
+        raise MenuError(f"{where}: node ids are lower-case words (a-z, 0-9, _)")
+    keys = _table(raw, "keys", where + ".")
+    options: dict[str, Option] = {}
+    for key, spec in keys.items():
+        key = str(key)
+        option_where = f"{where}.keys.{key}"
+        if len(key) != 1 or key not in DTMF_KEYS:
+            raise MenuError(f"{option_where}: a key is one of {DTMF_KEYS}")
+        if key in (REPLAY_KEY, BACK_KEY):
+            raise MenuError(f"{option_where}: '*' replays and '#' goes back in every menu")
+        if not isinstance(spec, Mapping):
+            raise MenuError(f"{option_where}: expected a table with goto or route")
+        unknown = set(spec) - {"goto", "route", "choice", "priority"}
+        if unknown:
+            raise MenuError(f"{option_where}: unknown fields {sorted(unknown)}")
+        goto, route = spec.get("goto"), spec.get("route")
+        if (goto is None) == (route is None):
+            raise MenuError(f"{option_where}: exactly one of goto or route")
+        if route is not None and not (isinstance(route, str) and _QUEUE.match(route)):
+            raise MenuError(f"{option_where}: route {route!r} is not a queue name")
+        choice = spec.get("choice")
+        if route is not None and not (isinstance(choice, str) and _CHOICE.match(choice)):
+            raise MenuError(f"{option_where}: a route needs a choice id like 'repair.outage'")
+        priority = spec.get("priority", 0)
+        if not isinstance(priority, int) or not 0 <= priority <= 100:
+            raise MenuError(f"{option_where}: priority is a whole number from 0 to 100")
+        options[key] = Option(key, goto=goto, route=route, choice=choice, priority=priority)
+    if not options:
+        raise MenuError(f"{where}: a menu offers at least one key")
+    return MenuNode(node_id, _text(raw, "prompt", where + "."), options)
+
+
+def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
+    value = data.get(name)
+    if not isinstance(value, Mapping):
+        raise MenuError(f"{where}{name}: expected a table")
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, where: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise MenuError(f"{where}{name}: expected non-empty text")
+    return value.strip()
+
+
+def _number(data: Mapping[str, Any], name: str, default: float, low: float, high: float) -> float:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise MenuError(f"menu.{name}: expected a number from {low} to {high}")
+    return float(value)
+
+
+def _int(data: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise MenuError(f"menu.{name}: expected a whole number from {low} to {high}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Play these texts in order (any key interrupts), then wait for one key."""
+
+    node: str
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Send the caller to ``queue``; ``by_default`` when the caller never chose."""
+
+    queue: str
+    choice: str
+    priority: int
+    by_default: bool
+
+
+Action = Prompt | Route
+
+
+@dataclass
+class MenuSession:
+    """One caller's walk through the tree. Records every step it takes."""
+
+    tree: MenuTree
+    clock: Callable[[], datetime]
+    node: str = ""
+    retries: int = 0
+    keys: str = ""
+    path: list[str] = field(default_factory=list)
+    steps: list[CallStep] = field(default_factory=list)
+
+    def start(self) -> Prompt:
+        self._enter(self.tree.start)
+        return Prompt(self.node, (self.tree.greeting, self._current.prompt))
+
+    def on_key(self, key: str) -> Action:
+        """A key came. Anything outside the 16 DTMF symbols counts as invalid."""
+        key = key[:1] if key else "?"
+        self.keys += key if key in DTMF_KEYS else "?"
+        if len(self.keys) > self.tree.max_keys:
+            self._step(StepKind.INVALID, key=key, detail="too many keys")
+            return self._default("too many keys")
+        if key == REPLAY_KEY:
+            self._step(StepKind.REPLAY, key=key)
+            return Prompt(self.node, (self._current.prompt,))
+        if key == BACK_KEY and self.node != self.tree.start:
+            self._step(StepKind.BACK, key=key)
+            self._enter(self.tree.start)
+            return Prompt(self.node, (self._current.prompt,))
+        option = self._current.options.get(key)
+        if option is None:
+            self._step(StepKind.INVALID, key=key)
+            return self._retry(self.tree.invalid_prompt)
+        self._step(StepKind.KEY, key=key, detail=option.goto or option.choice)
+        if option.goto is not None:
+            self._enter(option.goto)
+            return Prompt(self.node, (self._current.prompt,))
+        assert option.route is not None and option.choice is not None
+        route = Route(option.route, option.choice, option.priority, by_default=False)
+        self._step(StepKind.ROUTE, detail=route.queue)
+        return route
+
+    def on_timeout(self) -> Action:
+        self._step(StepKind.TIMEOUT)
+        return self._retry(self.tree.timeout_prompt)
+
+    @property
+    def _current(self) -> MenuNode:
+        return self.tree.nodes[self.node]
+
+    def _enter(self, node: str) -> None:
+        self.node = node
+        self.retries = 0
+        self.path.append(node)
+        self._step(StepKind.PROMPT)
+
+    def _retry(self, apology: str) -> Action:
+        self.retries += 1
+        if self.retries > self.tree.max_retries:
+            return self._default("no valid key")
+        return Prompt(self.node, (apology, self._current.prompt))
+
+    def _default(self, why: str) -> Route:
+        self._step(StepKind.DEFAULT, detail=why)
+        route = Route(self.tree.default_route, self.tree.default_choice, 0, by_default=True)
+        self._step(StepKind.ROUTE, detail=route.queue)
+        return route
+
+    def _step(self, kind: StepKind, key: str | None = None, detail: str | None = None) -> None:
+        self.steps.append(CallStep(self.clock(), kind, self.node, key, detail))

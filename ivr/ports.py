@@ -1,0 +1,66 @@
+"""The interfaces the flows depend on. Adapters (asterisk, speech, db) implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from ivr.domain.calls import CallRecord, CallStep
+
+
+class Channel(Protocol):
+    """One live call as a flow sees it. Raises ``CallerHungUp`` / ``ChannelError``."""
+
+    async def answer(self) -> None: ...
+
+    async def play(self, prompt: Path, escape_digits: str = "") -> str | None:
+        """Play a prompt (path without extension); return the key that interrupted it, if any."""
+        ...
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """Wait for one key; ``None`` on timeout."""
+        ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+
+class PromptLibrary(Protocol):
+    """Turns prompt text into a file Asterisk can play (8 kHz, 16-bit mono WAV)."""
+
+    async def prompt_path(self, text: str) -> Path:
+        """Path *without* extension, as Asterisk's STREAM FILE wants it. Renders on a miss."""
+        ...
+
+
+class CallRepository(Protocol):
+    """Where call records live. Every method is safe to call concurrently from many calls."""
+
+    async def add(self, record: CallRecord) -> None:
+        """Insert a new call (with any steps it already has)."""
+        ...
+
+    async def add_steps(self, call_id: str, steps: Sequence[CallStep]) -> None: ...
+
+    async def update(self, record: CallRecord) -> None:
+        """Store the call's outcome, route, choice, path, keys and end (not its steps)."""
+        ...
+
+    async def mark_ended(
+        self,
+        call_id: str,
+        ended_at: datetime,
+        queue_status: str | None,
+        agent_interface: str | None,
+    ) -> None:
+        """Asterisk says the channel is gone. Keeps an earlier ``ended_at`` if one is stored."""
+        ...
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        """The call with its steps in order, or ``None``."""
+        ...
+
+    async def list_since(self, since: datetime) -> list[CallRecord]:
+        """Calls started at or after ``since``, oldest first, with their steps."""
+        ...
