@@ -1,0 +1,106 @@
+"""The Channel the flows use, over one FastAGI connection.
+
+Commands go out and replies are parsed by panoramisk's ``Request``; this adapter adds what it
+lacks: a deadline on every reply, and one place where Asterisk's ways of saying "the caller is
+gone" (a ``HANGUP`` line, ``511`` on a dead channel, ``result=-1``) become ``CallerHungUp`` and
+everything else unexpected becomes ``ChannelError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from panoramisk.fast_agi import Request
+
+from ivr.domain.calls import CallerHungUp, ChannelError
+
+log = logging.getLogger(__name__)
+
+_HANGUP_ERRORS = {"AGIResultHangup"}
+_DEAD_CHANNEL = 511
+
+
+class AgiChannel:
+    def __init__(self, request: Request, command_timeout_s: float) -> None:
+        self._request = request
+        self._timeout = command_timeout_s
+        self._gone = False
+
+    async def answer(self) -> None:
+        await self._command("ANSWER")
+
+    async def play(self, prompt: Path, escape_digits: str = "") -> str | None:
+        result = await self._command(f'STREAM FILE {_quote(str(prompt))} "{escape_digits}"')
+        return _digit(result)
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        result = await self._command(f"WAIT FOR DIGIT {int(timeout_ms)}")
+        return _digit(result)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self._command(f"SET VARIABLE {_quote(name)} {_quote(value)}")
+
+    async def _command(self, command: str) -> dict[str, Any]:
+        if self._gone:
+            raise CallerHungUp("channel already hung up")
+        result = await self._send(command)
+        error = result.get("error")
+        if error in _HANGUP_ERRORS or result.get("status_code") == _DEAD_CHANNEL:
+            self._gone = True
+            raise CallerHungUp(result.get("msg", "hangup"))
+        if error == "AGIAppError":
+            # result=-1: a hangup, or a failure such as a missing file. Ask which.
+            if await self._channel_is_gone():
+                raise CallerHungUp("hangup during " + command.split(" ", 1)[0])
+            raise ChannelError(f"{command.split(' ', 2)[:2]} failed (result=-1)")
+        if error is not None:
+            raise ChannelError(f"{error}: {result.get('msg', '')}".strip())
+        return result
+
+    async def _channel_is_gone(self) -> bool:
+        probe = await self._send("CHANNEL STATUS")
+        gone = (
+            probe.get("error") is not None
+            or probe.get("status_code") == _DEAD_CHANNEL
+            or probe.get("result", ("",))[0] in ("", "-1")
+        )
+        self._gone = self._gone or gone
+        return gone
+
+    async def _send(self, command: str) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._request.send_command(command)
+        except TimeoutError:
+            self._gone = True
+            raise ChannelError(
+                f"no reply to {command.split(' ', 1)[0]} in {self._timeout:g} s"
+            ) from None
+        except (ConnectionError, ValueError, UnicodeDecodeError, IndexError) as exc:
+            # EOF gives an empty line panoramisk cannot parse; an overlong line raises in
+            # readline. Either way the AGI link is unusable.
+            self._gone = True
+            raise ChannelError(f"AGI link broken: {type(exc).__name__}") from None
+
+
+def _digit(result: dict[str, Any]) -> str | None:
+    """STREAM FILE / WAIT FOR DIGIT give the key's ASCII code, or 0 for none."""
+    try:
+        code = int(result.get("result", ("0",))[0] or 0)
+    except ValueError:
+        raise ChannelError(f"unexpected result {result.get('result')!r}") from None
+    if code <= 0:
+        return None
+    if code > 0x7F:
+        raise ChannelError(f"result {code} is not a key")
+    return chr(code)
+
+
+def _quote(value: str) -> str:
+    """AGI arguments are space-separated; quote, and refuse what would break the framing."""
+    if any(ch in value for ch in '\r\n"\\'):
+        raise ValueError("AGI argument contains a quote, backslash or line break")
+    return f'"{value}"'

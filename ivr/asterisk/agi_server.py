@@ -1,0 +1,112 @@
+"""FastAGI server: one asyncio task per call, each isolated from every other.
+
+We accept the TCP connection, read the environment with our bounded reader, then hand a
+panoramisk ``Request`` (for command framing and reply parsing) wrapped in :class:`AgiChannel`
+to the route. A route's failure is logged and ends only its own call; the dialplan then sends
+that caller to the fallback queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from panoramisk.fast_agi import Request
+
+from ivr.asterisk.agi_channel import AgiChannel
+from ivr.asterisk.agi_reader import AgiEnvironment, AgiProtocolError, read_agi_environment
+from ivr.config import AgiSettings
+
+log = logging.getLogger(__name__)
+
+AgiRoute = Callable[[AgiChannel, AgiEnvironment], Awaitable[None]]
+
+
+class FastAgiServer:
+    def __init__(self, settings: AgiSettings, routes: Mapping[str, AgiRoute]) -> None:
+        self._settings = settings
+        self._routes = dict(routes)
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.refused = 0  # connections turned away: over capacity or not speaking AGI
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "server not started"
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._accept,
+            self._settings.host,
+            self._settings.port,
+            limit=self._settings.line_max_bytes,
+            reuse_address=True,
+        )
+        log.info("FastAGI listening on %s:%d", self._settings.host, self.port)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop accepting; give live calls ``grace_s`` to finish, then cut them loose."""
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        if self._sessions:
+            _, pending = await asyncio.wait(set(self._sessions), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._server = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if len(self._sessions) >= self._settings.max_sessions:
+            self.refused += 1
+            log.warning("FastAGI at capacity (%d sessions): refusing a call", len(self._sessions))
+            await _close(writer)
+            return
+        self._sessions.add(task)
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._sessions.discard(task)
+            await _close(writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            env = await read_agi_environment(
+                reader,
+                timeout_s=self._settings.env_timeout_s,
+                max_bytes=self._settings.env_max_bytes,
+            )
+        except AgiProtocolError as exc:
+            self.refused += 1
+            log.warning("FastAGI peer %s rejected: %s", peer, exc)
+            return
+        route = self._routes.get(env.script)
+        if route is None:
+            self.refused += 1
+            log.warning("FastAGI peer %s asked for unknown route %r", peer, env.script[:64])
+            return
+        request = Request(app=None, headers=env.headers, reader=reader, writer=writer)
+        channel = AgiChannel(request, self._settings.command_timeout_s)
+        try:
+            await route(channel, env)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("FastAGI route %r failed for %s", env.script, env.get("uniqueid"))
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()
