@@ -1,0 +1,114 @@
+"""The inbound 95598 conversation: greeting, menu, and the hand-over to an agent queue.
+
+The flow only talks to ports: a Channel, a PromptLibrary and a CallJournal. It never decides
+what a key means (the menu session does) and never fails a caller because of our own faults:
+if anything on our side breaks, the call is marked failed and the dialplan's fallback queue
+takes the caller to a human.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, StepKind
+from ivr.domain.menu import DTMF_KEYS, MenuSession, MenuTree, Prompt, Route
+from ivr.domain.privacy import mask_number
+from ivr.ports import Channel, PromptLibrary
+from ivr.services.call_journal import CallJournal
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundDeps:
+    menu: MenuTree
+    prompts: PromptLibrary
+    journal: CallJournal
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    """What Asterisk tells us about a new call (from the AGI environment)."""
+
+    unique_id: str
+    caller_number: str
+    dialed_number: str
+    channel_name: str
+
+
+async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallRecord:
+    """Walk the caller through the menu and route them. Returns the finished record."""
+    record = CallRecord(
+        call_id=uuid.uuid4().hex,
+        unique_id=start.unique_id,
+        caller_number=start.caller_number,
+        dialed_number=start.dialed_number,
+        channel_name=start.channel_name,
+        started_at=deps.clock(),
+    )
+    session = MenuSession(deps.menu, deps.clock)
+    log.info("call %s from %s entered the menu", record.call_id, mask_number(start.caller_number))
+    try:
+        # First, so that the hangup handler can report the end even if the caller leaves now.
+        await channel.set_variable("IVR_CALL_ID", record.call_id)
+        action = session.start()
+        _sync(record, session)
+        await deps.journal.opened(record)
+        while isinstance(action, Prompt):
+            key = await _offer(channel, action, deps)
+            action = session.on_key(key) if key is not None else session.on_timeout()
+        _sync(record, session)
+        await _route(channel, action, record, deps)
+    except CallerHungUp:
+        _sync(record, session)
+        record.outcome = CallOutcome.ABANDONED_IN_MENU
+        record.ended_at = deps.clock()
+        record.steps.append(CallStep(record.ended_at, StepKind.HANGUP, session.node or None))
+        log.info("call %s: caller hung up in the menu", record.call_id)
+    except Exception as exc:
+        _sync(record, session)
+        record.outcome = CallOutcome.FAILED
+        record.steps.append(
+            CallStep(deps.clock(), StepKind.ERROR, session.node or None, None, type(exc).__name__)
+        )
+        log.exception("call %s failed in the bridge; dialplan falls back", record.call_id)
+    finally:
+        await deps.journal.closed(record)
+    return record
+
+
+async def _offer(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | None:
+    """Play the prompt texts (any key interrupts), then wait for a key."""
+    for text in prompt.texts:
+        key = await channel.play(await deps.prompts.prompt_path(text), DTMF_KEYS)
+        if key is not None:
+            return key
+    return await channel.wait_for_digit(deps.menu.digit_timeout_ms)
+
+
+async def _route(channel: Channel, route: Route, record: CallRecord, deps: InboundDeps) -> None:
+    record.route, record.choice = route.queue, route.choice
+    await channel.play(await deps.prompts.prompt_path(deps.menu.transfer_prompt))
+    await channel.set_variable("IVR_CHOICE", route.choice)
+    await channel.set_variable("IVR_MENU_PATH", ">".join(record.menu_path))
+    if route.priority:
+        await channel.set_variable("QUEUE_PRIO", str(route.priority))
+    await channel.set_variable("IVR_QUEUE", route.queue)  # last: the dialplan acts on it
+    record.outcome = CallOutcome.ROUTED
+    log.info("call %s routed to %s (%s)", record.call_id, route.queue, route.choice)
+
+
+def _sync(record: CallRecord, session: MenuSession) -> None:
+    record.menu_path = list(session.path)
+    record.keys = session.keys
+    known = len(record.steps)
+    record.steps.extend(session.steps[known:])
