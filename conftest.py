@@ -1,0 +1,3 @@
+"""Test plugins for the whole suite (pytest only honours pytest_plugins at the root)."""
+
+pytest_plugins = ["tests.integration.db_fixtures", "tests.integration.asterisk_fixtures"]

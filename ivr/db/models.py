@@ -1,0 +1,144 @@
+"""Tables for call records. The schema itself is created only by the Alembic migrations.
+
+``tests/integration`` checks that these models and the migrations agree; change both together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ivr.domain.calls import CallOutcome, StepKind
+
+# Deterministic constraint names, so later migrations can refer to them (and SQLite batch mode
+# can recreate them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ENUM_LENGTH = 32  # fixed, so adding a longer enum value later is an explicit migration
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text (which sorts correctly), and
+    this type puts ``UTC`` back on the way out, so both backends return identical values.
+    Naive datetimes are refused: their meaning depends on the host's clock settings.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: call records need aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _str_enum(enum_cls: type[CallOutcome] | type[StepKind], name: str) -> Enum:
+    """A VARCHAR plus CHECK of the enum's *values*: no native PG type to migrate on changes."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=ENUM_LENGTH,
+        values_callable=lambda cls: [member.value for member in cls],
+        validate_strings=True,
+    )
+
+
+# BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+_BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# Free text from Asterisk is TEXT, not VARCHAR(n): PostgreSQL would reject an over-long channel
+# name that SQLite stores happily, and a call record is worth more than a tidy width.
+CALL_ID_LENGTH = 64  # ours: a UUID hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CallRow(Base):
+    """One inbound call (``ivr.domain.calls.CallRecord`` without its steps)."""
+
+    __tablename__ = "calls"
+
+    call_id: Mapped[str] = mapped_column(String(CALL_ID_LENGTH), primary_key=True)
+    unique_id: Mapped[str] = mapped_column(Text(), index=True)
+    caller_number: Mapped[str] = mapped_column(Text())
+    dialed_number: Mapped[str] = mapped_column(Text())
+    channel_name: Mapped[str] = mapped_column(Text())
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    outcome: Mapped[CallOutcome] = mapped_column(_str_enum(CallOutcome, "call_outcome"))
+    route: Mapped[str | None] = mapped_column(Text())
+    choice: Mapped[str | None] = mapped_column(Text())
+    menu_path: Mapped[list[str]] = mapped_column(JSON())
+    keys: Mapped[str] = mapped_column(Text())
+    queue_status: Mapped[str | None] = mapped_column(Text())
+    agent_interface: Mapped[str | None] = mapped_column(Text())
+
+
+class StepRow(Base):
+    """One step of a call; ``seq`` (0, 1, 2, …) is its position within the call."""
+
+    __tablename__ = "call_steps"
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(
+        String(CALL_ID_LENGTH), ForeignKey("calls.call_id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer())
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[StepKind] = mapped_column(_str_enum(StepKind, "step_kind"))
+    node: Mapped[str | None] = mapped_column(Text())
+    key: Mapped[str | None] = mapped_column(Text())
+    detail: Mapped[str | None] = mapped_column(Text())
+
+
+calls_table = CallRow.__table__
+steps_table = StepRow.__table__
+
+__all__ = [
+    "Base",
+    "CallRow",
+    "StepRow",
+    "UtcDateTime",
+    "calls_table",
+    "steps_table",
+]
