@@ -42,17 +42,26 @@ class AgiEnvironment:
 
 
 async def read_agi_environment(
-    reader: asyncio.StreamReader, *, timeout_s: float, max_bytes: int
+    reader: asyncio.StreamReader,
+    *,
+    timeout_s: float,
+    max_bytes: int,
+    classic_route: str | None = None,
 ) -> AgiEnvironment:
-    """Read ``agi_*`` lines up to the blank line. Raises AgiProtocolError, never hangs."""
+    """Read ``agi_*`` lines up to the blank line. Raises AgiProtocolError, never hangs.
+
+    ``classic_route`` serves classic (stdin) AGI, whose environment names no network script.
+    """
     try:
         async with asyncio.timeout(timeout_s):
-            return await _read(reader, max_bytes)
+            return await _read(reader, max_bytes, classic_route)
     except TimeoutError:
         raise AgiProtocolError(f"no complete AGI environment within {timeout_s:g} s") from None
 
 
-async def _read(reader: asyncio.StreamReader, max_bytes: int) -> AgiEnvironment:
+async def _read(
+    reader: asyncio.StreamReader, max_bytes: int, classic_route: str | None
+) -> AgiEnvironment:
     headers: dict[str, str] = {}
     total = 0
     for _ in range(MAX_LINES):
@@ -78,6 +87,8 @@ async def _read(reader: asyncio.StreamReader, max_bytes: int) -> AgiEnvironment:
         headers[key.decode("ascii")] = value.decode("utf-8", errors="replace")
     else:
         raise AgiProtocolError(f"more than {MAX_LINES} environment lines")
+    if classic_route is not None:
+        headers["agi_network_script"] = classic_route
     if "agi_network_script" not in headers:
         raise AgiProtocolError("environment has no agi_network_script (not a FastAGI request)")
     return AgiEnvironment(headers)

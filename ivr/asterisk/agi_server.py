@@ -74,36 +74,46 @@ class FastAgiServer:
             return
         self._sessions.add(task)
         try:
-            await self._serve(reader, writer)
+            if not await serve_session(reader, writer, self._routes, self._settings):
+                self.refused += 1
         finally:
             self._sessions.discard(task)
             await _close(writer)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        try:
-            env = await read_agi_environment(
-                reader,
-                timeout_s=self._settings.env_timeout_s,
-                max_bytes=self._settings.env_max_bytes,
-            )
-        except AgiProtocolError as exc:
-            self.refused += 1
-            log.warning("FastAGI peer %s rejected: %s", peer, exc)
-            return
-        route = self._routes.get(env.script)
-        if route is None:
-            self.refused += 1
-            log.warning("FastAGI peer %s asked for unknown route %r", peer, env.script[:64])
-            return
-        request = Request(app=None, headers=env.headers, reader=reader, writer=writer)
-        channel = AgiChannel(request, self._settings.command_timeout_s)
-        try:
-            await route(channel, env)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("FastAGI route %r failed for %s", env.script, env.get("uniqueid"))
+
+async def serve_session(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    routes: Mapping[str, AgiRoute],
+    settings: AgiSettings,
+    classic_route: str | None = None,
+) -> bool:
+    """Serve one AGI session on any pair of streams (a FastAGI socket, or a classic AGI
+    script's stdin/stdout). Returns False if the peer was turned away."""
+    peer = writer.get_extra_info("peername") or "stdin"
+    try:
+        env = await read_agi_environment(
+            reader,
+            timeout_s=settings.env_timeout_s,
+            max_bytes=settings.env_max_bytes,
+            classic_route=classic_route,
+        )
+    except AgiProtocolError as exc:
+        log.warning("AGI peer %s rejected: %s", peer, exc)
+        return False
+    route = routes.get(env.script)
+    if route is None:
+        log.warning("AGI peer %s asked for unknown route %r", peer, env.script[:64])
+        return False
+    request = Request(app=None, headers=env.headers, reader=reader, writer=writer)
+    channel = AgiChannel(request, settings.command_timeout_s)
+    try:
+        await route(channel, env)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("AGI route %r failed for %s", env.script, env.get("uniqueid"))
+    return True
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

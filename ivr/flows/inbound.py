@@ -23,6 +23,11 @@ from ivr.services.call_journal import CallJournal
 log = logging.getLogger(__name__)
 
 
+# Asterisk copies "__"-prefixed variables to every channel this one dials: the agent's leg of the
+# queue call sees IVR_CALL_ID and IVR_CHOICE (a screen pop needs them), and so does any transfer.
+INHERITED = "__"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -59,7 +64,7 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
     log.info("call %s from %s entered the menu", record.call_id, mask_number(start.caller_number))
     try:
         # First, so that the hangup handler can report the end even if the caller leaves now.
-        await channel.set_variable("IVR_CALL_ID", record.call_id)
+        await channel.set_variable(INHERITED + "IVR_CALL_ID", record.call_id)
         action = session.start()
         _sync(record, session)
         await deps.journal.opened(record)
@@ -98,8 +103,8 @@ async def _offer(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | N
 async def _route(channel: Channel, route: Route, record: CallRecord, deps: InboundDeps) -> None:
     record.route, record.choice = route.queue, route.choice
     await channel.play(await deps.prompts.prompt_path(deps.menu.transfer_prompt))
-    await channel.set_variable("IVR_CHOICE", route.choice)
-    await channel.set_variable("IVR_MENU_PATH", ">".join(record.menu_path))
+    await channel.set_variable(INHERITED + "IVR_CHOICE", route.choice)
+    await channel.set_variable(INHERITED + "IVR_MENU_PATH", ">".join(record.menu_path))
     if route.priority:
         await channel.set_variable("QUEUE_PRIO", str(route.priority))
     await channel.set_variable("IVR_QUEUE", route.queue)  # last: the dialplan acts on it

@@ -97,3 +97,10 @@ async def test_arbitrary_bytes_never_escape_as_other_errors(data: bytes) -> None
     except AgiProtocolError:
         return
     assert env.script == env.headers["agi_network_script"].split("?")[0].strip("/")
+
+
+async def test_classic_agi_names_its_route_itself() -> None:
+    env = await read(
+        b"agi_request: /usr/share/ivr_agi.py\nagi_arg_1: inbound\n\n", classic_route="inbound"
+    )
+    assert env.script == "inbound"

@@ -85,9 +85,9 @@ async def test_a_chosen_route_sets_the_channel_variables() -> None:
     record = await inbound.run(channel, START, deps(repo))
     assert record.outcome == CallOutcome.ROUTED
     assert channel.variables == {
-        "IVR_CALL_ID": record.call_id,
-        "IVR_CHOICE": "repair.hazard",
-        "IVR_MENU_PATH": "main>repair",
+        "__IVR_CALL_ID": record.call_id,
+        "__IVR_CHOICE": "repair.hazard",
+        "__IVR_MENU_PATH": "main>repair",
         "QUEUE_PRIO": "10",
         "IVR_QUEUE": "q-repair",
     }

@@ -1,0 +1,96 @@
+"""Wiring and lifecycle: the only module that knows every adapter.
+
+One process runs the FastAGI server and the web app on one asyncio loop; aiohttp's
+``cleanup_ctx`` starts the bridge before the first request and stops it after the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ivr.asterisk.agi_routes import call_ended_route, inbound_route
+from ivr.asterisk.agi_server import FastAgiServer
+from ivr.config import Settings
+from ivr.db.engine import create_engine
+from ivr.db.migrate import upgrade
+from ivr.db.repository import SqlCallRepository
+from ivr.flows.inbound import InboundDeps, utc_now
+from ivr.menu_file import load_menu
+from ivr.services.call_journal import CallJournal
+from ivr.speech.prompts import PromptCache
+
+log = logging.getLogger(__name__)
+
+
+class Bridge:
+    """The bridge's parts, started in dependency order and stopped in reverse."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.menu = load_menu(settings.menu.file)  # a bad menu file stops us here, not on a call
+        self.engine = create_engine(settings.database.url, echo=settings.database.echo)
+        self.repository = SqlCallRepository(self.engine)
+        self.journal = CallJournal(self.repository)
+        self.prompts = PromptCache.from_settings(settings.speech)
+        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now)
+        self.routes = {
+            "inbound": inbound_route(deps),
+            "call-ended": call_ended_route(self.journal, utc_now),
+        }
+        self.agi = FastAgiServer(settings.agi, self.routes)
+
+    async def start(self) -> None:
+        await upgrade(self.settings.database.url)
+        rendered = await self.prompts.prerender(sorted(self.menu.prompt_texts()))
+        log.info("%d menu prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
+        await self.agi.start()
+
+    async def stop(self) -> None:
+        await self.agi.stop()
+        await self.prompts.close()
+        await self.engine.dispose()
+
+
+def make_web_app(bridge: Bridge) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await bridge.start()
+        yield
+        await bridge.stop()
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "agi_port": bridge.agi.port,
+                "calls_in_menu": bridge.agi.active_sessions,
+            }
+        )
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/health", health)
+    return app
+
+
+async def serve(settings: Settings) -> None:
+    """Run the bridge until SIGINT/SIGTERM."""
+    bridge = Bridge(settings)
+    runner = web.AppRunner(make_web_app(bridge))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    await site.start()
+    log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

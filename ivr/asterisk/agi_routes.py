@@ -1,0 +1,64 @@
+"""The FastAGI routes Asterisk's dialplan calls, translating the AGI environment for the flows.
+
+``inbound``     ``AGI(agi://…/inbound)`` from the 95598 entry context: the menu.
+``call-ended``  ``AGI(agi://…/call-ended,<call id>,<QUEUESTATUS>,<MEMBERINTERFACE>)`` from the
+                hangup handler: when, and how, the call finally ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+
+from ivr.asterisk.agi_channel import AgiChannel
+from ivr.asterisk.agi_reader import AgiEnvironment
+from ivr.asterisk.agi_server import AgiRoute
+from ivr.flows import inbound
+from ivr.services.call_journal import CallJournal
+
+log = logging.getLogger(__name__)
+
+_CALL_ID = re.compile(r"^[0-9a-f]{32}$")
+_QUEUE_STATUS = re.compile(r"^[A-Z]{1,20}$")
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def clean(value: str, limit: int = 64) -> str:
+    """Caller-controlled text (caller ID) as we store it: printable ASCII, bounded length."""
+    value = value.strip()
+    if value.lower() in ("unknown", "anonymous"):
+        return ""
+    return _PRINTABLE.sub("?", value)[:limit]
+
+
+def inbound_route(deps: inbound.InboundDeps) -> AgiRoute:
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        start = inbound.CallStart(
+            unique_id=clean(env.get("uniqueid"), 64),
+            caller_number=clean(env.get("callerid"), 32),
+            dialed_number=clean(env.get("extension") or env.get("dnid"), 32),
+            channel_name=clean(env.get("channel"), 128),
+        )
+        await inbound.run(channel, start, deps)
+
+    return route
+
+
+def call_ended_route(journal: CallJournal, clock: Callable[[], datetime]) -> AgiRoute:
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        ended_at = clock()
+        args = [*env.args, "", "", ""]
+        call_id, queue_status, member = args[0].strip(), args[1].strip(), clean(args[2], 128)
+        if not _CALL_ID.match(call_id):
+            log.warning("call-ended with a malformed call id %r: ignored", call_id[:40])
+            return
+        await journal.ended(
+            call_id,
+            ended_at,
+            queue_status if _QUEUE_STATUS.match(queue_status) else None,
+            member or None,
+        )
+
+    return route

@@ -1,0 +1,77 @@
+"""``ivr``: run the bridge, the demo, the Asterisk sandbox, migrations and prompt rendering."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from ivr import logging_setup
+from ivr.config import load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
+    parser.add_argument("--config", type=Path, help="settings TOML (default: $IVR_CONFIG)")
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bridge: FastAGI server and web app")
+    demo = commands.add_parser("demo", help="sandbox + bridge + simulated agents and callers")
+    demo.add_argument("--calls", type=int, default=8, help="how many simulated callers")
+    sandbox = commands.add_parser("sandbox", help="the local Asterisk for demos and tests")
+    sandbox.add_argument("action", choices=["up", "down", "status"])
+    db = commands.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    prompts = commands.add_parser("prompts", help="render every menu prompt ahead of time")
+    prompts.add_argument("action", choices=["render"])
+    args = parser.parse_args(argv)
+
+    logging_setup.configure(args.log_level)
+    settings = load_settings(args.config)
+    if args.command == "run":
+        from ivr.app import serve
+
+        asyncio.run(serve(settings))
+    elif args.command == "demo":
+        from ivr.demo import run_demo
+
+        return asyncio.run(run_demo(settings, args.calls))
+    elif args.command == "sandbox":
+        from ivr.sandbox.asterisk import AsteriskSandbox
+
+        box = AsteriskSandbox.from_settings(settings)
+        if args.action == "up":
+            ami = box.up()
+            print(f"Asterisk sandbox up; AMI {ami.host}:{ami.port} as {ami.username}")
+        elif args.action == "down":
+            box.down()
+            print("Asterisk sandbox stopped")
+        else:
+            print(json.dumps(box.status(), indent=2, default=str))
+    elif args.command == "db":
+        from ivr.db.migrate import upgrade
+
+        asyncio.run(upgrade(settings.database.url))
+        print("database at head")
+    elif args.command == "prompts":
+        asyncio.run(_render_prompts(settings))
+    return 0
+
+
+async def _render_prompts(settings) -> None:  # type: ignore[no-untyped-def]
+    from ivr.menu_file import load_menu
+    from ivr.speech.prompts import PromptCache
+
+    cache = PromptCache.from_settings(settings.speech)
+    try:
+        rendered = await cache.prerender(sorted(load_menu(settings.menu.file).prompt_texts()))
+    finally:
+        await cache.close()
+    for text, path in rendered.items():
+        print(f"{path}.wav  {text}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Simulated people on the sandboxed Asterisk, for the demo and the integration tests.
+
+They are dialplan (``ivr/sandbox/extensions_local.conf``), so every simulated call is a real
+call through Asterisk: a caller is a Local channel into the 95598 entry whose far end presses
+keys; an agent is a queue member ``Local/<id>@sim-agents/n`` that answers after a delay.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from ivr.asterisk.ami import AmiClient
+
+_KEYS = re.compile(r"^[0-9*#wW]{0,64}$")
+_AGENT_ID = re.compile(r"^[0-9]{3,6}$")
+_NUMBER = re.compile(r"^[0-9]{3,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedCaller:
+    """``keys`` are sent ``pause_s`` after the menu answers (``w`` waits 0.5 s between keys);
+    the caller then stays ``hold_s`` seconds and hangs up."""
+
+    number: str
+    keys: str = ""
+    pause_s: float = 1.5
+    hold_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not _NUMBER.match(self.number):
+            raise ValueError("a simulated caller's number is 3 to 20 digits")
+        if not _KEYS.match(self.keys):
+            raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
+
+
+async def place_call(ami: AmiClient, caller: SimulatedCaller, entry: str = "95598") -> str:
+    """Originate the call; returns the ActionID to match the OriginateResponse event."""
+    action_id = "sim-" + uuid.uuid4().hex[:12]
+    variables = f"SIM_KEYS={caller.keys},SIM_PAUSE={caller.pause_s:g},SIM_HOLD={caller.hold_s:g}"
+    await ami.action(
+        {
+            "Action": "Originate",
+            "ActionID": action_id,
+            "Channel": f"Local/{entry}@from-pstn",
+            "Context": "sim-caller",
+            "Exten": "s",
+            "Priority": "1",
+            "CallerID": f'"sim" <{caller.number}>',
+            "Variable": variables,
+            "Timeout": "30000",
+            "Async": "true",
+        }
+    )
+    return action_id
+
+
+async def log_in_agent(
+    ami: AmiClient,
+    agent_id: str,
+    queues: list[str],
+    answer_after_s: float | str = 0.5,
+    talk_s: float = 2.0,
+) -> str:
+    """Make ``Local/<id>@sim-agents/n`` a member of ``queues``; ``answer_after_s`` may be
+    ``"never"``. Returns the member interface."""
+    if not _AGENT_ID.match(agent_id):
+        raise ValueError("a simulated agent id is 3 to 6 digits")
+    delay = answer_after_s if answer_after_s == "never" else f"{float(answer_after_s):g}"
+    await ami.action(
+        {"Action": "Setvar", "Variable": f"SIM_AGENT_DELAY_{agent_id}", "Value": delay}
+    )
+    await ami.action(
+        {"Action": "Setvar", "Variable": f"SIM_AGENT_TALK_{agent_id}", "Value": f"{talk_s:g}"}
+    )
+    interface = f"Local/{agent_id}@sim-agents/n"
+    for queue in queues:
+        await ami.queue_add(queue, interface, f"agent-{agent_id}")
+    return interface
