@@ -55,7 +55,15 @@ class AmiClient:
         self._manager.register_event(pattern, lambda _manager, event: callback(event))
 
     async def action(self, action: dict[str, str], timeout_s: float = 10.0) -> Message:
-        response = await asyncio.wait_for(self._manager.send_action(dict(action)), timeout_s)
+        """Send an action that answers with one message.
+
+        ``as_list=False`` matters: panoramisk guesses from the reply's text whether more
+        messages follow, and guesses wrong for QueueAdd ("Added … to queue") and async
+        Originate ("successfully queued"), leaving their futures pending for ever.
+        """
+        response = await asyncio.wait_for(
+            self._manager.send_action(dict(action), as_list=False), timeout_s
+        )
         if isinstance(response, list):
             response = response[0]
         if response.get("Response") == "Error":
