@@ -18,7 +18,7 @@ from ivr.config import DEFAULT_STATE_DIR, Settings
 from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.privacy import mask_number
 from ivr.sandbox.asterisk import AsteriskSandbox
-from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, place_call
+from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_call
 
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 
@@ -48,10 +48,11 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
     bridge = Bridge(settings)
     await bridge.start()
     ami = AmiClient(endpoint.host, endpoint.port, endpoint.username, endpoint.secret)
+    agents: list[str] = []
     try:
         await ami.connect()
         for agent_id, delay in (("1001", 1.0), ("1002", 2.0), ("1003", 3.0)):
-            await log_in_agent(ami, agent_id, QUEUES, answer_after_s=delay, talk_s=2)
+            agents.append(await log_in_agent(ami, agent_id, QUEUES, delay, talk_s=2))
         print(f"3/4 {calls} simulated callers dial 95598 …", flush=True)
         started = datetime.now(UTC)
         scenarios = [SCENARIOS[i % len(SCENARIOS)] for i in range(calls)]
@@ -62,6 +63,8 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
         finished = [r for r in records if r.ended_at and r.outcome != CallOutcome.IN_MENU]
         return 0 if len(finished) == calls else 1
     finally:
+        for interface in agents:
+            await log_out_agent(ami, interface, QUEUES)
         await ami.close()
         await bridge.stop()
 

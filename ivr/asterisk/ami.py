@@ -87,7 +87,12 @@ class AmiClient:
                 raise
 
     async def queue_remove(self, queue: str, interface: str) -> None:
-        await self.action({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
+        """Remove a member; one already gone is fine."""
+        try:
+            await self.action({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
+        except AmiError as exc:
+            if "Not there" not in str(exc):
+                raise
 
     async def close(self) -> None:
         self._manager.close()

@@ -78,3 +78,9 @@ async def log_in_agent(
     for queue in queues:
         await ami.queue_add(queue, interface, f"agent-{agent_id}")
     return interface
+
+
+async def log_out_agent(ami: AmiClient, interface: str, queues: list[str]) -> None:
+    """Take a simulated agent out of ``queues`` (members outlive the AMI session otherwise)."""
+    for queue in queues:
+        await ami.queue_remove(queue, interface)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.config import DatabaseSettings, Settings
 from ivr.domain.calls import CallRecord
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
-from ivr.sandbox.simulation import log_in_agent
+from ivr.sandbox.simulation import log_in_agent, log_out_agent
 
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 AGENTS = [f"10{n:02d}" for n in range(1, 9)]
@@ -28,15 +28,13 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class EventLog:
-    """Every AMI event seen, in arrival order, with a way to wait for one."""
+    """Every AMI event seen, in arrival order."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, str]] = []
-        self._changed = asyncio.Event()
 
     def append(self, event) -> None:  # type: ignore[no-untyped-def]
         self.events.append({str(k): str(v) for k, v in event.items()})
-        self._changed.set()
 
     def named(self, name: str, **fields: str) -> list[dict[str, str]]:
         return [
@@ -44,23 +42,6 @@ class EventLog:
             for e in self.events
             if e.get("Event") == name and all(e.get(k) == v for k, v in fields.items())
         ]
-
-    async def wait_for(
-        self, predicate: Callable[[dict[str, str]], bool], timeout_s: float = 30
-    ) -> dict[str, str]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for event in self.events:
-                if predicate(event):
-                    return event
-            self._changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no matching AMI event")
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
 
 def sandbox_or_fail() -> AmiEndpoint:
@@ -100,12 +81,15 @@ async def ami(sandbox: AmiEndpoint) -> AsyncIterator[tuple[AmiClient, EventLog]]
 
 
 @pytest.fixture(scope="session")
-async def agents(ami: tuple[AmiClient, EventLog]) -> list[str]:
+async def agents(ami: tuple[AmiClient, EventLog]) -> AsyncIterator[list[str]]:
     """Eight simulated agents in every queue, answering after 0.5 s and talking 1 s."""
     client, _ = ami
-    return [
+    interfaces = [
         await log_in_agent(client, agent, QUEUES, answer_after_s=0.5, talk_s=1) for agent in AGENTS
     ]
+    yield interfaces
+    for interface in interfaces:
+        await log_out_agent(client, interface, QUEUES)
 
 
 async def wait_for_records(
