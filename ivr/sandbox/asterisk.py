@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,10 +198,15 @@ class AsteriskSandbox:
     # ---------------------------------------------------------------- commands
 
     def _run(
-        self, args: Sequence[str | os.PathLike[str]], timeout: float = 120.0, what: str = ""
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        timeout: float = 120.0,
+        what: str = "",
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command (list args, no shell); a failure raises SandboxError with its output."""
         argv = [os.fspath(a) for a in args]
+        what = what or " ".join(argv)
         try:
             return subprocess.run(
                 argv,
@@ -210,43 +215,22 @@ class AsteriskSandbox:
                 text=True,
                 timeout=timeout,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
         except FileNotFoundError as exc:
-            raise SandboxError(f"{what or argv[0]}: {argv[0]} not found") from exc
+            raise SandboxError(f"{what}: {argv[0]} not found") from exc
         except subprocess.TimeoutExpired as exc:
-            raise SandboxError(
-                f"{what or ' '.join(argv)}: no answer within {timeout:.0f} s"
-            ) from exc
+            raise SandboxError(f"{what}: no answer within {timeout:.0f} s") from exc
         except subprocess.CalledProcessError as exc:
             output = (exc.stderr or "").strip() or (exc.stdout or "").strip()
-            raise SandboxError(
-                f"{what or ' '.join(argv)} failed (exit {exc.returncode}): {output[-2000:]}"
-            ) from exc
+            raise SandboxError(f"{what} failed (exit {exc.returncode}): {output[-2000:]}") from exc
 
     def _chroot(
         self, *args: str, timeout: float = 120.0, what: str = ""
     ) -> subprocess.CompletedProcess[str]:
-        argv = ["chroot", str(self.root), *args]
-        try:
-            return subprocess.run(
-                argv,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                env=CHROOT_ENV,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SandboxError(
-                f"{what or ' '.join(args)}: no answer within {timeout:.0f} s"
-            ) from exc
-        except subprocess.CalledProcessError as exc:
-            output = (exc.stderr or "").strip() or (exc.stdout or "").strip()
-            raise SandboxError(
-                f"{what or ' '.join(args)} (in {self.root}) failed (exit {exc.returncode}): "
-                f"{output[-2000:]}"
-            ) from exc
+        """Run a command inside the root, with the root's own PATH and locale."""
+        what = f"{what or ' '.join(args)} (in {self.root})"
+        return self._run(["chroot", self.root, *args], timeout, what, env=CHROOT_ENV)
 
     def rx(self, command: str, timeout: float = 30.0) -> str:
         """Run one CLI command in the running Asterisk (``asterisk -rx``); its output."""
