@@ -17,7 +17,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.config import DEFAULT_STATE_DIR, Settings
 from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.privacy import mask_number
-from ivr.sandbox.asterisk import AsteriskSandbox
+from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_call
 
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
@@ -44,6 +44,11 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
     print("1/4 Asterisk sandbox …", flush=True)
     sandbox = AsteriskSandbox.from_settings(settings)
     endpoint = await asyncio.to_thread(sandbox.up)
+    with sandbox.exclusive():
+        return await _run_calls(settings, endpoint, calls)
+
+
+async def _run_calls(settings: Settings, endpoint: AmiEndpoint, calls: int) -> int:
     print("2/4 bridge (FastAGI, SQLite, prompts) …", flush=True)
     bridge = Bridge(settings)
     await bridge.start()

@@ -685,6 +685,34 @@ class AsteriskSandbox:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def exclusive(self, timeout_s: float = 1800.0) -> Iterator[None]:
+        """Hold the sandbox for one run that places calls (the demo, a test session).
+
+        Queue members and the bridge's AGI port are shared by everything on this Asterisk:
+        two runs at once would answer each other's calls. A second run waits its turn.
+        """
+        path = self.root.with_name(self.root.name + ".calls.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout_s
+        with open(path, "a") as f:
+            told = False
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SandboxError(f"sandbox busy for {timeout_s:.0f} s ({path})") from None
+                    if not told:
+                        _say("another run is placing calls on the sandbox: waiting for it")
+                        told = True
+                    time.sleep(1)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def up(self) -> AmiEndpoint:
         """Provision, start (or reload) and wait until AMI takes our login; the login.
 

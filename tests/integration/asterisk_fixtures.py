@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,9 +44,9 @@ class EventLog:
         ]
 
 
-def sandbox_or_fail() -> AmiEndpoint:
+def sandbox_or_fail(box: AsteriskSandbox) -> AmiEndpoint:
     try:
-        return AsteriskSandbox.from_settings(Settings()).up()
+        return box.up()
     except Exception as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Asterisk sandbox could not start under CI: {exc}", pytrace=False)
@@ -54,8 +54,12 @@ def sandbox_or_fail() -> AmiEndpoint:
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> AmiEndpoint:
-    return sandbox_or_fail()
+def sandbox() -> Iterator[AmiEndpoint]:
+    """The running sandbox, held for this session alone (see AsteriskSandbox.exclusive)."""
+    box = AsteriskSandbox.from_settings(Settings())
+    endpoint = sandbox_or_fail(box)
+    with box.exclusive():
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
