@@ -43,8 +43,8 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
 
     print("1/4 Asterisk sandbox …", flush=True)
     sandbox = AsteriskSandbox.from_settings(settings)
-    endpoint = await asyncio.to_thread(sandbox.up)
-    with sandbox.exclusive():
+    with sandbox.exclusive():  # before up(): it installs this checkout's configuration
+        endpoint = await asyncio.to_thread(sandbox.up)
         return await _run_calls(settings, endpoint, calls)
 
 

@@ -57,9 +57,8 @@ def sandbox_or_fail(box: AsteriskSandbox) -> AmiEndpoint:
 def sandbox() -> Iterator[AmiEndpoint]:
     """The running sandbox, held for this session alone (see AsteriskSandbox.exclusive)."""
     box = AsteriskSandbox.from_settings(Settings())
-    endpoint = sandbox_or_fail(box)
-    with box.exclusive():
-        yield endpoint
+    with box.exclusive():  # before up(): it installs this checkout's configuration
+        yield sandbox_or_fail(box)
 
 
 @pytest.fixture(scope="session")
