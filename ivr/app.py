@@ -19,10 +19,12 @@ from ivr.config import Settings
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.repository import SqlCallRepository
+from ivr.db.tokens import SqlTokenStore
 from ivr.flows.inbound import InboundDeps, utc_now
 from ivr.menu_file import load_menu
 from ivr.services.call_journal import CallJournal
 from ivr.speech.prompts import PromptCache
+from ivr.web.auth import auth_middleware, public
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Bridge:
         self.menu = load_menu(settings.menu.file)  # a bad menu file stops us here, not on a call
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
+        self.tokens = SqlTokenStore(self.engine)
         self.journal = CallJournal(self.repository)
         self.prompts = PromptCache.from_settings(settings.speech)
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now)
@@ -57,13 +60,14 @@ class Bridge:
 
 
 def make_web_app(bridge: Bridge) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware(bridge.tokens)])
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await bridge.start()
         yield
         await bridge.stop()
 
+    @public
     async def health(_request: web.Request) -> web.Response:
         return web.json_response(
             {

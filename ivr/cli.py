@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from ivr import logging_setup
-from ivr.config import load_settings
+from ivr.config import Settings, load_settings
+from ivr.domain.access import Role
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     db.add_argument("action", choices=["upgrade"])
     prompts = commands.add_parser("prompts", help="render every menu prompt ahead of time")
     prompts.add_argument("action", choices=["render"])
+    token = commands.add_parser("token", help="API tokens (shown once, stored hashed)")
+    token.add_argument("action", choices=["create", "revoke", "list"])
+    token.add_argument("--name", help="who the token is for (create, revoke)")
+    token.add_argument("--role", choices=[r.value for r in Role], help="(create)")
+    token.add_argument("--job-number", help="an agent's 工号 (create, role agent)")
     args = parser.parse_args(argv)
 
     logging_setup.configure(args.log_level)
@@ -57,10 +63,46 @@ def main(argv: list[str] | None = None) -> int:
         print("database at head")
     elif args.command == "prompts":
         asyncio.run(_render_prompts(settings))
+    elif args.command == "token":
+        return asyncio.run(_tokens(settings, args))
     return 0
 
 
-async def _render_prompts(settings) -> None:  # type: ignore[no-untyped-def]
+async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.db.engine import create_engine
+    from ivr.db.migrate import upgrade
+    from ivr.db.tokens import SqlTokenStore, TokenError
+
+    await upgrade(settings.database.url)
+    engine = create_engine(settings.database.url)
+    store = SqlTokenStore(engine)
+    try:
+        if args.action == "list":
+            for info in await store.list():
+                state = "revoked" if info.revoked_at else "live"
+                print(f"{info.name}\t{info.role.value}\t{info.job_number or '-'}\t{state}")
+            return 0
+        if not args.name:
+            print("--name is required", file=sys.stderr)
+            return 2
+        if args.action == "revoke":
+            found = await store.revoke(args.name)
+            print("revoked" if found else "no live token of that name", file=sys.stderr)
+            return 0 if found else 1
+        if not args.role:
+            print("--role is required", file=sys.stderr)
+            return 2
+        try:
+            print(await store.create(args.name, Role(args.role), args.job_number))
+        except TokenError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _render_prompts(settings: Settings) -> None:
     from ivr.menu_file import load_menu
     from ivr.speech.prompts import PromptCache
 

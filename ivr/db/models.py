@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ivr.domain.access import Role
 from ivr.domain.calls import CallOutcome, StepKind
 
 # Deterministic constraint names, so later migrations can refer to them (and SQLite batch mode
@@ -66,7 +67,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _str_enum(enum_cls: type[CallOutcome] | type[StepKind], name: str) -> Enum:
+def _str_enum(enum_cls: type[CallOutcome] | type[StepKind] | type[Role], name: str) -> Enum:
     """A VARCHAR plus CHECK of the enum's *values*: no native PG type to migrate on changes."""
     return Enum(
         enum_cls,
@@ -131,14 +132,33 @@ class StepRow(Base):
     detail: Mapped[str | None] = mapped_column(Text())
 
 
+class ApiTokenRow(Base):
+    """An API token: only its SHA-256 is stored, so a database leak leaks no usable token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_str_enum(Role, "role"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    job_number: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 calls_table = CallRow.__table__
 steps_table = StepRow.__table__
+tokens_table = ApiTokenRow.__table__
 
 __all__ = [
+    "ApiTokenRow",
     "Base",
     "CallRow",
     "StepRow",
     "UtcDateTime",
     "calls_table",
     "steps_table",
+    "tokens_table",
 ]

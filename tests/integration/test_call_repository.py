@@ -511,15 +511,16 @@ async def test_constraints_are_enforced(repo: SqlCallRepository, db_engine: Asyn
 
 
 async def test_upgrade_is_idempotent(db_url: str, repo: SqlCallRepository) -> None:
-    assert head_revision() == "0001_calls"
-    assert await current_revision(db_url) == "0001_calls"
+    head = head_revision()
+    assert head is not None and head.startswith("000")  # the packaged migrations are found
+    assert await current_revision(db_url) == head
     record = make_record(steps=[step(0, StepKind.PROMPT)])
     await repo.add(record)
 
     await upgrade(db_url)
     await upgrade(db_url)
 
-    assert await current_revision(db_url) == "0001_calls"
+    assert await current_revision(db_url) == head
     assert await repo.get(record.call_id) == record
 
 
@@ -536,7 +537,7 @@ async def test_upgrade_from_elsewhere_creates_directory(
     await upgrade(url)
 
     assert db_file.is_file()
-    assert await current_revision(url) == "0001_calls"
+    assert await current_revision(url) == head_revision()
     assert sorted(p.name for p in workdir.iterdir()) == []  # nothing written to the cwd
 
 

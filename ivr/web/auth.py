@@ -1,0 +1,81 @@
+"""Bearer-token authentication and role checks for every API route.
+
+Every route needs a valid token unless it is marked :func:`public` (only ``/health``); which
+roles may call it is declared on the handler with :func:`requires`. A route that declares
+nothing is admin-only: forgetting the declaration fails closed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from ivr.domain.access import Principal, Role
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL = web.RequestKey("principal", Principal)
+_ROLES_ATTR = "_ivr_roles"
+_PUBLIC_ATTR = "_ivr_public"
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str) -> Principal | None: ...
+
+
+def requires(*roles: Role) -> Callable[[Handler], Handler]:
+    """Allow these roles (and admin) to call the handler."""
+
+    def mark(handler: Handler) -> Handler:
+        setattr(handler, _ROLES_ATTR, frozenset(roles))
+        return handler
+
+    return mark
+
+
+def public(handler: Handler) -> Handler:
+    """No token needed: only for what carries no personal data (health)."""
+    setattr(handler, _PUBLIC_ATTR, True)
+    return handler
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def auth_middleware(store: Authenticator) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        target = _target(handler)
+        if getattr(target, _PUBLIC_ATTR, False):
+            return await handler(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        found = await store.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+        if found is None:
+            raise _error(
+                web.HTTPUnauthorized,
+                "a valid bearer token is required",
+                headers={"WWW-Authenticate": 'Bearer realm="ivr95598"'},
+            )
+        allowed = getattr(target, _ROLES_ATTR, frozenset())
+        if not found.may(allowed):
+            raise _error(web.HTTPForbidden, f"role {found.role.value!r} may not do this")
+        request[PRINCIPAL] = found
+        return await handler(request)
+
+    return middleware
+
+
+def _target(handler: Handler) -> object:
+    """The route's own function (aiohttp may wrap it, e.g. in a partial for sub-apps)."""
+    return getattr(handler, "__wrapped__", None) or getattr(handler, "func", None) or handler
+
+
+def _error(
+    kind: type[web.HTTPException], message: str, headers: dict[str, str] | None = None
+) -> web.HTTPException:
+    return kind(
+        text=json.dumps({"error": message}), content_type="application/json", headers=headers
+    )
