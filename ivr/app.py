@@ -55,6 +55,7 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.agi.stop()
+        await self.journal.drain()
         await self.prompts.close()
         await self.engine.dispose()
 

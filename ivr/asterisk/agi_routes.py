@@ -54,7 +54,7 @@ def call_ended_route(journal: CallJournal, clock: Callable[[], datetime]) -> Agi
         if not _CALL_ID.match(call_id):
             log.warning("call-ended with a malformed call id %r: ignored", call_id[:40])
             return
-        await journal.ended(
+        journal.ended(
             call_id,
             ended_at,
             queue_status if _QUEUE_STATUS.match(queue_status) else None,

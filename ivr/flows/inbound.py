@@ -67,7 +67,7 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
         await channel.set_variable(INHERITED + "IVR_CALL_ID", record.call_id)
         action = session.start()
         _sync(record, session)
-        await deps.journal.opened(record)
+        deps.journal.opened(record)
         while isinstance(action, Prompt):
             key = await _offer(channel, action, deps)
             action = session.on_key(key) if key is not None else session.on_timeout()
@@ -87,7 +87,7 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
         )
         log.exception("call %s failed in the bridge; dialplan falls back", record.call_id)
     finally:
-        await deps.journal.closed(record)
+        deps.journal.closed(record)
     return record
 
 

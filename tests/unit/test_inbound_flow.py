@@ -80,9 +80,17 @@ def deps(repository: MemoryRepository) -> inbound.InboundDeps:
     )
 
 
+async def run(channel: ScriptedChannel, repository: MemoryRepository) -> CallRecord:
+    """The flow, then every record write it queued."""
+    call_deps = deps(repository)
+    record = await inbound.run(channel, START, call_deps)
+    await call_deps.journal.drain()
+    return record
+
+
 async def test_a_chosen_route_sets_the_channel_variables() -> None:
     channel, repo = ScriptedChannel(["1", "3"]), MemoryRepository()
-    record = await inbound.run(channel, START, deps(repo))
+    record = await run(channel, repo)
     assert record.outcome == CallOutcome.ROUTED
     assert channel.variables == {
         "__IVR_CALL_ID": record.call_id,
@@ -103,7 +111,7 @@ async def test_a_chosen_route_sets_the_channel_variables() -> None:
 
 async def test_hangup_in_the_menu_is_an_abandon_not_an_error() -> None:
     channel, repo = ScriptedChannel(["1", CallerHungUp]), MemoryRepository()
-    record = await inbound.run(channel, START, deps(repo))
+    record = await run(channel, repo)
     assert record.outcome == CallOutcome.ABANDONED_IN_MENU
     assert record.ended_at is not None and record.menu_path == ["main", "repair"]
     assert repo.steps[record.call_id][-1].kind == StepKind.HANGUP
@@ -112,14 +120,14 @@ async def test_hangup_in_the_menu_is_an_abandon_not_an_error() -> None:
 
 async def test_a_bridge_fault_is_recorded_and_leaves_routing_to_the_dialplan() -> None:
     channel, repo = ScriptedChannel(["1", RuntimeError]), MemoryRepository()
-    record = await inbound.run(channel, START, deps(repo))
+    record = await run(channel, repo)
     assert record.outcome == CallOutcome.FAILED
     assert repo.steps[record.call_id][-1].detail == "RuntimeError"
 
 
 async def test_a_database_outage_at_the_start_loses_nothing() -> None:
     channel, repo = ScriptedChannel(["0"]), MemoryRepository(fail_first=1)
-    record = await inbound.run(channel, START, deps(repo))
+    record = await run(channel, repo)
     assert record.outcome == CallOutcome.ROUTED  # the caller never noticed
     assert [s.kind for s in repo.steps[record.call_id]] == [
         StepKind.PROMPT,
