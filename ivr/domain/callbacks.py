@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import CustomerClass, Deadline, OrderKind
 
 
@@ -126,3 +127,88 @@ class CallbackPolicy:
 
 
 TITLES = ("先生", "女士")  # how the script addresses the customer: 王先生 / 王女士
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One attempt this bridge may place: dial ``phone`` no earlier than ``originate_at``."""
+
+    action_id: str  # also the AMI ActionID; every bridge can match events to the attempt
+    phone: PhoneNumber
+    originate_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackContext:
+    """What the script needs to address the customer."""
+
+    order_no: str
+    kind: OrderKind
+    surname: str
+    title: str
+    job_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What the callback conversation came to (written back into the work order)."""
+
+    result: AttemptResult
+    right_person: bool | None = None
+    power_restored: bool | None = None
+    satisfied: bool | None = None
+    suggestion_path: str | None = None
+    detail: str | None = None
+
+
+# AMI OriginateResponse "Reason" codes (Asterisk's AST_CONTROL_* values for the outcome).
+_ORIGINATE_REASONS = {
+    3: AttemptResult.NO_ANSWER,  # rang out
+    5: AttemptResult.BUSY,
+    8: AttemptResult.FAILED,  # congestion
+    0: AttemptResult.FAILED,  # no such channel / could not dial
+    1: AttemptResult.NO_ANSWER,  # hung up before answer
+}
+
+
+def result_of_originate_failure(reason: str | int | None) -> AttemptResult:
+    try:
+        return _ORIGINATE_REASONS.get(int(reason or 0), AttemptResult.FAILED)
+    except ValueError:
+        return AttemptResult.FAILED
+
+
+_CN_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+
+
+def spoken_digits(number: str) -> str:
+    """``1024`` → ``一零二四``: job numbers are read digit by digit, never as a quantity."""
+    return "".join(_CN_DIGITS[d] for d in number if d in _CN_DIGITS)
+
+
+def script_greeting(ctx: CallbackContext) -> str:
+    """The standard callback opening (DOMAIN.md), with the keys to answer."""
+    return (
+        f"您好，我是供电公司客户服务中心{spoken_digits(ctx.job_number)}号，"
+        f"请问您是{ctx.surname}{ctx.title}吗？是请按1，不是请按2。"
+    )
+
+
+SCRIPT_POWER = "您那里的故障我们已经修复完毕，请问您用电正常了吗？正常请按1，不正常请按2。"
+SCRIPT_SATISFIED = "请问您对我们的处理结果满意吗？满意请按1，不满意请按2。"
+SCRIPT_SUGGESTION = (
+    "欢迎您对我们的工作提出建议。需要留言请按1，在提示音后说话，说完请按井号键；不需要请按2。"
+)
+SCRIPT_THANKS = "您的建议我们已经记录。"
+SCRIPT_GOODBYE = "感谢您的接听，再见。"
+SCRIPT_WRONG_PERSON = "对不起，打扰您了，再见。"
+SCRIPT_REPEAT = "对不起，没有听到您的按键。"
+SCRIPTS = (
+    SCRIPT_POWER,
+    SCRIPT_SATISFIED,
+    SCRIPT_SUGGESTION,
+    SCRIPT_THANKS,
+    SCRIPT_GOODBYE,
+    SCRIPT_WRONG_PERSON,
+    SCRIPT_REPEAT,
+)
