@@ -89,7 +89,10 @@ class SqlCallbacks:
             slot_query = select(dialer_state.c.next_slot_at).where(dialer_state.c.id == 1)
             if self._pg:
                 slot_query = slot_query.with_for_update()
-            slot = max(now, (await conn.execute(slot_query)).scalar_one())
+            stored = (await conn.execute(slot_query)).scalar_one()
+            # never further ahead than a full round of slots: a bridge whose clock ran fast
+            # must not hold the others back
+            slot = max(now, min(stored, now + timedelta(seconds=max_live * min_gap_s)))
             for task in due:
                 try:
                     phone = PhoneNumber(task.customer_phone)
@@ -196,15 +199,20 @@ class SqlCallbacks:
         now = self._clock()
         count = 0
         async with self._writer.begin() as conn:
-            expired = (
-                await conn.execute(
-                    select(attempts).where(attempts.c.state.in_(LIVE), attempts.c.lease_until < now)
-                )
-            ).all()
+            query = select(attempts).where(attempts.c.state.in_(LIVE), attempts.c.lease_until < now)
+            if self._pg:  # two bridges recovering at once each take different rows
+                query = query.with_for_update(skip_locked=True)
+            expired = (await conn.execute(query)).all()
             for attempt in expired:
                 count += 1
                 if attempt.state == "claimed":  # never dialled: give the task back
-                    await conn.execute(delete(attempts).where(attempts.c.id == attempt.id))
+                    gone = await conn.execute(
+                        delete(attempts).where(
+                            attempts.c.id == attempt.id, attempts.c.state == "claimed"
+                        )
+                    )
+                    if gone.rowcount != 1:
+                        continue
                     await conn.execute(
                         update(tasks)
                         .where(tasks.c.id == attempt.task_id)
