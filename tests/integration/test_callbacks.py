@@ -246,9 +246,10 @@ async def test_concurrency_and_rate_seen_on_ami(outcomes, ami) -> None:  # type:
     live: set[str] = set()
     peak = 0
     starts: list[float] = []
+    ours = {c.customer.number for c in CASES.values()}
     for event in log.events:
-        channel = event.get("Channel", "")
-        if not LEG.match(channel):
+        leg = LEG.match(event.get("Channel", ""))
+        if not leg or leg.group(1) not in ours:
             continue
         if event.get("Event") == "Newchannel":
             live.add(event["Uniqueid"])
