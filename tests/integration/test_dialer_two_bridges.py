@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from ivr.app import Bridge
-from ivr.config import AgiSettings, DatabaseSettings, Settings
+from ivr.config import AgiSettings, CallbackSettings, DatabaseSettings, Settings
 from ivr.db.workorder_models import attempts_table, tasks_table
 from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
@@ -82,7 +82,12 @@ async def test_kill_9_one_of_two_bridges_every_callback_once(
     for number in NUMBERS:
         await set_up_customer(client, SimulatedCustomer(number, keys="1wwww1wwww1wwww2", hold_s=20))
     conversations = Bridge(
-        Settings(database=DatabaseSettings(url=postgres_url), agi=AgiSettings(port=AGI_PORT))
+        Settings(
+            database=DatabaseSettings(url=postgres_url),
+            agi=AgiSettings(port=AGI_PORT),
+            # it closes the orders, so its policy schedules them: the same calling hours
+            callback=CallbackSettings(window_start="00:00", window_end="23:59"),
+        )
     )
     await conversations.start()  # migrates the database, serves the callback flow
     processes: list[asyncio.subprocess.Process] = []
