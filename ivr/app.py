@@ -44,7 +44,7 @@ def callback_policy(settings: CallbackSettings) -> CallbackPolicy:
     return CallbackPolicy(
         window=CallingWindow(
             time.fromisoformat(settings.window_start),
-            time.fromisoformat(settings.window_end),
+            time.max if settings.window_end == "24:00" else time.fromisoformat(settings.window_end),
             ZoneInfo(settings.timezone),
         ),
         retry=RetryPolicy(

@@ -90,7 +90,9 @@ class CallbackSettings(_Section):
     poll_interval_s: float = Field(2.0, gt=0, le=60)
     claim_lease_s: float = Field(30.0, ge=5, description="claimed but not yet dialled")
     window_start: str = Field("08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    window_end: str = Field("20:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    window_end: str = Field(
+        "20:00", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="24:00: midnight"
+    )
     timezone: str = "Asia/Shanghai"
     max_attempts: int = Field(3, ge=1, le=10)
     retry_spacing_s: list[float] = Field(

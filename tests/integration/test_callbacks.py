@@ -81,7 +81,7 @@ async def callback_bridge(sandbox, ami, tmp_path_factory) -> AsyncIterator[Bridg
             ring_timeout_s=6,
             poll_interval_s=0.5,
             window_start="00:00",
-            window_end="23:59",
+            window_end="24:00",
             max_attempts=MAX_ATTEMPTS,
             retry_spacing_s=[2.0],
         ),

@@ -56,7 +56,7 @@ def bridge_env(postgres_url: str, sandbox, web_port: int) -> dict[str, str]:  # 
         "IVR_CALLBACK__POLL_INTERVAL_S": "0.5",
         "IVR_CALLBACK__CLAIM_LEASE_S": "5",
         "IVR_CALLBACK__WINDOW_START": "00:00",
-        "IVR_CALLBACK__WINDOW_END": "23:59",
+        "IVR_CALLBACK__WINDOW_END": "24:00",
     }
 
 
@@ -86,7 +86,7 @@ async def test_kill_9_one_of_two_bridges_every_callback_once(
             database=DatabaseSettings(url=postgres_url),
             agi=AgiSettings(port=AGI_PORT),
             # it closes the orders, so its policy schedules them: the same calling hours
-            callback=CallbackSettings(window_start="00:00", window_end="23:59"),
+            callback=CallbackSettings(window_start="00:00", window_end="24:00"),
         )
     )
     await conversations.start()  # migrates the database, serves the callback flow

@@ -141,6 +141,8 @@ def test_calling_window_no_calls_at_night() -> None:
     early = datetime(2026, 3, 2, 6, 0, tzinfo=CHINA).astimezone(UTC)
     assert window.next_open(early) == datetime(2026, 3, 2, 8, tzinfo=CHINA)
     assert window.next_open(early).tzinfo is UTC
+    all_day = CallingWindow(time(0), time.max)  # window_end = "24:00" in the settings
+    assert all_day.contains(datetime(2026, 3, 2, 23, 59, 59, tzinfo=CHINA))
     noon = datetime(2026, 3, 2, 12, tzinfo=CHINA)
     assert window.next_open(noon) == noon
     with pytest.raises(ValueError):
