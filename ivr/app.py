@@ -10,23 +10,48 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr.asterisk.agi_routes import call_ended_route, inbound_route
+from ivr.asterisk.agi_routes import call_ended_route, callback_route, inbound_route
 from ivr.asterisk.agi_server import FastAgiServer
-from ivr.config import Settings
+from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
+from ivr.calendar_cn import china_is_workday, known_years
+from ivr.config import CallbackSettings, Settings
+from ivr.db.callbacks import SqlCallbacks
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
+from ivr.db.workorders import SqlWorkOrders
+from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
+from ivr.flows.callback import CallbackDeps
 from ivr.flows.inbound import InboundDeps, utc_now
 from ivr.menu_file import load_menu
 from ivr.services.call_journal import CallJournal
+from ivr.services.dialer import Dialer, DialerLimits
 from ivr.speech.prompts import PromptCache
+from ivr.web import workorders as workorders_api
 from ivr.web.auth import auth_middleware, public
 
 log = logging.getLogger(__name__)
+
+
+def callback_policy(settings: CallbackSettings) -> CallbackPolicy:
+    return CallbackPolicy(
+        window=CallingWindow(
+            time.fromisoformat(settings.window_start),
+            time.max if settings.window_end == "24:00" else time.fromisoformat(settings.window_end),
+            ZoneInfo(settings.timezone),
+        ),
+        retry=RetryPolicy(
+            settings.max_attempts, tuple(timedelta(seconds=s) for s in settings.retry_spacing_s)
+        ),
+        after_close=timedelta(hours=settings.after_close_hours),
+    )
 
 
 class Bridge:
@@ -41,19 +66,59 @@ class Bridge:
         self.journal = CallJournal(self.repository)
         self.prompts = PromptCache.from_settings(settings.speech)
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now)
+        policy = callback_policy(settings.callback)
+        self.work_orders = SqlWorkOrders(self.engine, china_is_workday, policy, utc_now)
+        self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
+        callback_deps = CallbackDeps(self.callbacks, self.prompts, settings.sandbox.recordings_dir)
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
+            "callback": callback_route(callback_deps),
         }
         self.agi = FastAgiServer(settings.agi, self.routes)
+        self.ami: AmiClient | None = None
+        self.dialer: Dialer | None = None
 
     async def start(self) -> None:
         await upgrade(self.settings.database.url)
-        rendered = await self.prompts.prerender(sorted(self.menu.prompt_texts()))
-        log.info("%d menu prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
+        rendered = await self.prompts.prerender(sorted(self.menu.prompt_texts()) + list(SCRIPTS))
+        log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
+        years = known_years()
+        log.info("working-day calendar known for %d-%d", years.start, years.stop - 1)
         await self.agi.start()
+        if self.settings.callback.dialer:
+            await self._start_dialer()
+
+    async def _start_dialer(self) -> None:
+        ami_settings, cb = self.settings.ami, self.settings.callback
+        self.ami = AmiClient(
+            ami_settings.host,
+            ami_settings.port,
+            ami_settings.username,
+            ami_settings.secret.get_secret_value(),
+        )
+        await self.ami.connect()
+        self.dialer = Dialer(
+            self.callbacks,
+            AmiOriginator(self.ami, cb),
+            DialerLimits(
+                cb.max_concurrent,
+                cb.rate_per_s,
+                cb.ring_timeout_s,
+                cb.claim_lease_s,
+                cb.poll_interval_s,
+            ),
+            utc_now,
+        )
+        watch_callback_events(self.ami, self.callbacks, cb, self.dialer.poke)
+        self.dialer.start()
+        log.info("callback dialer %s running", self.dialer.owner)
 
     async def stop(self) -> None:
+        if self.dialer is not None:
+            await self.dialer.stop()
+        if self.ami is not None:
+            await self.ami.close()
         await self.agi.stop()
         await self.journal.drain()
         await self.prompts.close()
@@ -80,6 +145,7 @@ def make_web_app(bridge: Bridge) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
+    workorders_api.add_routes(app, bridge.work_orders)
     return app
 
 

@@ -67,6 +67,40 @@ class SandboxSettings(_Section):
     start_timeout_s: float = 60.0
 
 
+class CallbackSettings(_Section):
+    """Callbacks (回访): the dialer, its limits, calling hours and retries."""
+
+    dialer: bool = Field(False, description="run the dialer in this bridge (any number may)")
+    trunk_context: str = Field(
+        "outbound-trunk",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="dialplan context the validated number is dialled through (Local/<n>@ctx)",
+    )
+    originate_context: str = Field("callback-out", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    agi_url: str = Field(
+        "",
+        pattern=r"^(agi://[A-Za-z0-9.:-]{1,100})?$",
+        description="FastAGI server for the answered leg; empty: the dialplan's IVR_AGI_URL",
+    )
+    caller_id: str = Field("95598", pattern=r"^[0-9]{3,16}$")
+    max_concurrent: int = Field(4, ge=1, le=500, description="live callback calls, all bridges")
+    rate_per_s: float = Field(2.0, gt=0, le=100, description="originates per second, all bridges")
+    ring_timeout_s: float = Field(30.0, ge=5, le=120)
+    max_call_s: float = Field(600.0, ge=30)
+    poll_interval_s: float = Field(2.0, gt=0, le=60)
+    claim_lease_s: float = Field(30.0, ge=5, description="claimed but not yet dialled")
+    window_start: str = Field("08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    window_end: str = Field(
+        "20:00", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="24:00: midnight"
+    )
+    timezone: str = "Asia/Shanghai"
+    max_attempts: int = Field(3, ge=1, le=10)
+    retry_spacing_s: list[float] = Field(
+        default_factory=lambda: [1800.0, 7200.0], min_length=1, max_length=10
+    )
+    after_close_hours: float = Field(24.0, gt=0, description="repairs, high-voltage applications")
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -86,6 +120,7 @@ class Settings(BaseSettings):
     menu: MenuSettings = MenuSettings()
     sandbox: SandboxSettings = SandboxSettings()
     web: WebSettings = WebSettings()
+    callback: CallbackSettings = CallbackSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
 
 
@@ -24,6 +25,14 @@ class Channel(Protocol):
         ...
 
     async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def record(
+        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int
+    ) -> str | None:
+        """Record the caller into ``path``.wav (after a beep); the key that ended it, if any."""
+        ...
+
+    async def hangup(self) -> None: ...
 
 
 class PromptLibrary(Protocol):
@@ -64,3 +73,29 @@ class CallRepository(Protocol):
     async def list_since(self, since: datetime) -> list[CallRecord]:
         """Calls started at or after ``since``, oldest first, with their steps."""
         ...
+
+
+class CallbackStore(Protocol):
+    """Callback tasks and attempts, shared by every bridge (see ``ivr.db.callbacks``)."""
+
+    async def claim(
+        self, owner: str, max_live: int, min_gap_s: float, lease_s: float, limit: int
+    ) -> list[Claim]: ...
+
+    async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool: ...
+
+    async def originate_failed(
+        self, action_id: str, result: AttemptResult, detail: str
+    ) -> None: ...
+
+    async def recover(self) -> int: ...
+
+    async def context(self, action_id: str) -> CallbackContext | None: ...
+
+    async def conversation_done(self, action_id: str, conversation: Conversation) -> None: ...
+
+
+class Originator(Protocol):
+    """Places one callback call (AMI Originate); results arrive later as events."""
+
+    async def originate(self, claim: Claim) -> None: ...

@@ -43,6 +43,19 @@ class AgiChannel:
     async def set_variable(self, name: str, value: str) -> None:
         await self._command(f"SET VARIABLE {_quote(name)} {_quote(value)}")
 
+    async def record(
+        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int
+    ) -> str | None:
+        """RECORD FILE as 8 kHz WAV after a beep, ending on a key, silence or the timeout."""
+        result = await self._command(
+            f'RECORD FILE {_quote(str(path))} wav "{escape_digits}" {int(timeout_ms)} '
+            f"BEEP s={int(silence_s)}"
+        )
+        return _digit(result)
+
+    async def hangup(self) -> None:
+        await self._command("HANGUP")
+
     async def _command(self, command: str) -> dict[str, Any]:
         if self._gone:
             raise CallerHungUp("channel already hung up")

@@ -15,7 +15,7 @@ from datetime import datetime
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment
 from ivr.asterisk.agi_server import AgiRoute
-from ivr.flows import inbound
+from ivr.flows import callback, inbound
 from ivr.services.call_journal import CallJournal
 
 log = logging.getLogger(__name__)
@@ -60,5 +60,22 @@ def call_ended_route(journal: CallJournal, clock: Callable[[], datetime]) -> Agi
             queue_status if _QUEUE_STATUS.match(queue_status) else None,
             member or None,
         )
+
+    return route
+
+
+_ATTEMPT_ID = re.compile(r"^cb-[0-9a-f]{32}$")
+
+
+def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
+    """``AGI(agi://…/callback,<attempt id>)`` on the answered leg of a callback call."""
+
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        action_id = (env.args[0] if env.args else "").strip()
+        if not _ATTEMPT_ID.match(action_id):
+            log.warning("callback leg with a malformed attempt id %r: hung up", action_id[:40])
+            await channel.hangup()
+            return
+        await callback.run(channel, action_id, deps)
 
     return route

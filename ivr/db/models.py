@@ -162,3 +162,6 @@ __all__ = [
     "steps_table",
     "tokens_table",
 ]
+
+# Work-order tables register themselves on Base.metadata (kept in their own module).
+from ivr.db import workorder_models as _workorder_models  # noqa: E402, F401

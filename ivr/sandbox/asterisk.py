@@ -35,6 +35,8 @@ __all__ = ["AmiEndpoint", "AsteriskSandbox", "SandboxError"]
 
 CONF_ENV = "IVR_ASTERISK_CONF"
 READY_MARKER = ".ivr-sandbox-ready"
+# Modules proper (as opposed to core parts such as "manager" that `module show` also lists).
+_LOADABLE_PREFIXES = ("app_", "func_", "res_", "chan_", "pbx_", "cdr_", "cel_", "bridge_")
 SECRET_FILE = ".ivr-ami-secret"  # noqa: S105 (a file name)
 AMI_USER = "ivr-bridge"
 # Sandbox-only AMI user for tests and demos: the bridge's rights plus `dtmf` (keypress events,
@@ -672,6 +674,17 @@ class AsteriskSandbox:
                 _say(f"modules that will not load: {', '.join(still)}; see {self.log_file}")
                 break
             missing = still
+        # and unload what an earlier configuration (another checkout's run) loaded and ours
+        # does not list: the sandbox must run exactly this checkout's modules.conf
+        stale = sorted(
+            m
+            for m in self.running_modules() - set(self.wanted_modules())
+            if m.startswith(_LOADABLE_PREFIXES)
+        )
+        if stale:
+            _say(f"unloading modules this configuration does not list: {', '.join(stale)}")
+            for module in stale:
+                self.rx(f"module unload {module}.so")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -84,3 +84,40 @@ async def log_out_agent(ami: AmiClient, interface: str, queues: list[str]) -> No
     """Take a simulated agent out of ``queues`` (members outlive the AMI session otherwise)."""
     for queue in queues:
         await ami.queue_remove(queue, interface)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedCustomer:
+    """A callback customer in ``[sim-customers]``: ``mode`` is answer | never | busy |
+    congestion; after answering they wait ``pause_s``, press ``keys``, optionally speak a
+    suggestion and press #, stay ``hold_s`` seconds and hang up."""
+
+    number: str
+    mode: str = "answer"
+    keys: str = ""
+    pause_s: float = 2.0
+    speak: bool = False
+    hold_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not _NUMBER.match(self.number):
+            raise ValueError("a simulated customer's number is 3 to 20 digits")
+        if not _KEYS.match(self.keys):
+            raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
+        if self.mode not in ("answer", "never", "busy", "congestion"):
+            raise ValueError("mode is answer, never, busy or congestion")
+
+
+async def set_up_customer(ami: AmiClient, customer: SimulatedCustomer) -> None:
+    """Store the customer's behaviour as dialplan globals for ``[sim-customers]``."""
+    values = {
+        "MODE": customer.mode,
+        "KEYS": customer.keys,
+        "PAUSE": f"{customer.pause_s:g}",
+        "SPEAK": "yes" if customer.speak else "no",
+        "HOLD": f"{customer.hold_s:g}",
+    }
+    for name, value in values.items():
+        await ami.action(
+            {"Action": "Setvar", "Variable": f"SIM_CB_{name}_{customer.number}", "Value": value}
+        )

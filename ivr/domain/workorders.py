@@ -1,0 +1,153 @@
+"""Work orders (工单): kinds, statuses and their transitions, and the standard's time limits.
+
+Limits come from DOMAIN.md. Each is a named deadline met when the order reaches a status (or
+any later one): dispatch is met by ``dispatched``, a reply by ``closed``, a callback by
+``callback_done``. Wall-clock limits are plain durations; "working days" use the injected
+``is_workday`` (see ``workdays``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ivr.domain.workdays import IsWorkday, working_days_deadline
+
+
+class OrderKind(StrEnum):
+    REPAIR = "repair"  # 故障报修
+    CONSULTATION = "consultation"  # 咨询/查询
+    BUSINESS = "business"  # 业务办理 (业扩报装 …), with a customer class
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议/表扬
+
+
+class CustomerClass(StrEnum):
+    RESIDENTIAL = "residential"
+    LOW_VOLTAGE = "low_voltage"
+    HIGH_VOLTAGE_SINGLE = "high_voltage_single"
+    HIGH_VOLTAGE_DUAL = "high_voltage_dual"
+
+    @property
+    def high_voltage(self) -> bool:
+        return self in (CustomerClass.HIGH_VOLTAGE_SINGLE, CustomerClass.HIGH_VOLTAGE_DUAL)
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    DISPATCHED = "dispatched"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+    CALLBACK_DONE = "callback_done"
+    ARCHIVED = "archived"
+
+
+_ORDER = list(OrderStatus)
+
+ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.CREATED: frozenset(
+        {OrderStatus.DISPATCHED, OrderStatus.IN_PROGRESS, OrderStatus.CLOSED}
+    ),
+    OrderStatus.DISPATCHED: frozenset({OrderStatus.IN_PROGRESS, OrderStatus.CLOSED}),
+    OrderStatus.IN_PROGRESS: frozenset({OrderStatus.CLOSED}),
+    # closed → archived directly when no callback is due (consultations, suggestions, 勿扰)
+    OrderStatus.CLOSED: frozenset({OrderStatus.CALLBACK_DONE, OrderStatus.ARCHIVED}),
+    OrderStatus.CALLBACK_DONE: frozenset({OrderStatus.ARCHIVED}),
+    OrderStatus.ARCHIVED: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    """A status change the process does not allow; the message names both ends."""
+
+
+def check_transition(current: OrderStatus, target: OrderStatus) -> None:
+    if target not in ALLOWED[current]:
+        allowed = ", ".join(sorted(ALLOWED[current])) or "none"
+        raise TransitionError(f"cannot go from {current} to {target} (allowed: {allowed})")
+
+
+def reached(status: OrderStatus, milestone: OrderStatus) -> bool:
+    """True if ``status`` is ``milestone`` or later in the life of an order."""
+    return _ORDER.index(status) >= _ORDER.index(milestone)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    name: str
+    met_by: OrderStatus
+    hours: float | None = None  # wall clock
+    working_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    name: str
+    met_by: OrderStatus
+    due_at: datetime
+    provisional: bool  # computed with an unknown calendar year (weekday rule)
+
+
+SUPPLY_PLAN_WORKING_DAYS = {
+    CustomerClass.RESIDENTIAL: 3,
+    CustomerClass.LOW_VOLTAGE: 7,
+    CustomerClass.HIGH_VOLTAGE_SINGLE: 15,
+    CustomerClass.HIGH_VOLTAGE_DUAL: 30,
+}
+
+
+def limits_for(kind: OrderKind, customer_class: CustomerClass | None) -> list[Limit]:
+    """The time limits of the standard that start when an order of this kind is created."""
+    if kind is OrderKind.REPAIR:
+        return [Limit("dispatch", OrderStatus.DISPATCHED, hours=5 / 60)]
+    if kind is OrderKind.CONSULTATION:
+        return [Limit("reply", OrderStatus.CLOSED, hours=72)]
+    if kind is OrderKind.COMPLAINT:
+        return [
+            Limit("pass_on", OrderStatus.DISPATCHED, hours=24),
+            Limit("contact", OrderStatus.IN_PROGRESS, working_days=1),
+            Limit("reply", OrderStatus.CLOSED, working_days=5),
+            Limit("callback", OrderStatus.CALLBACK_DONE, working_days=5),
+        ]
+    if kind is OrderKind.REPORT:
+        return [
+            Limit("reply", OrderStatus.CLOSED, working_days=10),
+            Limit("callback", OrderStatus.CALLBACK_DONE, working_days=10),
+        ]
+    if kind is OrderKind.BUSINESS:
+        if customer_class is None:
+            raise ValueError("a business application needs its customer class")
+        return [
+            Limit(
+                "supply_plan_reply",
+                OrderStatus.CLOSED,
+                working_days=SUPPLY_PLAN_WORKING_DAYS[customer_class],
+            )
+        ]
+    return []  # suggestions: recorded and acknowledged; the standard sets no limit
+
+
+def deadlines_for(
+    kind: OrderKind,
+    customer_class: CustomerClass | None,
+    created_at: datetime,
+    is_workday: IsWorkday,
+) -> list[Deadline]:
+    deadlines = []
+    for limit in limits_for(kind, customer_class):
+        if limit.hours is not None:
+            due, provisional = created_at + timedelta(hours=limit.hours), False
+        else:
+            assert limit.working_days is not None
+            due, provisional = working_days_deadline(created_at, limit.working_days, is_workday)
+        deadlines.append(Deadline(limit.name, limit.met_by, due, provisional))
+    return deadlines
+
+
+def validate_kind_class(kind: OrderKind, customer_class: CustomerClass | None) -> None:
+    if kind is OrderKind.BUSINESS and customer_class is None:
+        raise ValueError("a business application needs customer_class")
+    if kind is not OrderKind.BUSINESS and customer_class is not None:
+        raise ValueError("customer_class belongs to business applications only")

@@ -1,0 +1,234 @@
+"""The work-order API on a real aiohttp server over a real database (SQLite and PostgreSQL):
+create (idempotent, linked to a call), update with transitions, close (idempotent, one callback),
+overdue filter, roles and 首问负责制, validation errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from ivr.calendar_cn import china_is_workday
+from ivr.db.engine import create_engine
+from ivr.db.repository import SqlCallRepository
+from ivr.db.tokens import SqlTokenStore
+from ivr.db.workorder_models import follow_ups_table, tasks_table
+from ivr.db.workorders import SqlWorkOrders
+from ivr.domain.access import Role
+from ivr.domain.callbacks import CallbackPolicy
+from ivr.domain.calls import CallOutcome, CallRecord
+from ivr.web import workorders as api
+from ivr.web.auth import auth_middleware
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 2, 13, 2, 0, tzinfo=UTC)  # Friday before Spring Festival
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def env(db_url: str) -> AsyncIterator[tuple[TestClient, dict[str, str], Clock, object]]:
+    engine = create_engine(db_url)
+    store = SqlTokenStore(engine)
+    tokens = {
+        "integration": await store.create("wo-system", Role.INTEGRATION),
+        "agent": await store.create("agent-1024", Role.AGENT, "1024"),
+        "other": await store.create("agent-2048", Role.AGENT, "2048"),
+        "supervisor": await store.create("sup", Role.SUPERVISOR),
+    }
+    clock = Clock()
+    orders = SqlWorkOrders(engine, china_is_workday, CallbackPolicy(), clock)
+    app = web.Application(middlewares=[auth_middleware(store)])
+    api.add_routes(app, orders)
+    await SqlCallRepository(engine).add(
+        CallRecord(
+            "a" * 32, "u1", "13800138000", "95598", "Local/x", clock.now, outcome=CallOutcome.ROUTED
+        )
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield client, tokens, clock, engine
+    await engine.dispose()
+
+
+def auth(token: str, key: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+REPAIR = {
+    "kind": "repair",
+    "customer": {"surname": "王", "title": "先生", "phone": "13800138000"},
+    "summary": "整栋楼停电",
+    "owner_job_number": "1024",
+}
+
+
+async def test_create_is_idempotent_and_linked_to_a_call(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, _ = env
+    body = {**REPAIR, "call_id": "a" * 32}
+    first, second = await asyncio.gather(
+        client.post(
+            "/api/work-orders", json=body, headers=auth(tokens["integration"], "req-000001")
+        ),
+        client.post(
+            "/api/work-orders", json=body, headers=auth(tokens["integration"], "req-000001")
+        ),
+    )
+    assert sorted([first.status, second.status]) == [200, 201]
+    a, b = await first.json(), await second.json()
+    assert a["order_no"] == b["order_no"]
+    assert a["call_id"] == "a" * 32 and a["status"] == "created" and a["owner_job_number"] == "1024"
+    [dispatch] = a["deadlines"]
+    assert dispatch["name"] == "dispatch"
+    listed = await (
+        await client.get("/api/work-orders", headers=auth(tokens["integration"]))
+    ).json()
+    assert len(listed["orders"]) == 1
+
+
+async def test_complaint_deadlines_follow_the_holiday_calendar(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, _ = env
+    body = {**REPAIR, "kind": "complaint"}
+    order = await (
+        await client.post("/api/work-orders", json=body, headers=auth(tokens["agent"]))
+    ).json()
+    due = {d["name"]: d["due_at"] for d in order["deadlines"]}
+    # Friday 13 Feb 2026 (Beijing): 5 working days are Sat 14 (调休), Tue 24 … Fri 27 Feb.
+    assert datetime.fromisoformat(due["reply"]) == datetime(2026, 2, 27, 16, 0, tzinfo=UTC)
+    assert datetime.fromisoformat(due["contact"]) == datetime(2026, 2, 14, 16, 0, tzinfo=UTC)
+
+
+async def test_lifecycle_close_once_and_one_callback(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, clock, engine = env
+    headers = auth(tokens["agent"])
+    order = await (await client.post("/api/work-orders", json=REPAIR, headers=headers)).json()
+    url = f"/api/work-orders/{order['order_no']}"
+    bad = await client.patch(url, json={"status": "callback_done"}, headers=headers)
+    assert bad.status == 409 and "cannot go from created" in (await bad.json())["error"]
+    ok = await client.patch(url, json={"status": "dispatched"}, headers=headers)
+    assert (await ok.json())["deadlines"][0]["met_at"] is not None
+    closes = await asyncio.gather(
+        *(
+            client.post(
+                url + "/close",
+                json={"result": "已修复"},
+                headers=auth(tokens["agent"], "close-0001"),
+            )
+            for _ in range(3)
+        )
+    )
+    assert [r.status for r in closes] == [200, 200, 200]
+    again = await client.post(
+        url + "/close", json={"result": "x"}, headers=auth(tokens["agent"], "close-0002")
+    )
+    assert again.status == 409
+    history = await (await client.get(url + "/callbacks", headers=headers)).json()
+    assert history["callback"]["state"] == "pending" and history["callback"]["attempts"] == []
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(tasks_table))).scalar_one() == 1
+    view = await (await client.get(url, headers=headers)).json()
+    assert [h["to"] for h in view["history"]] == ["created", "dispatched", "closed"]
+    del clock
+
+
+async def test_overdue_filter(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, clock, _ = env
+    headers = auth(tokens["integration"])
+    late = await (await client.post("/api/work-orders", json=REPAIR, headers=headers)).json()
+    clock.now += timedelta(minutes=6)  # the repair was never dispatched within 5 minutes
+    fresh = await (await client.post("/api/work-orders", json=REPAIR, headers=headers)).json()
+    overdue = await (await client.get("/api/work-orders?overdue=true", headers=headers)).json()
+    assert [o["order_no"] for o in overdue["orders"]] == [late["order_no"]]
+    on_time = await (
+        await client.get("/api/work-orders?overdue=false&kind=repair", headers=headers)
+    ).json()
+    assert [o["order_no"] for o in on_time["orders"]] == [fresh["order_no"]]
+
+
+async def test_owner_never_changes_and_agents_see_their_own(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, _ = env
+    order = await (
+        await client.post("/api/work-orders", json=REPAIR, headers=auth(tokens["agent"]))
+    ).json()
+    url = f"/api/work-orders/{order['order_no']}"
+    assert (await client.get(url, headers=auth(tokens["other"]))).status == 403
+    takeover = await client.patch(
+        url, json={"owner_job_number": "2048"}, headers=auth(tokens["agent"])
+    )
+    assert takeover.status == 422  # there is no such field to change
+    as_other = await client.post(
+        "/api/work-orders",
+        json={**REPAIR, "owner_job_number": "1024"},
+        headers=auth(tokens["other"]),
+    )
+    assert as_other.status == 403
+    sup = await (await client.get(url, headers=auth(tokens["supervisor"]))).json()
+    assert sup["customer_phone"] == "138******00" and sup["customer_surname"] == "王"
+    assert (
+        await client.post(url + "/close", json={"result": "x"}, headers=auth(tokens["supervisor"]))
+    ).status == 403
+
+
+async def test_do_not_call_cancels_the_callback(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, engine = env
+    headers = auth(tokens["integration"])
+    order = await (
+        await client.post("/api/work-orders", json={**REPAIR, "do_not_call": True}, headers=headers)
+    ).json()
+    closed = await (
+        await client.post(
+            f"/api/work-orders/{order['order_no']}/close", json={"result": "ok"}, headers=headers
+        )
+    ).json()
+    assert (
+        closed["callback"]["state"] == "cancelled" and closed["callback"]["result"] == "do_not_call"
+    )
+    async with engine.connect() as conn:
+        assert (
+            await conn.execute(select(func.count()).select_from(follow_ups_table))
+        ).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (
+            {**REPAIR, "customer": {**REPAIR["customer"], "phone": "138-0013-8000"}},
+            422,
+            "digits only",
+        ),
+        ({**REPAIR, "customer": {**REPAIR["customer"], "phone": "12345"}}, 422, "mainland"),
+        ({**REPAIR, "kind": "business"}, 422, "customer_class"),
+        ({**REPAIR, "customer_class": "residential"}, 422, "business applications only"),
+        ({**REPAIR, "kind": "gossip"}, 422, "invalid input"),
+        ({**REPAIR, "call_id": "b" * 32}, 422, "call_id"),
+        ({**REPAIR, "extra": 1}, 422, "invalid input"),
+        ({**REPAIR, "customer": {**REPAIR["customer"], "title": "博士"}}, 422, "invalid input"),
+    ],
+)
+async def test_bad_input_is_refused_clearly(env, body, status, needle) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, _ = env
+    response = await client.post("/api/work-orders", json=body, headers=auth(tokens["integration"]))
+    assert response.status == status
+    assert needle in await response.text()
+
+
+async def test_not_json_and_unknown_order(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, _ = env
+    headers = auth(tokens["integration"])
+    assert (await client.post("/api/work-orders", data="{", headers=headers)).status == 400
+    assert (
+        await client.get("/api/work-orders/0123456789ABCDEF0123", headers=headers)
+    ).status == 404
+    assert (await client.get("/api/work-orders?status=bogus", headers=headers)).status == 400
+    assert (await client.get("/api/work-orders")).status == 401

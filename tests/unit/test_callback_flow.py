@@ -1,0 +1,163 @@
+"""The callback conversation against a scripted channel: what each answer (or silence, or a
+hang-up) becomes. Real calls are in tests/integration/test_callbacks.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.domain.callbacks import (
+    SCRIPT_POWER,
+    SCRIPT_SATISFIED,
+    SCRIPT_SUGGESTION,
+    AttemptResult,
+    CallbackContext,
+    Conversation,
+    script_greeting,
+    spoken_digits,
+)
+from ivr.domain.calls import CallerHungUp
+from ivr.domain.workorders import OrderKind
+from ivr.flows import callback
+
+CTX = CallbackContext("0123456789ABCDEF0123", OrderKind.REPAIR, "王", "女士", "1024")
+
+
+class Prompts:
+    async def prompt_path(self, text: str) -> Path:
+        return Path("/p") / text
+
+
+class Store:
+    def __init__(self, ctx: CallbackContext | None = CTX) -> None:
+        self.ctx = ctx
+        self.done: list[Conversation] = []
+
+    async def context(self, action_id: str) -> CallbackContext | None:
+        return self.ctx
+
+    async def conversation_done(self, action_id: str, conversation: Conversation) -> None:
+        self.done.append(conversation)
+
+
+class ScriptedChannel:
+    """Answers each prompt/wait with the next key from ``keys`` ('' = nothing, 'H' = hang up)."""
+
+    def __init__(self, keys: list[str], record_to: Path | None = None) -> None:
+        self.keys = keys
+        self.played: list[str] = []
+        self.hung_up = False
+        self.record_to = record_to
+
+    def _next(self) -> str | None:
+        key = self.keys.pop(0) if self.keys else ""
+        if key == "H":
+            raise CallerHungUp("gone")
+        return key or None
+
+    async def answer(self) -> None: ...
+
+    async def play(self, prompt: Path, escape_digits: str = "") -> str | None:
+        self.played.append(prompt.name)
+        return self._next() if escape_digits else None
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        return self._next()
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def record(self, path: Path, escape: str, timeout_ms: int, silence_s: int) -> str | None:
+        path.with_name(path.name + ".wav").write_bytes(b"RIFF" + b"\0" * 4000)
+        return "#"
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+
+
+async def talk(keys: list[str], tmp_path: Path, ctx: CallbackContext = CTX) -> Conversation:
+    store = Store(ctx)
+    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    result = await callback.run(ScriptedChannel(keys), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert result is not None and store.done == [result]
+    return result
+
+
+def test_greeting_is_the_standard_wording() -> None:
+    assert spoken_digits("1024") == "一零二四"
+    assert script_greeting(CTX).startswith(
+        "您好，我是供电公司客户服务中心一零二四号，请问您是王女士吗？"
+    )
+
+
+async def test_satisfied_no_suggestion(tmp_path: Path) -> None:
+    c = await talk(["1", "1", "1", "2"], tmp_path)
+    assert (c.result, c.right_person, c.power_restored, c.satisfied) == (
+        AttemptResult.COMPLETED,
+        True,
+        True,
+        True,
+    )
+    assert c.suggestion_path is None
+
+
+async def test_power_not_back_dissatisfied_with_suggestion(tmp_path: Path) -> None:
+    c = await talk(["1", "2", "2", "1"], tmp_path)
+    assert (c.power_restored, c.satisfied) == (False, False)
+    assert c.suggestion_path is not None and Path(c.suggestion_path).exists()
+    assert CTX.order_no in c.suggestion_path
+
+
+async def test_wrong_person(tmp_path: Path) -> None:
+    c = await talk(["2"], tmp_path)
+    assert (c.result, c.right_person) == (AttemptResult.WRONG_PERSON, False)
+
+
+async def test_silence_is_asked_twice_then_taken_as_a_machine(tmp_path: Path) -> None:
+    c = await talk(["", "", "", ""], tmp_path)
+    assert c.result is AttemptResult.MACHINE and c.right_person is None
+
+
+async def test_a_wrong_key_then_the_right_one(tmp_path: Path) -> None:
+    c = await talk(["", "7", "1", "1", "1", "2"], tmp_path)
+    assert c.result is AttemptResult.COMPLETED and c.satisfied is True
+
+
+async def test_hang_up_mid_script(tmp_path: Path) -> None:
+    c = await talk(["1", "H"], tmp_path)
+    assert (c.result, c.right_person, c.power_restored) == (AttemptResult.HUNG_UP, True, None)
+
+
+async def test_hang_up_after_every_answer_is_complete(tmp_path: Path) -> None:
+    c = await talk(["1", "1", "2", "H"], tmp_path)
+    assert c.result is AttemptResult.COMPLETED and c.satisfied is False
+
+
+async def test_complaints_skip_the_power_question(tmp_path: Path) -> None:
+    ctx = CallbackContext("0123456789ABCDEF0123", OrderKind.COMPLAINT, "李", "先生", "7")
+    store = Store(ctx)
+    channel = ScriptedChannel(["1", "1", "2"])
+    await callback.run(channel, "cb-" + "0" * 32, callback.CallbackDeps(store, Prompts(), tmp_path))  # type: ignore[arg-type]
+    assert SCRIPT_POWER not in channel.played
+    assert SCRIPT_SATISFIED in channel.played and SCRIPT_SUGGESTION in channel.played
+    assert store.done[0].satisfied is True
+
+
+async def test_unknown_attempt_hangs_up_writes_nothing(tmp_path: Path) -> None:
+    store = Store(None)
+    channel = ScriptedChannel([])
+    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    assert await callback.run(channel, "cb-" + "0" * 32, deps) is None  # type: ignore[arg-type]
+    assert channel.hung_up and store.done == []
+
+
+@pytest.mark.parametrize("boom", [RuntimeError("db down")])
+async def test_our_failure_is_recorded_as_failed(tmp_path: Path, boom: Exception) -> None:
+    class Broken(Prompts):
+        async def prompt_path(self, text: str) -> Path:
+            raise boom
+
+    store = Store()
+    deps = callback.CallbackDeps(store, Broken(), tmp_path)  # type: ignore[arg-type]
+    c = await callback.run(ScriptedChannel(["1"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert c is not None and c.result is AttemptResult.FAILED
