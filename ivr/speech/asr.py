@@ -71,6 +71,11 @@ class VoskRecognizer:
                 self.model_dir,
             )
 
+    @property
+    def unknown_symbol(self) -> str:
+        """How this model spells an out-of-vocabulary word (``[unk]`` in grammars maps to it)."""
+        return self._unknown
+
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pool, self.load)
 
