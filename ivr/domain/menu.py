@@ -267,6 +267,7 @@ class MenuSession:
     node: str = ""
     retries: int = 0
     speech_retries: int = 0
+    keys_only: bool = False  # at this menu: the caller said nothing when asked
     keys: str = ""
     path: list[str] = field(default_factory=list)
     steps: list[CallStep] = field(default_factory=list)
@@ -292,7 +293,10 @@ class MenuSession:
             case Understood(answer=answer):
                 return self._choose(answer, spoken=True)
             case Silence():
-                return Prompt(self.node, ())  # nothing said: wait for a key now
+                # nothing said: wait for a key now, and stop listening at this menu (a caller
+                # who stays quiet uses the keypad; listening again would only add seconds)
+                self.keys_only = True
+                return Prompt(self.node, ())
             case NotUnderstood():
                 self.speech_retries += 1
                 if self.speech_retries > self.tree.max_speech_retries:
@@ -338,6 +342,7 @@ class MenuSession:
             self.speech
             and node.grammar is not None
             and self.speech_retries <= self.tree.max_speech_retries
+            and not self.keys_only
         )
         if not listen:
             return Prompt(self.node, (*before, node.prompt))
@@ -348,6 +353,7 @@ class MenuSession:
         self.node = node
         self.retries = 0
         self.speech_retries = 0
+        self.keys_only = False
         self.path.append(node)
         self._step(StepKind.PROMPT)
 

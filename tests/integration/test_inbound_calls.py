@@ -41,8 +41,8 @@ SCENARIOS = {
         SimulatedCaller("13900000007", "2ww*ww3"), "q-billing", "billing.outage_info"
     ),
     "timeout_retry_default": Scenario(
-        # silent at every prompt: with speech on, each round also listens (6 s without audio
-        # frames from the simulated line) before waiting for keys
+        # silent at every prompt: with speech on, the first round also listens (6 s without
+        # audio frames from the simulated line) before waiting for keys
         SimulatedCaller("13900000008", "", hold_s=240),
         "q-general",
         "agent.default",

@@ -151,6 +151,9 @@ def test_silence_waits_for_keys_and_unclear_speech_is_asked_again_once() -> None
     session = MenuSession(menu, clock, speech=True)
     session.start()
     assert session.on_speech(Silence()) == Prompt("main", ())  # straight to waiting for a key
+    assert session.on_timeout().grammar is None  # type: ignore[union-attr]  # keys only here now
+    session.on_key("1")
+    assert session.on_key("#").grammar == "main_menu"  # type: ignore[union-attr]  # back: listens
     again = session.on_speech(NotUnderstood("[unk]", "outside the grammar"))
     assert again.grammar == "main_menu" and again.texts[0] == menu.speech_retry_prompt
     keys_only = session.on_speech(NotUnderstood("[unk]", "outside the grammar"))
