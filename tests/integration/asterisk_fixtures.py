@@ -7,6 +7,7 @@ let CI go green on nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -54,10 +55,34 @@ def sandbox_or_fail(box: AsteriskSandbox) -> AmiEndpoint:
         pytest.skip(f"no Asterisk sandbox here ({exc}); run `ivr sandbox up`")
 
 
+_held: dict[str, contextlib.ExitStack] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Wait for the sandbox here, before the first test: a wait for another developer's run
+    (minutes) would otherwise count against that test's timeout and fail it."""
+    if not any("sandbox" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(AsteriskSandbox.from_settings(Settings()).exclusive())
+    except Exception:
+        return  # the fixture takes it (and reports why it cannot) as before
+    _held["lock"] = stack
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "lock" in _held:
+        _held.pop("lock").close()
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[AmiEndpoint]:
     """The running sandbox, held for this session alone (see AsteriskSandbox.exclusive)."""
     box = AsteriskSandbox.from_settings(Settings())
+    if "lock" in _held:  # taken at collection (a second flock in this process would block)
+        yield sandbox_or_fail(box)
+        return
     with box.exclusive():  # before up(): it installs this checkout's configuration
         yield sandbox_or_fail(box)
 
