@@ -29,10 +29,12 @@ from ivr.db.tokens import SqlTokenStore
 from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
 from ivr.flows.callback import CallbackDeps
-from ivr.flows.inbound import InboundDeps, utc_now
+from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
 from ivr.menu_file import load_menu
 from ivr.services.call_journal import CallJournal
 from ivr.services.dialer import Dialer, DialerLimits
+from ivr.speech.asr import ModelMissing, VoskRecognizer
+from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
 from ivr.web import workorders as workorders_api
 from ivr.web.auth import auth_middleware, public
@@ -65,7 +67,22 @@ class Bridge:
         self.tokens = SqlTokenStore(self.engine)
         self.journal = CallJournal(self.repository)
         self.prompts = PromptCache.from_settings(settings.speech)
-        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now)
+        self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
+        self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
+        self.recognizer = self._recognizer()
+        self.speech = None
+        if self.recognizer is not None:
+            s = settings.speech
+            self.speech = SpeechDeps(
+                recognizer=self.recognizer,
+                grammars=self.grammars,
+                recordings_dir=s.recordings_dir,
+                listen_max_ms=round(s.listen_max_s * 1000),
+                end_silence_s=s.end_silence_s,
+                min_confidence=s.min_confidence,
+                keep_recordings=s.keep_recordings,
+            )
+        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
         self.work_orders = SqlWorkOrders(self.engine, china_is_workday, policy, utc_now)
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
@@ -79,7 +96,33 @@ class Bridge:
         self.ami: AmiClient | None = None
         self.dialer: Dialer | None = None
 
+    def _recognizer(self) -> VoskRecognizer | None:
+        """The recogniser, or None (with a warning saying why) when speech stays off."""
+        s = self.settings.speech
+        if not s.recognition:
+            log.info("speech recognition off (speech.recognition = false): keys only")
+            return None
+        if not self.menu.grammars():
+            return None
+        try:
+            return VoskRecognizer(s.model_dir, s.workers, s.recognition_timeout_s)
+        except ModelMissing as exc:
+            log.warning(
+                "SPEECH DISABLED: %s. Callers use keys only. Install the model as the README "
+                "says (section Speech) or set speech.model_dir.",
+                exc,
+            )
+            return None
+
     async def start(self) -> None:
+        if self.recognizer is not None:
+            await self.recognizer.start()  # seconds, in the recogniser's thread
+            self.recognizer.prepare(self.grammars)  # a word the model lacks stops us here
+            log.info(
+                "speech on: model %s, grammars %s",
+                self.recognizer.model_dir,
+                ", ".join(sorted(self.grammars)),
+            )
         await upgrade(self.settings.database.url)
         rendered = await self.prompts.prerender(sorted(self.menu.prompt_texts()) + list(SCRIPTS))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
@@ -121,6 +164,8 @@ class Bridge:
             await self.ami.close()
         await self.agi.stop()
         await self.journal.drain()
+        if self.recognizer is not None:
+            await self.recognizer.close()
         await self.prompts.close()
         await self.engine.dispose()
 

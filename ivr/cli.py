@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--name", help="who the token is for (create, revoke)")
     token.add_argument("--role", choices=[r.value for r in Role], help="(create)")
     token.add_argument("--job-number", help="an agent's 工号 (create, role agent)")
+    speech = commands.add_parser("speech", help="the vosk model and grammars")
+    speech_cmd = speech.add_subparsers(dest="action", required=True)
+    install = speech_cmd.add_parser("install-model", help="check a model archive and unpack it")
+    install.add_argument("archive", type=Path, help="e.g. vosk-model-small-cn-0.22.zip")
+    install.add_argument("--sha256", required=True, help="the archive's expected SHA-256")
+    install.add_argument("--replace", action="store_true", help="overwrite an installed model")
+    speech_cmd.add_parser("check", help="load the model and check every grammar word against it")
     args = parser.parse_args(argv)
 
     logging_setup.configure(args.log_level)
@@ -65,6 +72,33 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_render_prompts(settings))
     elif args.command == "token":
         return asyncio.run(_tokens(settings, args))
+    elif args.command == "speech":
+        return _speech(settings, args)
+    return 0
+
+
+def _speech(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from ivr.domain.speech import GrammarError
+    from ivr.speech.asr import ModelMissing, VoskRecognizer
+    from ivr.speech.grammars import default_grammar_dir, load_grammars
+    from ivr.speech.models import ModelInstallError, check_dynamic_graph, install_model
+
+    target = settings.speech.model_dir
+    try:
+        if args.action == "install-model":
+            path = install_model(args.archive, args.sha256, target, args.replace)
+            print(f"model installed in {path} (checksum matched, dynamic graph present)")
+            return 0
+        grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
+        recognizer = VoskRecognizer(target)
+        check_dynamic_graph(recognizer.model_dir)
+        recognizer.load()
+        recognizer.prepare(grammars)
+    except (ModelInstallError, ModelMissing, GrammarError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    words = sum(len(g.words()) for g in grammars.values())
+    print(f"{recognizer.model_dir}: {len(grammars)} grammars, {words} words, all in the vocabulary")
     return 0
 
 

@@ -52,9 +52,26 @@ class DatabaseSettings(_Section):
 
 
 class SpeechSettings(_Section):
+    """Prompts (pyttsx3) and spoken answers (vosk)."""
+
     voice: str = "sit/cmn-latn-pinyin"
     rate: int = Field(165, ge=80, le=400, description="espeak words per minute")
     cache_dir: Path = DEFAULT_CACHE_DIR / "prompts"
+    recognition: bool = Field(True, description="listen for spoken answers when a model is present")
+    model_dir: Path = Field(
+        DEFAULT_STATE_DIR / "models" / "vosk-model-small-cn-0.22",
+        description="vosk model (a small one: grammars need its dynamic graph)",
+    )
+    grammar_dir: Path | None = Field(None, description="grammars; the repository's grammars/")
+    recordings_dir: Path = Field(
+        DEFAULT_STATE_DIR / "recordings", description="RECORD FILE target, same path for Asterisk"
+    )
+    listen_max_s: float = Field(6.0, ge=1, le=30, description="longest spoken answer")
+    end_silence_s: int = Field(2, ge=1, le=10, description="silence that ends an answer")
+    min_confidence: float = Field(0.6, ge=0, le=1, description="lowest word confidence acted on")
+    workers: int = Field(2, ge=1, le=64, description="recognitions at once (one per core)")
+    recognition_timeout_s: float = Field(10.0, gt=0, description="then the caller uses keys")
+    keep_recordings: bool = Field(False, description="keep callers' answers (personal data)")
 
 
 class MenuSettings(_Section):

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.speech import Grammar, Hypothesis
 
 
 class Channel(Protocol):
@@ -27,12 +28,22 @@ class Channel(Protocol):
     async def set_variable(self, name: str, value: str) -> None: ...
 
     async def record(
-        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int
+        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int, beep: bool = False
     ) -> str | None:
-        """Record the caller into ``path``.wav (after a beep); the key that ended it, if any."""
+        """Record the caller into ``path`` + ``.wav`` (8 kHz 16-bit mono) until ``silence_s``
+        seconds of silence, ``timeout_ms``, or a key in ``escape_digits`` (returned). ``beep``
+        first when the caller is asked to leave a message."""
         ...
 
     async def hangup(self) -> None: ...
+
+
+class Recognizer(Protocol):
+    """Speech to words within one question's grammar. Blocking engines run off the loop."""
+
+    async def recognize(self, recording: Path, grammar: Grammar) -> Hypothesis:
+        """What was said in ``recording``; raises ``TimeoutError`` if the engine is too slow."""
+        ...
 
 
 class PromptLibrary(Protocol):

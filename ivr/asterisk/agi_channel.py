@@ -40,18 +40,23 @@ class AgiChannel:
         result = await self._command(f"WAIT FOR DIGIT {int(timeout_ms)}")
         return _digit(result)
 
-    async def set_variable(self, name: str, value: str) -> None:
-        await self._command(f"SET VARIABLE {_quote(name)} {_quote(value)}")
-
     async def record(
-        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int
+        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int, beep: bool = False
     ) -> str | None:
-        """RECORD FILE as 8 kHz WAV after a beep, ending on a key, silence or the timeout."""
+        # RECORD FILE keeps the keys working while the caller speaks: an escape digit ends the
+        # recording and comes back as the result (its ASCII code), like STREAM FILE's.
         result = await self._command(
             f'RECORD FILE {_quote(str(path))} wav "{escape_digits}" {int(timeout_ms)} '
-            f"BEEP s={int(silence_s)}"
+            f"{'BEEP ' if beep else ''}s={max(1, int(silence_s))}"
         )
+        # "result=<code> (dtmf)" for a key; otherwise "result=<ms left> (timeout)", also when
+        # silence ended it: only the dtmf form carries a key.
+        if result.get("result", ("", ""))[1] != "dtmf":
+            return None
         return _digit(result)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self._command(f"SET VARIABLE {_quote(name)} {_quote(value)}")
 
     async def hangup(self) -> None:
         await self._command("HANGUP")

@@ -33,6 +33,7 @@ class StepKind(StrEnum):
     ROUTE = "route"  # sent to a queue
     HANGUP = "hangup"  # caller hung up in the menu
     ERROR = "error"  # bridge-side fault
+    SPEECH = "speech"  # the caller's spoken answer: detail says what was heard and meant
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,23 @@ from datetime import datetime
 from typing import Any
 
 from ivr.domain.calls import CallStep, StepKind
+from ivr.domain.speech import (
+    Grammar,
+    Heard,
+    NotUnderstood,
+    Silence,
+    Understood,
+    check_answers,
+    describe,
+)
 
 DTMF_KEYS = "0123456789*#"
 REPLAY_KEY = "*"
 BACK_KEY = "#"
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _QUEUE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+SPEECH_RETRY_PROMPT = "对不起，没有听清楚。请您再说一遍，或者按键选择。"
+SPEECH_KEYS_PROMPT = "请您按键选择。"
 _CHOICE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 
 
@@ -44,6 +55,8 @@ class MenuNode:
     id: str
     prompt: str
     options: Mapping[str, Option]
+    grammar: str | None = None  # callers may also *say* their choice (grammars/<name>.json)
+    speech_hint: str | None = None  # said before the key menu when the bridge is listening
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,9 @@ class MenuTree:
     max_retries: int = 2
     digit_timeout_ms: int = 5000
     max_keys: int = 30
+    speech_retry_prompt: str = SPEECH_RETRY_PROMPT
+    speech_keys_prompt: str = SPEECH_KEYS_PROMPT
+    max_speech_retries: int = 1  # then keys only, at that menu
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MenuTree:
@@ -81,6 +97,11 @@ class MenuTree:
             max_retries=_int(settings, "max_retries", 2, 0, 9),
             digit_timeout_ms=round(_number(settings, "digit_timeout_s", 5, 1, 30) * 1000),
             max_keys=_int(settings, "max_keys", 30, 5, 200),
+            speech_retry_prompt=_text(
+                settings, "speech_retry_prompt", "menu.", SPEECH_RETRY_PROMPT
+            ),
+            speech_keys_prompt=_text(settings, "speech_keys_prompt", "menu.", SPEECH_KEYS_PROMPT),
+            max_speech_retries=_int(settings, "max_speech_retries", 1, 0, 3),
         )
         tree._check_links()
         return tree
@@ -114,7 +135,25 @@ class MenuTree:
         """Every fixed text a caller can hear, to render ahead of time."""
         texts = {self.greeting, self.invalid_prompt, self.timeout_prompt, self.transfer_prompt}
         texts.update(node.prompt for node in self.nodes.values())
+        if self.grammars():
+            texts |= {self.speech_retry_prompt, self.speech_keys_prompt}
+            texts.update(n.speech_hint for n in self.nodes.values() if n.speech_hint)
         return texts
+
+    def grammars(self) -> set[str]:
+        """Names of the grammars the menu listens with."""
+        return {node.grammar for node in self.nodes.values() if node.grammar}
+
+    def check_grammars(self, grammars: Mapping[str, Grammar]) -> None:
+        """Every grammar a node names exists, and each of its answers is a key of that node."""
+        for node in self.nodes.values():
+            if node.grammar is None:
+                continue
+            grammar = grammars.get(node.grammar)
+            if grammar is None:
+                raise MenuError(f"nodes.{node.id}.grammar: no grammar named {node.grammar!r}")
+            keys = [*node.options, REPLAY_KEY] + ([BACK_KEY] if node.id != self.start else [])
+            check_answers(grammar, keys, f"nodes.{node.id}")
 
     def queues(self) -> set[str]:
         routes = {o.route for n in self.nodes.values() for o in n.options.values() if o.route}
@@ -153,7 +192,16 @@ def _parse_node(node_id: str, raw: Mapping[str, Any]) -> MenuNode:
         options[key] = Option(key, goto=goto, route=route, choice=choice, priority=priority)
     if not options:
         raise MenuError(f"{where}: a menu offers at least one key")
-    return MenuNode(node_id, _text(raw, "prompt", where + "."), options)
+    unknown = set(raw) - {"prompt", "keys", "grammar", "speech_hint"}
+    if unknown:
+        raise MenuError(f"{where}: unknown fields {sorted(unknown)}")
+    grammar = raw.get("grammar")
+    if grammar is not None and not (isinstance(grammar, str) and _ID.match(grammar)):
+        raise MenuError(f"{where}.grammar: a grammar name is a lower-case word (a-z, 0-9, _)")
+    hint = _text(raw, "speech_hint", where + ".", "") or None
+    if hint and grammar is None:
+        raise MenuError(f"{where}.speech_hint: only a node with a grammar listens")
+    return MenuNode(node_id, _text(raw, "prompt", where + "."), options, grammar, hint)
 
 
 def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
@@ -163,8 +211,10 @@ def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _text(data: Mapping[str, Any], name: str, where: str) -> str:
-    value = data.get(name)
+def _text(data: Mapping[str, Any], name: str, where: str, default: str | None = None) -> str:
+    value = data.get(name, default)
+    if value == "" and default == "":
+        return ""
     if not isinstance(value, str) or not value.strip():
         raise MenuError(f"{where}{name}: expected non-empty text")
     return value.strip()
@@ -186,10 +236,12 @@ def _int(data: Mapping[str, Any], name: str, default: int, low: int, high: int) 
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """Play these texts in order (any key interrupts), then wait for one key."""
+    """Play these texts in order (any key interrupts), then wait for one key; with a
+    ``grammar``, first listen for a spoken answer (keys still count while listening)."""
 
     node: str
     texts: tuple[str, ...]
+    grammar: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,15 +263,18 @@ class MenuSession:
 
     tree: MenuTree
     clock: Callable[[], datetime]
+    speech: bool = False  # the bridge can listen (a recogniser is loaded)
     node: str = ""
     retries: int = 0
+    speech_retries: int = 0
+    keys_only: bool = False  # at this menu: the caller said nothing when asked
     keys: str = ""
     path: list[str] = field(default_factory=list)
     steps: list[CallStep] = field(default_factory=list)
 
     def start(self) -> Prompt:
         self._enter(self.tree.start)
-        return Prompt(self.node, (self.tree.greeting, self._current.prompt))
+        return self._offer(self.tree.greeting)
 
     def on_key(self, key: str) -> Action:
         """A key came. Anything outside the 16 DTMF symbols counts as invalid."""
@@ -228,21 +283,45 @@ class MenuSession:
         if len(self.keys) > self.tree.max_keys:
             self._step(StepKind.INVALID, key=key, detail="too many keys")
             return self._default("too many keys")
+        return self._choose(key, spoken=False)
+
+    def on_speech(self, heard: Heard) -> Action:
+        """The caller's answer was recognised (or not). An understood phrase acts as its key;
+        silence falls back to keys; anything else is asked again once, then keys only."""
+        self._step(StepKind.SPEECH, detail=describe(heard))
+        match heard:
+            case Understood(answer=answer):
+                return self._choose(answer, spoken=True)
+            case Silence():
+                # nothing said: wait for a key now, and stop listening at this menu (a caller
+                # who stays quiet uses the keypad; listening again would only add seconds)
+                self.keys_only = True
+                return Prompt(self.node, ())
+            case NotUnderstood():
+                self.speech_retries += 1
+                if self.speech_retries > self.tree.max_speech_retries:
+                    return Prompt(self.node, (self.tree.speech_keys_prompt, self._current.prompt))
+                return self._offer(self.tree.speech_retry_prompt)
+        raise AssertionError(f"unexpected recognition result {heard!r}")
+
+    def _choose(self, key: str, spoken: bool) -> Action:
+        """A key (pressed, or said: ``spoken`` steps carry no key) moves the caller."""
+        pressed = None if spoken else key
         if key == REPLAY_KEY:
-            self._step(StepKind.REPLAY, key=key)
-            return Prompt(self.node, (self._current.prompt,))
+            self._step(StepKind.REPLAY, key=pressed)
+            return self._offer()
         if key == BACK_KEY and self.node != self.tree.start:
-            self._step(StepKind.BACK, key=key)
+            self._step(StepKind.BACK, key=pressed)
             self._enter(self.tree.start)
-            return Prompt(self.node, (self._current.prompt,))
+            return self._offer()
         option = self._current.options.get(key)
         if option is None:
-            self._step(StepKind.INVALID, key=key)
+            self._step(StepKind.INVALID, key=pressed)
             return self._retry(self.tree.invalid_prompt)
-        self._step(StepKind.KEY, key=key, detail=option.goto or option.choice)
+        self._step(StepKind.KEY, key=pressed, detail=option.goto or option.choice)
         if option.goto is not None:
             self._enter(option.goto)
-            return Prompt(self.node, (self._current.prompt,))
+            return self._offer()
         assert option.route is not None and option.choice is not None
         route = Route(option.route, option.choice, option.priority, by_default=False)
         self._step(StepKind.ROUTE, detail=route.queue)
@@ -256,9 +335,25 @@ class MenuSession:
     def _current(self) -> MenuNode:
         return self.tree.nodes[self.node]
 
+    def _offer(self, *before: str) -> Prompt:
+        """The current menu, after ``before``; listening too if this menu can and may."""
+        node = self._current
+        listen = (
+            self.speech
+            and node.grammar is not None
+            and self.speech_retries <= self.tree.max_speech_retries
+            and not self.keys_only
+        )
+        if not listen:
+            return Prompt(self.node, (*before, node.prompt))
+        hint = (node.speech_hint,) if node.speech_hint else ()
+        return Prompt(self.node, (*before, *hint, node.prompt), node.grammar)
+
     def _enter(self, node: str) -> None:
         self.node = node
         self.retries = 0
+        self.speech_retries = 0
+        self.keys_only = False
         self.path.append(node)
         self._step(StepKind.PROMPT)
 
@@ -266,7 +361,7 @@ class MenuSession:
         self.retries += 1
         if self.retries > self.tree.max_retries:
             return self._default("no valid key")
-        return Prompt(self.node, (apology, self._current.prompt))
+        return self._offer(apology)
 
     def _default(self, why: str) -> Route:
         self._step(StepKind.DEFAULT, detail=why)

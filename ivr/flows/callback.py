@@ -144,7 +144,9 @@ async def _record(
     channel: Channel, ctx: CallbackContext, action_id: str, deps: CallbackDeps
 ) -> str | None:
     base = deps.recordings_dir / f"callback-{ctx.order_no}-{action_id[-12:]}"
-    await channel.record(base, "#", deps.suggestion_max_s * 1000, deps.suggestion_silence_s)
+    await channel.record(
+        base, "#", deps.suggestion_max_s * 1000, deps.suggestion_silence_s, beep=True
+    )
     wav = base.with_name(base.name + ".wav")
     return str(wav) if wav.exists() and wav.stat().st_size > 44 else None
 

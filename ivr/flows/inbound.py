@@ -1,23 +1,27 @@
 """The inbound 95598 conversation: greeting, menu, and the hand-over to an agent queue.
 
-The flow only talks to ports: a Channel, a PromptLibrary and a CallJournal. It never decides
-what a key means (the menu session does) and never fails a caller because of our own faults:
+The flow only talks to ports: a Channel, a PromptLibrary, a CallJournal and, when speech is on,
+a Recognizer. It never decides what a key or a phrase means (the menu session does) and never
+fails a caller because of our own faults (a recogniser that breaks or lags means keys only):
 if anything on our side breaks, the call is marked failed and the dialplan's fallback queue
 takes the caller to a human.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, StepKind
 from ivr.domain.menu import DTMF_KEYS, MenuSession, MenuTree, Prompt, Route
 from ivr.domain.privacy import mask_number
-from ivr.ports import Channel, PromptLibrary
+from ivr.domain.speech import Grammar, Heard, Silence, interpret
+from ivr.ports import Channel, PromptLibrary, Recognizer
 from ivr.services.call_journal import CallJournal
 
 log = logging.getLogger(__name__)
@@ -33,11 +37,25 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechDeps:
+    """How the flow listens: where Asterisk records, how long, and how sure is sure enough."""
+
+    recognizer: Recognizer
+    grammars: Mapping[str, Grammar]
+    recordings_dir: Path  # Asterisk writes here and we read: the same path on both sides
+    listen_max_ms: int = 6000
+    end_silence_s: int = 2
+    min_confidence: float = 0.6
+    keep_recordings: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class InboundDeps:
     menu: MenuTree
     prompts: PromptLibrary
     journal: CallJournal
     clock: Callable[[], datetime] = utc_now
+    speech: SpeechDeps | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +78,7 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
         channel_name=start.channel_name,
         started_at=deps.clock(),
     )
-    session = MenuSession(deps.menu, deps.clock)
+    session = MenuSession(deps.menu, deps.clock, speech=deps.speech is not None)
     log.info("call %s from %s entered the menu", record.call_id, mask_number(start.caller_number))
     try:
         # First, so that the hangup handler can report the end even if the caller leaves now.
@@ -68,8 +86,18 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
         action = session.start()
         _sync(record, session)
         deps.journal.opened(record)
+        recordings = 0
         while isinstance(action, Prompt):
-            key = await _offer(channel, action, deps)
+            key = await _play(channel, action, deps)
+            if key is None and action.grammar is not None and deps.speech is not None:
+                recordings += 1
+                name = f"{record.call_id}-{recordings}"
+                key, heard = await _listen(channel, action.grammar, name, deps.speech)
+                if key is None and heard is not None:
+                    action = session.on_speech(heard)
+                    continue
+            if key is None:
+                key = await channel.wait_for_digit(deps.menu.digit_timeout_ms)
             action = session.on_key(key) if key is not None else session.on_timeout()
         _sync(record, session)
         await _route(channel, action, record, deps)
@@ -91,13 +119,41 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
     return record
 
 
-async def _offer(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | None:
-    """Play the prompt texts (any key interrupts), then wait for a key."""
+async def _play(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | None:
+    """Play the prompt texts; any key interrupts and is returned."""
     for text in prompt.texts:
         key = await channel.play(await deps.prompts.prompt_path(text), DTMF_KEYS)
         if key is not None:
             return key
-    return await channel.wait_for_digit(deps.menu.digit_timeout_ms)
+    return None
+
+
+async def _listen(
+    channel: Channel, grammar_name: str, name: str, speech: SpeechDeps
+) -> tuple[str | None, Heard | None]:
+    """Record the caller's answer and recognise it: (key pressed, None) or (None, heard).
+
+    ``(None, None)`` means the recogniser failed or lagged: the caller is asked for keys, the
+    fault is logged, and nothing else changes for this call.
+    """
+    path = speech.recordings_dir / name
+    key = await channel.record(path, DTMF_KEYS, speech.listen_max_ms, speech.end_silence_s)
+    wav = path.with_suffix(".wav")
+    try:
+        if key is not None:
+            return key, None
+        if not wav.exists():
+            return None, Silence()  # Asterisk writes nothing when no audio arrived at all
+        grammar = speech.grammars[grammar_name]
+        hypothesis = await speech.recognizer.recognize(wav, grammar)
+        return None, interpret(hypothesis, grammar, speech.min_confidence)
+    except Exception:
+        log.exception("recognition failed on %s; this question falls back to keys", name)
+        return None, None
+    finally:
+        if not speech.keep_recordings:
+            with contextlib.suppress(OSError):
+                wav.unlink(missing_ok=True)  # a caller's voice is personal data
 
 
 async def _route(channel: Channel, route: Route, record: CallRecord, deps: InboundDeps) -> None:

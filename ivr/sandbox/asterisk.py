@@ -36,7 +36,6 @@ __all__ = ["AmiEndpoint", "AsteriskSandbox", "SandboxError"]
 CONF_ENV = "IVR_ASTERISK_CONF"
 READY_MARKER = ".ivr-sandbox-ready"
 # Modules proper (as opposed to core parts such as "manager" that `module show` also lists).
-_LOADABLE_PREFIXES = ("app_", "func_", "res_", "chan_", "pbx_", "cdr_", "cel_", "bridge_")
 SECRET_FILE = ".ivr-ami-secret"  # noqa: S105 (a file name)
 AMI_USER = "ivr-bridge"
 # Sandbox-only AMI user for tests and demos: the bridge's rights plus `dtmf` (keypress events,
@@ -59,6 +58,11 @@ ASTERISK_DIRS = (
 # A clean environment for everything run inside the root: the caller's environment may hold
 # secrets (IVR_AMI__SECRET, database URLs) that Asterisk has no business seeing.
 CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+# Parts of Asterisk's core that `module show` lists beside the loadable modules.
+CORE_PARTS = frozenset(
+    {"acl", "ccss", "cdr", "cel", "dnsmgr", "dsp", "enum", "extconfig", "features"}
+    | {"http", "indications", "logger", "manager", "plc", "sounds", "udptl"}
+)
 # ids tried, highest first, when the chroot's asterisk user collides with a host account
 FREE_ID_RANGE = range(880, 499, -1)
 
@@ -674,17 +678,23 @@ class AsteriskSandbox:
                 _say(f"modules that will not load: {', '.join(still)}; see {self.log_file}")
                 break
             missing = still
-        # and unload what an earlier configuration (another checkout's run) loaded and ours
-        # does not list: the sandbox must run exactly this checkout's modules.conf
-        stale = sorted(
-            m
-            for m in self.running_modules() - set(self.wanted_modules())
-            if m.startswith(_LOADABLE_PREFIXES)
-        )
-        if stale:
-            _say(f"unloading modules this configuration does not list: {', '.join(stale)}")
-            for module in stale:
-                self.rx(f"module unload {module}.so")
+
+    def _unload_unwanted(self) -> None:
+        """Unload modules an earlier configuration loaded and ours does not list.
+
+        The sandbox is shared: another checkout's run may have loaded modules (say app_record)
+        that ``core reload`` keeps. ``up()`` installs *this* checkout's configuration, modules
+        included; we hold the sandbox, so no call is using them. Dependants go first: retry.
+        """
+        for _ in range(5):
+            extra = self.running_modules() - set(self.wanted_modules()) - CORE_PARTS
+            if not extra:
+                return
+            for module in sorted(extra):
+                _say(f"unloading {module} (not in this modules.conf)")
+                with contextlib.suppress(SandboxError):
+                    self.rx(f"module unload {module}.so")
+        _say(f"modules that will not unload: {', '.join(sorted(extra))}; see {self.log_file}")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -747,6 +757,8 @@ class AsteriskSandbox:
         elif changed:
             self._apply_config()
         self._wait_ready(deadline)
+        if pid is not None:
+            self._unload_unwanted()
         if pid is None:
             _say(f"Asterisk up in {time.monotonic() - started:.1f} s; log: {self.log_file}")
         return self.ami

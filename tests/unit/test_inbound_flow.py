@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, StepKind
+from ivr.domain.speech import Grammar, Hypothesis, Word
 from ivr.flows import inbound
 from ivr.menu_file import load_menu
 from ivr.services.call_journal import CallJournal
+from ivr.speech.grammars import default_grammar_dir, load_grammars
 
 START = inbound.CallStart("1.1", "13800000001", "95598", "Local/x;2")
 
@@ -134,3 +137,61 @@ async def test_a_database_outage_at_the_start_loses_nothing() -> None:
         StepKind.KEY,
         StepKind.ROUTE,
     ]
+
+
+class ListeningChannel(ScriptedChannel):
+    """A caller quiet during prompts; ``record`` writes a stand-in WAV, as Asterisk would."""
+
+    def __init__(self, keys: Sequence[str | type[BaseException] | None]) -> None:
+        super().__init__(keys)
+        self.recorded: list[Path] = []
+
+    async def play(self, prompt: Path, escape_digits: str = "") -> str | None:
+        self.played.append(prompt)
+        return None
+
+    async def record(
+        self, path: Path, escape_digits: str, timeout_ms: int, silence_s: int
+    ) -> str | None:
+        path.with_suffix(".wav").write_bytes(b"RIFF")
+        self.recorded.append(path)
+        return None
+
+
+class ScriptedRecognizer:
+    def __init__(self, results: Sequence[Hypothesis | type[BaseException]]) -> None:
+        self.results = list(results)
+
+    async def recognize(self, recording: Path, grammar: Grammar) -> Hypothesis:
+        assert recording.exists() and grammar.name == "main_menu"
+        result = self.results.pop(0)
+        if isinstance(result, type):
+            raise result("scripted")
+        return result
+
+
+def speech_deps(repo: MemoryRepository, recognizer: ScriptedRecognizer, tmp: Path):  # type: ignore[no-untyped-def]
+    grammars = load_grammars(default_grammar_dir())
+    speech = inbound.SpeechDeps(recognizer, grammars, tmp)
+    return replace(deps(repo), speech=speech)
+
+
+def said(*words: str) -> Hypothesis:
+    return Hypothesis(tuple(Word(w, 0.95) for w in words))
+
+
+async def test_a_spoken_choice_routes_and_the_recording_is_deleted(tmp_path: Path) -> None:
+    channel, repo = ListeningChannel(["2"]), MemoryRepository()
+    recognizer = ScriptedRecognizer([said("投诉")])
+    record = await inbound.run(channel, START, speech_deps(repo, recognizer, tmp_path))
+    assert (record.route, record.choice, record.keys) == ("q-complaint", "complaint.report", "2")
+    assert [s.kind for s in record.steps][:3] == [StepKind.PROMPT, StepKind.SPEECH, StepKind.KEY]
+    assert len(channel.recorded) == 1 and list(tmp_path.iterdir()) == []  # voice not kept
+
+
+async def test_a_broken_recogniser_costs_the_caller_nothing_but_speech(tmp_path: Path) -> None:
+    channel, repo = ListeningChannel(["0"]), MemoryRepository()
+    recognizer = ScriptedRecognizer([TimeoutError])
+    record = await inbound.run(channel, START, speech_deps(repo, recognizer, tmp_path))
+    assert (record.outcome, record.choice) == (CallOutcome.ROUTED, "agent")
+    assert list(tmp_path.iterdir()) == []
