@@ -56,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
 
         box = AsteriskSandbox.from_settings(settings)
         if args.action == "up":
-            ami = box.up()
+            with box.exclusive():  # up() installs this checkout's config: not under a live run
+                ami = box.up()
             print(f"Asterisk sandbox up; AMI {ami.host}:{ami.port} as {ami.username}")
         elif args.action == "down":
-            box.down()
+            with box.exclusive():
+                box.down()
             print("Asterisk sandbox stopped")
         else:
             print(json.dumps(box.status(), indent=2, default=str))
