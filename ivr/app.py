@@ -13,16 +13,22 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ivr.asterisk.agi_routes import call_ended_route, inbound_route
+from ivr.asterisk.agi_routes import agent_greeting_route, call_ended_route, inbound_route
 from ivr.asterisk.agi_server import FastAgiServer
+from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.config import Settings
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
+from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
+from ivr.domain.agents import greeting_text
+from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.inbound import InboundDeps, utc_now
 from ivr.menu_file import load_menu
 from ivr.services.call_journal import CallJournal
+from ivr.services.call_tracking import CallTracking
 from ivr.speech.prompts import PromptCache
 from ivr.web.auth import auth_middleware, public
 
@@ -40,21 +46,42 @@ class Bridge:
         self.tokens = SqlTokenStore(self.engine)
         self.journal = CallJournal(self.repository)
         self.prompts = PromptCache.from_settings(settings.speech)
+        self.agents = SqlAgentDirectory(self.engine)
+        self.visits = SqlVisitRepository(self.engine)
+        self.tracking = CallTracking(self.visits, now_us, settings.tracking.short_abandon_s)
+        self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
+        self.link: TrackerLink | None = None
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now)
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
+            "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
         self.agi = FastAgiServer(settings.agi, self.routes)
 
     async def start(self) -> None:
         await upgrade(self.settings.database.url)
-        rendered = await self.prompts.prerender(sorted(self.menu.prompt_texts()))
-        log.info("%d menu prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
+        texts = set(self.menu.prompt_texts())
+        texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
+        rendered = await self.prompts.prerender(sorted(texts))
+        log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
+        await self.tracking.start()
+        ami = self.settings.ami
+        if ami.secret.get_secret_value():
+            self.ami = AmiClient(ami.host, ami.port, ami.username, ami.secret.get_secret_value())
+            self.link = TrackerLink(self.ami, self.tracking)
+            await self.ami.connect(give_up=False)
+        else:
+            log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
         await self.agi.start()
 
     async def stop(self) -> None:
         await self.agi.stop()
+        if self.link is not None:
+            await self.link.stop()
+        if self.ami is not None:
+            await self.ami.close()
+        await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
 

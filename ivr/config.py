@@ -67,6 +67,15 @@ class SandboxSettings(_Section):
     start_timeout_s: float = 60.0
 
 
+class TrackingSettings(_Section):
+    """Answer-time figures (see README, "Figures")."""
+
+    short_abandon_s: float = Field(
+        5.0, ge=0, le=120, description="abandons within this many seconds count apart"
+    )
+    timezone: str = Field("Asia/Shanghai", description="where 'today' begins on the dashboard")
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -86,6 +95,7 @@ class Settings(BaseSettings):
     menu: MenuSettings = MenuSettings()
     sandbox: SandboxSettings = SandboxSettings()
     web: WebSettings = WebSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
     @classmethod
     def settings_customise_sources(

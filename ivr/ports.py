@@ -7,7 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ivr.domain.agents import Agent
 from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.queue_calls import QueueVisit
 
 
 class Channel(Protocol):
@@ -64,3 +66,25 @@ class CallRepository(Protocol):
     async def list_since(self, since: datetime) -> list[CallRecord]:
         """Calls started at or after ``since``, oldest first, with their steps."""
         ...
+
+
+class VisitStore(Protocol):
+    """Where queue visits (``ivr.domain.queue_calls.QueueVisit``) live."""
+
+    async def save(self, visit: QueueVisit) -> None:
+        """Insert or replace the visit (keyed by caller Uniqueid and join instant)."""
+        ...
+
+    async def between(self, start: datetime, end: datetime) -> list[QueueVisit]: ...
+
+    async def open_visits(self) -> list[QueueVisit]: ...
+
+
+class AgentDirectory(Protocol):
+    """Agents and their job numbers (工号)."""
+
+    async def by_interface(self, interface: str) -> Agent | None: ...
+
+    async def get(self, job_number: str) -> Agent | None: ...
+
+    async def all(self) -> list[Agent]: ...

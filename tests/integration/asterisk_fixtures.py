@@ -17,7 +17,7 @@ import pytest
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DatabaseSettings, Settings
+from ivr.config import AmiSettings, DatabaseSettings, Settings
 from ivr.domain.calls import CallRecord
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr.sandbox.simulation import log_in_agent, log_out_agent
@@ -66,9 +66,19 @@ async def bridge(
     sandbox: AmiEndpoint, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Bridge]:
     db = Path(tmp_path_factory.mktemp("bridge")) / "calls.db"
-    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"))
+    settings = Settings(
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
+        ami=AmiSettings(
+            host=sandbox.host,
+            port=sandbox.port,
+            username=sandbox.username,
+            secret=sandbox.secret,  # type: ignore[arg-type]
+        ),
+    )
     bridge = Bridge(settings)
     await bridge.start()
+    assert bridge.link is not None
+    await asyncio.wait_for(bridge.link.resynced.wait(), 30)
     yield bridge
     await bridge.stop()
 
