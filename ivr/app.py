@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -27,10 +28,14 @@ from ivr.domain.agents import greeting_text
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.inbound import InboundDeps, utc_now
 from ivr.menu_file import load_menu
+from ivr.services.agent_control import AgentControl
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
+from ivr.services.dashboard import DashboardSource
 from ivr.speech.prompts import PromptCache
+from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
+from ivr.web.dashboard import add_dashboard_routes
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,10 @@ class Bridge:
         self.tracking = CallTracking(self.visits, now_us, settings.tracking.short_abandon_s)
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
+        self.control = AgentControl(self.agents, None)  # refuses (503) until AMI is set up
+        self.dashboard = DashboardSource(
+            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone)
+        )
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now)
         self.routes = {
             "inbound": inbound_route(deps),
@@ -70,6 +79,7 @@ class Bridge:
         if ami.secret.get_secret_value():
             self.ami = AmiClient(ami.host, ami.port, ami.username, ami.secret.get_secret_value())
             self.link = TrackerLink(self.ami, self.tracking)
+            self.control.queues = self.ami
             await self.ami.connect(give_up=False)
         else:
             log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
@@ -86,7 +96,8 @@ class Bridge:
         await self.engine.dispose()
 
 
-def make_web_app(bridge: Bridge) -> web.Application:
+def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
+    """The web app; ``manage_bridge=False`` when the bridge is started elsewhere (tests)."""
     app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware(bridge.tokens)])
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
@@ -104,8 +115,11 @@ def make_web_app(bridge: Bridge) -> web.Application:
             }
         )
 
-    app.cleanup_ctx.append(lifecycle)
+    if manage_bridge:
+        app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
+    add_dashboard_routes(app, bridge.dashboard)
+    add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
     return app
 
 
