@@ -34,6 +34,7 @@ class _BackoffManager(Manager):  # type: ignore[misc]
 
     closing = False
     attempts = 0
+    next_reconnect_s: float | None = None  # one-off wait after the next loss (tests)
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         if self.closing:
@@ -51,7 +52,8 @@ class _BackoffManager(Manager):  # type: ignore[misc]
         if self.closing:
             self._connected = False
             return
-        self.reconnect_timeout = MIN_RECONNECT_S
+        self.reconnect_timeout = self.next_reconnect_s or MIN_RECONNECT_S
+        self.next_reconnect_s = None
         super().connection_lost(exc)
 
 
@@ -98,8 +100,10 @@ class AmiClient:
     def logged_in(self) -> bool:
         return self._logged_in.is_set()
 
-    def drop_connection(self) -> None:
-        """Close the TCP link as a network fault would (tests); panoramisk reconnects."""
+    def drop_connection(self, reconnect_after_s: float | None = None) -> None:
+        """Close the TCP link as a network fault would (tests); panoramisk reconnects, after
+        ``reconnect_after_s`` if given (a longer outage)."""
+        self._manager.next_reconnect_s = reconnect_after_s
         protocol = getattr(self._manager, "protocol", None)
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
