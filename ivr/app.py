@@ -53,7 +53,9 @@ class Bridge:
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
-        self.tracking = CallTracking(self.visits, now_us, settings.tracking.short_abandon_s)
+        self.tracking = CallTracking(
+            self.visits, now_us, settings.tracking.short_abandon_s, calls=self.repository
+        )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
         self.control = AgentControl(self.agents, None)  # refuses (503) until AMI is set up

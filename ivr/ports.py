@@ -67,6 +67,13 @@ class CallRepository(Protocol):
         """Calls started at or after ``since``, oldest first, with their steps."""
         ...
 
+    async def close_lost(
+        self, present_uids: set[str], started_before: datetime, at: datetime
+    ) -> int:
+        """Close as ``lost`` the ``in_menu`` calls started before ``started_before`` whose
+        channel is not in ``present_uids``; how many."""
+        ...
+
 
 class VisitStore(Protocol):
     """Where queue visits (``ivr.domain.queue_calls.QueueVisit``) live."""

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from ivr.domain.agents import AgentBoard, Membership
 from ivr.domain.privacy import mask_number
@@ -24,12 +24,13 @@ from ivr.domain.service_level import (
     figures_by_agent,
     figures_by_queue,
 )
-from ivr.ports import VisitStore
+from ivr.ports import CallRepository, VisitStore
 
 log = logging.getLogger(__name__)
 
 LOST_NOTE = "ended while the bridge was not following Asterisk (closed by resync)"
 RETRY_S = 2.0
+MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu right now
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +56,10 @@ class CallTracking:
         store: VisitStore,
         now_us: Callable[[], int],
         short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
+        calls: CallRepository | None = None,
     ) -> None:
         self.store = store
+        self.calls = calls
         self.now_us = now_us
         self.short_abandon_s = short_abandon_s
         self.tracker = QueueCallTracker()
@@ -141,6 +144,7 @@ class CallTracking:
         for visit in closed:
             self._writes.put_nowait(visit)
         self.board.replace_all(members)
+        await self._close_lost_menu_calls(present_uids, now)
         self.resyncs += 1
         log.info(
             "resync: %d live queue calls, %d members, %d closed as lost",
@@ -150,6 +154,18 @@ class CallTracking:
         )
         self._notify()
         return closed
+
+    async def _close_lost_menu_calls(self, present_uids: set[str], now_us: int) -> None:
+        if self.calls is None:
+            return
+        at = datetime.fromtimestamp(now_us / 1e6, UTC)
+        try:
+            count = await self.calls.close_lost(present_uids, at - MENU_GRACE, at)
+        except Exception:
+            log.exception("could not close calls left in the menu by a dead bridge")
+            return
+        if count:
+            log.warning("resync: %d calls left in the menu by a dead bridge closed as lost", count)
 
     async def _open_in_store(self) -> list[QueueVisit]:
         try:

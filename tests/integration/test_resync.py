@@ -3,17 +3,19 @@
 The outage is real: the bridge's TCP connection to Asterisk is closed and stays down for 5 s,
 while one caller keeps waiting (and is answered after the link is back) and another hangs up
 (so the bridge never sees it end). A queue visit a dead bridge left open in the database is
-closed by the same resync.
+closed by the same resync, and so is a call record it left ``in_menu``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.queue_calls import QueueVisit, VisitOutcome
 from ivr.domain.service_level import figures
 from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_queue_call
@@ -29,6 +31,11 @@ async def test_link_drop_during_calls_reconnects_resyncs_and_counts_right(bridge
     # what a bridge that died mid-call left behind
     orphan = QueueVisit("1.dead-bridge", "q-t-3", "13500000300", time.time_ns() // 1000 - 10**6)
     await bridge.visits.save(orphan)
+    in_menu = CallRecord(
+        uuid.uuid4().hex, "1.dead-menu", "13500000303", "95598", "Local/x",
+        datetime.now(UTC) - timedelta(minutes=1),
+    )  # fmt: skip
+    await bridge.repository.add(in_menu)
 
     stays = await log_in_agent(client, "2301", ["q-t-1"], answer_after_s=8, talk_s=1)
     never = await log_in_agent(client, "2302", ["q-t-2"], answer_after_s="never")
@@ -73,9 +80,9 @@ async def test_link_drop_during_calls_reconnects_resyncs_and_counts_right(bridge
     stored = await bridge.visits.between(now - timedelta(minutes=5), now + timedelta(seconds=1))
     orphan_now = next(v for v in stored if v.unique_id == "1.dead-bridge")
     assert orphan_now.outcome is VisitOutcome.LOST
-    assert not await bridge.visits.open_visits() or all(
-        v.unique_id != "1.dead-bridge" for v in await bridge.visits.open_visits()
-    )
+    assert all(v.unique_id != "1.dead-bridge" for v in await bridge.visits.open_visits())
+    menu_row = await bridge.repository.get(in_menu.call_id)
+    assert menu_row.outcome is CallOutcome.LOST and menu_row.ended_at is not None
     # figures over these calls: the lost ones are offered, neither answered nor abandoned
     got = figures([kept, gone, orphan_now])
     assert (got.offered, got.answered, got.abandoned, got.lost) == (3, 1, 0, 2)

@@ -1,4 +1,4 @@
-"""call_tracking: queue visits, ring attempts, agents
+"""call_tracking: queue visits, ring attempts, agents; calls may be closed as 'lost'
 
 Revision ID: 0003_call_tracking
 Revises: 0002_api_tokens
@@ -18,10 +18,21 @@ depends_on: str | Sequence[str] | None = None
 
 OUTCOMES = ("waiting", "talking", "answered", "abandoned", "timed_out", "lost")
 RING_ENDS = ("answered", "no_answer", "caller_left", "other_answered")
+CALL_OUTCOMES_BEFORE = ("in_menu", "routed", "abandoned_in_menu", "failed")
+CALL_OUTCOMES = (*CALL_OUTCOMES_BEFORE, "lost")
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _call_outcomes(values: tuple[str, ...]) -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.drop_constraint(op.f("ck_calls_call_outcome"), type_="check")
+        batch.create_check_constraint(
+            op.f("ck_calls_call_outcome"), f"outcome IN ({', '.join(repr(v) for v in values)})"
+        )
+
+
 def upgrade() -> None:
+    _call_outcomes(CALL_OUTCOMES)
     op.create_table(
         "agents",
         sa.Column("job_number", sa.String(16), nullable=False),
@@ -94,3 +105,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_queue_visits_joined_at"), table_name="queue_visits")
     op.drop_table("queue_visits")
     op.drop_table("agents")
+    op.execute("UPDATE calls SET outcome = 'failed' WHERE outcome = 'lost'")
+    _call_outcomes(CALL_OUTCOMES_BEFORE)
