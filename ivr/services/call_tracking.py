@@ -64,8 +64,7 @@ class CallTracking:
         self.short_abandon_s = short_abandon_s
         self.tracker = QueueCallTracker()
         self.board = AgentBoard()
-        self.changed = asyncio.Condition()
-        self.version = 0
+        self.version = 0  # bumped on every change (cheap "anything new?" for pollers)
         self.resyncs = 0
         self._writes: asyncio.Queue[QueueVisit] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -194,13 +193,6 @@ class CallTracking:
 
     def _notify(self) -> None:
         self.version += 1
-
-        async def wake() -> None:
-            async with self.changed:
-                self.changed.notify_all()
-
-        task = asyncio.get_running_loop().create_task(wake())
-        task.add_done_callback(lambda _t: None)
 
     async def _write_loop(self) -> None:
         while True:
