@@ -24,13 +24,13 @@ from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent,
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 
 SCENARIOS = [
-    SimulatedCaller("13800000001", keys="1ww1"),  # repair: no power at home
-    SimulatedCaller("13800000002", keys="1ww3"),  # repair: wire down (priority)
-    SimulatedCaller("13800000003", keys="2ww1"),  # billing: the bill
-    SimulatedCaller("13800000004", keys="3ww1"),  # business: new connection
-    SimulatedCaller("13800000005", keys="4ww2"),  # complaints: a report (举报)
-    SimulatedCaller("13800000006", keys="0"),  # straight to a human
-    SimulatedCaller("13800000007", keys="9ww2ww2"),  # a wrong key, then billing: tariffs
+    SimulatedCaller("13800000001", keys="1ww1", hold_s=40),  # repair: no power at home
+    SimulatedCaller("13800000002", keys="1ww3", hold_s=40),  # repair: wire down (priority)
+    SimulatedCaller("13800000003", keys="2ww1", hold_s=40),  # billing: the bill
+    SimulatedCaller("13800000004", keys="3ww1", hold_s=40),  # business: new connection
+    SimulatedCaller("13800000005", keys="4ww2", hold_s=40),  # complaints: a report (举报)
+    SimulatedCaller("13800000006", keys="0", hold_s=40),  # straight to a human
+    SimulatedCaller("13800000007", keys="9ww2ww2", hold_s=40),  # a wrong key, then billing: tariffs
     SimulatedCaller("13800000008", keys="1", hold_s=3),  # hangs up in the repair menu
 ]
 

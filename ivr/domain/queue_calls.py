@@ -212,7 +212,8 @@ class QueueCallTracker:
         else:
             visit = self._live.get(event.unique_id)
             if visit is None:
-                if not isinstance(event, ChannelHungUp):  # most hangups are not queued calls
+                # most hangups are not queued calls; a Leave follows every abandon we closed
+                if not isinstance(event, ChannelHungUp | CallerLeft):
                     out.ignored = f"{type(event).__name__} for a call not in a queue"
                 return out
             self._step(visit, event, out)
