@@ -92,7 +92,11 @@ async def test_agents_log_in_pause_and_out_through_the_api(web, tokens, agent_30
     assert (await web.post("/api/agents/3001/login")).status == 401
 
     assert (await web.post("/api/agents/3001/login", headers=me)).status == 200
-    assert log.named("QueueMemberAdded", Queue=QUEUE, Interface="Local/3001@sim-agents/n")
+
+    async def added() -> bool:  # the event may come just after the action's response
+        return bool(log.named("QueueMemberAdded", Queue=QUEUE, Interface="Local/3001@sim-agents/n"))
+
+    await until(added, 5, "Asterisk reports the member added")
     state = await until(
         lambda: _logged_in(web, tokens["agent"]), 5, "agent 3001 shown in its queue"
     )
@@ -101,6 +105,7 @@ async def test_agents_log_in_pause_and_out_through_the_api(web, tokens, agent_30
     response = await web.post("/api/agents/3001/pause", json={"reason": "午餐"}, headers=me)
     assert response.status == 200
     await until(lambda: _paused(web, tokens["agent"], True), 5, "agent shown paused")
+    # shown paused because Asterisk said so
     assert log.named("QueueMemberPause", Interface="Local/3001@sim-agents/n", Paused="1")
     # a supervisor may unpause anyone
     sup = auth(tokens["supervisor"])
