@@ -105,8 +105,11 @@ async def test_agents_log_in_pause_and_out_through_the_api(web, tokens, agent_30
     response = await web.post("/api/agents/3001/pause", json={"reason": "午餐"}, headers=me)
     assert response.status == 200
     await until(lambda: _paused(web, tokens["agent"], True), 5, "agent shown paused")
-    # shown paused because Asterisk said so
-    assert log.named("QueueMemberPause", Interface="Local/3001@sim-agents/n", Paused="1")
+
+    async def paused_event() -> bool:  # shown paused because Asterisk said so
+        return bool(log.named("QueueMemberPause", Interface="Local/3001@sim-agents/n", Paused="1"))
+
+    await until(paused_event, 5, "Asterisk reports the member paused")
     # a supervisor may unpause anyone
     sup = auth(tokens["supervisor"])
     assert (await web.post("/api/agents/3001/unpause", headers=sup)).status == 200
