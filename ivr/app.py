@@ -15,10 +15,16 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr.asterisk.agi_routes import call_ended_route, callback_route, inbound_route
+from ivr.asterisk.agi_routes import (
+    agent_greeting_route,
+    call_ended_route,
+    callback_route,
+    inbound_route,
+)
 from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
+from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import china_is_workday, known_years
 from ivr.config import CallbackSettings, Settings
 from ivr.db.callbacks import SqlCallbacks
@@ -26,18 +32,26 @@ from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
+from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorders import SqlWorkOrders
+from ivr.domain.agents import greeting_text
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
+from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback import CallbackDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
 from ivr.menu_file import load_menu
+from ivr.services.agent_control import AgentControl
 from ivr.services.call_journal import CallJournal
+from ivr.services.call_tracking import CallTracking
+from ivr.services.dashboard import DashboardSource
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
 from ivr.web import workorders as workorders_api
+from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
+from ivr.web.dashboard import add_dashboard_routes
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +81,17 @@ class Bridge:
         self.tokens = SqlTokenStore(self.engine)
         self.journal = CallJournal(self.repository)
         self.prompts = PromptCache.from_settings(settings.speech)
+        self.agents = SqlAgentDirectory(self.engine)
+        self.visits = SqlVisitRepository(self.engine)
+        self.tracking = CallTracking(
+            self.visits, now_us, settings.tracking.short_abandon_s, calls=self.repository
+        )
+        self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
+        self.link: TrackerLink | None = None
+        self.control = AgentControl(self.agents, None)  # refuses (503) until AMI is set up
+        self.dashboard = DashboardSource(
+            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone)
+        )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
         self.recognizer = self._recognizer()
@@ -91,9 +116,9 @@ class Bridge:
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
             "callback": callback_route(callback_deps),
+            "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
         self.agi = FastAgiServer(settings.agi, self.routes)
-        self.ami: AmiClient | None = None
         self.dialer: Dialer | None = None
 
     def _recognizer(self) -> VoskRecognizer | None:
@@ -124,23 +149,29 @@ class Bridge:
                 ", ".join(sorted(self.grammars)),
             )
         await upgrade(self.settings.database.url)
-        rendered = await self.prompts.prerender(sorted(self.menu.prompt_texts()) + list(SCRIPTS))
+        texts = set(self.menu.prompt_texts()) | set(SCRIPTS)
+        texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
+        rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         years = known_years()
         log.info("working-day calendar known for %d-%d", years.start, years.stop - 1)
+        await self.tracking.start()
+        ami = self.settings.ami
+        if ami.secret.get_secret_value():
+            self.ami = AmiClient(ami.host, ami.port, ami.username, ami.secret.get_secret_value())
+            self.link = TrackerLink(self.ami, self.tracking)
+            self.control.queues = self.ami
+            await self.ami.connect(give_up=False)
+        else:
+            log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
         await self.agi.start()
         if self.settings.callback.dialer:
             await self._start_dialer()
 
     async def _start_dialer(self) -> None:
-        ami_settings, cb = self.settings.ami, self.settings.callback
-        self.ami = AmiClient(
-            ami_settings.host,
-            ami_settings.port,
-            ami_settings.username,
-            ami_settings.secret.get_secret_value(),
-        )
-        await self.ami.connect()
+        cb = self.settings.callback
+        if self.ami is None:
+            raise RuntimeError("callback.dialer needs [ami] with its secret")
         self.dialer = Dialer(
             self.callbacks,
             AmiOriginator(self.ami, cb),
@@ -160,17 +191,21 @@ class Bridge:
     async def stop(self) -> None:
         if self.dialer is not None:
             await self.dialer.stop()
+        if self.link is not None:
+            await self.link.stop()
         if self.ami is not None:
             await self.ami.close()
         await self.agi.stop()
         await self.journal.drain()
         if self.recognizer is not None:
             await self.recognizer.close()
+        await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
 
 
-def make_web_app(bridge: Bridge) -> web.Application:
+def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
+    """The web app; ``manage_bridge=False`` when the bridge is started elsewhere (tests)."""
     app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware(bridge.tokens)])
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
@@ -188,9 +223,12 @@ def make_web_app(bridge: Bridge) -> web.Application:
             }
         )
 
-    app.cleanup_ctx.append(lifecycle)
+    if manage_bridge:
+        app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
     workorders_api.add_routes(app, bridge.work_orders)
+    add_dashboard_routes(app, bridge.dashboard)
+    add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
     return app
 
 

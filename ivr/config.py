@@ -118,6 +118,15 @@ class CallbackSettings(_Section):
     after_close_hours: float = Field(24.0, gt=0, description="repairs, high-voltage applications")
 
 
+class TrackingSettings(_Section):
+    """Answer-time figures (see README, "Figures")."""
+
+    short_abandon_s: float = Field(
+        5.0, ge=0, le=120, description="abandons within this many seconds count apart"
+    )
+    timezone: str = Field("Asia/Shanghai", description="where 'today' begins on the dashboard")
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -138,6 +147,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = SandboxSettings()
     web: WebSettings = WebSettings()
     callback: CallbackSettings = CallbackSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DEFAULT_STATE_DIR, Settings
+from ivr.config import DEFAULT_STATE_DIR, AmiSettings, Settings
+from ivr.domain.agents import Agent, greeting_text
 from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.privacy import mask_number
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
@@ -23,13 +24,13 @@ from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent,
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 
 SCENARIOS = [
-    SimulatedCaller("13800000001", keys="1ww1"),  # repair: no power at home
-    SimulatedCaller("13800000002", keys="1ww3"),  # repair: wire down (priority)
-    SimulatedCaller("13800000003", keys="2ww1"),  # billing: the bill
-    SimulatedCaller("13800000004", keys="3ww1"),  # business: new connection
-    SimulatedCaller("13800000005", keys="4ww2"),  # complaints: a report (举报)
-    SimulatedCaller("13800000006", keys="0"),  # straight to a human
-    SimulatedCaller("13800000007", keys="9ww2ww2"),  # a wrong key, then billing: tariffs
+    SimulatedCaller("13800000001", keys="1ww1", hold_s=40),  # repair: no power at home
+    SimulatedCaller("13800000002", keys="1ww3", hold_s=40),  # repair: wire down (priority)
+    SimulatedCaller("13800000003", keys="2ww1", hold_s=40),  # billing: the bill
+    SimulatedCaller("13800000004", keys="3ww1", hold_s=40),  # business: new connection
+    SimulatedCaller("13800000005", keys="4ww2", hold_s=40),  # complaints: a report (举报)
+    SimulatedCaller("13800000006", keys="0", hold_s=40),  # straight to a human
+    SimulatedCaller("13800000007", keys="9ww2ww2", hold_s=40),  # a wrong key, then billing: tariffs
     SimulatedCaller("13800000008", keys="1", hold_s=3),  # hangs up in the repair menu
 ]
 
@@ -49,9 +50,20 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
 
 
 async def _run_calls(settings: Settings, endpoint: AmiEndpoint, calls: int) -> int:
-    print("2/4 bridge (FastAGI, SQLite, prompts) …", flush=True)
+    print("2/4 bridge (FastAGI, SQLite, prompts, AMI call tracker) …", flush=True)
+    settings.ami = AmiSettings(
+        host=endpoint.host,
+        port=endpoint.port,
+        username=endpoint.username,
+        secret=endpoint.secret,  # type: ignore[arg-type]
+    )
     bridge = Bridge(settings)
     await bridge.start()
+    for agent_id in ("1001", "1002", "1003"):  # job numbers, for the greeting on answer
+        await bridge.agents.put(
+            Agent(agent_id, f"agent {agent_id}", f"Local/{agent_id}@sim-agents/n", tuple(QUEUES))
+        )
+        await bridge.prompts.prompt_path(greeting_text(agent_id))
     ami = AmiClient(endpoint.host, endpoint.port, endpoint.username, endpoint.secret)
     agents: list[str] = []
     try:
@@ -65,6 +77,8 @@ async def _run_calls(settings: Settings, endpoint: AmiEndpoint, calls: int) -> i
         records = await _wait_for_calls(bridge, started, calls, timeout_s=120)
         print("4/4 what happened (from the database):\n")
         _print_table(records)
+        await bridge.tracking.flushed()
+        await _print_figures(bridge, started)
         finished = [r for r in records if r.ended_at and r.outcome != CallOutcome.IN_MENU]
         return 0 if len(finished) == calls else 1
     finally:
@@ -84,6 +98,18 @@ async def _wait_for_calls(
         if len(done) >= count or time.monotonic() > deadline:
             return records
         await asyncio.sleep(1)
+
+
+async def _print_figures(bridge: Bridge, since: datetime) -> None:
+    report = await bridge.tracking.report(since, datetime.now(UTC))
+    print("\nqueue figures from the AMI call tracker (ring-to-answer and queue wait in ms):")
+    print(f"{'queue':<12} {'offered':>7} {'answered':>8} {'<=15s':>6} {'ASA':>7} {'ring avg':>8}")
+    for queue, f in [*report.by_queue.items(), ("all", report.total)]:
+        print(
+            f"{queue:<12} {f.offered:>7} {f.answered:>8} {f.answered_in_15s:>6} "
+            f"{f.asa_ms if f.asa_ms is not None else '-':>7} "
+            f"{f.avg_ring_to_answer_ms if f.avg_ring_to_answer_ms is not None else '-':>8}"
+        )
 
 
 def _print_table(records: list[CallRecord]) -> None:

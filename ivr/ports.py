@@ -7,8 +7,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ivr.domain.agents import Agent
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.speech import Grammar, Hypothesis
 
 
@@ -84,6 +86,35 @@ class CallRepository(Protocol):
     async def list_since(self, since: datetime) -> list[CallRecord]:
         """Calls started at or after ``since``, oldest first, with their steps."""
         ...
+
+    async def close_lost(
+        self, present_uids: set[str], started_before: datetime, at: datetime
+    ) -> int:
+        """Close as ``lost`` the ``in_menu`` calls started before ``started_before`` whose
+        channel is not in ``present_uids``; how many."""
+        ...
+
+
+class VisitStore(Protocol):
+    """Where queue visits (``ivr.domain.queue_calls.QueueVisit``) live."""
+
+    async def save(self, visit: QueueVisit) -> None:
+        """Insert or replace the visit (keyed by caller Uniqueid and join instant)."""
+        ...
+
+    async def between(self, start: datetime, end: datetime) -> list[QueueVisit]: ...
+
+    async def open_visits(self) -> list[QueueVisit]: ...
+
+
+class AgentDirectory(Protocol):
+    """Agents and their job numbers (工号)."""
+
+    async def by_interface(self, interface: str) -> Agent | None: ...
+
+    async def get(self, job_number: str) -> Agent | None: ...
+
+    async def all(self) -> list[Agent]: ...
 
 
 class CallbackStore(Protocol):

@@ -3,6 +3,8 @@
 ``inbound``     ``AGI(agi://…/inbound)`` from the 95598 entry context: the menu.
 ``call-ended``  ``AGI(agi://…/call-ended,<call id>,<QUEUESTATUS>,<MEMBERINTERFACE>)`` from the
                 hangup handler: when, and how, the call finally ended.
+``agent-greeting``  ``AGI(agi://…/agent-greeting,<member interface>)`` on the agent's leg when
+                the agent answers: the standard opening with the agent's job number.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment
 from ivr.asterisk.agi_server import AgiRoute
-from ivr.flows import callback, inbound
+from ivr.flows import agent_greeting, callback, inbound
 from ivr.services.call_journal import CallJournal
 
 log = logging.getLogger(__name__)
@@ -77,5 +79,11 @@ def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
             await channel.hangup()
             return
         await callback.run(channel, action_id, deps)
+
+
+def agent_greeting_route(deps: agent_greeting.GreetingDeps) -> AgiRoute:
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        args = [*env.args, ""]
+        await agent_greeting.run(channel, clean(args[0], 128), deps)
 
     return route

@@ -1,7 +1,9 @@
 """A small AMI client over panoramisk: login with a deadline, actions, event subscriptions.
 
 panoramisk reconnects by itself but reports a failed login only by never calling back; we
-turn that into a clear error after a deadline.
+turn that into a clear error after a deadline. It retries every ``reconnect_timeout`` seconds
+for ever; :class:`_BackoffManager` doubles the wait after each failed attempt (up to
+``MAX_RECONNECT_S``) and stops reconnecting once we close on purpose.
 """
 
 from __future__ import annotations
@@ -19,14 +21,49 @@ log = logging.getLogger(__name__)
 EventCallback = Callable[[Message], Any]
 
 
+MIN_RECONNECT_S = 0.5
+MAX_RECONNECT_S = 30.0
+
+
 class AmiError(RuntimeError):
     pass
+
+
+class _BackoffManager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager with exponential backoff between reconnect attempts."""
+
+    closing = False
+    attempts = 0
+    next_reconnect_s: float | None = None  # one-off wait after the next loss (tests)
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if self.closing:
+            if not f.cancelled() and f.exception() is None:
+                f.result()[0].close()
+            return
+        failed = f.cancelled() or f.exception() is not None
+        if failed:
+            self.attempts += 1
+            self.reconnect_timeout = min(MAX_RECONNECT_S, MIN_RECONNECT_S * 2**self.attempts)
+            log.warning("AMI connect failed; next attempt in %.1f s", self.reconnect_timeout)
+        super().connection_made(f)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closing:
+            self._connected = False
+            return
+        self.reconnect_timeout = self.next_reconnect_s or MIN_RECONNECT_S
+        self.next_reconnect_s = None
+        super().connection_lost(exc)
 
 
 class AmiClient:
     def __init__(self, host: str, port: int, username: str, secret: str) -> None:
         self._logged_in = asyncio.Event()
-        self._manager = Manager(
+        self._login_callbacks: list[Callable[[], Any]] = []
+        self._disconnect_callbacks: list[Callable[[], Any]] = []
+        self.logins = 0
+        self._manager = _BackoffManager(
             host=host,
             port=port,
             username=username,
@@ -35,20 +72,59 @@ class AmiClient:
             ping_interval=10,
             reconnect_timeout=2,
             loop=asyncio.get_running_loop(),
-            on_login=lambda _manager: self._logged_in.set(),
-            on_disconnect=lambda _manager, _exc: self._logged_in.clear(),
+            on_login=lambda _manager: self._on_login(),
+            on_disconnect=lambda _manager, _exc: self._on_disconnect(),
         )
 
-    async def connect(self, timeout_s: float = 10.0) -> None:
+    def _on_login(self) -> None:
+        self._manager.attempts = 0
+        self._manager.reconnect_timeout = MIN_RECONNECT_S
+        self.logins += 1
+        self._logged_in.set()
+        for callback in self._login_callbacks:
+            callback()
+
+    def _on_disconnect(self) -> None:
+        self._logged_in.clear()
+        for callback in self._disconnect_callbacks:
+            callback()
+
+    def on_login(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` after every successful login (the first and each reconnect)."""
+        self._login_callbacks.append(callback)
+
+    def on_disconnect(self, callback: Callable[[], Any]) -> None:
+        self._disconnect_callbacks.append(callback)
+
+    @property
+    def logged_in(self) -> bool:
+        return self._logged_in.is_set()
+
+    def drop_connection(self, reconnect_after_s: float | None = None) -> None:
+        """Close the TCP link as a network fault would (tests); panoramisk reconnects, after
+        ``reconnect_after_s`` if given (a longer outage)."""
+        self._manager.next_reconnect_s = reconnect_after_s
+        protocol = getattr(self._manager, "protocol", None)
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+
+    async def connect(self, timeout_s: float = 10.0, give_up: bool = True) -> None:
+        """Log in within ``timeout_s``. ``give_up=False`` (the bridge) keeps retrying with
+        backoff in the background instead of raising: the calls must not wait on AMI."""
         self._manager.connect()
         try:
             await asyncio.wait_for(self._logged_in.wait(), timeout_s)
         except TimeoutError:
+            where = (
+                f"{self._manager.config['host']}:{self._manager.config['port']} "
+                f"as {self._manager.config['username']!r}"
+            )
+            if not give_up:
+                log.error("AMI login to %s not done in %.0f s; still trying", where, timeout_s)
+                return
+            self._manager.closing = True
             self._manager.close()
-            raise AmiError(
-                f"AMI login to {self._manager.config['host']}:{self._manager.config['port']} "
-                f"as {self._manager.config['username']!r} failed or timed out"
-            ) from None
+            raise AmiError(f"AMI login to {where} failed or timed out") from None
 
     def on_event(self, pattern: str, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every event whose name matches ``pattern`` (fnmatch)."""
@@ -69,6 +145,16 @@ class AmiClient:
         if response.get("Response") == "Error":
             raise AmiError(f"{action.get('Action')}: {response.get('Message')}")
         return response
+
+    async def action_list(self, action: dict[str, str], timeout_s: float = 10.0) -> list[Message]:
+        """Send a list action (QueueStatus, CoreShowChannels): its events up to ``…Complete``."""
+        response = await asyncio.wait_for(
+            self._manager.send_action(dict(action), as_list=True), timeout_s
+        )
+        messages = response if isinstance(response, list) else [response]
+        if messages and messages[0].get("Response") == "Error":
+            raise AmiError(f"{action.get('Action')}: {messages[0].get('Message')}")
+        return [m for m in messages if m.get("Event")]
 
     async def queue_add(self, queue: str, interface: str, member_name: str) -> None:
         """Add a member; one already there is fine (logging in twice is not an error)."""
@@ -94,5 +180,20 @@ class AmiClient:
             if "Not there" not in str(exc):
                 raise
 
+    async def queue_pause(
+        self, queue: str | None, interface: str, paused: bool, reason: str
+    ) -> None:
+        """Pause or unpause a member (in one queue, or in all when ``queue`` is None)."""
+        action = {
+            "Action": "QueuePause",
+            "Interface": interface,
+            "Paused": "true" if paused else "false",
+            "Reason": reason[:64],
+        }
+        if queue:
+            action["Queue"] = queue
+        await self.action(action)
+
     async def close(self) -> None:
+        self._manager.closing = True
         self._manager.close()

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Enum,
@@ -26,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ivr.domain.access import Role
 from ivr.domain.calls import CallOutcome, StepKind
+from ivr.domain.queue_calls import RingEnd, VisitOutcome
 
 # Deterministic constraint names, so later migrations can refer to them (and SQLite batch mode
 # can recreate them).
@@ -67,7 +70,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _str_enum(enum_cls: type[CallOutcome] | type[StepKind] | type[Role], name: str) -> Enum:
+def _str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
     """A VARCHAR plus CHECK of the enum's *values*: no native PG type to migrate on changes."""
     return Enum(
         enum_cls,
@@ -148,19 +151,88 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class AgentRow(Base):
+    """An agent: job number (工号), queue member interface, skills (the queues they log in to)."""
+
+    __tablename__ = "agents"
+
+    job_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(Text())
+    interface: Mapped[str] = mapped_column(Text(), unique=True)
+    skills: Mapped[list[str]] = mapped_column(JSON())
+
+
+class QueueVisitRow(Base):
+    """One caller's stay in one queue (``ivr.domain.queue_calls.QueueVisit``); times in µs of
+    Asterisk's clock, ``joined_at`` the same instant as a datetime for period queries."""
+
+    __tablename__ = "queue_visits"
+    __table_args__ = (UniqueConstraint("unique_id", "joined_us"),)
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    unique_id: Mapped[str] = mapped_column(Text())
+    queue: Mapped[str] = mapped_column(Text())
+    caller_number: Mapped[str] = mapped_column(Text())
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    joined_us: Mapped[int] = mapped_column(BigInteger())
+    outcome: Mapped[VisitOutcome] = mapped_column(
+        _str_enum(VisitOutcome, "visit_outcome"), index=True
+    )
+    agent_interface: Mapped[str | None] = mapped_column(Text())
+    agent_name: Mapped[str | None] = mapped_column(Text())
+    agent_channel_uid: Mapped[str | None] = mapped_column(Text())
+    answered_us: Mapped[int | None] = mapped_column(BigInteger())
+    ring_to_answer_ms: Mapped[int | None] = mapped_column(Integer())
+    queue_wait_ms: Mapped[int | None] = mapped_column(Integer())
+    left_us: Mapped[int | None] = mapped_column(BigInteger())
+    ended_us: Mapped[int | None] = mapped_column(BigInteger())
+    talk_ms: Mapped[int | None] = mapped_column(Integer())
+    transferred: Mapped[bool] = mapped_column(Boolean())
+    note: Mapped[str | None] = mapped_column(Text())
+
+
+class RingAttemptRow(Base):
+    """One ring of one agent for one queue visit."""
+
+    __tablename__ = "ring_attempts"
+    __table_args__ = (UniqueConstraint("visit_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
+    visit_id: Mapped[int] = mapped_column(
+        _BigIntId, ForeignKey("queue_visits.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer())
+    interface: Mapped[str] = mapped_column(Text())
+    member_name: Mapped[str] = mapped_column(Text())
+    started_us: Mapped[int] = mapped_column(BigInteger())
+    ended_us: Mapped[int | None] = mapped_column(BigInteger())
+    duration_ms: Mapped[int | None] = mapped_column(Integer())
+    end: Mapped[RingEnd | None] = mapped_column(_str_enum(RingEnd, "ring_end"))
+
+
+agents_table = AgentRow.__table__
+visits_table = QueueVisitRow.__table__
+rings_table = RingAttemptRow.__table__
+
 calls_table = CallRow.__table__
 steps_table = StepRow.__table__
 tokens_table = ApiTokenRow.__table__
 
 __all__ = [
+    "AgentRow",
     "ApiTokenRow",
     "Base",
     "CallRow",
+    "QueueVisitRow",
+    "RingAttemptRow",
     "StepRow",
     "UtcDateTime",
+    "agents_table",
     "calls_table",
+    "rings_table",
     "steps_table",
     "tokens_table",
+    "visits_table",
 ]
 
 # Work-order tables register themselves on Base.metadata (kept in their own module).

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ivr.db.engine import writer
 from ivr.db.models import calls_table as calls
 from ivr.db.models import steps_table
-from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.calls import CallOutcome, CallRecord, CallStep
 
 
 class UnknownCallError(LookupError):
@@ -138,6 +138,27 @@ class SqlCallRepository:
             for s in step_rows:
                 by_call[s.call_id].append(_step(s))
         return [_record(row, by_call.get(row.call_id, [])) for row in rows]
+
+    async def close_lost(
+        self, present_uids: set[str], started_before: datetime, at: datetime
+    ) -> int:
+        """Close as ``lost`` the calls still ``in_menu`` whose channel Asterisk no longer has
+        (a bridge died with them); returns how many. Young rows are left alone (a call may be
+        entering the menu right now)."""
+        async with self._writer.begin() as conn:
+            rows = await conn.execute(
+                select(calls.c.call_id, calls.c.unique_id).where(
+                    (calls.c.outcome == CallOutcome.IN_MENU) & (calls.c.started_at < started_before)
+                )
+            )
+            lost = [r.call_id for r in rows if r.unique_id not in present_uids]
+            if lost:
+                await conn.execute(
+                    update(calls)
+                    .where(calls.c.call_id.in_(lost))
+                    .values(outcome=CallOutcome.LOST, ended_at=_earliest_end(at))
+                )
+        return len(lost)
 
     async def _update(self, call_id: str, values: dict[str, Any]) -> bool:
         async with self._writer.begin() as conn:

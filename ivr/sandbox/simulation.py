@@ -16,9 +16,8 @@ from ivr.asterisk.ami import AmiClient
 _KEYS = re.compile(r"^[0-9*#wW]{0,64}$")
 _AGENT_ID = re.compile(r"^[0-9]{3,6}$")
 _NUMBER = re.compile(r"^[0-9]{3,20}$")
-# A dialplan variable value: Originate's Variable header is comma-separated, so no commas,
-# quotes or spaces; an absolute path without extension, as Playback wants it.
-_SAY_PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,200}$")
+_QUEUE = re.compile(r"^q-[a-z0-9-]{1,30}$")
+_PATH = re.compile(r"^/[A-Za-z0-9/_.-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class SimulatedCaller:
             raise ValueError("a simulated caller's number is 3 to 20 digits")
         if not _KEYS.match(self.keys):
             raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
-        if self.say is not None and (not _SAY_PATH.match(self.say) or ".." in self.say):
+        if self.say is not None and (not _PATH.match(self.say) or ".." in self.say):
             raise ValueError("say is an absolute path without extension (letters, digits, _./-)")
 
 
@@ -59,6 +58,43 @@ async def place_call(ami: AmiClient, caller: SimulatedCaller, entry: str = "9559
             "Priority": "1",
             "CallerID": f'"sim" <{caller.number}>',
             "Variable": variables,
+            "Timeout": "30000",
+            "Async": "true",
+        }
+    )
+    return action_id
+
+
+async def place_queue_call(
+    ami: AmiClient,
+    caller: SimulatedCaller,
+    queue: str,
+    queue_timeout_s: int | None = None,
+    record_to: str | None = None,
+) -> str:
+    """A caller straight into ``queue`` (no menu), for timing tests; ``record_to`` (a path
+    without extension, visible to Asterisk) keeps what the caller hears while holding."""
+    if not _QUEUE.match(queue):
+        raise ValueError("a queue name is q- followed by letters, digits and '-'")
+    if record_to is not None and not _PATH.match(record_to):
+        raise ValueError("a recording path is absolute, letters, digits, '/', '_', '-' and '.'")
+    action_id = "sim-" + uuid.uuid4().hex[:12]
+    variables = [f"SIM_KEYS={caller.keys}", f"SIM_PAUSE={caller.pause_s:g}"]
+    variables.append(f"SIM_HOLD={caller.hold_s:g}")
+    if queue_timeout_s is not None:
+        variables.append(f"SIM_QUEUE_TIMEOUT={int(queue_timeout_s)}")
+    if record_to is not None:
+        variables.append(f"SIM_RECORD={record_to}")
+    await ami.action(
+        {
+            "Action": "Originate",
+            "ActionID": action_id,
+            "Channel": f"Local/{queue}@sim-queue-entry",
+            "Context": "sim-caller",
+            "Exten": "s",
+            "Priority": "1",
+            "CallerID": f'"sim" <{caller.number}>',
+            "Variable": ",".join(variables),
             "Timeout": "30000",
             "Async": "true",
         }

@@ -18,7 +18,7 @@ import pytest
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DatabaseSettings, Settings, SpeechSettings
+from ivr.config import AmiSettings, DatabaseSettings, Settings, SpeechSettings
 from ivr.domain.calls import CallRecord
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr.sandbox.simulation import log_in_agent, log_out_agent
@@ -99,9 +99,20 @@ async def bridge(
         grammar_dir=KO_GRAMMARS,
         recordings_dir=Settings().sandbox.recordings_dir,
     )
-    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"), speech=speech)
+    settings = Settings(
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
+        speech=speech,
+        ami=AmiSettings(
+            host=sandbox.host,
+            port=sandbox.port,
+            username=sandbox.username,
+            secret=sandbox.secret,  # type: ignore[arg-type]
+        ),
+    )
     bridge = Bridge(settings)
     await bridge.start()
+    assert bridge.link is not None
+    await asyncio.wait_for(bridge.link.resynced.wait(), 30)
     yield bridge
     await bridge.stop()
 

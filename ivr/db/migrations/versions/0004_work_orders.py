@@ -1,7 +1,7 @@
 """work orders, deadlines, history, callback tasks and attempts, follow-ups, dialer state
 
 Revision ID: 0004_work_orders
-Revises: 0002_api_tokens
+Revises: 0003_call_tracking
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_work_orders"
-down_revision: str | Sequence[str] | None = "0002_api_tokens"
+down_revision: str | Sequence[str] | None = "0003_call_tracking"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,124 @@
+"""Feeds Asterisk's queue events to :class:`CallTracking` and resyncs after every login.
+
+On the first login and after every reconnect, events may have been missed: the link asks
+Asterisk what is there now (``QueueStatus`` for callers waiting and members,
+``CoreShowChannels`` for every channel still up) and lets the service rebuild from that.
+Events arriving during a resync are held and replayed after it, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.ami_events import (
+    MEMBER_EVENTS,
+    TRACKED,
+    MalformedEvent,
+    parse_member,
+    parse_queue_event,
+)
+from ivr.services.call_tracking import CallTracking, LiveEntry
+
+log = logging.getLogger(__name__)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class TrackerLink:
+    def __init__(self, ami: AmiClient, tracking: CallTracking) -> None:
+        self.ami = ami
+        self.tracking = tracking
+        self._held: list[Mapping[str, str]] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self.resynced = asyncio.Event()
+        for name in (*TRACKED, *MEMBER_EVENTS):
+            ami.on_event(name, self.on_event)
+        ami.on_login(self._logged_in)
+        ami.on_disconnect(self.resynced.clear)
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        if self._held is not None:
+            self._held.append(event)
+            return
+        self._apply(event)
+
+    def _apply(self, event: Mapping[str, str]) -> None:
+        name = str(event.get("Event") or "")
+        try:
+            if name in MEMBER_EVENTS:
+                member = parse_member(event)
+                if name == "QueueMemberRemoved":
+                    self.tracking.member_removed(member.queue, member.interface)
+                else:
+                    self.tracking.member_changed(member)
+                return
+            parsed = parse_queue_event(event)
+            if parsed is not None:
+                self.tracking.handle(parsed)
+        except MalformedEvent as exc:
+            log.warning("AMI event dropped: %s", exc)
+        except Exception:
+            log.exception("AMI event %s could not be handled", name[:40])
+
+    def _logged_in(self) -> None:
+        if self._resync_task is not None and not self._resync_task.done():
+            self._resync_task.cancel()
+        self._held = []
+        self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+
+    async def _resync(self) -> None:
+        try:
+            for attempt in range(5):
+                try:
+                    await self._resync_once()
+                    break
+                except Exception as exc:
+                    log.warning("resync attempt %d failed: %s", attempt + 1, exc)
+                    await asyncio.sleep(1 + attempt)
+        finally:
+            held, self._held = self._held or [], None
+            for event in held:
+                self._apply(event)
+            self.resynced.set()
+
+    async def _resync_once(self) -> None:
+        status = await self.ami.action_list({"Action": "QueueStatus"}, timeout_s=15)
+        channels = await self.ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
+        present = {str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"}
+        entries = [
+            LiveEntry(
+                str(e.get("Uniqueid")),
+                str(e.get("Queue")),
+                str(e.get("CallerIDNum") or ""),
+                _int(e.get("Wait")),
+            )
+            for e in status
+            if e.get("Event") == "QueueEntry" and e.get("Uniqueid")
+        ]
+        members = []
+        for message in status:
+            if message.get("Event") == "QueueMember":
+                with contextlib.suppress(MalformedEvent):
+                    members.append(parse_member(message))
+        await self.tracking.resync(present, entries, members)
+
+    async def stop(self) -> None:
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync_task
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 0

@@ -1,0 +1,189 @@
+"""Queue visits, their ring attempts, and the agents table, on SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ivr.db.engine import writer
+from ivr.db.models import agents_table as agents
+from ivr.db.models import rings_table as rings
+from ivr.db.models import visits_table as visits
+from ivr.domain.agents import JOB_NUMBER, Agent
+from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
+
+_OPEN = (VisitOutcome.WAITING, VisitOutcome.TALKING)
+
+
+def us_to_datetime(at_us: int) -> datetime:
+    return datetime.fromtimestamp(at_us / 1_000_000, UTC)
+
+
+def datetime_to_us(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+class SqlVisitRepository:
+    """One row per queue visit, written when it starts, changes and ends (upsert by the
+    caller channel's Uniqueid and the join instant, so replays are harmless)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+
+    async def save(self, visit: QueueVisit) -> None:
+        values = _visit_values(visit)
+        async with self._writer.begin() as conn:
+            key = (visits.c.unique_id == visit.unique_id) & (visits.c.joined_us == visit.joined_us)
+            visit_id = await conn.scalar(select(visits.c.id).where(key))
+            if visit_id is None:
+                result = await conn.execute(insert(visits).values(values))
+                visit_id = result.inserted_primary_key[0]  # type: ignore[index]
+            else:
+                await conn.execute(update(visits).where(visits.c.id == visit_id).values(values))
+                await conn.execute(delete(rings).where(rings.c.visit_id == visit_id))
+            if visit.rings:
+                await conn.execute(
+                    insert(rings),
+                    [_ring_values(visit_id, seq, r) for seq, r in enumerate(visit.rings)],
+                )
+
+    async def between(self, start: datetime, end: datetime) -> list[QueueVisit]:
+        """Visits that joined a queue in [start, end), oldest first."""
+        where = (visits.c.joined_at >= start) & (visits.c.joined_at < end)
+        return await self._load(where)
+
+    async def open_visits(self) -> list[QueueVisit]:
+        """Visits not finished as far as the database knows (live, or left by a dead bridge)."""
+        return await self._load(visits.c.outcome.in_(_OPEN))
+
+    async def _load(self, where: Any) -> list[QueueVisit]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(select(visits).where(where).order_by(visits.c.joined_us))
+            ).all()
+            return [await _visit(conn, row) for row in rows] if rows else []
+
+
+async def _visit(conn: AsyncConnection, row: Row[Any]) -> QueueVisit:
+    ring_rows = await conn.execute(
+        select(rings).where(rings.c.visit_id == row.id).order_by(rings.c.seq)
+    )
+    return QueueVisit(
+        unique_id=row.unique_id,
+        queue=row.queue,
+        caller_number=row.caller_number,
+        joined_us=row.joined_us,
+        outcome=VisitOutcome(row.outcome),
+        rings=tuple(
+            RingAttempt(
+                r.interface,
+                r.member_name,
+                r.started_us,
+                r.ended_us,
+                RingEnd(r.end) if r.end else None,
+            )
+            for r in ring_rows
+        ),
+        agent_interface=row.agent_interface,
+        agent_name=row.agent_name,
+        agent_channel_uid=row.agent_channel_uid,
+        answered_us=row.answered_us,
+        ring_to_answer_ms=row.ring_to_answer_ms,
+        queue_wait_ms=row.queue_wait_ms,
+        left_us=row.left_us,
+        ended_us=row.ended_us,
+        talk_ms=row.talk_ms,
+        transferred=row.transferred,
+        note=row.note,
+    )
+
+
+def _visit_values(v: QueueVisit) -> dict[str, Any]:
+    return {
+        "unique_id": v.unique_id,
+        "queue": v.queue,
+        "caller_number": v.caller_number,
+        "joined_at": us_to_datetime(v.joined_us),
+        "joined_us": v.joined_us,
+        "outcome": v.outcome,
+        "agent_interface": v.agent_interface,
+        "agent_name": v.agent_name,
+        "agent_channel_uid": v.agent_channel_uid,
+        "answered_us": v.answered_us,
+        "ring_to_answer_ms": v.ring_to_answer_ms,
+        "queue_wait_ms": v.queue_wait_ms,
+        "left_us": v.left_us,
+        "ended_us": v.ended_us,
+        "talk_ms": v.talk_ms,
+        "transferred": v.transferred,
+        "note": v.note,
+    }
+
+
+def _ring_values(visit_id: int, seq: int, ring: RingAttempt) -> dict[str, Any]:
+    return {
+        "visit_id": visit_id,
+        "seq": seq,
+        "interface": ring.interface,
+        "member_name": ring.member_name,
+        "started_us": ring.started_us,
+        "ended_us": ring.ended_us,
+        "duration_ms": ring.duration_ms,
+        "end": ring.end,
+    }
+
+
+class AgentError(ValueError):
+    """An agent record that cannot be stored as given."""
+
+
+class SqlAgentDirectory:
+    """Agents and their job numbers (工号)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+
+    async def put(self, agent: Agent) -> None:
+        if not JOB_NUMBER.match(agent.job_number):
+            raise AgentError("a job number (工号) is 1-16 digits")
+        values = {
+            "job_number": agent.job_number,
+            "name": agent.name,
+            "interface": agent.interface,
+            "skills": list(agent.skills),
+        }
+        async with self._writer.begin() as conn:
+            found = await conn.scalar(
+                select(agents.c.job_number).where(agents.c.job_number == agent.job_number)
+            )
+            if found is None:
+                await conn.execute(insert(agents).values(values))
+            else:
+                await conn.execute(
+                    update(agents).where(agents.c.job_number == agent.job_number).values(values)
+                )
+
+    async def get(self, job_number: str) -> Agent | None:
+        return await self._one(agents.c.job_number == job_number)
+
+    async def by_interface(self, interface: str) -> Agent | None:
+        return await self._one(agents.c.interface == interface)
+
+    async def all(self) -> list[Agent]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(agents).order_by(agents.c.job_number))).all()
+        return [_agent(r) for r in rows]
+
+    async def _one(self, where: Any) -> Agent | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(agents).where(where))).first()
+        return _agent(row) if row else None
+
+
+def _agent(row: Row[Any]) -> Agent:
+    return Agent(row.job_number, row.name, row.interface, tuple(row.skills))

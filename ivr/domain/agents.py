@@ -1,0 +1,103 @@
+"""Agents (客户代表): who they are, their opening line, and their live state in the queues."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+JOB_NUMBER = re.compile(r"^[0-9]{1,16}$")
+_DIGITS = "零一二三四五六七八九"
+
+
+def digits_as_spoken(number: str) -> str:
+    """``"1024"`` → ``"一零二四"``: espeak reads Arabic digits as a quantity (一千零二十四)."""
+    if not number.isdigit():
+        raise ValueError("only digits are read digit by digit")
+    return "".join(_DIGITS[int(d)] for d in number)
+
+
+def greeting_text(job_number: str) -> str:
+    """The standard opening on answer: 您好，{工号}号为您服务."""
+    if not JOB_NUMBER.match(job_number):
+        raise ValueError("a job number (工号) is 1-16 digits")
+    return f"您好，{digits_as_spoken(job_number)}号为您服务"
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An agent as the database knows them. ``interface`` is their queue member interface."""
+
+    job_number: str
+    name: str
+    interface: str
+    skills: tuple[str, ...]  # the queues the agent logs in to
+
+
+class MemberState(StrEnum):
+    """Asterisk's device state of a queue member (QueueMember ``Status``), by name."""
+
+    UNKNOWN = "unknown"
+    IDLE = "idle"
+    IN_CALL = "in_call"
+    BUSY = "busy"
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"
+    RINGING = "ringing"
+    RING_IN_CALL = "ringing_in_call"
+    ON_HOLD = "on_hold"
+
+
+_STATUS = {
+    "0": MemberState.UNKNOWN,
+    "1": MemberState.IDLE,
+    "2": MemberState.IN_CALL,
+    "3": MemberState.BUSY,
+    "4": MemberState.INVALID,
+    "5": MemberState.UNAVAILABLE,
+    "6": MemberState.RINGING,
+    "7": MemberState.RING_IN_CALL,
+    "8": MemberState.ON_HOLD,
+}
+
+
+def member_state(status: str) -> MemberState:
+    return _STATUS.get(status.strip(), MemberState.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    queue: str
+    interface: str
+    name: str
+    state: MemberState = MemberState.UNKNOWN
+    paused: bool = False
+    pause_reason: str = ""
+    calls_taken: int = 0
+
+
+@dataclass(slots=True)
+class AgentBoard:
+    """Queue membership as Asterisk last told us, keyed by (queue, interface)."""
+
+    members: dict[tuple[str, str], Membership] = field(default_factory=dict)
+
+    def upsert(self, member: Membership) -> None:
+        self.members[(member.queue, member.interface)] = member
+
+    def update(self, queue: str, interface: str, **changes: object) -> None:
+        current = self.members.get((queue, interface))
+        if current is not None:
+            self.members[(queue, interface)] = replace(current, **changes)  # type: ignore[arg-type]
+
+    def remove(self, queue: str, interface: str) -> None:
+        self.members.pop((queue, interface), None)
+
+    def replace_all(self, members: list[Membership]) -> None:
+        self.members = {(m.queue, m.interface): m for m in members}
+
+    def by_interface(self) -> dict[str, list[Membership]]:
+        out: dict[str, list[Membership]] = {}
+        for member in sorted(self.members.values(), key=lambda m: (m.interface, m.queue)):
+            out.setdefault(member.interface, []).append(member)
+        return out

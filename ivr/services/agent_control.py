@@ -1,0 +1,92 @@
+"""Agents log in and out of their skills' queues and pause, through AMI; who may do it.
+
+An agent may act only on themselves (matched by job number); supervisors (and admins) on
+anyone. Asterisk is the truth for state: this service changes it, the call tracker reports it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from ivr.domain.access import Principal, Role
+from ivr.domain.agents import JOB_NUMBER, Agent
+
+QUEUE_NAME = re.compile(r"^q-[a-z0-9-]{1,30}$")
+MEMBER_INTERFACE = re.compile(r"^(PJSIP/[A-Za-z0-9_-]{1,40}|Local/[0-9]{1,16}@[a-z0-9-]{1,40}/n)$")
+
+
+class QueueControl(Protocol):
+    async def queue_add(self, queue: str, interface: str, member_name: str) -> None: ...
+
+    async def queue_remove(self, queue: str, interface: str) -> None: ...
+
+    async def queue_pause(
+        self, queue: str | None, interface: str, paused: bool, reason: str
+    ) -> None: ...
+
+
+class AgentStore(Protocol):
+    async def get(self, job_number: str) -> Agent | None: ...
+
+    async def put(self, agent: Agent) -> None: ...
+
+
+class AgentControlError(Exception):
+    """Refused; ``status`` says how (the web layer maps it to HTTP)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_agent(agent: Agent) -> Agent:
+    """An agent record as we accept it from the API; the message says what is wrong."""
+    if not JOB_NUMBER.match(agent.job_number):
+        raise AgentControlError(400, "job_number is 1-16 digits")
+    if not MEMBER_INTERFACE.match(agent.interface):
+        raise AgentControlError(400, "interface is PJSIP/<endpoint> or Local/<digits>@<ctx>/n")
+    if not agent.skills or not all(QUEUE_NAME.match(q) for q in agent.skills):
+        raise AgentControlError(400, "skills is a non-empty list of queue names (q-…)")
+    if not 1 <= len(agent.name) <= 64 or not agent.name.isprintable():
+        raise AgentControlError(400, "name is 1-64 printable characters")
+    return agent
+
+
+class AgentControl:
+    def __init__(self, agents: AgentStore, queues: QueueControl | None) -> None:
+        self._agents = agents
+        self.queues = queues  # set once AMI is configured
+
+    async def log_in(self, who: Principal, job_number: str) -> Agent:
+        agent, queues = await self._allowed(who, job_number)
+        for queue in agent.skills:
+            await queues.queue_add(queue, agent.interface, f"{agent.job_number}")
+        return agent
+
+    async def log_out(self, who: Principal, job_number: str) -> Agent:
+        agent, queues = await self._allowed(who, job_number)
+        for queue in agent.skills:
+            await queues.queue_remove(queue, agent.interface)
+        return agent
+
+    async def pause(self, who: Principal, job_number: str, paused: bool, reason: str) -> Agent:
+        agent, queues = await self._allowed(who, job_number)
+        if not reason.isprintable() or len(reason) > 64:
+            raise AgentControlError(400, "reason is at most 64 printable characters")
+        await queues.queue_pause(None, agent.interface, paused, reason)
+        return agent
+
+    async def _allowed(self, who: Principal, job_number: str) -> tuple[Agent, QueueControl]:
+        if not JOB_NUMBER.match(job_number):
+            raise AgentControlError(400, "job_number is 1-16 digits")
+        if who.role is Role.AGENT and who.job_number != job_number:
+            raise AgentControlError(403, "an agent may act only on themselves")
+        if who.role not in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN):
+            raise AgentControlError(403, f"role {who.role.value!r} may not do this")
+        agent = await self._agents.get(job_number)
+        if agent is None:
+            raise AgentControlError(404, f"no agent with job number {job_number}")
+        if self.queues is None:
+            raise AgentControlError(503, "no AMI connection configured")
+        return agent, self.queues

@@ -1,0 +1,209 @@
+"""The live picture of the queues, kept from Asterisk's events, and stored as it changes.
+
+Event handling is synchronous and never waits on the database: every changed or finished visit
+goes to one writer task in order, which retries a failing write (the database may be down for
+a while; the queues must not notice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ivr.domain.agents import AgentBoard, Membership
+from ivr.domain.privacy import mask_number
+from ivr.domain.queue_calls import QueueCallTracker, QueueEvent, QueueVisit, VisitOutcome
+from ivr.domain.service_level import (
+    DEFAULT_SHORT_ABANDON_S,
+    Figures,
+    figures,
+    figures_by_agent,
+    figures_by_queue,
+)
+from ivr.ports import CallRepository, VisitStore
+
+log = logging.getLogger(__name__)
+
+LOST_NOTE = "ended while the bridge was not following Asterisk (closed by resync)"
+RETRY_S = 2.0
+MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu right now
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEntry:
+    """A caller found in a queue by QueueStatus (``wait_s`` is Asterisk's whole seconds)."""
+
+    unique_id: str
+    queue: str
+    caller_number: str
+    wait_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    total: Figures
+    by_queue: dict[str, Figures]
+    by_agent: dict[str, Figures]
+
+
+class CallTracking:
+    def __init__(
+        self,
+        store: VisitStore,
+        now_us: Callable[[], int],
+        short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
+        calls: CallRepository | None = None,
+    ) -> None:
+        self.store = store
+        self.calls = calls
+        self.now_us = now_us
+        self.short_abandon_s = short_abandon_s
+        self.tracker = QueueCallTracker()
+        self.board = AgentBoard()
+        self.version = 0  # bumped on every change (cheap "anything new?" for pollers)
+        self.resyncs = 0
+        self._writes: asyncio.Queue[QueueVisit] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="visit-writer")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._writes.join(), 10)
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def flushed(self) -> None:
+        """Every visit handed over so far is in the database."""
+        await self._writes.join()
+
+    # ---------------------------------------------------------------- events
+
+    def handle(self, event: QueueEvent) -> None:
+        result = self.tracker.handle(event)
+        if result.ignored:
+            log.info("queue event ignored: %s", result.ignored)
+        for visit in [*result.changed, *result.finished]:
+            self._writes.put_nowait(visit)
+        for visit in result.finished:
+            log.info(
+                "queue call %s in %s: %s (ring-to-answer %s ms, queue wait %s ms)",
+                mask_number(visit.caller_number),
+                visit.queue,
+                visit.outcome.value,
+                visit.ring_to_answer_ms,
+                visit.queue_wait_ms,
+            )
+        if result.changed or result.finished:
+            self._notify()
+
+    def member_changed(self, member: Membership) -> None:
+        self.board.upsert(member)
+        self._notify()
+
+    def member_removed(self, queue: str, interface: str) -> None:
+        self.board.remove(queue, interface)
+        self._notify()
+
+    async def resync(
+        self, present_uids: set[str], entries: list[LiveEntry], members: list[Membership]
+    ) -> list[QueueVisit]:
+        """Rebuild from what Asterisk says is there now; returns the calls closed as LOST.
+
+        Calls the database holds open (a previous bridge died) are adopted when their channel
+        is still up; every tracked call whose channel is gone is closed as ``lost``.
+        """
+        now = self.now_us()
+        known = {v.unique_id for v in self.tracker.live}
+        for visit in await self._open_in_store():
+            if visit.unique_id not in known:
+                self.tracker.adopt(visit)
+                known.add(visit.unique_id)
+        for entry in entries:
+            if entry.unique_id not in known:
+                joined = now - entry.wait_s * 1_000_000
+                self.tracker.adopt(
+                    QueueVisit(
+                        entry.unique_id,
+                        entry.queue,
+                        entry.caller_number,
+                        joined,
+                        note="joined before the bridge saw it: times from QueueStatus (whole s)",
+                    )
+                )
+                known.add(entry.unique_id)
+        closed = self.tracker.close_missing(present_uids, now, LOST_NOTE)
+        for visit in closed:
+            self._writes.put_nowait(visit)
+        self.board.replace_all(members)
+        await self._close_lost_menu_calls(present_uids, now)
+        self.resyncs += 1
+        log.info(
+            "resync: %d live queue calls, %d members, %d closed as lost",
+            len(self.tracker.live),
+            len(members),
+            len(closed),
+        )
+        self._notify()
+        return closed
+
+    async def _close_lost_menu_calls(self, present_uids: set[str], now_us: int) -> None:
+        if self.calls is None:
+            return
+        at = datetime.fromtimestamp(now_us / 1e6, UTC)
+        try:
+            count = await self.calls.close_lost(present_uids, at - MENU_GRACE, at)
+        except Exception:
+            log.exception("could not close calls left in the menu by a dead bridge")
+            return
+        if count:
+            log.warning("resync: %d calls left in the menu by a dead bridge closed as lost", count)
+
+    async def _open_in_store(self) -> list[QueueVisit]:
+        try:
+            return await self.store.open_visits()
+        except Exception:
+            log.exception("could not read open queue calls from the database")
+            return []
+
+    # ---------------------------------------------------------------- reading
+
+    def waiting(self) -> list[QueueVisit]:
+        return [v for v in self.tracker.live if v.outcome is VisitOutcome.WAITING]
+
+    def talking(self) -> list[QueueVisit]:
+        return [v for v in self.tracker.live if v.outcome is VisitOutcome.TALKING]
+
+    async def report(self, start: datetime, end: datetime) -> Report:
+        visits = await self.store.between(start, end)
+        return Report(
+            total=figures(visits, self.short_abandon_s),
+            by_queue=figures_by_queue(visits, self.short_abandon_s),
+            by_agent=figures_by_agent(visits, self.short_abandon_s),
+        )
+
+    # ---------------------------------------------------------------- internals
+
+    def _notify(self) -> None:
+        self.version += 1
+
+    async def _write_loop(self) -> None:
+        while True:
+            visit = await self._writes.get()
+            try:
+                while True:
+                    try:
+                        await self.store.save(visit)
+                        break
+                    except Exception:
+                        log.exception("could not store queue call; retrying in %.0f s", RETRY_S)
+                        await asyncio.sleep(RETRY_S)
+            finally:
+                self._writes.task_done()

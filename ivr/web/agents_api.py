@@ -1,0 +1,115 @@
+"""Agents API: register agents (supervisors), log in/out and pause (agents themselves or a
+supervisor). All bodies are JSON; errors are ``{"error": …}`` with a clear message."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ivr.domain.access import Role
+from ivr.domain.agents import Agent
+from ivr.ports import AgentDirectory
+from ivr.services.agent_control import AgentControl, AgentControlError, check_agent
+from ivr.services.call_tracking import CallTracking
+from ivr.web.auth import principal, requires
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body is not JSON"}), content_type="application/json"
+        ) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body is a JSON object"}),
+            content_type="application/json",
+        )
+    return body
+
+
+def _agent_json(agent: Agent, tracking: CallTracking) -> dict[str, Any]:
+    memberships = tracking.board.by_interface().get(agent.interface, [])
+    return {
+        "job_number": agent.job_number,
+        "name": agent.name,
+        "interface": agent.interface,
+        "skills": list(agent.skills),
+        "logged_in_queues": [m.queue for m in memberships],
+        "state": memberships[0].state.value if memberships else "logged_out",
+        "paused": any(m.paused for m in memberships),
+    }
+
+
+def add_agent_routes(
+    app: web.Application,
+    directory: AgentDirectory,
+    store: Any,
+    control: AgentControl,
+    tracking: CallTracking,
+) -> None:
+    @requires(Role.SUPERVISOR, Role.AGENT)
+    async def list_agents(request: web.Request) -> web.Response:
+        who = principal(request)
+        agents = await directory.all()
+        if who.role is Role.AGENT:
+            agents = [a for a in agents if a.job_number == who.job_number]
+        return web.json_response({"agents": [_agent_json(a, tracking) for a in agents]})
+
+    @requires(Role.SUPERVISOR)
+    async def put_agent(request: web.Request) -> web.Response:
+        body = await _body(request)
+        try:
+            skills = body.get("skills")
+            agent = check_agent(
+                Agent(
+                    str(request.match_info["job"]),
+                    str(body.get("name", "")),
+                    str(body.get("interface", "")),
+                    tuple(str(s) for s in skills) if isinstance(skills, list) else (),
+                )
+            )
+            await store.put(agent)
+        except AgentControlError as exc:
+            return _error(exc.status, str(exc))
+        return web.json_response(_agent_json(agent, tracking), status=200)
+
+    def action(kind: str) -> Any:
+        @requires(Role.SUPERVISOR, Role.AGENT)
+        async def handler(request: web.Request) -> web.Response:
+            who, job = principal(request), request.match_info["job"]
+            body = await _body(request)
+            try:
+                if kind == "login":
+                    agent = await control.log_in(who, job)
+                elif kind == "logout":
+                    agent = await control.log_out(who, job)
+                else:
+                    reason = str(body.get("reason", ""))
+                    agent = await control.pause(who, job, kind == "pause", reason)
+            except AgentControlError as exc:
+                return _error(exc.status, str(exc))
+            except Exception as exc:  # AMI down or refused: say so, change nothing here
+                log.warning("agent %s %s failed: %s", job, kind, exc)
+                return _error(503, f"Asterisk did not accept the {kind}: {exc}")
+            log.info("agent %s: %s by %s", job, kind, who.name)
+            return web.json_response({"done": kind, "agent": _agent_json(agent, tracking)})
+
+        return handler
+
+    app.router.add_get("/api/agents", list_agents)
+    app.router.add_put("/api/agents/{job}", put_agent)
+    for kind in ("login", "logout", "pause", "unpause"):
+        app.router.add_post(f"/api/agents/{{job}}/{kind}", action(kind))
