@@ -2,8 +2,9 @@
 
 Limits come from DOMAIN.md. Each is a named deadline met when the order reaches a status (or
 any later one): dispatch is met by ``dispatched``, a reply by ``closed``, a callback by
-``callback_done``. Wall-clock limits are plain durations; "working days" use the injected
-``is_workday`` (see ``workdays``).
+``callback_done``. A limit may carry an earlier target (warn then; overdue only at the limit).
+Wall-clock limits are plain durations; "working days" use the injected ``is_workday`` (see
+``workdays``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class OrderKind(StrEnum):
     COMPLAINT = "complaint"  # 投诉
     REPORT = "report"  # 举报
     SUGGESTION = "suggestion"  # 建议/表扬
+    CONNECTION = (
+        "connection"  # 装表接电: connection after the works passed acceptance, with a class
+    )
+    METER_TEST = "meter_test"  # 计量装置校验: the customer asked for a meter accuracy test
+    METER_READING = "meter_reading"  # 抄表异常: a disputed or anomalous meter reading
 
 
 class CustomerClass(StrEnum):
@@ -33,6 +39,10 @@ class CustomerClass(StrEnum):
     @property
     def high_voltage(self) -> bool:
         return self in (CustomerClass.HIGH_VOLTAGE_SINGLE, CustomerClass.HIGH_VOLTAGE_DUAL)
+
+
+# Kinds whose limits depend on the customer class (业扩: supply plan; 装表接电: connection).
+CLASSED_KINDS = frozenset({OrderKind.BUSINESS, OrderKind.CONNECTION})
 
 
 class OrderStatus(StrEnum):
@@ -80,6 +90,8 @@ class Limit:
     met_by: OrderStatus
     hours: float | None = None  # wall clock
     working_days: int | None = None
+    # an earlier internal target inside the limit (residential connection: 2 of "2–3" days)
+    target_working_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,7 @@ class Deadline:
     met_by: OrderStatus
     due_at: datetime
     provisional: bool  # computed with an unknown calendar year (weekday rule)
+    target_at: datetime | None = None  # warn when passed; overdue only after ``due_at``
 
 
 SUPPLY_PLAN_WORKING_DAYS = {
@@ -96,6 +109,14 @@ SUPPLY_PLAN_WORKING_DAYS = {
     CustomerClass.HIGH_VOLTAGE_SINGLE: 15,
     CustomerClass.HIGH_VOLTAGE_DUAL: 30,
 }
+
+# "2–3 working days" for residential customers: 3 is the limit, 2 the target we warn at.
+RESIDENTIAL_CONNECTION = Limit(
+    "connection", OrderStatus.CLOSED, working_days=3, target_working_days=2
+)
+NON_RESIDENTIAL_CONNECTION = Limit("connection", OrderStatus.CLOSED, working_days=5)
+METER_TEST_RESULT = Limit("test_result", OrderStatus.CLOSED, working_days=5)
+METER_READING_REPLY = Limit("verify_reply", OrderStatus.CLOSED, working_days=7)
 
 
 def limits_for(kind: OrderKind, customer_class: CustomerClass | None) -> list[Limit]:
@@ -116,9 +137,17 @@ def limits_for(kind: OrderKind, customer_class: CustomerClass | None) -> list[Li
             Limit("reply", OrderStatus.CLOSED, working_days=10),
             Limit("callback", OrderStatus.CALLBACK_DONE, working_days=10),
         ]
+    if kind in CLASSED_KINDS and customer_class is None:
+        raise ValueError(f"a {kind} order needs its customer class")
+    if kind is OrderKind.CONNECTION:
+        residential = customer_class is CustomerClass.RESIDENTIAL
+        return [RESIDENTIAL_CONNECTION if residential else NON_RESIDENTIAL_CONNECTION]
+    if kind is OrderKind.METER_TEST:
+        return [METER_TEST_RESULT]
+    if kind is OrderKind.METER_READING:
+        return [METER_READING_REPLY]
     if kind is OrderKind.BUSINESS:
-        if customer_class is None:
-            raise ValueError("a business application needs its customer class")
+        assert customer_class is not None
         return [
             Limit(
                 "supply_plan_reply",
@@ -137,17 +166,21 @@ def deadlines_for(
 ) -> list[Deadline]:
     deadlines = []
     for limit in limits_for(kind, customer_class):
+        target = None
         if limit.hours is not None:
             due, provisional = created_at + timedelta(hours=limit.hours), False
         else:
             assert limit.working_days is not None
             due, provisional = working_days_deadline(created_at, limit.working_days, is_workday)
-        deadlines.append(Deadline(limit.name, limit.met_by, due, provisional))
+        if limit.target_working_days is not None:
+            target, early = working_days_deadline(created_at, limit.target_working_days, is_workday)
+            provisional |= early
+        deadlines.append(Deadline(limit.name, limit.met_by, due, provisional, target))
     return deadlines
 
 
 def validate_kind_class(kind: OrderKind, customer_class: CustomerClass | None) -> None:
-    if kind is OrderKind.BUSINESS and customer_class is None:
-        raise ValueError("a business application needs customer_class")
-    if kind is not OrderKind.BUSINESS and customer_class is not None:
-        raise ValueError("customer_class belongs to business applications only")
+    if kind in CLASSED_KINDS and customer_class is None:
+        raise ValueError(f"a {kind} order needs customer_class")
+    if kind not in CLASSED_KINDS and customer_class is not None:
+        raise ValueError("customer_class belongs to business applications and connections only")

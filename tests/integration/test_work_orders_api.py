@@ -209,7 +209,7 @@ async def test_do_not_call_cancels_the_callback(env) -> None:  # type: ignore[no
         ),
         ({**REPAIR, "customer": {**REPAIR["customer"], "phone": "12345"}}, 422, "mainland"),
         ({**REPAIR, "kind": "business"}, 422, "customer_class"),
-        ({**REPAIR, "customer_class": "residential"}, 422, "business applications only"),
+        ({**REPAIR, "customer_class": "residential"}, 422, "connections only"),
         ({**REPAIR, "kind": "gossip"}, 422, "invalid input"),
         ({**REPAIR, "call_id": "b" * 32}, 422, "call_id"),
         ({**REPAIR, "extra": 1}, 422, "invalid input"),
