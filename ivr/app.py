@@ -29,6 +29,7 @@ from ivr.calendar_cn import china_is_workday, known_years
 from ivr.config import CallbackSettings, Settings
 from ivr.db.callbacks import SqlCallbacks
 from ivr.db.engine import create_engine
+from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
 from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
@@ -48,6 +49,7 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
+from ivr.web import follow_ups as follow_ups_api
 from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
@@ -111,6 +113,7 @@ class Bridge:
         policy = callback_policy(settings.callback)
         self.work_orders = SqlWorkOrders(self.engine, china_is_workday, policy, utc_now)
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
+        self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         callback_deps = CallbackDeps(self.callbacks, self.prompts, settings.sandbox.recordings_dir)
         self.routes = {
             "inbound": inbound_route(deps),
@@ -227,6 +230,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
     workorders_api.add_routes(app, bridge.work_orders)
+    follow_ups_api.add_routes(app, bridge.follow_ups)
     add_dashboard_routes(app, bridge.dashboard)
     add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
     return app

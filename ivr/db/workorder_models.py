@@ -31,6 +31,7 @@ _ORDER_FK = "work_orders.id"
 ORDER_STATUSES = ("created", "dispatched", "in_progress", "closed", "callback_done", "archived")
 TASK_STATES = ("pending", "active", "done", "needs_human", "cancelled")
 ATTEMPT_STATES = ("claimed", "originating", "answered", "finished")
+RESOLUTIONS = ("resolved", "requeued")  # how a supervisor closed a follow-up
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -77,6 +78,7 @@ class DeadlineRow(Base):
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     met_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     provisional: Mapped[bool] = mapped_column(Boolean())
+    target_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # 0006: warn, not overdue
 
 
 class HistoryRow(Base):
@@ -146,6 +148,12 @@ class FollowUpRow(Base):
     """A task for a supervisor: a dissatisfied customer, or a callback a human must make."""
 
     __tablename__ = "follow_ups"
+    __table_args__ = (
+        CheckConstraint(
+            f"resolution IS NULL OR {_one_of('resolution', RESOLUTIONS)}", name="resolution"
+        ),
+        Index("ix_follow_ups_open", "resolved_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
     order_id: Mapped[int] = mapped_column(
@@ -155,6 +163,9 @@ class FollowUpRow(Base):
     detail: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolution: Mapped[str | None] = mapped_column(String(16))  # 0006
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution_note: Mapped[str | None] = mapped_column(Text())
 
 
 class DialerStateRow(Base):

@@ -155,6 +155,7 @@ class SqlWorkOrders:
                                 "met_by": d.met_by.value,
                                 "due_at": d.due_at,
                                 "provisional": d.provisional,
+                                "target_at": d.target_at,
                             }
                             for d in limits
                         ],
@@ -343,7 +344,10 @@ class SqlWorkOrders:
             OrderKind(order.kind),
             CustomerClass(order.customer_class) if order.customer_class else None,
             now,
-            [Deadline(d.name, OrderStatus(d.met_by), d.due_at, d.provisional) for d in stored],
+            [
+                Deadline(d.name, OrderStatus(d.met_by), d.due_at, d.provisional, d.target_at)
+                for d in stored
+            ],
         )
         if due is None:
             return
@@ -386,13 +390,16 @@ class SqlWorkOrders:
             updated_at=row.updated_at,
             closed_at=row.closed_at,
         )
+        now = self._clock()
         view.deadlines = [
             {
                 "name": d.name,
                 "due_at": d.due_at,
+                "target_at": d.target_at,
                 "met_at": d.met_at,
                 "provisional": d.provisional,
-                "overdue": d.met_at is None and d.due_at < self._clock(),
+                "overdue": d.met_at is None and d.due_at < now,
+                "past_target": d.target_at is not None and (d.met_at or now) > d.target_at,
             }
             for d in (
                 await conn.execute(
@@ -451,6 +458,14 @@ class SqlWorkOrders:
         ).all()
         if follow:
             view.history.extend(
-                {"at": f.created_at, "follow_up": f.reason, "detail": f.detail} for f in follow
+                {
+                    "at": f.created_at,
+                    "follow_up": f.reason,
+                    "detail": f.detail,
+                    "follow_up_id": f.id,
+                    "resolution": f.resolution,
+                    "resolved_at": f.resolved_at,
+                }
+                for f in follow
             )
         return view

@@ -17,7 +17,7 @@ from ivr.calendar_cn import china_is_workday
 from ivr.db.engine import create_engine
 from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
-from ivr.db.workorder_models import follow_ups_table, tasks_table
+from ivr.db.workorder_models import follow_ups_table, orders_table, tasks_table
 from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.access import Role
 from ivr.domain.callbacks import CallbackPolicy
@@ -232,3 +232,89 @@ async def test_not_json_and_unknown_order(env) -> None:  # type: ignore[no-untyp
     ).status == 404
     assert (await client.get("/api/work-orders?status=bogus", headers=headers)).status == 400
     assert (await client.get("/api/work-orders")).status == 401
+
+
+# --- connection, meter test, meter-reading anomaly (0006_more_limits) ----------------------
+
+TUE_29_SEP = datetime(2026, 9, 29, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, before National Day
+
+
+def utc(m: int, d: int, h: int = 16) -> datetime:
+    return datetime(2026, m, d, h, tzinfo=UTC)
+
+
+async def test_residential_connection_target_then_overdue(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, clock, _ = env
+    headers = auth(tokens["integration"])
+    clock.now = TUE_29_SEP
+    body = {**REPAIR, "kind": "connection", "customer_class": "residential"}
+    order = await (await client.post("/api/work-orders", json=body, headers=headers)).json()
+    [d] = order["deadlines"]
+    # Wed 30 Sep, (1–7 Oct off) Thu 8, Fri 9: target end of Thu 8, due end of Fri 9 (Beijing)
+    assert d["name"] == "connection"
+    assert datetime.fromisoformat(d["target_at"]) == utc(10, 8)
+    assert datetime.fromisoformat(d["due_at"]) == utc(10, 9)
+    assert (d["overdue"], d["past_target"]) == (False, False)
+
+    clock.now = utc(10, 9, 1)  # past the target, inside the limit: a warning, not overdue
+    url = f"/api/work-orders/{order['order_no']}"
+    [d] = (await (await client.get(url, headers=headers)).json())["deadlines"]
+    assert (d["overdue"], d["past_target"]) == (False, True)
+    not_late = await (await client.get("/api/work-orders?overdue=false", headers=headers)).json()
+    assert [o["order_no"] for o in not_late["orders"]] == [order["order_no"]]
+
+    clock.now = utc(10, 9, 17)  # Sat 10 Oct 01:00 Beijing: the 3rd working day has ended
+    late = await (await client.get("/api/work-orders?overdue=true", headers=headers)).json()
+    assert [o["order_no"] for o in late["orders"]] == [order["order_no"]]
+    closed = await (
+        await client.post(url + "/close", json={"result": "已送电"}, headers=headers)
+    ).json()
+    assert closed["deadlines"][0]["met_at"] is not None and closed["callback"] is None
+    assert (await (await client.get("/api/work-orders?overdue=true", headers=headers)).json())[
+        "orders"
+    ] == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls", "name", "due"),
+    [
+        # Wed 30, Thu 8, Fri 9, Sat 10 (调休), Mon 12
+        ("connection", "high_voltage_single", "connection", utc(10, 12)),
+        ("meter_test", None, "test_result", utc(10, 12)),
+        # … Tue 13, Wed 14
+        ("meter_reading", None, "verify_reply", utc(10, 14)),
+    ],
+)
+async def test_other_new_limits_are_stored(env, kind, cls, name, due) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, clock, _ = env
+    clock.now = TUE_29_SEP
+    body = {**REPAIR, "kind": kind, **({"customer_class": cls} if cls else {})}
+    response = await client.post("/api/work-orders", json=body, headers=auth(tokens["agent"]))
+    assert response.status == 201
+    [d] = (await response.json())["deadlines"]
+    assert (d["name"], d["target_at"], d["provisional"]) == (name, None, False)
+    assert datetime.fromisoformat(d["due_at"]) == due
+    listed = await (
+        await client.get(f"/api/work-orders?kind={kind}", headers=auth(tokens["agent"]))
+    ).json()
+    assert len(listed["orders"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({**REPAIR, "kind": "connection"}, "a connection order needs customer_class"),
+        ({**REPAIR, "kind": "connection", "customer_class": "commercial"}, "customer_class"),
+        ({**REPAIR, "kind": "meter_test", "customer_class": "residential"}, "connections only"),
+        ({**REPAIR, "kind": "meter_reading", "customer_class": "low_voltage"}, "connections only"),
+    ],
+)
+async def test_new_kinds_refuse_a_missing_or_wrong_class(env, body, needle) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _, engine = env
+    response = await client.post("/api/work-orders", json=body, headers=auth(tokens["integration"]))
+    assert response.status == 422
+    assert needle in await response.text()
+    async with engine.connect() as conn:  # nothing half-created
+        assert (
+            await conn.execute(select(func.count()).select_from(orders_table))
+        ).scalar_one() == 0

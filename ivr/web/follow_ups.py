@@ -1,0 +1,101 @@
+"""The supervisor's follow-up API (督办): list open follow-ups and callbacks flagged for a human,
+resolve one with a note, or re-queue a flagged callback for another automatic attempt.
+
+Supervisors (and admin) only: follow-ups are escalations. Resolving and re-queueing are
+idempotent (repeating the same decision answers ``200`` with the stored result); the other
+decision on a decided follow-up is ``409``. Errors are ``{"error": …}`` like the work-order API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import StringConstraints
+
+from ivr.db.follow_ups import FollowUpNotFound, SqlFollowUps
+from ivr.domain.access import Role
+from ivr.domain.follow_ups import FollowUpConflict
+from ivr.web.auth import principal, requires
+from ivr.web.workorders import _actor, _body, _error, _In, _json
+
+FOLLOW_UPS = web.AppKey("follow_ups", SqlFollowUps)
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+_STATES = {"open": True, "resolved": False, "all": None}
+_FLAGS = {"true": True, "false": False, None: None}
+
+
+class ResolveIn(_In):
+    note: Note
+
+
+class RequeueIn(_In):
+    note: Note | None = None
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["follow_up_id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise _error(web.HTTPNotFound, "no such follow-up")
+    return int(raw)
+
+
+@requires(Role.SUPERVISOR)
+async def list_follow_ups(request: web.Request) -> web.Response:
+    query = request.query
+    state, flagged = query.get("state", "open"), query.get("flagged")
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        limit = 0
+    if state not in _STATES or flagged not in _FLAGS or not 1 <= limit <= 500:
+        raise _error(
+            web.HTTPBadRequest, "state is open|resolved|all; flagged is true|false; limit is 1-500"
+        )
+    rows = await request.app[FOLLOW_UPS].list(_STATES[state], _FLAGS[flagged], limit)
+    return web.json_response({"follow_ups": _json(rows)})
+
+
+@requires(Role.SUPERVISOR)
+async def get_follow_up(request: web.Request) -> web.Response:
+    try:
+        row = await request.app[FOLLOW_UPS].get(_id(request))
+    except FollowUpNotFound:
+        raise _error(web.HTTPNotFound, "no such follow-up") from None
+    return web.json_response(_json(row))
+
+
+@requires(Role.SUPERVISOR)
+async def resolve_follow_up(request: web.Request) -> web.Response:
+    follow_up_id = _id(request)
+    body: ResolveIn = await _body(request, ResolveIn)
+    store, actor = request.app[FOLLOW_UPS], _actor(principal(request))
+    try:
+        row = await store.resolve(follow_up_id, actor, body.note)
+    except FollowUpNotFound:
+        raise _error(web.HTTPNotFound, "no such follow-up") from None
+    except FollowUpConflict as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response(_json(row))
+
+
+@requires(Role.SUPERVISOR)
+async def requeue_follow_up(request: web.Request) -> web.Response:
+    follow_up_id = _id(request)
+    body: RequeueIn = await _body(request, RequeueIn)
+    store, actor = request.app[FOLLOW_UPS], _actor(principal(request))
+    try:
+        row = await store.requeue(follow_up_id, actor, body.note)
+    except FollowUpNotFound:
+        raise _error(web.HTTPNotFound, "no such follow-up") from None
+    except FollowUpConflict as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response(_json(row))
+
+
+def add_routes(app: web.Application, store: SqlFollowUps) -> None:
+    app[FOLLOW_UPS] = store
+    app.router.add_get("/api/follow-ups", list_follow_ups)
+    app.router.add_get("/api/follow-ups/{follow_up_id}", get_follow_up)
+    app.router.add_post("/api/follow-ups/{follow_up_id}/resolve", resolve_follow_up)
+    app.router.add_post("/api/follow-ups/{follow_up_id}/requeue", requeue_follow_up)
