@@ -80,6 +80,8 @@ def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
             return
         await callback.run(channel, action_id, deps)
 
+    return route
+
 
 def agent_greeting_route(deps: agent_greeting.GreetingDeps) -> AgiRoute:
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
