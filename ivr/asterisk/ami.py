@@ -156,21 +156,42 @@ class AmiClient:
             raise AmiError(f"{action.get('Action')}: {messages[0].get('Message')}")
         return [m for m in messages if m.get("Event")]
 
-    async def queue_add(self, queue: str, interface: str, member_name: str) -> None:
-        """Add a member; one already there is fine (logging in twice is not an error)."""
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, state_interface: str | None = None
+    ) -> None:
+        """Add a member; one already there is fine (logging in twice is not an error).
+        ``state_interface``: the device whose state is the member's (the phone behind a Local
+        member), so ringinuse and busy/ringing follow the phone."""
+        action = {
+            "Action": "QueueAdd",
+            "Queue": queue,
+            "Interface": interface,
+            "MemberName": member_name,
+            "Paused": "false",
+        }
+        if state_interface:
+            action["StateInterface"] = state_interface
         try:
-            await self.action(
-                {
-                    "Action": "QueueAdd",
-                    "Queue": queue,
-                    "Interface": interface,
-                    "MemberName": member_name,
-                    "Paused": "false",
-                }
-            )
+            await self.action(action)
         except AmiError as exc:
             if "Already there" not in str(exc):
                 raise
+
+    async def set_agent_device(self, job_number: str, device: str | None) -> None:
+        """The phone ``[agent-dial]`` rings for this agent (AstDB ``ivr-agent-device``); None
+        removes it (logged out: nothing to ring). Callers validate ``device``."""
+        if device is None:
+            try:
+                await self.action(
+                    {"Action": "DBDel", "Family": "ivr-agent-device", "Key": job_number}
+                )
+            except AmiError as exc:
+                if "not found" not in str(exc).lower():
+                    raise
+            return
+        await self.action(
+            {"Action": "DBPut", "Family": "ivr-agent-device", "Key": job_number, "Val": device}
+        )
 
     async def queue_remove(self, queue: str, interface: str) -> None:
         """Remove a member; one already gone is fine."""
