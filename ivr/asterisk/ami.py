@@ -178,19 +178,18 @@ class AmiClient:
                 raise
 
     async def set_agent_device(self, job_number: str, device: str | None) -> None:
-        """The phone ``[agent-dial]`` rings for this agent (AstDB ``ivr-agent-device``); None
-        removes it (logged out: nothing to ring). Callers validate ``device``."""
-        if device is None:
-            try:
-                await self.action(
-                    {"Action": "DBDel", "Family": "ivr-agent-device", "Key": job_number}
-                )
-            except AmiError as exc:
-                if "not found" not in str(exc).lower():
-                    raise
-            return
+        """The phone ``[agent-dial]`` rings for this agent: global ``IVR_AGENT_DEVICE_<工号>``
+        (AMI ``Setvar``, the ``call`` privilege the bridge has; AstDB would need ``system``
+        write, which also allows reloads). It dies with an Asterisk restart, as the queue
+        members do. None empties it (logged out: nothing to ring). Callers validate."""
+        if not job_number.isdigit():
+            raise ValueError("a job number (工号) is digits")
         await self.action(
-            {"Action": "DBPut", "Family": "ivr-agent-device", "Key": job_number, "Val": device}
+            {
+                "Action": "Setvar",
+                "Variable": f"IVR_AGENT_DEVICE_{job_number}",
+                "Value": device or "",
+            }
         )
 
     async def queue_remove(self, queue: str, interface: str) -> None:

@@ -95,7 +95,7 @@ class AgentControl:
         self.test_phone_context = test_phone_context  # sandbox stand-in phones, never a site
 
     async def log_in(self, who: Principal, job_number: str) -> Agent:
-        """Tell Asterisk the agent's phone (AstDB, read by ``[agent-dial]``) and then add the
+        """Tell Asterisk the agent's phone (a global ``[agent-dial]`` reads) and then add the
         member to each skill queue, its state watched on the phone itself."""
         agent, queues = await self._allowed(who, job_number)
         state_interface = None
