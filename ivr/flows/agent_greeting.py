@@ -2,8 +2,8 @@
 
 It runs on the agent's leg (dialplan ``[ivr-agent-answered]``): audio written there goes to
 the caller. For agents on desk phones that leg is ``[agent-dial]``'s, after the phone answered
-and before it is bridged to the caller. An agent we do not know, or any failure, means no greeting (the agent says it
-themselves); it never holds up or drops the call.
+and before it is bridged to the caller. An agent we do not know, or any failure, means no
+greeting (the agent says it themselves); it never holds up or drops the call.
 """
 
 from __future__ import annotations
