@@ -156,21 +156,41 @@ class AmiClient:
             raise AmiError(f"{action.get('Action')}: {messages[0].get('Message')}")
         return [m for m in messages if m.get("Event")]
 
-    async def queue_add(self, queue: str, interface: str, member_name: str) -> None:
-        """Add a member; one already there is fine (logging in twice is not an error)."""
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, state_interface: str | None = None
+    ) -> None:
+        """Add a member; one already there is fine (logging in twice is not an error).
+        ``state_interface``: the device whose state is the member's (the phone behind a Local
+        member), so ringinuse and busy/ringing follow the phone."""
+        action = {
+            "Action": "QueueAdd",
+            "Queue": queue,
+            "Interface": interface,
+            "MemberName": member_name,
+            "Paused": "false",
+        }
+        if state_interface:
+            action["StateInterface"] = state_interface
         try:
-            await self.action(
-                {
-                    "Action": "QueueAdd",
-                    "Queue": queue,
-                    "Interface": interface,
-                    "MemberName": member_name,
-                    "Paused": "false",
-                }
-            )
+            await self.action(action)
         except AmiError as exc:
             if "Already there" not in str(exc):
                 raise
+
+    async def set_agent_device(self, job_number: str, device: str | None) -> None:
+        """The phone ``[agent-dial]`` rings for this agent: global ``IVR_AGENT_DEVICE_<工号>``
+        (AMI ``Setvar``, the ``call`` privilege the bridge has; AstDB would need ``system``
+        write, which also allows reloads). It dies with an Asterisk restart, as the queue
+        members do. None empties it (logged out: nothing to ring). Callers validate."""
+        if not job_number.isdigit():
+            raise ValueError("a job number (工号) is digits")
+        await self.action(
+            {
+                "Action": "Setvar",
+                "Variable": f"IVR_AGENT_DEVICE_{job_number}",
+                "Value": device or "",
+            }
+        )
 
     async def queue_remove(self, queue: str, interface: str) -> None:
         """Remove a member; one already gone is fine."""

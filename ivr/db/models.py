@@ -160,6 +160,7 @@ class AgentRow(Base):
     name: Mapped[str] = mapped_column(Text())
     interface: Mapped[str] = mapped_column(Text(), unique=True)
     skills: Mapped[list[str]] = mapped_column(JSON())
+    device: Mapped[str | None] = mapped_column(Text())  # the phone behind an [agent-dial] member
 
 
 class QueueVisitRow(Base):

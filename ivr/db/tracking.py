@@ -156,6 +156,7 @@ class SqlAgentDirectory:
             "name": agent.name,
             "interface": agent.interface,
             "skills": list(agent.skills),
+            "device": agent.device,
         }
         async with self._writer.begin() as conn:
             found = await conn.scalar(
@@ -186,4 +187,4 @@ class SqlAgentDirectory:
 
 
 def _agent(row: Row[Any]) -> Agent:
-    return Agent(row.job_number, row.name, row.interface, tuple(row.skills))
+    return Agent(row.job_number, row.name, row.interface, tuple(row.skills), row.device)

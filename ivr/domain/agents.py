@@ -7,6 +7,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 JOB_NUMBER = re.compile(r"^[0-9]{1,16}$")
+# The only devices [agent-dial] dials: a PJSIP endpoint with a name that cannot smuggle Dial
+# syntax (no '&', ',', '/', '@', spaces). Checked here and again in the dialplan.
+PHONE_DEVICE = re.compile(r"^PJSIP/[A-Za-z0-9_-]{1,40}$")
+AGENT_DIAL_CONTEXT = "agent-dial"  # shipped in asterisk_conf/extensions.conf
 _DIGITS = "零一二三四五六七八九"
 
 
@@ -24,14 +28,31 @@ def greeting_text(job_number: str) -> str:
     return f"您好，{digits_as_spoken(job_number)}号为您服务"
 
 
+def phone_member_interface(job_number: str) -> str:
+    """The queue member for an agent on a desk phone: ``[agent-dial]`` rings the phone and
+    greets the caller on answer (a bare ``PJSIP/…`` member could not play the greeting)."""
+    if not JOB_NUMBER.match(job_number):
+        raise ValueError("a job number (工号) is 1-16 digits")
+    return f"Local/{job_number}@{AGENT_DIAL_CONTEXT}/n"
+
+
+def device_state_interface(device: str) -> str:
+    """What Asterisk watches for the member's busy/ringing state: the phone itself (a Local
+    stand-in's device state is named without the ``/n``)."""
+    return device.removesuffix("/n")
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
-    """An agent as the database knows them. ``interface`` is their queue member interface."""
+    """An agent as the database knows them. ``interface`` is their queue member interface;
+    ``device`` their phone (``PJSIP/<endpoint>``) when the member is ``[agent-dial]``, else None
+    (simulated agents are members themselves)."""
 
     job_number: str
     name: str
     interface: str
     skills: tuple[str, ...]  # the queues the agent logs in to
+    device: str | None = None
 
 
 class MemberState(StrEnum):

@@ -1,8 +1,9 @@
 """The standard opening, 您好，{工号}号为您服务, played the moment an agent answers.
 
 It runs on the agent's leg (dialplan ``[ivr-agent-answered]``): audio written there goes to
-the caller. An agent we do not know, or any failure, means no greeting (the agent says it
-themselves); it never holds up or drops the call.
+the caller. For agents on desk phones that leg is ``[agent-dial]``'s, after the phone answered
+and before it is bridged to the caller. An agent we do not know, or any failure, means no
+greeting (the agent says it themselves); it never holds up or drops the call.
 """
 
 from __future__ import annotations

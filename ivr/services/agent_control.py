@@ -10,14 +10,25 @@ import re
 from typing import Protocol
 
 from ivr.domain.access import Principal, Role
-from ivr.domain.agents import JOB_NUMBER, Agent
+from ivr.domain.agents import (
+    AGENT_DIAL_CONTEXT,
+    JOB_NUMBER,
+    PHONE_DEVICE,
+    Agent,
+    device_state_interface,
+    phone_member_interface,
+)
 
 QUEUE_NAME = re.compile(r"^q-[a-z0-9-]{1,30}$")
 MEMBER_INTERFACE = re.compile(r"^(PJSIP/[A-Za-z0-9_-]{1,40}|Local/[0-9]{1,16}@[a-z0-9-]{1,40}/n)$")
 
 
 class QueueControl(Protocol):
-    async def queue_add(self, queue: str, interface: str, member_name: str) -> None: ...
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, state_interface: str | None = None
+    ) -> None: ...
+
+    async def set_agent_device(self, job_number: str, device: str | None) -> None: ...
 
     async def queue_remove(self, queue: str, interface: str) -> None: ...
 
@@ -40,10 +51,29 @@ class AgentControlError(Exception):
         self.status = status
 
 
-def check_agent(agent: Agent) -> Agent:
+def valid_device(device: str, test_phone_context: str | None = None) -> bool:
+    """``PJSIP/<endpoint>``; in the sandbox also ``Local/<digits>@<test_phone_context>/n``, a
+    stand-in phone (the dialplan accepts it only where ``IVR_TEST_PHONES`` names that context)."""
+    if PHONE_DEVICE.match(device):
+        return True
+    if test_phone_context and re.fullmatch(r"[a-z0-9-]{1,40}", test_phone_context):
+        return re.fullmatch(rf"Local/[0-9]{{1,16}}@{test_phone_context}/n", device) is not None
+    return False
+
+
+def check_agent(agent: Agent, test_phone_context: str | None = None) -> Agent:
     """An agent record as we accept it from the API; the message says what is wrong."""
     if not JOB_NUMBER.match(agent.job_number):
         raise AgentControlError(400, "job_number is 1-16 digits")
+    if agent.device is not None:
+        if not valid_device(agent.device, test_phone_context):
+            raise AgentControlError(400, "device is PJSIP/<endpoint> (letters, digits, _ and -)")
+        if agent.interface != phone_member_interface(agent.job_number):
+            raise AgentControlError(
+                400, f"an agent with a device is member {phone_member_interface(agent.job_number)}"
+            )
+    elif f"@{AGENT_DIAL_CONTEXT}/" in agent.interface:
+        raise AgentControlError(400, f"a member in {AGENT_DIAL_CONTEXT} needs a device to dial")
     if not MEMBER_INTERFACE.match(agent.interface):
         raise AgentControlError(400, "interface is PJSIP/<endpoint> or Local/<digits>@<ctx>/n")
     if not agent.skills or not all(QUEUE_NAME.match(q) for q in agent.skills):
@@ -54,20 +84,36 @@ def check_agent(agent: Agent) -> Agent:
 
 
 class AgentControl:
-    def __init__(self, agents: AgentStore, queues: QueueControl | None) -> None:
+    def __init__(
+        self,
+        agents: AgentStore,
+        queues: QueueControl | None,
+        test_phone_context: str | None = None,
+    ) -> None:
         self._agents = agents
         self.queues = queues  # set once AMI is configured
+        self.test_phone_context = test_phone_context  # sandbox stand-in phones, never a site
 
     async def log_in(self, who: Principal, job_number: str) -> Agent:
+        """Tell Asterisk the agent's phone (a global ``[agent-dial]`` reads) and then add the
+        member to each skill queue, its state watched on the phone itself."""
         agent, queues = await self._allowed(who, job_number)
+        state_interface = None
+        if agent.device is not None:
+            # the stored record is checked again: a row written around the API never dials
+            check_agent(agent, self.test_phone_context)
+            await queues.set_agent_device(agent.job_number, agent.device)
+            state_interface = device_state_interface(agent.device)
         for queue in agent.skills:
-            await queues.queue_add(queue, agent.interface, f"{agent.job_number}")
+            await queues.queue_add(queue, agent.interface, agent.job_number, state_interface)
         return agent
 
     async def log_out(self, who: Principal, job_number: str) -> Agent:
         agent, queues = await self._allowed(who, job_number)
         for queue in agent.skills:
             await queues.queue_remove(queue, agent.interface)
+        if agent.device is not None:
+            await queues.set_agent_device(agent.job_number, None)
         return agent
 
     async def pause(self, who: Principal, job_number: str, paused: bool, reason: str) -> Agent:

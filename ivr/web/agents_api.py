@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.domain.access import Role
-from ivr.domain.agents import Agent
+from ivr.domain.agents import Agent, phone_member_interface
 from ivr.ports import AgentDirectory
 from ivr.services.agent_control import AgentControl, AgentControlError, check_agent
 from ivr.services.call_tracking import CallTracking
@@ -47,6 +47,7 @@ def _agent_json(agent: Agent, tracking: CallTracking) -> dict[str, Any]:
         "name": agent.name,
         "interface": agent.interface,
         "skills": list(agent.skills),
+        "device": agent.device,
         "logged_in_queues": [m.queue for m in memberships],
         "state": memberships[0].state.value if memberships else "logged_out",
         "paused": any(m.paused for m in memberships),
@@ -73,13 +74,20 @@ def add_agent_routes(
         body = await _body(request)
         try:
             skills = body.get("skills")
+            job = str(request.match_info["job"])
+            device = body.get("device")
+            interface = body.get("interface")
+            if device is not None and interface is None and job.isdigit() and len(job) <= 16:
+                interface = phone_member_interface(job)  # a desk phone: rung by [agent-dial]
             agent = check_agent(
                 Agent(
-                    str(request.match_info["job"]),
+                    job,
                     str(body.get("name", "")),
-                    str(body.get("interface", "")),
+                    str(interface or ""),
                     tuple(str(s) for s in skills) if isinstance(skills, list) else (),
-                )
+                    None if device is None else str(device),
+                ),
+                control.test_phone_context,
             )
             await store.put(agent)
         except AgentControlError as exc:
