@@ -1,7 +1,7 @@
 """agents.device: the desk phone (PJSIP/<endpoint>) [agent-dial] rings for the agent
 
-Revision ID: 0006_agent_devices
-Revises: 0005_speech
+Revision ID: 0007_agent_devices
+Revises: 0006_more_limits
 
 Frozen on purpose: no imports from ``ivr``. Nullable: simulated agents (and agents who are
 queue members themselves) have no separate device.
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_agent_devices"
-down_revision: str | Sequence[str] | None = "0005_speech"
+revision: str = "0007_agent_devices"
+down_revision: str | Sequence[str] | None = "0006_more_limits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
