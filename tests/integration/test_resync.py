@@ -45,11 +45,15 @@ async def test_link_drop_during_calls_reconnects_resyncs_and_counts_right(bridge
             client, SimulatedCaller("13500000301", pause_s=0, hold_s=30), "q-t-1"
         )
         await place_queue_call(client, SimulatedCaller("13500000302", pause_s=0, hold_s=4), "q-t-2")
+        # both callers waiting, each with its agent rung (AgentCalled follows QueueCallerJoin by
+        # a few milliseconds: wait for both facts, not just the first)
         deadline = time.monotonic() + 10
-        while {v.caller_number for v in tracking.waiting()} != {"13500000301", "13500000302"}:
-            assert time.monotonic() < deadline, "calls not seen waiting"
+        while not (
+            {v.caller_number for v in tracking.waiting()} == {"13500000301", "13500000302"}
+            and all(v.rings for v in tracking.waiting())
+        ):
+            assert time.monotonic() < deadline, "calls not seen waiting with their agents rung"
             await asyncio.sleep(0.1)
-        assert all(v.rings for v in tracking.waiting())
 
         bridge.ami.drop_connection(reconnect_after_s=5)
         await asyncio.sleep(0.2)
