@@ -75,11 +75,11 @@ async def test_phone_agent_greets_the_caller_and_is_timed(bridge, ami) -> None: 
         assert await dialled_device(client, "4711") == "Local/9001@sim-phones/n"
         await place_queue_call(
             client,
-            SimulatedCaller("13500000301", pause_s=0, hold_s=16),
+            SimulatedCaller("13500000501", pause_s=0, hold_s=16),
             "q-t-3",
             record_to=str(target),
         )
-        visits = await finished_visits(bridge, {"13500000301"}, 40)
+        visits = await finished_visits(bridge, {"13500000501"}, 40)
         added = events.named("QueueMemberAdded", Queue="q-t-3", Interface=interface)
         assert added, "no QueueMemberAdded for the phone agent"
         assert added[-1].get("StateInterface") == "Local/9001@sim-phones"
@@ -87,7 +87,7 @@ async def test_phone_agent_greets_the_caller_and_is_timed(bridge, ami) -> None: 
         await control.log_out(SUPERVISOR, "4711")
         control.test_phone_context = None
     assert await dialled_device(client, "4711") == ""  # logged out: nothing left to ring
-    visit = visits["13500000301"]
+    visit = visits["13500000501"]
     assert visit.agent_interface == interface
     assert visit.ring_to_answer_ms is not None
     print(f"phone agent: ring-to-answer {visit.ring_to_answer_ms} ms (phone rings 2 s)")
@@ -126,13 +126,13 @@ async def test_agent_dial_refuses_a_device_that_is_not_a_phone(bridge, ami) -> N
     await client.queue_add("q-t-4", interface, "4712", "Local/2199@sim-agents")
     try:
         await place_queue_call(
-            client, SimulatedCaller("13500000302", pause_s=0, hold_s=10), "q-t-4", queue_timeout_s=4
+            client, SimulatedCaller("13500000502", pause_s=0, hold_s=10), "q-t-4", queue_timeout_s=4
         )
-        visits = await finished_visits(bridge, {"13500000302"}, 30)
+        visits = await finished_visits(bridge, {"13500000502"}, 30)
     finally:
         await client.queue_remove("q-t-4", interface)
         await client.set_agent_device("4712", None)
-    assert visits["13500000302"].outcome.value == "timed_out"
+    assert visits["13500000502"].outcome.value == "timed_out"
     assert not events.named("SimAgentAnswered", Agent="2199")
 
 
@@ -183,9 +183,9 @@ async def test_caller_hanging_up_during_the_greeting_releases_the_phone(bridge, 
     await control.log_in(SUPERVISOR, "4715")
     try:
         # the caller holds 3 s: the phone answers at 1 s, the greeting (3.4 s) is still playing
-        await place_queue_call(client, SimulatedCaller("13500000305", pause_s=0, hold_s=3), "q-t-5")
-        visits = await finished_visits(bridge, {"13500000305"}, 30)
-        assert visits["13500000305"].agent_interface == agent.interface
+        await place_queue_call(client, SimulatedCaller("13500000505", pause_s=0, hold_s=3), "q-t-5")
+        visits = await finished_visits(bridge, {"13500000505"}, 30)
+        assert visits["13500000505"].agent_interface == agent.interface
         for _ in range(50):
             answered = events.named("UserEvent", UserEvent="SimPhoneAnswered", Phone="9002")
             gone = [
