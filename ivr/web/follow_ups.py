@@ -8,7 +8,8 @@ decision on a decided follow-up is ``409``. Errors are ``{"error": …}`` like t
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import StringConstraints
@@ -67,25 +68,24 @@ async def get_follow_up(request: web.Request) -> web.Response:
 
 @requires(Role.SUPERVISOR)
 async def resolve_follow_up(request: web.Request) -> web.Response:
-    follow_up_id = _id(request)
-    body: ResolveIn = await _body(request, ResolveIn)
-    store, actor = request.app[FOLLOW_UPS], _actor(principal(request))
-    try:
-        row = await store.resolve(follow_up_id, actor, body.note)
-    except FollowUpNotFound:
-        raise _error(web.HTTPNotFound, "no such follow-up") from None
-    except FollowUpConflict as exc:
-        raise _error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_json(row))
+    return await _decide(request, ResolveIn, request.app[FOLLOW_UPS].resolve)
 
 
 @requires(Role.SUPERVISOR)
 async def requeue_follow_up(request: web.Request) -> web.Response:
+    return await _decide(request, RequeueIn, request.app[FOLLOW_UPS].requeue)
+
+
+async def _decide(
+    request: web.Request,
+    model: type[ResolveIn] | type[RequeueIn],
+    decide: Callable[[int, str, str | None], Awaitable[dict[str, Any]]],
+) -> web.Response:
+    """One decision on a follow-up (resolve or requeue), with the same errors for both."""
     follow_up_id = _id(request)
-    body: RequeueIn = await _body(request, RequeueIn)
-    store, actor = request.app[FOLLOW_UPS], _actor(principal(request))
+    body = await _body(request, model)
     try:
-        row = await store.requeue(follow_up_id, actor, body.note)
+        row = await decide(follow_up_id, _actor(principal(request)), body.note)
     except FollowUpNotFound:
         raise _error(web.HTTPNotFound, "no such follow-up") from None
     except FollowUpConflict as exc:
