@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr.domain.agents import Agent
+from ivr.domain.alerts import Alert
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
 from ivr.domain.queue_calls import QueueVisit
@@ -141,3 +142,13 @@ class Originator(Protocol):
     """Places one callback call (AMI Originate); results arrive later as events."""
 
     async def originate(self, claim: Claim) -> None: ...
+
+
+class AlertSink(Protocol):
+    """Where alerts go (stored, shown on the dashboard, pushed to a webhook).
+
+    ``raise_alert`` is idempotent on ``alert.key`` and returns False when the key was already
+    raised, so callers may raise on every tick without flooding anyone.
+    """
+
+    async def raise_alert(self, alert: Alert) -> bool: ...
