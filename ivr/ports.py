@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from ivr.domain.agents import Agent
+from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.deadline_watch import WatchedDeadline
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.speech import Grammar, Hypothesis
 
@@ -152,3 +154,34 @@ class AlertSink(Protocol):
     """
 
     async def raise_alert(self, alert: Alert) -> bool: ...
+
+
+class DeadlineSource(Protocol):
+    """The deadlines the time-limit watch must look at (see ``ivr.db.deadline_watch``)."""
+
+    async def watched(self, met_late_since: datetime) -> list[WatchedDeadline]:
+        """Every deadline not yet breached that is open, or was met late at or after
+        ``met_late_since``; each says whether its warning was raised."""
+        ...
+
+
+class AlertOutbox(Protocol):
+    """Alerts waiting for the webhook, shared by every bridge (see ``ivr.db.alerts``)."""
+
+    async def claim(self, lease_s: float, limit: int) -> list[OutboxItem]:
+        """Take due items; each is hidden from other bridges for ``lease_s``."""
+        ...
+
+    async def delivered(self, alert_id: int) -> None: ...
+
+    async def failed(self, alert_id: int, retry_in: timedelta, error: str) -> None: ...
+
+    async def next_try(self) -> datetime | None:
+        """When the earliest undelivered item becomes due."""
+        ...
+
+
+class WebhookSender(Protocol):
+    async def send(self, item: OutboxItem) -> None:
+        """Deliver one alert; raises ``WebhookError`` unless the receiver answered 2xx."""
+        ...

@@ -237,4 +237,5 @@ __all__ = [
 ]
 
 # Work-order tables register themselves on Base.metadata (kept in their own module).
+from ivr.db import alert_models as _alert_models  # noqa: E402, F401
 from ivr.db import workorder_models as _workorder_models  # noqa: E402, F401

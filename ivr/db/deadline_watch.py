@@ -1,0 +1,102 @@
+"""The deadlines the time-limit watch looks at, read from ``work_order_deadlines``.
+
+Only what can still need an alert is read: deadlines with no breach alert that are open, or that
+were met late recently. Whether a warning or breach exists comes from the ``alerts`` table
+itself (``EXISTS`` on ``(order_id, deadline)``, indexed), so the watch keeps no state of its own
+and any number of watches agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ivr.db.alert_models import alerts_table as alerts
+from ivr.db.workorder_models import deadlines_table as deadlines
+from ivr.db.workorder_models import orders_table as orders
+from ivr.domain.alerts import AlertLevel
+from ivr.domain.deadline_watch import KIND, WatchedDeadline
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDeadline:
+    deadline: WatchedDeadline
+    status: str
+    owner_job_number: str
+
+
+def _raised(level: AlertLevel) -> Any:
+    return exists().where(
+        and_(
+            alerts.c.order_id == deadlines.c.order_id,
+            alerts.c.deadline == deadlines.c.name,
+            alerts.c.kind == KIND,
+            alerts.c.level == level.value,
+        )
+    )
+
+
+_COLUMNS = (
+    deadlines.c.order_id,
+    orders.c.order_no,
+    orders.c.kind,
+    orders.c.created_at,
+    orders.c.status,
+    orders.c.owner_job_number,
+    deadlines.c.name,
+    deadlines.c.due_at,
+    deadlines.c.provisional,
+    deadlines.c.target_at,
+    deadlines.c.met_at,
+    _raised(AlertLevel.WARNING).label("warned"),
+    _raised(AlertLevel.BREACH).label("breached"),
+)
+
+
+def _watched(row: Any) -> WatchedDeadline:
+    return WatchedDeadline(
+        order_id=row.order_id,
+        order_no=row.order_no,
+        order_kind=row.kind,
+        created_at=row.created_at,
+        name=row.name,
+        due_at=row.due_at,
+        provisional=bool(row.provisional),
+        target_at=row.target_at,
+        met_at=row.met_at,
+        warned=bool(row.warned),
+        breached=bool(row.breached),
+    )
+
+
+class SqlDeadlineSource:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def watched(self, met_late_since: datetime) -> list[WatchedDeadline]:
+        late = and_(deadlines.c.met_at > deadlines.c.due_at, deadlines.c.met_at >= met_late_since)
+        query = (
+            select(*_COLUMNS)
+            .join(orders, orders.c.id == deadlines.c.order_id)
+            .where(or_(deadlines.c.met_at.is_(None), late), ~_raised(AlertLevel.BREACH))
+        )
+        async with self._engine.connect() as conn:
+            return [_watched(r) for r in (await conn.execute(query)).all()]
+
+    async def open_deadlines(self, order_no: str | None = None) -> list[OpenDeadline]:
+        """Every unmet deadline (of one order if given), soonest due first."""
+        query = (
+            select(*_COLUMNS)
+            .join(orders, orders.c.id == deadlines.c.order_id)
+            .where(deadlines.c.met_at.is_(None))
+            .order_by(deadlines.c.due_at, deadlines.c.id)
+        )
+        if order_no is not None:
+            query = query.where(orders.c.order_no == order_no)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [OpenDeadline(_watched(r), r.status, r.owner_job_number) for r in rows]

@@ -1,0 +1,93 @@
+"""Pushes stored alerts to the webhook, at least once each, with backoff while it is down.
+
+The outbox is the ``alerts`` table itself (see ``ivr.db.alerts``): nothing is held in memory,
+so a bridge restart or a long receiver outage loses nothing, and several bridges share the work
+through leases. Wakes when an alert is raised (``poke``) or an item's retry becomes due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ivr.domain.alert_push import Backoff
+from ivr.ports import AlertOutbox, WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PushLimits:
+    batch: int = 20
+    lease_s: float = 60.0  # longer than one post may take (its timeout)
+    max_sleep_s: float = 30.0
+
+
+class AlertPusher:
+    def __init__(
+        self,
+        outbox: AlertOutbox,
+        sender: WebhookSender,
+        clock: Callable[[], datetime],
+        backoff: Backoff | None = None,
+        limits: PushLimits | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._sender = sender
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._limits = limits or PushLimits()
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="alert-push")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> tuple[int, int]:
+        """Deliver what is due; (delivered, failed)."""
+        items = await self._outbox.claim(self._limits.lease_s, self._limits.batch)
+        ok = failed = 0
+        for item in items:
+            try:
+                await self._sender.send(item)
+            except Exception as exc:  # the receiver's fault or the network's: try again later
+                retry_in = self._backoff.after(item.attempts)
+                log.warning(
+                    "webhook: alert %s attempt %d failed (%s); retry in %.0f s",
+                    item.key, item.attempts, exc, retry_in.total_seconds(),
+                )  # fmt: skip
+                await self._outbox.failed(item.alert_id, retry_in, str(exc))
+                failed += 1
+            else:
+                await self._outbox.delivered(item.alert_id)
+                ok += 1
+        return ok, failed
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            wait = self._limits.max_sleep_s
+            try:
+                delivered, failed = await self.run_once()
+                if delivered + failed == self._limits.batch:
+                    continue  # more may be due now
+                due = await self._outbox.next_try()
+                if due is not None:
+                    wait = min(max((due - self._clock()).total_seconds(), 0.05), wait)
+            except Exception:
+                log.exception("webhook round failed; again in %.0f s", wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)

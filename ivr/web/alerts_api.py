@@ -1,0 +1,137 @@
+"""Alerts and deadlines at risk, for supervisors (and admin).
+
+* ``GET /api/alerts?state=open|acknowledged|all&level=warning|breach&since=<ISO>&limit=`` —
+  newest first (default: open alerts).
+* ``POST /api/alerts/{id}/ack`` — idempotent; the first acknowledgement (who, when) is kept.
+* ``GET /api/deadlines?state=attention|at_risk|overdue|open&order_no=`` — unmet deadlines per
+  order with their state now (``attention``, the default: at risk or overdue).
+
+Nothing here carries personal data: orders are named by number and kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ivr.db.alerts import AlertNotFound, SqlAlerts
+from ivr.db.deadline_watch import SqlDeadlineSource
+from ivr.domain.access import Role
+from ivr.domain.alerts import AlertLevel
+from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, state_of
+from ivr.web.auth import principal, requires
+from ivr.web.workorders import _ORDER_NO, _actor, _error
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsDeps:
+    alerts: SqlAlerts
+    deadlines: SqlDeadlineSource
+    policy: WarningPolicy
+    clock: Callable[[], datetime]
+
+
+DEPS = web.AppKey("alerts_deps", AlertsDeps)
+_STATES = {"open": False, "acknowledged": True, "all": None}
+_DEADLINE_STATES = {
+    "attention": {DeadlineState.AT_RISK, DeadlineState.OVERDUE},
+    "at_risk": {DeadlineState.AT_RISK},
+    "overdue": {DeadlineState.OVERDUE},
+    "open": {DeadlineState.AT_RISK, DeadlineState.OVERDUE, DeadlineState.ON_TRACK},
+}
+
+
+def _since(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "since is an ISO 8601 time with its offset") from None
+    if value.tzinfo is None:
+        raise _error(web.HTTPBadRequest, "since needs a UTC offset (e.g. +08:00 or Z)")
+    return value
+
+
+@requires(Role.SUPERVISOR)
+async def list_alerts(request: web.Request) -> web.Response:
+    query = request.query
+    state, level = query.get("state", "open"), query.get("level")
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        limit = 0
+    if state not in _STATES or level not in (None, "warning", "breach") or not 1 <= limit <= 500:
+        raise _error(
+            web.HTTPBadRequest,
+            "state is open|acknowledged|all; level is warning|breach; limit is 1-500",
+        )
+    rows = await request.app[DEPS].alerts.list(
+        _STATES[state], AlertLevel(level) if level else None, _since(query.get("since")), limit
+    )
+    return web.json_response({"alerts": rows})
+
+
+@requires(Role.SUPERVISOR)
+async def acknowledge(request: web.Request) -> web.Response:
+    raw = request.match_info["alert_id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise _error(web.HTTPNotFound, "no such alert")
+    try:
+        row = await request.app[DEPS].alerts.acknowledge(int(raw), _actor(principal(request)))
+    except AlertNotFound:
+        raise _error(web.HTTPNotFound, "no such alert") from None
+    return web.json_response(row)
+
+
+@requires(Role.SUPERVISOR)
+async def list_deadlines(request: web.Request) -> web.Response:
+    wanted = _DEADLINE_STATES.get(request.query.get("state", "attention"))
+    order_no = request.query.get("order_no")
+    if wanted is None:
+        raise _error(web.HTTPBadRequest, "state is attention|at_risk|overdue|open")
+    if order_no is not None and not _ORDER_NO.match(order_no):
+        raise _error(web.HTTPBadRequest, "order_no is 20 of 0-9 A-F")
+    deps = request.app[DEPS]
+    policy, now = deps.policy, deps.clock()
+    orders: dict[str, dict[str, Any]] = {}
+    for row in await deps.deadlines.open_deadlines(order_no):
+        d = row.deadline
+        state = state_of(d, now, policy)
+        if state not in wanted:
+            continue
+        order = orders.setdefault(
+            d.order_no,
+            {
+                "order_no": d.order_no,
+                "kind": d.order_kind,
+                "status": row.status,
+                "owner_job_number": row.owner_job_number,
+                "deadlines": [],
+            },
+        )
+        order["deadlines"].append(
+            {
+                "name": d.name,
+                "state": state.value,
+                "due_at": d.due_at.isoformat(),
+                "warn_at": policy.warn_at(d).isoformat(),
+                "target_at": d.target_at.isoformat() if d.target_at else None,
+                "provisional": d.provisional,
+                "seconds_left": int((d.due_at - now).total_seconds()),
+                "warned": d.warned,
+                "breached": d.breached,
+            }
+        )
+    return web.json_response({"at": now.isoformat(), "orders": list(orders.values())})
+
+
+def add_routes(app: web.Application, deps: AlertsDeps) -> None:
+    app[DEPS] = deps
+    app.router.add_get("/api/alerts", list_alerts)
+    app.router.add_post("/api/alerts/{alert_id}/ack", acknowledge)
+    app.router.add_get("/api/deadlines", list_deadlines)
