@@ -26,8 +26,10 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import china_is_workday, known_years
-from ivr.config import CallbackSettings, Settings
+from ivr.config import AlertsSettings, CallbackSettings, Settings
+from ivr.db.alerts import SqlAlerts
 from ivr.db.callbacks import SqlCallbacks
+from ivr.db.deadline_watch import SqlDeadlineSource
 from ivr.db.engine import create_engine
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
@@ -36,24 +38,30 @@ from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.agents import greeting_text
+from ivr.domain.alert_push import Backoff
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
+from ivr.domain.deadline_watch import WarningPolicy
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback import CallbackDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
 from ivr.menu_file import load_menu
 from ivr.services.agent_control import AgentControl
+from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
+from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
+from ivr.web import alerts_api
 from ivr.web import follow_ups as follow_ups_api
 from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.dashboard import add_dashboard_routes
+from ivr.web.webhook import AiohttpWebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,15 @@ def callback_policy(settings: CallbackSettings) -> CallbackPolicy:
             settings.max_attempts, tuple(timedelta(seconds=s) for s in settings.retry_spacing_s)
         ),
         after_close=timedelta(hours=settings.after_close_hours),
+    )
+
+
+def warning_policy(settings: AlertsSettings) -> WarningPolicy:
+    return WarningPolicy(
+        lead_fraction=settings.lead_fraction,
+        min_lead=timedelta(seconds=settings.min_lead_s),
+        max_lead=timedelta(seconds=settings.max_lead_s),
+        leads={name: timedelta(seconds=s) for name, s in settings.lead_s.items()},
     )
 
 
@@ -123,6 +140,35 @@ class Bridge:
         }
         self.agi = FastAgiServer(settings.agi, self.routes)
         self.dialer: Dialer | None = None
+        self._setup_alerts(settings.alerts)
+
+    def _setup_alerts(self, a: AlertsSettings) -> None:
+        """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
+        self.alerts = SqlAlerts(self.engine, utc_now, push=bool(a.webhook_url))
+        self.deadline_source = SqlDeadlineSource(self.engine)
+        self.warning_policy = warning_policy(a)
+        self.watch: DeadlineWatch | None = None
+        if a.watch:
+            timing = WatchTiming(a.max_sleep_s, a.retry_s, timedelta(hours=a.met_late_horizon_h))
+            self.watch = DeadlineWatch(
+                self.deadline_source, self.alerts, self.warning_policy, utc_now, timing
+            )
+        self.webhook: AiohttpWebhookSender | None = None
+        self.pusher: AlertPusher | None = None
+        if a.webhook_url:
+            self.webhook = AiohttpWebhookSender(a.webhook_url, a.webhook_key(), a.webhook_timeout_s)
+            backoff = Backoff(
+                timedelta(seconds=a.webhook_backoff_first_s),
+                cap=timedelta(seconds=a.webhook_backoff_max_s),
+            )
+            limits = PushLimits(a.webhook_batch, lease_s=a.webhook_timeout_s * 2 + 5)
+            self.pusher = AlertPusher(self.alerts, self.webhook, utc_now, backoff, limits)
+            self.alerts.on_raised = self.pusher.poke
+
+    def poke_watch(self) -> None:
+        """A work order changed: the watch looks again now (cheap; a no-op without one)."""
+        if self.watch is not None:
+            self.watch.poke()
 
     def _recognizer(self) -> VoskRecognizer | None:
         """The recogniser, or None (with a warning saying why) when speech stays off."""
@@ -170,6 +216,12 @@ class Bridge:
         await self.agi.start()
         if self.settings.callback.dialer:
             await self._start_dialer()
+        if self.watch is not None:
+            self.watch.start()
+            log.info("time-limit watch running")
+        if self.pusher is not None:
+            self.pusher.start()
+            log.info("alerts pushed to the webhook %s", self.webhook)
 
     async def _start_dialer(self) -> None:
         cb = self.settings.callback
@@ -192,6 +244,12 @@ class Bridge:
         log.info("callback dialer %s running", self.dialer.owner)
 
     async def stop(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
+        if self.pusher is not None:
+            await self.pusher.stop()
+        if self.webhook is not None:
+            await self.webhook.close()
         if self.dialer is not None:
             await self.dialer.stop()
         if self.link is not None:
@@ -232,6 +290,22 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     workorders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
     add_dashboard_routes(app, bridge.dashboard)
+    alerts_api.add_routes(
+        app,
+        alerts_api.AlertsDeps(
+            bridge.alerts, bridge.deadline_source, bridge.warning_policy, utc_now
+        ),
+    )
+
+    async def orders_changed(request: web.Request, response: web.StreamResponse) -> None:
+        if (
+            request.method in ("POST", "PATCH")
+            and request.path.startswith("/api/work-orders")
+            and response.status < 300
+        ):
+            bridge.poke_watch()
+
+    app.on_response_prepare.append(orders_changed)
     add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
     return app
 

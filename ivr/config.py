@@ -127,6 +127,42 @@ class TrackingSettings(_Section):
     timezone: str = Field("Asia/Shanghai", description="where 'today' begins on the dashboard")
 
 
+class AlertsSettings(_Section):
+    """The time-limit watch and the optional webhook its alerts are pushed to."""
+
+    watch: bool = Field(True, description="run the watch in this bridge (any number may)")
+    lead_fraction: float = Field(0.25, ge=0, lt=1, description="warn this share of a window early")
+    min_lead_s: float = Field(120.0, ge=0, description="never warn later than this before a limit")
+    max_lead_s: float = Field(86_400.0, gt=0, description="never warn earlier than this")
+    lead_s: dict[str, float] = Field(
+        default_factory=lambda: {"dispatch": 120.0},
+        description="per limit name: warn exactly this many seconds before (overrides the rest)",
+    )
+    max_sleep_s: float = Field(30.0, gt=0, le=3600, description="look again at least this often")
+    retry_s: float = Field(1.0, gt=0, description="first wait after a failed round (doubles)")
+    met_late_horizon_h: float = Field(168.0, gt=0, description="alert deadlines met late since")
+    webhook_url: str = Field("", pattern=r"^(https?://\S{1,2000})?$", description="empty: no push")
+    webhook_secret: SecretStr = Field(SecretStr(""), description="HMAC key; or webhook_secret_file")
+    webhook_secret_file: Path | None = Field(None, description="file holding the HMAC key")
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120)
+    webhook_backoff_first_s: float = Field(2.0, gt=0, description="first retry wait (doubles)")
+    webhook_backoff_max_s: float = Field(600.0, gt=0, description="longest retry wait")
+    webhook_batch: int = Field(20, ge=1, le=500)
+
+    def webhook_key(self) -> bytes:
+        """The signing secret (from the file if one is named); an error if none is set."""
+        if self.webhook_secret_file is not None:
+            secret = self.webhook_secret_file.read_text("utf-8").strip()
+        else:
+            secret = self.webhook_secret.get_secret_value()
+        if not secret:
+            raise ValueError(
+                "alerts.webhook_url is set but no signing secret: set "
+                "IVR_ALERTS__WEBHOOK_SECRET or alerts.webhook_secret_file"
+            )
+        return secret.encode("utf-8")
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -148,6 +184,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     callback: CallbackSettings = CallbackSettings()
     tracking: TrackingSettings = TrackingSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @classmethod
     def settings_customise_sources(
