@@ -12,7 +12,7 @@ from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
-from ivr.domain.deadline_watch import WatchedDeadline
+from ivr.domain.deadline_watch import WatchedDeadline, Window
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.speech import Grammar, Hypothesis
 
@@ -159,9 +159,10 @@ class AlertSink(Protocol):
 class DeadlineSource(Protocol):
     """The deadlines the time-limit watch must look at (see ``ivr.db.deadline_watch``)."""
 
-    async def watched(self, met_late_since: datetime) -> list[WatchedDeadline]:
-        """Every deadline not yet breached that is open, or was met late at or after
-        ``met_late_since``; each says whether its warning was raised."""
+    async def watched(self, met_late_since: datetime, until: Window) -> list[WatchedDeadline]:
+        """Every deadline not yet breached that is open and may need an alert by
+        ``until`` (``Window``), or was met late at or after ``met_late_since``; each says
+        whether its warning was raised."""
         ...
 
 

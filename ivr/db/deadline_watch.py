@@ -19,7 +19,7 @@ from ivr.db.alert_models import alerts_table as alerts
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import orders_table as orders
 from ivr.domain.alerts import AlertLevel
-from ivr.domain.deadline_watch import KIND, WatchedDeadline
+from ivr.domain.deadline_watch import KIND, WatchedDeadline, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +77,16 @@ class SqlDeadlineSource:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def watched(self, met_late_since: datetime) -> list[WatchedDeadline]:
+    async def watched(self, met_late_since: datetime, until: Window) -> list[WatchedDeadline]:
         late = and_(deadlines.c.met_at > deadlines.c.due_at, deadlines.c.met_at >= met_late_since)
+        soon = and_(
+            deadlines.c.met_at.is_(None),
+            or_(deadlines.c.due_at <= until.due_by, deadlines.c.target_at <= until.target_by),
+        )
         query = (
             select(*_COLUMNS)
             .join(orders, orders.c.id == deadlines.c.order_id)
-            .where(or_(deadlines.c.met_at.is_(None), late), ~_raised(AlertLevel.BREACH))
+            .where(or_(soon, late), ~_raised(AlertLevel.BREACH))
         )
         async with self._engine.connect() as conn:
             return [_watched(r) for r in (await conn.execute(query)).all()]

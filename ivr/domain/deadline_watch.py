@@ -64,6 +64,11 @@ class WarningPolicy:
         if self.min_lead > self.max_lead:
             raise ValueError("min_lead must not exceed max_lead")
 
+    @property
+    def longest_lead(self) -> timedelta:
+        """No deadline is warned earlier than this before its ``due_at`` (targets aside)."""
+        return max([self.max_lead, *self.leads.values()])
+
     def warn_at(self, d: WatchedDeadline) -> datetime:
         if d.target_at is not None:
             return d.target_at
@@ -72,6 +77,22 @@ class WarningPolicy:
         if lead is None:
             lead = min(max(window * self.lead_fraction, self.min_lead), self.max_lead)
         return max(d.due_at - lead, d.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which open deadlines can need an alert before ``at``: those due by ``due_by`` or with a
+    target by ``target_by``. Any other has its warning and its limit after ``at``, so a watch
+    that looks again by ``at`` need not read it now (it keeps rounds cheap with many orders)."""
+
+    at: datetime
+    due_by: datetime
+    target_by: datetime
+
+    @classmethod
+    def ahead(cls, now: datetime, look_ahead: timedelta, policy: WarningPolicy) -> Window:
+        at = now + look_ahead
+        return cls(at, at + policy.longest_lead, at)
 
 
 def state_of(d: WatchedDeadline, now: datetime, policy: WarningPolicy) -> DeadlineState:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ivr.domain.deadline_watch import WarningPolicy, alerts_due, next_moment
+from ivr.domain.deadline_watch import WarningPolicy, Window, alerts_due, next_moment
 from ivr.ports import AlertSink, DeadlineSource
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,12 @@ class DeadlineWatch:
 
     async def run_once(self) -> Round:
         now = self._clock()
-        watched = await self._source.watched(now - self._timing.met_late_horizon)
+        window = Window.ahead(now, timedelta(seconds=self._timing.max_sleep_s), self._policy)
+        watched = await self._source.watched(now - self._timing.met_late_horizon, window)
         raised = 0
         for alert in alerts_due(watched, now, self._policy):
             raised += await self._sink.raise_alert(alert)
+        # exact up to window.at (= max_sleep_s ahead): the loop never sleeps longer than that
         return Round(raised, next_moment(watched, now, self._policy))
 
     async def _run(self) -> None:

@@ -156,6 +156,8 @@ async def test_residential_connection_warns_at_its_target(two) -> None:  # type:
     )
     [deadline] = view.deadlines
     target, due = deadline["target_at"], deadline["due_at"]
+    assert (await a.watch.run_once()).next_at is None  # days away: not even read now
+    clock.now = target - timedelta(seconds=20)  # within the watch's 30 s look-ahead
     assert (await a.watch.run_once()).next_at == target
     clock.now = target - timedelta(seconds=1)
     assert await both(a, b) == 0

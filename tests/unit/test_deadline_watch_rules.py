@@ -13,6 +13,7 @@ from ivr.domain.deadline_watch import (
     DeadlineState,
     WarningPolicy,
     WatchedDeadline,
+    Window,
     alerts_due,
     next_moment,
     state_of,
@@ -140,3 +141,13 @@ def test_signature_and_backoff() -> None:
     assert not verify(b"s3cret", "1700000000", body + b" ", signature)
     backoff = Backoff(timedelta(seconds=2), 2.0, timedelta(seconds=30))
     assert [backoff.after(n).total_seconds() for n in (1, 2, 3, 4, 5, 9)] == [2, 4, 8, 16, 30, 30]
+
+
+def test_the_read_window_covers_every_moment_before_the_next_look() -> None:
+    window = Window.ahead(T0, timedelta(seconds=30), POLICY)
+    assert window.at == T0 + timedelta(seconds=30)
+    assert window.due_by == window.at + timedelta(hours=24)  # max_lead is the longest lead
+    assert WarningPolicy(leads={"x": timedelta(days=3)}).longest_lead == timedelta(days=3)
+    # a deadline outside the window has both its moments after window.at
+    outside = deadline("reply", timedelta(hours=24, seconds=31))
+    assert outside.due_at > window.due_by and POLICY.warn_at(outside) > window.at
