@@ -165,6 +165,10 @@ class DeadlineSource(Protocol):
         whether its warning was raised."""
         ...
 
+    async def settle_warnings(self, now: datetime) -> int:
+        """Acknowledge open warnings whose deadline has since been met; how many."""
+        ...
+
 
 class AlertOutbox(Protocol):
     """Alerts waiting for the webhook, shared by every bridge (see ``ivr.db.alerts``)."""

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.db.alert_models import alerts_table as alerts
+from ivr.db.engine import writer
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import orders_table as orders
 from ivr.domain.alerts import AlertLevel
-from ivr.domain.deadline_watch import KIND, WatchedDeadline, Window
+from ivr.domain.deadline_watch import KIND, SETTLED_BY, WatchedDeadline, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ def _watched(row: Any) -> WatchedDeadline:
 class SqlDeadlineSource:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._writer = writer(engine)
 
     async def watched(self, met_late_since: datetime, until: Window) -> list[WatchedDeadline]:
         late = and_(deadlines.c.met_at > deadlines.c.due_at, deadlines.c.met_at >= met_late_since)
@@ -90,6 +92,34 @@ class SqlDeadlineSource:
         )
         async with self._engine.connect() as conn:
             return [_watched(r) for r in (await conn.execute(query)).all()]
+
+    async def settle_warnings(self, now: datetime) -> int:
+        """Acknowledge open warnings whose deadline has been met (as ``SETTLED_BY``): they
+        need nobody any more. Breaches stay until a person acknowledges them."""
+        met = exists().where(
+            and_(
+                deadlines.c.order_id == alerts.c.order_id,
+                deadlines.c.name == alerts.c.deadline,
+                deadlines.c.met_at.is_not(None),
+            )
+        )
+        stale = select(alerts.c.id).where(
+            alerts.c.kind == KIND,
+            alerts.c.level == AlertLevel.WARNING.value,
+            alerts.c.acknowledged_at.is_(None),
+            met,
+        )
+        async with self._engine.connect() as conn:
+            ids = list((await conn.execute(stale)).scalars())
+        if not ids:
+            return 0  # the usual case: no write transaction at all
+        async with self._writer.begin() as conn:
+            done = await conn.execute(
+                update(alerts)
+                .where(alerts.c.id.in_(ids), alerts.c.acknowledged_at.is_(None))
+                .values(acknowledged_at=now, acknowledged_by=SETTLED_BY)
+            )
+        return int(done.rowcount or 0)
 
     async def open_deadlines(self, order_no: str | None = None) -> list[OpenDeadline]:
         """Every unmet deadline (of one order if given), soonest due first."""

@@ -9,6 +9,9 @@ that is. Pure: the watch feeds it deadlines and the time, and gets alerts and it
 * **Breach** once ``due_at`` has passed unmet, or when a deadline was met after ``due_at`` (a
   watch that was down, or met between two looks). One breach per deadline, ever.
 
+A warning whose deadline is then met is acknowledged by the watch itself (``SETTLED_BY``): it
+needs nobody any more. A breach stays open until a person acknowledges it.
+
 Keys are ``deadline:<order id>:<limit>:<level>``, so any number of watches and restarts raise
 each alert once (the sink is idempotent on the key).
 """
@@ -22,6 +25,7 @@ from enum import StrEnum
 from ivr.domain.alerts import Alert, AlertLevel
 
 KIND = "deadline"
+SETTLED_BY = "watch:limit met"  # who acknowledged a warning whose deadline was then met
 
 
 class DeadlineState(StrEnum):

@@ -72,6 +72,7 @@ class DeadlineWatch:
         raised = 0
         for alert in alerts_due(watched, now, self._policy):
             raised += await self._sink.raise_alert(alert)
+        await self._source.settle_warnings(now)
         # exact up to window.at (= max_sleep_s ahead): the loop never sleeps longer than that
         return Round(raised, next_moment(watched, now, self._policy))
 

@@ -108,6 +108,14 @@ async def test_two_watches_raise_each_warning_and_breach_exactly_once(two) -> No
     clock.at(timedelta(minutes=6))
     await orders.update(late.order_no, "test", status=OrderStatus.DISPATCHED)  # met late
     assert await both(a, b) == 0  # its breach exists already: nothing twice
+    # its warning needs nobody now: settled by the watch; the repair's stays open, and breaches
+    # stay open until a person acknowledges them
+    open_now = {(r["order_no"], r["level"]) for r in await a.alerts.list()}
+    assert open_now == {(repair.order_no, "warning"), (repair.order_no, "breach"),
+                        (late.order_no, "breach")}  # fmt: skip
+    [settled] = await a.alerts.list(acknowledged=True)
+    assert settled["order_no"] == late.order_no and settled["level"] == "warning"
+    assert settled["acknowledged_by"] == "watch:limit met"
     rid, oid, lid, cid = await order_ids(
         a.engine, repair.order_no, on_time.order_no, late.order_no, complaint.order_no
     )
