@@ -1,0 +1,49 @@
+"""Monthly reports as a use case: which rows, which instant, which zone.
+
+The web routes ask for a month; this loads its rows through a :class:`ReportRows` store and
+hands them to the pure ``ivr.domain.reports``. Months are in the centre's zone
+(``tracking.timezone``, the same zone the live dashboard's "today" starts in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Protocol
+
+from ivr.domain.reports import Month, MonthlyReport, MonthRows, month_of, monthly_report
+from ivr.domain.service_level import DEFAULT_SHORT_ABANDON_S
+
+MAX_SERIES_MONTHS = 24
+
+
+class ReportRows(Protocol):
+    async def month_rows(self, start: datetime, end: datetime, cut: datetime) -> MonthRows: ...
+
+
+@dataclass
+class MonthlyReports:
+    rows: ReportRows
+    zone: tzinfo
+    clock: Callable[[], datetime]
+    short_abandon_s: float = DEFAULT_SHORT_ABANDON_S
+
+    def current_month(self) -> Month:
+        return month_of(self.clock(), self.zone)
+
+    async def monthly(self, month: Month) -> MonthlyReport:
+        """The month's figures as they stand now (final once the month is over)."""
+        now = self.clock()
+        start, end = month.bounds(self.zone)
+        rows = await self.rows.month_rows(start, end, min(end, now))
+        return monthly_report(month, self.zone, rows, now, self.short_abandon_s)
+
+    async def series(self, last: Month, months: int) -> list[MonthlyReport]:
+        """``months`` consecutive months ending with ``last``, oldest first (for charts)."""
+        if not 1 <= months <= MAX_SERIES_MONTHS:
+            raise ValueError(f"months must be 1-{MAX_SERIES_MONTHS}")
+        wanted = [last]
+        while len(wanted) < months:
+            wanted.append(wanted[-1].previous())
+        return [await self.monthly(m) for m in reversed(wanted)]
