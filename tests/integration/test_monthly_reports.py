@@ -6,11 +6,13 @@ conversation → hang-up). The expected figures are written out by hand below.""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -41,9 +43,13 @@ from ivr.domain.queue_calls import (
     QueueEvent,
 )
 from ivr.domain.workorders import OrderKind, OrderStatus
+from ivr.services.call_tracking import CallTracking
+from ivr.services.dashboard import DashboardSource
 from ivr.services.reports import MonthlyReports
 from ivr.web.auth import auth_middleware
+from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.reports import add_report_routes
+from tests.integration.test_dashboard import Browser, _browser_or_fail, until
 
 BJ = ZoneInfo("Asia/Shanghai")
 A1001, A1002 = "Local/1001@sim-agents/n", "Local/1002@sim-agents/n"
@@ -61,6 +67,13 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class Env(NamedTuple):
+    client: TestClient
+    tokens: dict[str, str]
+    clock: Clock
+    agents: SqlAgentDirectory
 
 
 # ---------------------------------------------------------------------- calls
@@ -279,8 +292,9 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
 # ---------------------------------------------------------------------- fixture
 
 
-@pytest.fixture
-async def env(db_url: str) -> AsyncIterator[tuple[TestClient, dict[str, str], Clock]]:
+@contextlib.asynccontextmanager
+async def environment(db_url: str) -> AsyncIterator[Env]:
+    """The month recorded in a fresh database, and a web app serving reports and dashboard."""
     engine = create_engine(db_url)
     clock = Clock()
     store = SqlTokenStore(engine)
@@ -293,7 +307,8 @@ async def env(db_url: str) -> AsyncIterator[tuple[TestClient, dict[str, str], Cl
     directory = SqlAgentDirectory(engine)
     await directory.put(Agent("1001", "李明", A1001, ("q-repair",)))
     await directory.put(Agent("1002", "王芳", A1002, ("q-repair",)))
-    await record_calls(SqlVisitRepository(engine))
+    visits = SqlVisitRepository(engine)
+    await record_calls(visits)
     policy = CallbackPolicy()
     await record_orders(
         SqlWorkOrders(engine, china_is_workday, policy, clock),
@@ -303,9 +318,19 @@ async def env(db_url: str) -> AsyncIterator[tuple[TestClient, dict[str, str], Cl
     clock.now = bj(2026, 11, 2, 9, 0)  # reports are made after the month is over
     app = web.Application(middlewares=[auth_middleware(store)])
     add_report_routes(app, MonthlyReports(SqlReportRows(engine), BJ, clock))
-    async with TestClient(TestServer(app)) as client:
-        yield client, tokens, clock
-    await engine.dispose()
+    tracking = CallTracking(visits, lambda: datetime_to_us(clock()))
+    add_dashboard_routes(app, DashboardSource(tracking, directory, BJ))
+    try:
+        async with TestClient(TestServer(app)) as client:
+            yield Env(client, tokens, clock, directory)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def env(db_url: str) -> AsyncIterator[Env]:
+    async with environment(db_url) as e:
+        yield e
 
 
 def auth(token: str) -> dict[str, str]:
@@ -325,7 +350,7 @@ def assert_figures(actual: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 async def test_september_by_hand(env) -> None:  # type: ignore[no-untyped-def]
-    client, tokens, _ = env
+    client, tokens, _, _ = env
     response = await client.get(
         "/api/reports/monthly?month=2026-09", headers=auth(tokens["supervisor"])
     )
@@ -344,7 +369,7 @@ async def test_september_by_hand(env) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_the_neighbouring_months_get_what_september_left_out(env) -> None:  # type: ignore[no-untyped-def]
-    client, tokens, _ = env
+    client, tokens, _, _ = env
     sup = auth(tokens["supervisor"])
     october = await (await client.get("/api/reports/monthly?month=2026-10", headers=sup)).json()
     # V8 (answered by 1002 after 0.5 s) and O6 (a repair never dispatched)
@@ -362,7 +387,7 @@ async def test_the_neighbouring_months_get_what_september_left_out(env) -> None:
 
 
 async def test_csv_and_xlsx_carry_the_same_figures_as_json(env) -> None:  # type: ignore[no-untyped-def]
-    client, tokens, _ = env
+    client, tokens, _, _ = env
     sup = auth(tokens["admin"])  # admin may do what supervisors do
     url = "/api/reports/monthly?month=2026-09"
     report = await (await client.get(url, headers=sup)).json()
@@ -429,7 +454,7 @@ def _compare(file_values: dict[str, Any], json_values: dict[str, Any]) -> None:
 
 
 async def test_bad_requests_and_roles(env) -> None:  # type: ignore[no-untyped-def]
-    client, tokens, _ = env
+    client, tokens, _, _ = env
     sup = auth(tokens["supervisor"])
     for query, needle in [
         ("", "month is required"),
@@ -456,7 +481,7 @@ async def test_bad_requests_and_roles(env) -> None:  # type: ignore[no-untyped-d
 
 
 async def test_the_running_month_is_not_final(env) -> None:  # type: ignore[no-untyped-def]
-    client, tokens, clock = env
+    client, tokens, clock, _ = env
     clock.now = bj(2026, 9, 16, 12, 0)  # mid-September: O4's reply is not due until the 18th
     report = await (
         await client.get("/api/reports/monthly?month=2026-09", headers=auth(tokens["supervisor"]))
@@ -465,3 +490,60 @@ async def test_the_running_month_is_not_final(env) -> None:  # type: ignore[no-u
     # the snapshot is "now": O5 (Aug) is open past due, O4 not yet; O2's dispatch was late
     assert report["centre"]["open_past_due_at_month_end"] == 1
     assert report["centre"]["deadlines_missed"] == 1
+
+
+async def test_the_dashboard_draws_the_month_in_a_real_browser(sqlite_url: str) -> None:
+    _browser_or_fail()
+    async with environment(sqlite_url) as (client, tokens, _, agents):
+        # a name that would run script if it ever became markup
+        evil = "<img src=x onerror=window.__xss=1>"
+        await agents.put(Agent("1003", evil, "Local/1003@sim-agents/n", ("q-repair",)))
+        browser = await asyncio.to_thread(Browser)
+        try:
+            url = (
+                f"http://{client.host}:{client.port}/dashboard"
+                f"#token={tokens['supervisor']}&month=2026-09"
+            )
+            await asyncio.to_thread(browser.driver.get, url)
+
+            async def shows(element_id: str, needle: str) -> bool:
+                return needle in await asyncio.to_thread(browser.text, element_id)
+
+            def js(script: str) -> Any:
+                return asyncio.to_thread(browser.driver.execute_script, script)
+
+            await until(lambda: shows("report-status", "2026-09 (final)"), 15, "report loaded")
+            assert await shows("report-centre", "66.7 %")  # service level 4/6
+            assert await shows("report-centre", "NOT met")  # satisfaction 66.7 % < 90 %
+            assert await shows("report-agents", evil)  # shown as text
+            assert await js("return window.__xss") is None
+            bars = await js(
+                "return [...document.querySelectorAll('#chart-agents rect.bar')]"
+                ".map(b => [b.dataset.job, b.dataset.value, b.getAttribute('width')])"
+            )
+            # 1001: 3 of 3 within 15 s (the longest bar), 1002: 1 of 2, 1003: none
+            assert [(j, v) for j, v, _ in bars] == [("1001", "3"), ("1002", "1"), ("1003", "0")]
+            widths = [float(w) for _, _, w in bars]
+            assert widths[0] == pytest.approx(3 * widths[1]) and widths[2] == 0
+            points = await js(
+                "return [...document.querySelectorAll('#chart-trend circle')]"
+                ".map(c => [c.getAttribute('class'), c.dataset.month, +c.dataset.value])"
+            )
+            # six months April-September: service level exists for August (0 of 1) and
+            # September (4/6); satisfaction only for September (2/3)
+            assert [(c, m) for c, m, _ in points] == [
+                ("pt-sl", "2026-08"),
+                ("pt-sl", "2026-09"),
+                ("pt-sat", "2026-09"),
+            ]
+            assert [v for _, _, v in points] == pytest.approx([0.0, 4 / 6, 2 / 3])
+            target = await js(
+                "const l = document.querySelector('#chart-trend line.target');"
+                "const g = [...document.querySelectorAll('#chart-trend line.grid')];"
+                "return [+l.getAttribute('y1'), +g[0].getAttribute('y1'),"
+                " +g[4].getAttribute('y1')]"
+            )
+            zero, full = target[1], target[2]
+            assert target[0] == pytest.approx(zero + 0.9 * (full - zero))  # the 90 % line
+        finally:
+            await asyncio.to_thread(browser.close)
