@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.db.engine import writer
 from ivr.db.models import agents_table as agents
@@ -16,6 +17,7 @@ from ivr.domain.agents import JOB_NUMBER, Agent
 from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
 
 _OPEN = (VisitOutcome.WAITING, VisitOutcome.TALKING)
+_BATCH = 1000  # rows read (and visits built) between two turns of the event loop
 
 
 def us_to_datetime(at_us: int) -> datetime:
@@ -61,17 +63,35 @@ class SqlVisitRepository:
         return await self._load(visits.c.outcome.in_(_OPEN))
 
     async def _load(self, where: Any) -> list[QueueVisit]:
+        """Visits and their rings, streamed in batches: one query per visit made a month's
+        report take 30 s for 20 000 calls, and reading 100 000 rows in one go held the event
+        loop (calls, AMI events) for seconds."""
+        by_visit: dict[int, list[Row[Any]]] = {}
+        found: list[Row[Any]] = []
         async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(select(visits).where(where).order_by(visits.c.joined_us))
-            ).all()
-            return [await _visit(conn, row) for row in rows] if rows else []
+            visit_rows = await conn.stream(select(visits).where(where).order_by(visits.c.joined_us))
+            async for batch in visit_rows.partitions(_BATCH):
+                found.extend(batch)
+            if not found:
+                return []
+            ring_rows = await conn.stream(
+                select(rings)
+                .join(visits, visits.c.id == rings.c.visit_id)
+                .where(where)
+                .order_by(rings.c.visit_id, rings.c.seq)
+            )
+            async for batch in ring_rows.partitions(_BATCH):
+                for ring in batch:
+                    by_visit.setdefault(ring.visit_id, []).append(ring)
+        result = []
+        for n, row in enumerate(found, start=1):
+            result.append(_visit(row, by_visit.get(row.id, [])))
+            if n % _BATCH == 0:
+                await asyncio.sleep(0)  # let calls and events through
+        return result
 
 
-async def _visit(conn: AsyncConnection, row: Row[Any]) -> QueueVisit:
-    ring_rows = await conn.execute(
-        select(rings).where(rings.c.visit_id == row.id).order_by(rings.c.seq)
-    )
+def _visit(row: Row[Any], ring_rows: list[Row[Any]]) -> QueueVisit:
     return QueueVisit(
         unique_id=row.unique_id,
         queue=row.queue,

@@ -545,5 +545,18 @@ async def test_the_dashboard_draws_the_month_in_a_real_browser(sqlite_url: str) 
             )
             zero, full = target[1], target[2]
             assert target[0] == pytest.approx(zero + 0.9 * (full - zero))  # the 90 % line
+
+            # another month, chosen on the page
+            await js(
+                "const m = document.getElementById('report-month'); m.value = '2026-10';"
+                "document.getElementById('report-load').click();"
+            )
+            await until(lambda: shows("report-status", "2026-10 (final)"), 15, "October loaded")
+            assert await shows("report-centre", "0.0 %")  # October's repair never dispatched
+            bars = await js(
+                "return [...document.querySelectorAll('#chart-agents rect.bar')]"
+                ".map(b => [b.dataset.job, b.dataset.value])"
+            )
+            assert bars == [["1001", "0"], ["1002", "1"], ["1003", "0"]]  # V8: 1002 in 0.5 s
         finally:
             await asyncio.to_thread(browser.close)
