@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from ivr.domain.reports import AGENT_COLUMNS, CENTRE_COLUMNS, MonthlyReport, header
+from ivr.domain.report_columns import AGENT_COLUMNS, CENTRE_COLUMNS, header
+from ivr.domain.reports import MonthlyReport
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 YES, NO = "是", "否"
 CENTRE_TITLE, AGENTS_TITLE = "中心 (centre)", "坐席 (agents)"
+PERCENT = "0.0%"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any, kind: str) -> Any:
@@ -33,6 +35,16 @@ def _cell(value: Any, kind: str) -> Any:
     if kind == "bool":
         return YES if value else NO
     return value
+
+
+def _starts_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(_FORMULA_STARTS)
+
+
+def _no_formula(value: Any) -> Any:
+    """CSV: text Excel would run as a formula (an agent named ``=HYPERLINK(…)``) gets the
+    apostrophe that makes Excel show it as text."""
+    return "'" + value if _starts_formula(value) else value
 
 
 def _meta(report: MonthlyReport) -> list[list[Any]]:
@@ -47,56 +59,69 @@ def _meta(report: MonthlyReport) -> list[list[Any]]:
     ]
 
 
-def _sections(report: MonthlyReport) -> Iterator[tuple[str, list[list[Any]]]]:
-    data = report.as_dict()
-    yield "meta", _meta(report)
-    centre = [["指标 (figure)", "数值 (value)"]]
-    centre += [[header(c), _cell(data["centre"][c[0]], c[2])] for c in CENTRE_COLUMNS]
-    yield CENTRE_TITLE, centre
-    agents = [[header(c) for c in AGENT_COLUMNS]]
-    agents += [[_cell(a[c[0]], c[2]) for c in AGENT_COLUMNS] for a in data["agents"]]
-    yield AGENTS_TITLE, agents
-
-
 def to_csv(report: MonthlyReport) -> bytes:
+    data = report.as_dict()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    for title, rows in _sections(report):
-        if title != "meta":
-            writer.writerow([])
-            writer.writerow([title])
+
+    def write(row: list[Any]) -> None:
+        writer.writerow(["" if v is None else _no_formula(v) for v in row])
+
+    for row in _meta(report):
+        write(row)
+    for title, head, rows in (
+        (
+            CENTRE_TITLE,
+            ["指标 (figure)", "数值 (value)"],
+            [[header(c), _cell(data["centre"][c[0]], c[2])] for c in CENTRE_COLUMNS],
+        ),
+        (
+            AGENTS_TITLE,
+            [header(c) for c in AGENT_COLUMNS],
+            [[_cell(a[c[0]], c[2]) for c in AGENT_COLUMNS] for a in data["agents"]],
+        ),
+    ):
+        write([])
+        write([title])
+        write(head)
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
+            write(row)
     return out.getvalue().encode("utf-8-sig")
 
 
 def to_xlsx(report: MonthlyReport) -> bytes:
+    data = report.as_dict()
     book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "中心"
-    kinds = {header(c): c[2] for c in (*CENTRE_COLUMNS, *AGENT_COLUMNS)}
-    agents_sheet = book.create_sheet("坐席")
-    for title, rows in _sections(report):
-        target = agents_sheet if title == AGENTS_TITLE else sheet
-        if title == CENTRE_TITLE:
-            sheet.append([])
-        for n, row in enumerate(rows):
-            target.append(row)
-            if n == 0 and title != "meta":
-                for cell in target[target.max_row]:
-                    cell.font = Font(bold=True)
-        if title == CENTRE_TITLE:
-            for label_cell, value_cell in sheet.iter_rows(min_row=sheet.max_row - len(rows) + 2):
-                if kinds.get(str(label_cell.value)) == "ratio":
-                    value_cell.number_format = "0.0%"
-        if title == AGENTS_TITLE:
-            for col, column in enumerate(AGENT_COLUMNS, start=1):
-                if column[2] == "ratio":
-                    for (cell,) in agents_sheet.iter_rows(min_row=2, min_col=col, max_col=col):
-                        cell.number_format = "0.0%"
-    sheet.column_dimensions["A"].width = 44
-    sheet.column_dimensions["B"].width = 28
+    centre = book.active
+    assert centre is not None
+    centre.title = "中心"
+    for row in _meta(report):
+        centre.append(row)
+    centre.append([])
+    centre.append(["指标 (figure)", "数值 (value)"])
+    _bold(centre[centre.max_row])
+    for column in CENTRE_COLUMNS:
+        centre.append([header(column), _cell(data["centre"][column[0]], column[2])])
+        if column[2] == "ratio":
+            centre.cell(row=centre.max_row, column=2).number_format = PERCENT
+    centre.column_dimensions["A"].width = 44
+    centre.column_dimensions["B"].width = 28
+    agents = book.create_sheet("坐席")
+    agents.append([header(c) for c in AGENT_COLUMNS])
+    _bold(agents[1])
+    for agent in data["agents"]:
+        agents.append([_cell(agent[c[0]], c[2]) for c in AGENT_COLUMNS])
+        for n, column in enumerate(AGENT_COLUMNS, start=1):
+            cell = agents.cell(row=agents.max_row, column=n)
+            if column[2] == "ratio":
+                cell.number_format = PERCENT
+            elif _starts_formula(cell.value):
+                cell.data_type = "s"  # openpyxl stores text starting with "=" as a formula
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _bold(cells: Any) -> None:
+    for cell in cells:
+        cell.font = Font(bold=True)
