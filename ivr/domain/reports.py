@@ -17,7 +17,7 @@ overdue only once ``due_at < now``, so the two agree at the boundary).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any
@@ -26,6 +26,7 @@ from ivr.domain.agents import Agent
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.service_level import (
     DEFAULT_SHORT_ABANDON_S,
+    Figures,
     figures,
     figures_by_agent,
 )
@@ -299,51 +300,49 @@ def centre_figures(
 
 
 def agent_figures(rows: MonthRows, short_abandon_s: float) -> list[AgentFigures]:
-    """One row per agent in the directory, plus any unknown member who was rung."""
-    by_interface = {a.interface: a for a in rows.agents}
+    """One row per agent in the directory or owning an order of the month, then one per
+    member interface that answered or was rung but is not in the directory (sorted by
+    interface), so no call drops out of the per-agent rows."""
     calls = figures_by_agent(rows.visits, short_abandon_s)
     owned: dict[str, list[OrderFact]] = {}
     for order in rows.orders:
         owned.setdefault(order.owner_job_number, []).append(order)
-    result: dict[tuple[int, str], AgentFigures] = {}
     known = {a.job_number: a for a in rows.agents}
+    result = []
     for job in sorted(set(known) | set(owned)):
         agent = known.get(job)
         interface = agent.interface if agent else None
-        result[(0, job)] = _agent_row(
-            job, agent.name if agent else None, interface, calls.get(interface or ""),
-            owned.get(job, []),
-        )  # fmt: skip
-    for interface, f in calls.items():
-        if interface not in by_interface:
-            result[(1, interface)] = _agent_row(None, None, interface, f, [])
-    return [result[k] for k in sorted(result)]
+        name = agent.name if agent else None
+        its_calls = calls.get(interface) if interface else None
+        result.append(_agent_row(job, name, interface, its_calls, owned.get(job, [])))
+    directory = {a.interface for a in rows.agents}
+    for interface, its_calls in calls.items():  # sorted by interface already
+        if interface not in directory:
+            result.append(_agent_row(None, None, interface, its_calls, []))
+    return result
 
 
 def _agent_row(
     job: str | None,
     name: str | None,
     interface: str | None,
-    calls: Any,
-    orders: Iterable[OrderFact],
+    calls: Figures | None,
+    orders: list[OrderFact],
 ) -> AgentFigures:
-    orders = list(orders)
     callbacks = [o.callback for o in orders if o.callback is not None and o.callback.counts]
     answers = [c.satisfied for c in callbacks if c.satisfied is not None]
-    rung = calls.offered if calls else 0
-    answered = calls.answered if calls else 0
-    in_15 = calls.answered_in_15s if calls else 0
+    calls = calls or Figures()
     return AgentFigures(
         job_number=job,
         name=name,
         interface=interface,
-        calls_rung=rung,
-        calls_answered=answered,
-        answer_rate=_ratio(answered, rung),
-        answered_in_15s=in_15,
-        answered_in_15s_rate=_ratio(in_15, answered),
-        asa_ms=calls.asa_ms if calls else None,
-        avg_ring_to_answer_ms=calls.avg_ring_to_answer_ms if calls else None,
+        calls_rung=calls.offered,
+        calls_answered=calls.answered,
+        answer_rate=_ratio(calls.answered, calls.offered),
+        answered_in_15s=calls.answered_in_15s,
+        answered_in_15s_rate=_ratio(calls.answered_in_15s, calls.answered),
+        asa_ms=calls.asa_ms,
+        avg_ring_to_answer_ms=calls.avg_ring_to_answer_ms,
         orders_owned=len(orders),
         orders_closed_on_time=sum(o.closed_on_time() for o in orders),
         callbacks_due=len(callbacks),
