@@ -33,6 +33,7 @@ from ivr.db.deadline_watch import SqlDeadlineSource
 from ivr.db.engine import create_engine
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.reports import SqlReportRows
 from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
@@ -52,6 +53,7 @@ from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
+from ivr.services.reports import MonthlyReports
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
@@ -61,6 +63,7 @@ from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.dashboard import add_dashboard_routes
+from ivr.web.reports import add_report_routes
 from ivr.web.webhook import AiohttpWebhookSender
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,12 @@ class Bridge:
         self.work_orders = SqlWorkOrders(self.engine, china_is_workday, policy, utc_now)
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
+        self.reports = MonthlyReports(
+            SqlReportRows(self.engine),
+            ZoneInfo(settings.tracking.timezone),
+            utc_now,
+            settings.tracking.short_abandon_s,
+        )
         callback_deps = CallbackDeps(self.callbacks, self.prompts, settings.sandbox.recordings_dir)
         self.routes = {
             "inbound": inbound_route(deps),
@@ -306,6 +315,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
             bridge.poke_watch()
 
     app.on_response_prepare.append(orders_changed)
+    add_report_routes(app, bridge.reports)
     add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
     return app
 

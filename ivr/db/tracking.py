@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.db.engine import writer
 from ivr.db.models import agents_table as agents
@@ -16,6 +16,7 @@ from ivr.domain.agents import JOB_NUMBER, Agent
 from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
 
 _OPEN = (VisitOutcome.WAITING, VisitOutcome.TALKING)
+_BATCH = 1000  # rows read (and visits built) between two turns of the event loop
 
 
 def us_to_datetime(at_us: int) -> datetime:
@@ -61,33 +62,44 @@ class SqlVisitRepository:
         return await self._load(visits.c.outcome.in_(_OPEN))
 
     async def _load(self, where: Any) -> list[QueueVisit]:
+        """Visits and their rings, streamed in batches: one query per visit made a month's
+        report take 30 s for 20 000 calls, and reading 100 000 rows in one go held the event
+        loop (calls, AMI events) for seconds. Rows are turned into domain objects batch by
+        batch and dropped, so the garbage collector has half as much to walk."""
+        rings_of: dict[int, list[RingAttempt]] = {}
+        result: list[QueueVisit] = []
         async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(select(visits).where(where).order_by(visits.c.joined_us))
-            ).all()
-            return [await _visit(conn, row) for row in rows] if rows else []
+            ring_rows = await conn.stream(
+                select(rings)
+                .join(visits, visits.c.id == rings.c.visit_id)
+                .where(where)
+                .order_by(rings.c.visit_id, rings.c.seq)
+            )
+            async for batch in ring_rows.partitions(_BATCH):
+                for r in batch:
+                    rings_of.setdefault(r.visit_id, []).append(
+                        RingAttempt(
+                            r.interface,
+                            r.member_name,
+                            r.started_us,
+                            r.ended_us,
+                            RingEnd(r.end) if r.end else None,
+                        )
+                    )
+            visit_rows = await conn.stream(select(visits).where(where).order_by(visits.c.joined_us))
+            async for batch in visit_rows.partitions(_BATCH):
+                result.extend(_visit(row, tuple(rings_of.pop(row.id, ()))) for row in batch)
+        return result
 
 
-async def _visit(conn: AsyncConnection, row: Row[Any]) -> QueueVisit:
-    ring_rows = await conn.execute(
-        select(rings).where(rings.c.visit_id == row.id).order_by(rings.c.seq)
-    )
+def _visit(row: Row[Any], ring_attempts: tuple[RingAttempt, ...]) -> QueueVisit:
     return QueueVisit(
         unique_id=row.unique_id,
         queue=row.queue,
         caller_number=row.caller_number,
         joined_us=row.joined_us,
         outcome=VisitOutcome(row.outcome),
-        rings=tuple(
-            RingAttempt(
-                r.interface,
-                r.member_name,
-                r.started_us,
-                r.ended_us,
-                RingEnd(r.end) if r.end else None,
-            )
-            for r in ring_rows
-        ),
+        rings=ring_attempts,
         agent_interface=row.agent_interface,
         agent_name=row.agent_name,
         agent_channel_uid=row.agent_channel_uid,

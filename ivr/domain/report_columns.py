@@ -1,0 +1,64 @@
+"""The columns of the monthly report files: the JSON key, its Chinese label, and its kind.
+
+Shared by the CSV and XLSX writers so both files list the same figures in the same order.
+Kinds: ``int``, ``ratio`` (a fraction 0..1), ``ms``, ``text``, ``bool``.
+"""
+
+from __future__ import annotations
+
+# (key, 中文 label, kind)
+CENTRE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("offered", "呼入量", "int"),
+    ("answered", "接通量", "int"),
+    ("answered_in_15s", "15秒内接通", "int"),
+    ("service_level", "服务水平(15秒接通/呼入,不含短时放弃)", "ratio"),
+    ("answered_service_level", "15秒接通/接通", "ratio"),
+    ("abandoned", "放弃量", "int"),
+    ("short_abandoned", "短时放弃量", "int"),
+    ("abandon_rate", "放弃率", "ratio"),
+    ("timed_out", "排队超时", "int"),
+    ("lost", "未跟踪结束", "int"),
+    ("asa_ms", "平均应答速度(毫秒)", "ms"),
+    ("avg_ring_to_answer_ms", "平均振铃至接听(毫秒)", "ms"),
+    ("orders_recorded", "工单量", "int"),
+    ("repair_orders", "报修工单", "int"),
+    ("dispatched_in_5min", "5分钟内派单", "int"),
+    ("dispatch_rate", "5分钟派单率", "ratio"),
+    ("orders_overdue", "超时工单", "int"),
+    ("deadlines_missed", "超时时限数", "int"),
+    ("open_past_due_at_month_end", "月末未办结超期工单", "int"),
+    ("callbacks_due", "应回访", "int"),
+    ("callbacks_on_time", "按时回访", "int"),
+    ("callbacks_on_time_rate", "按时回访率", "ratio"),
+    ("satisfaction_answers", "满意度有效回答", "int"),
+    ("satisfied", "满意", "int"),
+    ("satisfaction_rate", "满意率", "ratio"),
+    ("satisfaction_target", "满意率目标", "ratio"),
+    ("satisfaction_target_met", "满意率达标", "bool"),
+)
+
+AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("job_number", "工号", "text"),
+    ("name", "姓名", "text"),
+    ("interface", "坐席接口", "text"),
+    ("calls_rung", "振铃呼叫", "int"),
+    ("calls_answered", "接听量", "int"),
+    ("answer_rate", "接听率", "ratio"),
+    ("answered_in_15s", "15秒内接听", "int"),
+    ("answered_in_15s_rate", "15秒接听率", "ratio"),
+    ("asa_ms", "平均应答速度(毫秒)", "ms"),
+    ("avg_ring_to_answer_ms", "平均振铃至接听(毫秒)", "ms"),
+    ("orders_owned", "首问工单", "int"),
+    ("orders_closed_on_time", "按时办结工单", "int"),
+    ("callbacks_due", "应回访", "int"),
+    ("callbacks_on_time", "按时回访", "int"),
+    ("satisfaction_answers", "满意度有效回答", "int"),
+    ("satisfied", "满意", "int"),
+    ("satisfaction_rate", "满意率", "ratio"),
+)
+
+
+def header(column: tuple[str, str, str]) -> str:
+    """``接通量 (answered)``: Chinese for the reader, the key for machines."""
+    key, label, _ = column
+    return f"{label} ({key})"
