@@ -40,6 +40,7 @@ from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPo
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback import CallbackDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
+from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
 from ivr.services.agent_control import AgentControl
 from ivr.services.call_journal import CallJournal
@@ -160,8 +161,10 @@ class Bridge:
         log.info("working-day calendar known for %d-%d", years.start, years.stop - 1)
         await self.tracking.start()
         ami = self.settings.ami
-        if ami.secret.get_secret_value():
-            self.ami = AmiClient(ami.host, ami.port, ami.username, ami.secret.get_secret_value())
+        secret = ami.secret_value()
+        if secret:
+            register_secret(secret)  # the log filter replaces it wherever it would appear
+            self.ami = AmiClient(ami.host, ami.port, ami.username, secret)
             self.link = TrackerLink(self.ami, self.tracking)
             self.control.queues = self.ami
             await self.ami.connect(give_up=False)

@@ -44,6 +44,24 @@ class AmiSettings(_Section):
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ivr-bridge"
     secret: SecretStr = SecretStr("")
+    secret_file: Path | None = Field(
+        None, description="a file holding the secret (one line), used when `secret` is empty"
+    )
+
+    def secret_value(self) -> str:
+        """The secret from ``IVR_AMI__SECRET`` (or the settings file), else from
+        ``secret_file``; a named file that cannot be read is an error, not an empty secret."""
+        if self.secret.get_secret_value():
+            return self.secret.get_secret_value()
+        if self.secret_file is None:
+            return ""
+        try:
+            value = self.secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"ami.secret_file {self.secret_file}: {exc.strerror}") from None
+        if not value:
+            raise ValueError(f"ami.secret_file {self.secret_file} is empty")
+        return value
 
 
 class DatabaseSettings(_Section):
