@@ -55,6 +55,7 @@ from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.dashboard import add_dashboard_routes
+from ivr.web.errors import MAX_BODY_BYTES, json_errors
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,9 @@ class Bridge:
 
 def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     """The web app; ``manage_bridge=False`` when the bridge is started elsewhere (tests)."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware(bridge.tokens)])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[auth_middleware(bridge.tokens), json_errors]
+    )
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await bridge.start()

@@ -2,9 +2,9 @@
 secrets; an unmasked phone number or a known secret in any log line fails the session.
 
 At session start a handler on the root logger writes every record (``ivr`` at DEBUG; panoramisk
-at INFO, as ``ivr.logging_setup.configure`` runs it in production) into a file, *without* the
-production masking filter: the filter is a safety net, and this scan proves the code does not
-need it. At session end the file is scanned with the phone pattern of ``ivr.domain.privacy``
+at INFO, as ``ivr.logging_setup.configure`` runs it in production) into a file; our own records
+*without* the production masking filter (the filter is a safety net, and this scan proves our
+code does not need it), third-party records through it, as production writes them. At session end the file is scanned with the phone pattern of ``ivr.domain.privacy``
 (numbers that are not personal, such as 95598, queue and extension numbers, do not match it)
 and for secrets registered with :func:`register_secret` (the sandbox's AMI secret, test tokens)
 or written as ``Secret: …`` / ``Bearer …``. Offending lines are printed masked.
@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from ivr.domain.privacy import _PHONE_LIKE, mask_numbers_in
+from ivr.logging_setup import MaskingFilter
 
 _SECRET_SHAPES = re.compile(
     r"(?i)(?:\bsecret\s*[:=]\s*['\"]?(?!\*)[^\s'\",}]{4,}|bearer\s+[\w-]{16,})"
@@ -63,10 +64,15 @@ def scan_file(path: Path, secrets: Iterable[str] = ()) -> list[str]:
 
 
 class _AllRecords(logging.FileHandler):
-    """Formats each record itself, so a record whose arguments do not format is still kept."""
+    """Keeps every record. Our own loggers (``ivr``) are written raw: our code must mask what
+    it logs. Third-party loggers (panoramisk's "Adding action … to awaiting list" quotes whole
+    actions) pass through the production :class:`MaskingFilter` first, as they do in ``ivr run``.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            if not record.name.startswith(("ivr", "tests")):
+                MaskingFilter().filter(record)
             super().emit(record)
         except Exception:  # pragma: no cover - a broken record must not break the scan
             self.handleError(record)

@@ -29,9 +29,11 @@ class Api:
 
 
 @asynccontextmanager
-async def api_app(tmp_path: Path) -> AsyncIterator[Api]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
-    await upgrade(url)
+async def api_app(tmp_path: Path, url: str | None = None) -> AsyncIterator[Api]:
+    """``url``: a migrated database (the ``db_url`` fixture); a fresh SQLite file if None."""
+    if url is None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+        await upgrade(url)
     settings = Settings(
         database=DatabaseSettings(url=url),
         agi=AgiSettings(port=0),
