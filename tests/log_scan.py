@@ -4,7 +4,8 @@ secrets; an unmasked phone number or a known secret in any log line fails the se
 At session start a handler on the root logger writes every record (``ivr`` at DEBUG; panoramisk
 at INFO, as ``ivr.logging_setup.configure`` runs it in production) into a file; our own records
 *without* the production masking filter (the filter is a safety net, and this scan proves our
-code does not need it), third-party records through it, as production writes them. At session end the file is scanned with the phone pattern of ``ivr.domain.privacy``
+code does not need it), third-party records through it, as production writes them.
+At session end the file is scanned with the phone pattern of ``ivr.domain.privacy``
 (numbers that are not personal, such as 95598, queue and extension numbers, do not match it)
 and for secrets registered with :func:`register_secret` (the sandbox's AMI secret, test tokens)
 or written as ``Secret: …`` / ``Bearer …``. Offending lines are printed masked.
