@@ -16,6 +16,8 @@ from typing import Any
 from panoramisk import Manager
 from panoramisk.message import Message
 
+from ivr.asterisk.ami_protocol import BoundedAmiProtocol
+
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Message], Any]
@@ -80,6 +82,7 @@ class AmiClient:
             ping_delay=10,
             ping_interval=10,
             reconnect_timeout=2,
+            protocol_factory=BoundedAmiProtocol,
             loop=asyncio.get_running_loop(),
             on_login=lambda _manager: self._on_login(),
             on_disconnect=lambda _manager, _exc: self._on_disconnect(),
