@@ -52,7 +52,7 @@ def call_events(uid: str, number: str, queue: str, start: float) -> list[bytes]:
             CallerIDNum=number,
             CallerIDName="王先生",
             Position="1",
-        ),  # fmt: skip
+        ),
         message(Event="AgentCalled", Timestamp=at(1), Uniqueid=uid, Queue=queue, **agent),
         message(
             Event="AgentConnect",
@@ -61,7 +61,7 @@ def call_events(uid: str, number: str, queue: str, start: float) -> list[bytes]:
             Queue=queue,
             DestUniqueid=f"{uid}9",
             **agent,
-        ),  # fmt: skip
+        ),
         message(
             Event="AgentComplete",
             Timestamp=at(10),
@@ -69,7 +69,7 @@ def call_events(uid: str, number: str, queue: str, start: float) -> list[bytes]:
             Queue=queue,
             Reason="caller",
             **agent,
-        ),  # fmt: skip
+        ),
         message(Event="Hangup", Timestamp=at(10.1), Uniqueid=uid, Channel="Local/x;2"),
     ]
 
@@ -83,7 +83,7 @@ HOSTILE = [
         Uniqueid=f"{T0}.77",
         Queue="q-repair",
         Interface="Local/1002@sim-agents/n",
-    ),  # fmt: skip
+    ),
     message(Event="Hangup", Timestamp=f"{T0}.3", Uniqueid=f"{T0}.78"),
     message(Event="AgentComplete", Timestamp=f"{T0}.3", Uniqueid=f"{T0}.79"),
     # missing and garbled fields and timestamps
@@ -130,8 +130,11 @@ class FakeAsterisk:
             action, action_id = fields.get("Action", "").lower(), fields.get("ActionID", "")
             self.actions.append(action)
             if action == "login":
-                writer.write(message(Response="Success", ActionID=action_id,
-                                     Message="Authentication accepted"))  # fmt: skip
+                writer.write(
+                    message(
+                        Response="Success", ActionID=action_id, Message="Authentication accepted"
+                    )
+                )
             elif action in ("queuestatus", "coreshowchannels"):
                 writer.write(message(Response="Success", ActionID=action_id, EventList="start"))
                 done = (
