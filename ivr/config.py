@@ -37,6 +37,9 @@ class AgiSettings(_Section):
     line_max_bytes: int = Field(4096, ge=256, description="cap on one line, either direction")
     command_timeout_s: float = Field(120.0, gt=0, description="longest wait for one AGI reply")
     max_sessions: int = Field(500, ge=1, description="concurrent calls; more are refused")
+    max_handshakes: int = Field(
+        256, ge=1, description="connections still sending their environment; the oldest is cut"
+    )
 
 
 class AmiSettings(_Section):
