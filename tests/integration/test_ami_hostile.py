@@ -249,3 +249,35 @@ async def test_a_message_cut_off_by_a_dropped_link_is_discarded_and_state_resync
     # the call's channel is gone (the fake reports nothing live): closed as lost, not answered
     visits = await finished_visits(tracking)
     assert visits[f"{T0}.3"].outcome is VisitOutcome.LOST  # type: ignore[attr-defined]
+
+
+async def test_the_ami_secret_is_never_logged_even_at_debug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Login, a dropped link with an action in flight (panoramisk then logs the action it will
+    resend), reconnect and login again: at DEBUG for every logger, the secret appears nowhere."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("panoramisk").setLevel(logging.DEBUG)
+    secret = "s3cr3t-ami-value-for-the-log-test"
+    fake = FakeAsterisk()
+    port = free_port()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", port)
+    client = AmiClient("127.0.0.1", port, "ivr-bridge", secret)
+    try:
+        await client.connect(timeout_s=5)
+        pending = asyncio.ensure_future(
+            client.action({"Action": "Setvar", "Variable": "X", "Value": "1"}, timeout_s=5)
+        )
+        fake.writers[-1].close()
+        async with asyncio.timeout(10):
+            while client.logins < 2:
+                await asyncio.sleep(0.05)
+        pending.cancel()
+    finally:
+        logging.getLogger("panoramisk").setLevel(logging.INFO)
+        await client.close()
+        server.close()
+    assert "login" in fake.actions and fake.actions.count("login") == 2
+    assert secret not in caplog.text
+    for record in caplog.records:
+        assert secret not in str(record.args), record.name
