@@ -245,6 +245,12 @@ async def test_a_message_cut_off_by_a_dropped_link_is_discarded_and_state_resync
         return client.logins == 2 and client.logged_in
 
     await wait_for(logged_in_again, 10)
+
+    async def closed() -> bool:  # the resync runs after the login, in its own task
+        visit = (await finished_visits(tracking)).get(f"{T0}.3")
+        return visit is not None and visit.outcome is not VisitOutcome.WAITING  # type: ignore[attr-defined]
+
+    await wait_for(closed, 10)
     assert fake.actions.count("queuestatus") == 2  # resynced after the reconnect
     # the call's channel is gone (the fake reports nothing live): closed as lost, not answered
     visits = await finished_visits(tracking)
