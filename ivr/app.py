@@ -45,6 +45,7 @@ from ivr.domain.deadline_watch import WarningPolicy
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback import CallbackDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
+from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
 from ivr.services.agent_control import AgentControl
 from ivr.services.alert_push import AlertPusher, PushLimits
@@ -63,6 +64,7 @@ from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.dashboard import add_dashboard_routes
+from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.reports import add_report_routes
 from ivr.web.webhook import AiohttpWebhookSender
 
@@ -215,8 +217,10 @@ class Bridge:
         log.info("working-day calendar known for %d-%d", years.start, years.stop - 1)
         await self.tracking.start()
         ami = self.settings.ami
-        if ami.secret.get_secret_value():
-            self.ami = AmiClient(ami.host, ami.port, ami.username, ami.secret.get_secret_value())
+        secret = ami.secret_value()
+        if secret:
+            register_secret(secret)  # the log filter replaces it wherever it would appear
+            self.ami = AmiClient(ami.host, ami.port, ami.username, secret)
             self.link = TrackerLink(self.ami, self.tracking)
             self.control.queues = self.ami
             await self.ami.connect(give_up=False)
@@ -276,7 +280,9 @@ class Bridge:
 
 def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     """The web app; ``manage_bridge=False`` when the bridge is started elsewhere (tests)."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=[auth_middleware(bridge.tokens)])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[auth_middleware(bridge.tokens), json_errors]
+    )
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await bridge.start()

@@ -37,6 +37,9 @@ class AgiSettings(_Section):
     line_max_bytes: int = Field(4096, ge=256, description="cap on one line, either direction")
     command_timeout_s: float = Field(120.0, gt=0, description="longest wait for one AGI reply")
     max_sessions: int = Field(500, ge=1, description="concurrent calls; more are refused")
+    max_handshakes: int = Field(
+        256, ge=1, description="connections still sending their environment; the oldest is cut"
+    )
 
 
 class AmiSettings(_Section):
@@ -44,6 +47,24 @@ class AmiSettings(_Section):
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ivr-bridge"
     secret: SecretStr = SecretStr("")
+    secret_file: Path | None = Field(
+        None, description="a file holding the secret (one line), used when `secret` is empty"
+    )
+
+    def secret_value(self) -> str:
+        """The secret from ``IVR_AMI__SECRET`` (or the settings file), else from
+        ``secret_file``; a named file that cannot be read is an error, not an empty secret."""
+        if self.secret.get_secret_value():
+            return self.secret.get_secret_value()
+        if self.secret_file is None:
+            return ""
+        try:
+            value = self.secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"ami.secret_file {self.secret_file}: {exc.strerror}") from None
+        if not value:
+            raise ValueError(f"ami.secret_file {self.secret_file} is empty")
+        return value
 
 
 class DatabaseSettings(_Section):

@@ -10,11 +10,21 @@ import logging
 
 from ivr.domain.privacy import mask_numbers_in
 
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """A value no log line may show (the AMI secret): the filter replaces it with ``***``."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
 
 class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_numbers_in(message)
+        for secret in _secrets:
+            masked = masked.replace(secret, "***")
         if masked != message:
             record.msg, record.args = masked, None
         return True

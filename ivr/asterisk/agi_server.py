@@ -30,7 +30,9 @@ class FastAgiServer:
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self._handshakes: dict[asyncio.Task[None], asyncio.StreamWriter] = {}  # oldest first
         self.refused = 0  # connections turned away: over capacity or not speaking AGI
+        self.evicted = 0  # stalled handshakes cut off to make room for newer ones
 
     @property
     def port(self) -> int:
@@ -65,18 +67,34 @@ class FastAgiServer:
         self._server = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A connection first only *handshakes* (sends its environment); it becomes a call,
+        counted against ``max_sessions``, once the environment is in. Handshakes have their own
+        budget (``max_handshakes``); when it is full the **oldest** is cut off, not the newcomer:
+        Asterisk sends its environment within milliseconds, so a flood of peers that connect and
+        stall only ever evicts each other, never a real call."""
         task = asyncio.current_task()
         assert task is not None
-        if len(self._sessions) >= self._settings.max_sessions:
-            self.refused += 1
-            log.warning("FastAGI at capacity (%d sessions): refusing a call", len(self._sessions))
-            await _close(writer)
-            return
-        self._sessions.add(task)
+        if len(self._handshakes) >= self._settings.max_handshakes:
+            oldest = next(iter(self._handshakes))
+            self._handshakes.pop(oldest).transport.abort()
+            self.evicted += 1
+            if _worth_logging(self.evicted):
+                log.warning("FastAGI handshakes full: %d stalled peers cut off", self.evicted)
+        self._handshakes[task] = writer
+
+        def admit() -> bool:
+            self._handshakes.pop(task, None)
+            if len(self._sessions) >= self._settings.max_sessions:
+                log.warning("FastAGI at capacity (%d calls): refusing one", len(self._sessions))
+                return False
+            self._sessions.add(task)
+            return True
+
         try:
-            if not await serve_session(reader, writer, self._routes, self._settings):
+            if not await serve_session(reader, writer, self._routes, self._settings, admit=admit):
                 self.refused += 1
         finally:
+            self._handshakes.pop(task, None)
             self._sessions.discard(task)
             await _close(writer)
 
@@ -87,9 +105,11 @@ async def serve_session(
     routes: Mapping[str, AgiRoute],
     settings: AgiSettings,
     classic_route: str | None = None,
+    admit: Callable[[], bool] | None = None,
 ) -> bool:
     """Serve one AGI session on any pair of streams (a FastAGI socket, or a classic AGI
-    script's stdin/stdout). Returns False if the peer was turned away."""
+    script's stdin/stdout). Returns False if the peer was turned away. ``admit`` is asked,
+    once the environment is in, whether there is room for one more call."""
     peer = writer.get_extra_info("peername") or "stdin"
     try:
         env = await read_agi_environment(
@@ -99,11 +119,15 @@ async def serve_session(
             classic_route=classic_route,
         )
     except AgiProtocolError as exc:
-        log.warning("AGI peer %s rejected: %s", peer, exc)
+        _rejections[0] += 1
+        if _worth_logging(_rejections[0]):
+            log.warning("AGI peer %s rejected (%d so far): %s", peer, _rejections[0], exc)
         return False
     route = routes.get(env.script)
     if route is None:
         log.warning("AGI peer %s asked for unknown route %r", peer, env.script[:64])
+        return False
+    if admit is not None and not admit():
         return False
     request = Request(app=None, headers=env.headers, reader=reader, writer=writer)
     channel = AgiChannel(request, settings.command_timeout_s)
@@ -114,6 +138,14 @@ async def serve_session(
     except Exception:
         log.exception("AGI route %r failed for %s", env.script, env.get("uniqueid"))
     return True
+
+
+_rejections = [0]  # peers turned away in this process (a flood is logged, not echoed per peer)
+
+
+def _worth_logging(count: int) -> bool:
+    """The first ten, then every thousandth: a flood must not flood the log as well."""
+    return count <= 10 or count % 1000 == 0
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

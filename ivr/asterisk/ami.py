@@ -16,6 +16,8 @@ from typing import Any
 from panoramisk import Manager
 from panoramisk.message import Message
 
+from ivr.asterisk.ami_protocol import BoundedAmiProtocol
+
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Message], Any]
@@ -27,6 +29,15 @@ MAX_RECONNECT_S = 30.0
 
 class AmiError(RuntimeError):
     pass
+
+
+def _check_framing(action: dict[str, str]) -> None:
+    """A header name or value with a line break would end the header and start another (a
+    second action, even): panoramisk writes them as given, so we refuse them here, whatever
+    the callers already checked."""
+    for key, value in action.items():
+        if any(c in str(key) + str(value) for c in "\r\n\x00") or ":" in str(key):
+            raise ValueError(f"AMI header {str(key)[:20]!r} would break the action's framing")
 
 
 class _BackoffManager(Manager):  # type: ignore[misc]
@@ -71,6 +82,7 @@ class AmiClient:
             ping_delay=10,
             ping_interval=10,
             reconnect_timeout=2,
+            protocol_factory=BoundedAmiProtocol,
             loop=asyncio.get_running_loop(),
             on_login=lambda _manager: self._on_login(),
             on_disconnect=lambda _manager, _exc: self._on_disconnect(),
@@ -137,6 +149,7 @@ class AmiClient:
         messages follow, and guesses wrong for QueueAdd ("Added … to queue") and async
         Originate ("successfully queued"), leaving their futures pending for ever.
         """
+        _check_framing(action)
         response = await asyncio.wait_for(
             self._manager.send_action(dict(action), as_list=False), timeout_s
         )
@@ -148,6 +161,7 @@ class AmiClient:
 
     async def action_list(self, action: dict[str, str], timeout_s: float = 10.0) -> list[Message]:
         """Send a list action (QueueStatus, CoreShowChannels): its events up to ``…Complete``."""
+        _check_framing(action)
         response = await asyncio.wait_for(
             self._manager.send_action(dict(action), as_list=True), timeout_s
         )

@@ -75,6 +75,7 @@ class MenuTree:
     speech_retry_prompt: str = SPEECH_RETRY_PROMPT
     speech_keys_prompt: str = SPEECH_KEYS_PROMPT
     max_speech_retries: int = 1  # then keys only, at that menu
+    max_menu_s: float = 180.0  # a caller still in the menu after this goes to an agent
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MenuTree:
@@ -102,6 +103,7 @@ class MenuTree:
             ),
             speech_keys_prompt=_text(settings, "speech_keys_prompt", "menu.", SPEECH_KEYS_PROMPT),
             max_speech_retries=_int(settings, "max_speech_retries", 1, 0, 3),
+            max_menu_s=_number(settings, "max_menu_s", 180, 30, 1800),
         )
         tree._check_links()
         return tree
@@ -271,10 +273,20 @@ class MenuSession:
     keys: str = ""
     path: list[str] = field(default_factory=list)
     steps: list[CallStep] = field(default_factory=list)
+    started_at: datetime | None = None
 
     def start(self) -> Prompt:
+        self.started_at = self.clock()
         self._enter(self.tree.start)
         return self._offer(self.tree.greeting)
+
+    def _out_of_time(self) -> bool:
+        """A caller who keeps the menu going (keys, replays, speech) past ``max_menu_s``
+        is handed to a person: no loop in the menu is endless."""
+        started = self.started_at
+        return started is not None and (
+            (self.clock() - started).total_seconds() > self.tree.max_menu_s
+        )
 
     def on_key(self, key: str) -> Action:
         """A key came. Anything outside the 16 DTMF symbols counts as invalid."""
@@ -283,12 +295,17 @@ class MenuSession:
         if len(self.keys) > self.tree.max_keys:
             self._step(StepKind.INVALID, key=key, detail="too many keys")
             return self._default("too many keys")
+        if self._out_of_time():
+            self._step(StepKind.KEY, key=key, detail="after the time limit")
+            return self._default("menu time limit")
         return self._choose(key, spoken=False)
 
     def on_speech(self, heard: Heard) -> Action:
         """The caller's answer was recognised (or not). An understood phrase acts as its key;
         silence falls back to keys; anything else is asked again once, then keys only."""
         self._step(StepKind.SPEECH, detail=describe(heard))
+        if self._out_of_time():
+            return self._default("menu time limit")
         match heard:
             case Understood(answer=answer):
                 return self._choose(answer, spoken=True)
@@ -329,6 +346,8 @@ class MenuSession:
 
     def on_timeout(self) -> Action:
         self._step(StepKind.TIMEOUT)
+        if self._out_of_time():
+            return self._default("menu time limit")
         return self._retry(self.tree.timeout_prompt)
 
     @property

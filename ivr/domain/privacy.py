@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 # Mainland mobile numbers and landlines with an area code, optionally +86: what callers have.
-_PHONE_LIKE = re.compile(r"(?<!\d)(?:\+?86)?(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+# Not inside a longer run of letters and digits (a hex order number or id is not a phone).
+_PHONE_LIKE = re.compile(
+    r"(?<![0-9A-Za-z])(?:\+?86)?(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?![0-9A-Za-z])"
+)
 
 
 def mask_number(number: str | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ivr.asterisk.ami import AmiClient
 
-_KEYS = re.compile(r"^[0-9*#wW]{0,64}$")
+_KEYS = re.compile(r"^[0-9*#wW]{0,160}$")  # hostile callers press a lot
 _AGENT_ID = re.compile(r"^[0-9]{3,6}$")
 _NUMBER = re.compile(r"^[0-9]{3,20}$")
 _QUEUE = re.compile(r"^q-[a-z0-9-]{1,30}$")

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ivr.domain.access import Role
 from ivr.domain.agents import Agent, phone_member_interface
@@ -15,6 +16,7 @@ from ivr.ports import AgentDirectory
 from ivr.services.agent_control import AgentControl, AgentControlError, check_agent
 from ivr.services.call_tracking import CallTracking
 from ivr.web.auth import principal, requires
+from ivr.web.errors import read_json
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +25,43 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
+class AgentIn(BaseModel):
+    """``PUT /api/agents/{工号}``: unknown fields and wrong types are refused (422); what the
+    values may be (device, interface, queue names) is checked by ``check_agent`` (400)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(max_length=256)
+    interface: str | None = Field(None, max_length=256)
+    device: str | None = Field(None, max_length=256)
+    skills: list[str] = Field(default_factory=list, max_length=64)
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # it becomes an AMI header (QueuePause Reason): a line break would start another header
+    reason: str = Field("", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
+
+
+class _Empty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    """The body as ``model``; no body at all is an empty object."""
+    raw = await read_json(request) if request.can_read_body else {}
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "the body is not JSON"}), content_type="application/json"
-        ) from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "the body is a JSON object"}),
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise web.HTTPUnprocessableEntity(
+            text=json.dumps({"error": "invalid input", "details": details}),
             content_type="application/json",
-        )
-    return body
+        ) from None
 
 
 def _agent_json(agent: Agent, tracking: CallTracking) -> dict[str, Any]:
@@ -71,22 +95,14 @@ def add_agent_routes(
 
     @requires(Role.SUPERVISOR)
     async def put_agent(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body: AgentIn = await _body(request, AgentIn)
         try:
-            skills = body.get("skills")
             job = str(request.match_info["job"])
-            device = body.get("device")
-            interface = body.get("interface")
+            device, interface = body.device, body.interface
             if device is not None and interface is None and job.isdigit() and len(job) <= 16:
                 interface = phone_member_interface(job)  # a desk phone: rung by [agent-dial]
             agent = check_agent(
-                Agent(
-                    job,
-                    str(body.get("name", "")),
-                    str(interface or ""),
-                    tuple(str(s) for s in skills) if isinstance(skills, list) else (),
-                    None if device is None else str(device),
-                ),
+                Agent(job, body.name, interface or "", tuple(body.skills), device),
                 control.test_phone_context,
             )
             await store.put(agent)
@@ -98,15 +114,14 @@ def add_agent_routes(
         @requires(Role.SUPERVISOR, Role.AGENT)
         async def handler(request: web.Request) -> web.Response:
             who, job = principal(request), request.match_info["job"]
-            body = await _body(request)
+            body = await _body(request, PauseIn if kind in ("pause", "unpause") else _Empty)
             try:
                 if kind == "login":
                     agent = await control.log_in(who, job)
                 elif kind == "logout":
                     agent = await control.log_out(who, job)
                 else:
-                    reason = str(body.get("reason", ""))
-                    agent = await control.pause(who, job, kind == "pause", reason)
+                    agent = await control.pause(who, job, kind == "pause", body.reason)
             except AgentControlError as exc:
                 return _error(exc.status, str(exc))
             except Exception as exc:  # AMI down or refused: say so, change nothing here

@@ -18,10 +18,13 @@ from ivr.db.follow_ups import FollowUpNotFound, SqlFollowUps
 from ivr.domain.access import Role
 from ivr.domain.follow_ups import FollowUpConflict
 from ivr.web.auth import principal, requires
-from ivr.web.workorders import _actor, _body, _error, _In, _json
+from ivr.web.workorders import _NO_CONTROLS, _actor, _body, _error, _In, _json
 
 FOLLOW_UPS = web.AppKey("follow_ups", SqlFollowUps)
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Note = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=_NO_CONTROLS),
+]
 _STATES = {"open": True, "resolved": False, "all": None}
 _FLAGS = {"true": True, "false": False, None: None}
 

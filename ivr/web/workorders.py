@@ -23,13 +23,21 @@ from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_name, mask_number
 from ivr.domain.workorders import CustomerClass, OrderKind, OrderStatus, TransitionError
 from ivr.web.auth import principal, requires
+from ivr.web.errors import read_json
 
 ORDERS = web.AppKey("work_orders", SqlWorkOrders)
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 _ORDER_NO = re.compile(r"^[0-9A-F]{20}$")
 
 JobNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# Free text is kept verbatim (quotes, & | , ; and line breaks are legitimate in a summary);
+# only control characters that no person types (NUL, escape…) are refused: PostgreSQL cannot
+# store NUL, and terminal escapes have no place in a record.
+_NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=_NO_CONTROLS),
+]
 
 
 class _In(BaseModel):
@@ -37,7 +45,12 @@ class _In(BaseModel):
 
 
 class CustomerIn(_In):
-    surname: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4)]
+    surname: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=4, pattern=r"^[^\x00-\x1f\x7f]*$"
+        ),
+    ]
     title: Literal["先生", "女士"]
     phone: Annotated[str, StringConstraints(max_length=20)]
 
@@ -56,7 +69,7 @@ class UpdateIn(_In):
     status: OrderStatus | None = None
     summary: Text | None = None
     do_not_call: bool | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Annotated[str, StringConstraints(max_length=500, pattern=_NO_CONTROLS)] | None = None
 
 
 class CloseIn(_In):
@@ -68,10 +81,7 @@ def _error(kind: type[web.HTTPException], message: str, **extra: Any) -> web.HTT
 
 
 async def _body(request: web.Request, model: type[_In]) -> Any:
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error(web.HTTPBadRequest, "the body must be JSON") from None
+    raw = await read_json(request)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -216,6 +216,26 @@ async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered( 
         # the agent's name is text, not markup
         await until(lambda: shows("agents", "<img src=x"), 10, "agent 3001 listed")
         assert await asyncio.to_thread(browser.driver.execute_script, "return window.__xss") is None
+        # so is a pause reason the agent typed
+        reason = {"reason": "<script>window.__xss=2</script><b onmouseover=x>"}
+        response = await web.post("/api/agents/3001/pause", json=reason, headers=sup)
+        assert response.status == 200, await response.text()
+        await until(lambda: shows("agents", "paused <script>window.__xss=2"), 10, "reason shown")
+        assert await asyncio.to_thread(browser.driver.execute_script, "return window.__xss") is None
+        assert (await web.post("/api/agents/3001/unpause", headers=sup)).status == 200
+        await until(lambda: _not(shows("agents", "<script>")), 10, "agent 3001 unpaused")
+        # and if markup ever reached the page, the CSP would still stop inline handlers
+        await asyncio.to_thread(
+            browser.driver.execute_script,
+            "document.body.insertAdjacentHTML('beforeend',"
+            " '<img src=x onerror=\"window.__csp=1\">');",
+        )
+        await asyncio.sleep(0.5)
+        assert await asyncio.to_thread(browser.driver.execute_script, "return window.__csp") is None
+        assert (
+            "script-src 'sha256-"
+            in (await web.get("/dashboard")).headers["Content-Security-Policy"]
+        )
 
         await place_queue_call(client, SimulatedCaller("13500000211", pause_s=0, hold_s=20), QUEUE)
         await until(lambda: shows("waiting", "135******11"), 10, "the caller shown waiting")

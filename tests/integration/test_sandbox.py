@@ -267,6 +267,60 @@ def test_ami_user_is_refused_cli_commands_and_system_apps(
         assert system["Response"] == "Error", system
 
 
+def test_ami_user_may_do_what_the_bridge_does_and_nothing_more(
+    asterisk_sandbox: AsteriskSandbox,
+) -> None:
+    """Logged in as the bridge's AMI user: every action the bridge sends works (resync lists,
+    queue membership and pause, the agent-device global, a callback-style Originate into a
+    context); actions outside its classes (CLI, configuration, AstDB, modules, reloads,
+    dangerous applications) are refused with "Permission denied"."""
+    interface = "Local/2998@sim-agents/n"
+    with Ami(asterisk_sandbox.ami) as ami:
+        used = [
+            ami.action("Ping"),
+            ami.action("QueueStatus", Queue="q-t-8"),
+            ami.action("CoreShowChannels"),
+            ami.action("Setvar", Variable="IVR_AGENT_DEVICE_2998", Value=""),
+            ami.action("QueueAdd", Queue="q-t-8", Interface=interface, Paused="true"),
+            ami.action(
+                "QueuePause", Queue="q-t-8", Interface=interface, Paused="true", Reason="test"
+            ),
+            ami.action("QueueRemove", Queue="q-t-8", Interface=interface),
+            ami.action(
+                "Originate",
+                Channel="Local/s@sim-caller",
+                Context="sim-caller",
+                Exten="s",
+                Priority="1",
+                Async="true",
+                variables={"SIM_PAUSE": "0", "SIM_HOLD": "0"},
+            ),
+        ]
+        for reply in used:
+            assert reply["Response"] == "Success", reply
+        refused = [
+            ami.action("Command", Command="core show channels"),
+            ami.action("GetConfig", Filename="extensions.conf"),
+            ami.action("UpdateConfig", SrcFilename="manager.conf", DstFilename="manager.conf"),
+            ami.action("DBPut", Family="x", Key="y", Val="z"),
+            ami.action("Reload"),
+            ami.action("ModuleLoad", Module="app_system.so", LoadType="load"),
+        ]
+        for reply in refused:
+            assert reply["Response"] == "Error", reply
+            assert "Permission denied" in reply.get("Message", ""), reply
+        dangerous = [
+            ami.action(
+                "Originate", Channel="Local/s@sim-caller", Application="Exec", Data="Wait(1)"
+            ),
+            ami.action(
+                "Originate", Channel="Local/s@sim-caller", Application="Wait", Data="${SHELL(id)}"
+            ),
+        ]
+        for reply in dangerous:
+            assert reply["Response"] == "Error", reply
+
+
 def test_ami_refuses_a_wrong_secret(asterisk_sandbox: AsteriskSandbox) -> None:
     wrong = AmiEndpoint(
         asterisk_sandbox.ami.host, asterisk_sandbox.ami.port, asterisk_sandbox.ami.username, "wrong"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,42 @@ def test_arguments_that_would_break_framing_are_refused() -> None:
     for bad in ('a"b', "a\nb", "a\\b", "a\rb"):
         with pytest.raises(ValueError):
             _quote(bad)
+
+
+async def test_a_flood_of_stalling_peers_never_takes_a_real_calls_place() -> None:
+    """600 peers connect and stall (100 connect and close) while 20 real calls arrive: the
+    handshake budget is 256 (the default), so stalled peers evict each other and every real
+    call is served. With the old design (stalled peers counted as calls) none would be."""
+    served: list[str | None] = []
+
+    async def route(channel: AgiChannel, _env: AgiEnvironment) -> None:
+        served.append(await channel.wait_for_digit(100))
+
+    async with server(route, env_timeout_s=30, max_handshakes=256, max_sessions=20) as agi:
+        stalled: list[asyncio.StreamWriter] = []
+
+        async def stall() -> None:
+            _, w = await asyncio.open_connection("127.0.0.1", agi.port)
+            w.write(b"agi_network: yes\n")  # and nothing more
+            stalled.append(w)
+
+        async def connect_and_close() -> None:
+            _, w = await asyncio.open_connection("127.0.0.1", agi.port)
+            w.close()
+
+        async def real_calls() -> None:
+            await asyncio.gather(*(Peer(agi.port).call([b"200 result=50\n"]) for _ in range(20)))
+
+        async def flood() -> None:  # as fast as this loop can connect, one after another
+            for i in range(700):
+                await (stall() if i % 7 else connect_and_close())
+
+        started = time.monotonic()
+        await asyncio.gather(flood(), real_calls())
+        rate = 700 / (time.monotonic() - started)
+        print(f"flood of {rate:.0f} connections/s: {len(served)}/20 real calls served")
+        assert served == ["2"] * 20
+        assert agi.evicted >= 600 - 256
+        assert len(agi._handshakes) <= 256  # bounded, whatever the flood
+        for w in stalled:
+            w.close()

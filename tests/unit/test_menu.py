@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import pytest
@@ -108,6 +108,31 @@ def test_hash_goes_back_to_main_but_not_beyond(tree: MenuTree) -> None:
 def test_endless_keys_end_at_an_agent(tree: MenuTree) -> None:
     _, action = walk(tree, ["*"] * tree.max_keys + ["*"])
     assert action == Route("q-general", "agent.default", 0, by_default=True)
+
+
+def test_a_caller_who_keeps_the_menu_going_is_handed_over_at_the_time_limit(
+    tree: MenuTree,
+) -> None:
+    """A replay (``*``) every 20 s stays under the key cap but not under the time cap."""
+    now = [datetime(2026, 11, 22, 8, 0, tzinfo=UTC)]
+    session = MenuSession(tree, lambda: now[0])
+    action: object = session.start()
+    pressed = 0
+    while isinstance(action, Prompt):
+        now[0] += timedelta(seconds=20)
+        action = session.on_key("*")
+        pressed += 1
+    assert action == Route("q-general", "agent.default", 0, by_default=True)
+    assert pressed == int(tree.max_menu_s // 20) + 1 < tree.max_keys
+    assert session.steps[-2].kind is StepKind.DEFAULT
+    assert session.steps[-2].detail == "menu time limit"
+
+
+def test_silence_is_forgiven_twice_then_the_record_says_why(tree: MenuTree) -> None:
+    session, action = walk(tree, [None, None, None])
+    assert action == Route("q-general", "agent.default", 0, by_default=True)
+    defaults = [s for s in session.steps if s.kind is StepKind.DEFAULT]
+    assert [s.detail for s in defaults] == ["no valid key"]
 
 
 @given(st.lists(st.one_of(st.none(), st.text(max_size=3)), max_size=80))
