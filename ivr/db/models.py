@@ -236,5 +236,6 @@ __all__ = [
     "visits_table",
 ]
 
-# Work-order tables register themselves on Base.metadata (kept in their own module).
+# Work-order and dispatch tables register themselves on Base.metadata (their own modules).
+from ivr.db import dispatch_models as _dispatch_models  # noqa: E402, F401
 from ivr.db import workorder_models as _workorder_models  # noqa: E402, F401
