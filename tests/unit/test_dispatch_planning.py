@@ -37,9 +37,7 @@ POLICY = DispatchPolicy()  # production: 5 min, 25 s rings, 60 s reading, alert 
 
 
 def shift(id_: int, crew: Crew, start_h: float, end_h: float, priority: int = 1) -> Shift:
-    return Shift(
-        id_, crew.id, T0 + timedelta(hours=start_h), T0 + timedelta(hours=end_h), priority
-    )
+    return Shift(id_, crew.id, T0 + timedelta(hours=start_h), T0 + timedelta(hours=end_h), priority)
 
 
 def called(crew: Crew | None, result: CallResult | None = CallResult.NO_ANSWER) -> PastCall:
@@ -203,7 +201,8 @@ def test_policies_that_cannot_work_are_refused(kwargs) -> None:  # type: ignore[
 
 def test_at_risk_after_three_minutes_or_when_nobody_is_left() -> None:
     assert at_risk(POLICY, T0, T0 + 179 * S, exhausted=False) is None
-    assert at_risk(POLICY, T0, T0 + 180 * S, exhausted=False) == "not accepted 180 s after recording"
+    reason = at_risk(POLICY, T0, T0 + 180 * S, exhausted=False)
+    assert reason == "not accepted 180 s after recording"
     assert at_risk(POLICY, T0, T0 + S, exhausted=True) == "nobody left to call inside the limit"
 
 
