@@ -235,7 +235,7 @@ async def test_work_orders_take_address_and_fault(env: Env) -> None:
     status, bad = await env.call(
         "POST", "/api/work-orders", body | {"address": "x" * 201}, "integration"
     )
-    assert status == 422
+    assert status == 422 and bad["details"][0]["field"] == "address"
 
 
 # --- the dispatch store --------------------------------------------------------------------
