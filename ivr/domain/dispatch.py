@@ -161,7 +161,8 @@ def next_call(
     ``crews`` are those on duty now in calling order (:func:`on_duty`); ``calls`` are this
     order's calls so far; ``busy_crew_ids`` crews on another order's live dispatch call. The
     crews are called in order, each once per round; the escalation number once, as soon as
-    the first round is over or ``escalate_after`` has passed, whichever comes first.
+    the first round is over or ``escalate_after`` has passed, and at the latest with the last
+    call that still fits inside the limit.
     """
     if any(c.result is CallResult.ACCEPTED for c in calls):
         return Decision(Action.DONE, reason="accepted")
@@ -174,10 +175,11 @@ def next_call(
             tries[call.crew_id] += 1
     escalated = any(c.target is Target.ESCALATION for c in calls)
     first_round_done = all(n >= 1 for n in tries.values())
+    last_chance = ring_for(policy, created_at, now + ring) is None  # no call fits after this
     if (
         policy.escalation_phone is not None
         and not escalated
-        and (first_round_done or now - created_at >= policy.escalate_after)
+        and (first_round_done or last_chance or now - created_at >= policy.escalate_after)
     ):
         return Decision(
             Action.CALL, Target.ESCALATION, None, policy.escalation_phone, ring, "escalation"

@@ -116,6 +116,17 @@ def test_escalation_when_its_time_comes_even_mid_round() -> None:
     assert decision.target is Target.ESCALATION
 
 
+def test_the_last_call_that_fits_goes_to_the_escalation_number() -> None:
+    """Six crews ringing 29 s each with 117 s kept for the reading: the first round would end
+    after the last call that fits, so the supervisor gets that call instead of crew six."""
+    policy = DispatchPolicy(ring_timeout=29 * S, talk_budget=117 * S, escalation_phone=BOSS)
+    crews = [Crew(i, f"{i}", PhoneNumber(f"1370000000{i}")) for i in range(1, 7)]
+    calls = [called(c) for c in crews[:5]]
+    decision = next_call(policy, T0, T0 + 145 * S, crews, calls)
+    assert decision.target is Target.ESCALATION
+    assert next_call(policy, T0, T0 + 174 * S, crews, calls).action is Action.EXHAUSTED
+
+
 def test_nobody_on_duty_goes_straight_to_escalation_or_is_exhausted() -> None:
     assert next_call(DispatchPolicy(escalation_phone=BOSS), T0, T0, [], []).phone == BOSS
     assert next_call(POLICY, T0, T0, [], []).action is Action.EXHAUSTED
