@@ -42,7 +42,7 @@ from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.agents import greeting_text
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
 from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
-from ivr.domain.dispatch import DispatchPolicy
+from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.phone import PhoneNumber
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback import CallbackDeps
@@ -252,7 +252,12 @@ class Bridge:
         )
         watch_dispatch_events(self.ami, self.dispatch, dp, self.dispatcher.poke)
         self.dispatcher.start()
-        log.info("repair dispatcher %s running", self.dispatcher.owner)
+        plan = worst_case_plan(self.dispatch.policy, 2)
+        log.info(
+            "repair dispatcher %s running; nobody answering, two crews on duty are called at %s",
+            self.dispatcher.owner,
+            ", ".join(f"{int(at.total_seconds())} s ({target.value})" for target, at in plan),
+        )
 
     async def stop(self) -> None:
         if self.dispatcher is not None:
