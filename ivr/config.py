@@ -152,7 +152,9 @@ class DispatchSettings(_Section):
     rounds: int = Field(2, ge=1, le=10, description="each crew is called at most this often")
     max_plays: int = Field(3, ge=1, le=10, description="the order is read at most this often")
     digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the question")
-    max_call_s: float = Field(180.0, ge=20, description="an answered call is finished by lease")
+    max_call_s: float = Field(
+        120.0, ge=20, description="an answered call no end was seen of is finished by lease"
+    )
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     claim_lease_s: float = Field(15.0, ge=2, description="claimed but not yet dialled")
     max_order_age_s: float = Field(
