@@ -438,6 +438,7 @@ class SqlDispatch:
                     "action_id": r.action_id,
                     "state": r.state,
                     "ring_timeout_s": r.ring_timeout_s,
+                    "claimed_by": r.claimed_by,
                     "claimed_at": r.claimed_at,
                     "originated_at": r.originated_at,
                     "answered_at": r.answered_at,

@@ -38,8 +38,8 @@ ESCALATION = SimulatedCrew("13799000099", mode="never")  # the duty supervisor, 
 TOLERANCE_S = 0.5  # our stored instant vs Asterisk's event timestamp (a DTMF digit lasts ~100 ms)
 
 
-@pytest.fixture(scope="module")
-async def dispatch_bridge(sandbox, ami) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
+async def fresh_postgres() -> str:
+    """The test PostgreSQL database, emptied and migrated (PostgreSQL: several bridges)."""
     url = os.environ.get(POSTGRES_URL_ENV, "").strip()
     if not url:
         if os.environ.get("CI") == "true":
@@ -47,7 +47,12 @@ async def dispatch_bridge(sandbox, ami) -> AsyncIterator[Bridge]:  # type: ignor
         pytest.skip(f"{POSTGRES_URL_ENV} is not set")
     await drop_all_tables(url)
     await upgrade(url)
-    settings = Settings(
+    return url
+
+
+def dispatch_settings(url: str, sandbox: Any) -> Settings:
+    """The dispatch policy scaled down: a 60 s limit instead of 5 minutes."""
+    return Settings(
         database=DatabaseSettings(url=url),
         agi=AgiSettings(port=AGI_PORT),
         ami=AmiSettings(
@@ -70,7 +75,11 @@ async def dispatch_bridge(sandbox, ami) -> AsyncIterator[Bridge]:  # type: ignor
             poll_interval_s=0.5,
         ),
     )
-    bridge = Bridge(settings)
+
+
+@pytest.fixture(scope="module")
+async def dispatch_bridge(sandbox, ami) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
+    bridge = Bridge(dispatch_settings(await fresh_postgres(), sandbox))
     await bridge.start()
     await set_up_crew(ami[0], ESCALATION)
     yield bridge
