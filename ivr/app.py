@@ -19,17 +19,21 @@ from ivr.asterisk.agi_routes import (
     agent_greeting_route,
     call_ended_route,
     callback_route,
+    dispatch_route,
     inbound_route,
 )
 from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
+from ivr.asterisk.dispatch import AmiDispatchOriginator, watch_dispatch_events
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import china_is_workday, known_years
-from ivr.config import AlertsSettings, CallbackSettings, Settings
+from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callbacks import SqlCallbacks
 from ivr.db.deadline_watch import SqlDeadlineSource
+from ivr.db.dispatch import SqlDispatch
+from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
@@ -42,8 +46,12 @@ from ivr.domain.agents import greeting_text
 from ivr.domain.alert_push import Backoff
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
 from ivr.domain.deadline_watch import WarningPolicy
+from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
+from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
+from ivr.domain.phone import PhoneNumber
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback import CallbackDeps
+from ivr.flows.dispatch import DispatchDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
@@ -54,11 +62,13 @@ from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
+from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.reports import MonthlyReports
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
 from ivr.web import alerts_api
+from ivr.web import duty_roster as duty_roster_api
 from ivr.web import follow_ups as follow_ups_api
 from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
@@ -91,6 +101,24 @@ def warning_policy(settings: AlertsSettings) -> WarningPolicy:
         min_lead=timedelta(seconds=settings.min_lead_s),
         max_lead=timedelta(seconds=settings.max_lead_s),
         leads={name: timedelta(seconds=s) for name, s in settings.lead_s.items()},
+    )
+
+
+def dispatch_policy(settings: DispatchSettings) -> DispatchPolicy:
+    """The planner's policy; a bad combination (a call that cannot fit the limit, a bad
+    escalation number) stops the bridge at start, not at the first repair."""
+    return DispatchPolicy(
+        limit=timedelta(seconds=settings.limit_s),
+        ring_timeout=timedelta(seconds=settings.ring_timeout_s),
+        min_ring=timedelta(seconds=settings.min_ring_s),
+        talk_budget=timedelta(seconds=settings.talk_budget_s),
+        risk_after=timedelta(seconds=settings.risk_after_s),
+        escalate_after=timedelta(seconds=settings.escalate_after_s),
+        escalation_phone=PhoneNumber(settings.escalation_phone)
+        if settings.escalation_phone
+        else None,
+        rounds=settings.rounds,
+        max_plays=settings.max_plays,
     )
 
 
@@ -143,10 +171,23 @@ class Bridge:
             settings.tracking.short_abandon_s,
         )
         callback_deps = CallbackDeps(self.callbacks, self.prompts, settings.sandbox.recordings_dir)
+        dp = settings.dispatch
+        self.roster = SqlDutyRoster(self.engine, utc_now)
+        self.dispatch = SqlDispatch(
+            self.engine,
+            self.roster,
+            dispatch_policy(dp),
+            utc_now,
+            timedelta(seconds=dp.max_order_age_s),
+        )
+        dispatch_deps = DispatchDeps(
+            self.dispatch, self.prompts, dp.max_plays, round(dp.digit_timeout_s * 1000)
+        )
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
             "callback": callback_route(callback_deps),
+            "dispatch": dispatch_route(dispatch_deps),
             "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
         self.agi = FastAgiServer(settings.agi, self.routes)
@@ -180,6 +221,7 @@ class Bridge:
         """A work order changed: the watch looks again now (cheap; a no-op without one)."""
         if self.watch is not None:
             self.watch.poke()
+        self.dispatcher: Dispatcher | None = None
 
     def _recognizer(self) -> VoskRecognizer | None:
         """The recogniser, or None (with a warning saying why) when speech stays off."""
@@ -209,7 +251,7 @@ class Bridge:
                 ", ".join(sorted(self.grammars)),
             )
         await upgrade(self.settings.database.url)
-        texts = set(self.menu.prompt_texts()) | set(SCRIPTS)
+        texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
@@ -235,6 +277,8 @@ class Bridge:
         if self.pusher is not None:
             self.pusher.start()
             log.info("alerts pushed to the webhook %s", self.webhook)
+        if self.settings.dispatch.dispatcher:
+            self._start_dispatcher()
 
     async def _start_dialer(self) -> None:
         cb = self.settings.callback
@@ -256,6 +300,26 @@ class Bridge:
         self.dialer.start()
         log.info("callback dialer %s running", self.dialer.owner)
 
+    def _start_dispatcher(self) -> None:
+        dp = self.settings.dispatch
+        if self.ami is None:
+            raise RuntimeError("dispatch.dispatcher needs [ami] with its secret")
+        self.dispatcher = Dispatcher(
+            self.dispatch,
+            AmiDispatchOriginator(self.ami, dp),
+            self.alerts,
+            DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
+            utc_now,
+        )
+        watch_dispatch_events(self.ami, self.dispatch, dp, self.dispatcher.poke)
+        self.dispatcher.start()
+        plan = worst_case_plan(self.dispatch.policy, 2)
+        log.info(
+            "repair dispatcher %s running; nobody answering, two crews on duty are called at %s",
+            self.dispatcher.owner,
+            ", ".join(f"{int(at.total_seconds())} s ({target.value})" for target, at in plan),
+        )
+
     async def stop(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
@@ -263,6 +327,8 @@ class Bridge:
             await self.pusher.stop()
         if self.webhook is not None:
             await self.webhook.close()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
         if self.link is not None:
@@ -304,6 +370,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     app.router.add_get("/health", health)
     workorders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
+    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
     alerts_api.add_routes(
         app,

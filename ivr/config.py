@@ -139,6 +139,50 @@ class CallbackSettings(_Section):
     after_close_hours: float = Field(24.0, gt=0, description="repairs, high-voltage applications")
 
 
+class DispatchSettings(_Section):
+    """Repair dispatch (派单): calling the crew on duty within the 5-minute limit."""
+
+    dispatcher: bool = Field(
+        False, description="run the dispatcher in this bridge (any number may)"
+    )
+    trunk_context: str = Field(
+        "outbound-trunk",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="dialplan context crews are dialled through (Local/<number>@ctx)",
+    )
+    originate_context: str = Field("dispatch-out", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    agi_url: str = Field(
+        "",
+        pattern=r"^(agi://[A-Za-z0-9.:-]{1,100})?$",
+        description="FastAGI server for the answered leg; empty: the dialplan's IVR_AGI_URL",
+    )
+    caller_id: str = Field("95598", pattern=r"^[0-9]{3,16}$")
+    limit_s: float = Field(300.0, ge=20, le=3600, description="the dispatch limit (5 minutes)")
+    ring_timeout_s: float = Field(25.0, ge=3, le=120, description="longest ring of one call")
+    min_ring_s: float = Field(10.0, ge=2, description="a call that could ring less is not placed")
+    talk_budget_s: float = Field(
+        60.0, ge=5, description="time kept for reading the order and the crew's 1"
+    )
+    risk_after_s: float = Field(180.0, gt=0, description="not accepted by then: alert")
+    escalate_after_s: float = Field(
+        150.0, ge=0, description="call escalation_phone by then (or after the first round)"
+    )
+    escalation_phone: str = Field(
+        "", pattern=r"^[0-9]{0,16}$", description="e.g. the duty supervisor; empty: none"
+    )
+    rounds: int = Field(2, ge=1, le=10, description="each crew is called at most this often")
+    max_plays: int = Field(3, ge=1, le=10, description="the order is read at most this often")
+    digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the question")
+    max_call_s: float = Field(
+        120.0, ge=20, description="an answered call no end was seen of is finished by lease"
+    )
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
+    claim_lease_s: float = Field(15.0, ge=2, description="claimed but not yet dialled")
+    max_order_age_s: float = Field(
+        3600.0, ge=60, description="older repair orders still 'created' are not dispatched"
+    )
+
+
 class TrackingSettings(_Section):
     """Answer-time figures (see README, "Figures")."""
 
@@ -206,6 +250,7 @@ class Settings(BaseSettings):
     callback: CallbackSettings = CallbackSettings()
     tracking: TrackingSettings = TrackingSettings()
     alerts: AlertsSettings = AlertsSettings()
+    dispatch: DispatchSettings = DispatchSettings()
 
     @classmethod
     def settings_customise_sources(

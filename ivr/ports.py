@@ -13,6 +13,7 @@ from ivr.domain.alerts import Alert
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep
 from ivr.domain.deadline_watch import WatchedDeadline, Window
+from ivr.domain.dispatch import AtRisk, CallResult, DispatchClaim, DispatchContext
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.speech import Grammar, Hypothesis
 
@@ -190,3 +191,41 @@ class WebhookSender(Protocol):
     async def send(self, item: OutboxItem) -> None:
         """Deliver one alert; raises ``WebhookError`` unless the receiver answered 2xx."""
         ...
+
+
+class DispatchStore(Protocol):
+    """Repair dispatch jobs and calls, shared by every bridge (see ``ivr.db.dispatch``)."""
+
+    async def claim(self, owner: str, lease_s: float, limit: int) -> list[DispatchClaim]: ...
+
+    async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool: ...
+
+    async def finish(
+        self, action_id: str, result: CallResult, detail: str | None, plays: int | None = None
+    ) -> bool: ...
+
+    async def recover(self) -> int: ...
+
+    async def at_risk(self) -> list[AtRisk]: ...
+
+    async def alerted(self, job_id: int) -> None: ...
+
+
+class DispatchConversation(Protocol):
+    """What the crew's call needs: the order's essentials, and where acceptance is written."""
+
+    async def context(self, action_id: str) -> DispatchContext | None: ...
+
+    async def accept(self, action_id: str, plays: int) -> datetime | None: ...
+
+    async def finish(
+        self, action_id: str, result: CallResult, detail: str | None, plays: int | None = None
+    ) -> bool: ...
+
+    async def conversation_over(self, action_id: str, plays: int) -> None: ...
+
+
+class DispatchOriginator(Protocol):
+    """Places one call to a crew (AMI Originate); results arrive later as events."""
+
+    async def originate(self, claim: DispatchClaim) -> None: ...

@@ -3,6 +3,8 @@
 ``inbound``     ``AGI(agi://…/inbound)`` from the 95598 entry context: the menu.
 ``call-ended``  ``AGI(agi://…/call-ended,<call id>,<QUEUESTATUS>,<MEMBERINTERFACE>)`` from the
                 hangup handler: when, and how, the call finally ended.
+``dispatch``    ``AGI(agi://…/dispatch,<call id>)`` from ``[dispatch-out]``: the order read to the
+                repair crew on duty, who accepts with 1.
 ``agent-greeting``  ``AGI(agi://…/agent-greeting,<member interface>)`` on the agent's leg when
                 the agent answers: the standard opening with the agent's job number.
 """
@@ -17,7 +19,7 @@ from datetime import datetime
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment
 from ivr.asterisk.agi_server import AgiRoute
-from ivr.flows import agent_greeting, callback, inbound
+from ivr.flows import agent_greeting, callback, dispatch, inbound
 from ivr.services.call_journal import CallJournal
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,23 @@ def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
             await channel.hangup()
             return
         await callback.run(channel, action_id, deps)
+
+    return route
+
+
+_DISPATCH_CALL = re.compile(r"^dp-[0-9a-f]{32}$")
+
+
+def dispatch_route(deps: dispatch.DispatchDeps) -> AgiRoute:
+    """``AGI(agi://…/dispatch,<call id>)`` on the answered leg of a call to a repair crew."""
+
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        action_id = (env.args[0] if env.args else "").strip()
+        if not _DISPATCH_CALL.match(action_id):
+            log.warning("dispatch leg with a malformed call id %r: hung up", action_id[:40])
+            await channel.hangup()
+            return
+        await dispatch.run(channel, action_id, deps)
 
     return route
 

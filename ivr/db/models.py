@@ -236,6 +236,7 @@ __all__ = [
     "visits_table",
 ]
 
-# Work-order tables register themselves on Base.metadata (kept in their own module).
+# Work-order, dispatch and alert tables register themselves on Base.metadata (own modules).
 from ivr.db import alert_models as _alert_models  # noqa: E402, F401
+from ivr.db import dispatch_models as _dispatch_models  # noqa: E402, F401
 from ivr.db import workorder_models as _workorder_models  # noqa: E402, F401

@@ -58,6 +58,8 @@ class WorkOrderRow(Base):
     customer_phone: Mapped[str] = mapped_column(String(16))
     do_not_call: Mapped[bool] = mapped_column(Boolean())
     summary: Mapped[str] = mapped_column(Text())
+    address: Mapped[str | None] = mapped_column(Text())  # 0008: read to the repair crew
+    fault: Mapped[str | None] = mapped_column(Text())  # 0008: what is wrong, for the crew
     result: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -71,6 +71,8 @@ class NewOrder:
     summary: str
     call_id: str | None = None
     do_not_call: bool = False
+    address: str | None = None  # repairs: read to the crew on duty
+    fault: str | None = None
 
 
 @dataclass(slots=True)
@@ -90,6 +92,8 @@ class OrderView:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    address: str | None = None
+    fault: str | None = None
     deadlines: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     callback: dict[str, Any] | None = None
@@ -136,6 +140,8 @@ class SqlWorkOrders:
             "customer_phone": new.customer_phone.digits,
             "do_not_call": new.do_not_call,
             "summary": new.summary,
+            "address": new.address,
+            "fault": new.fault,
             "created_at": now,
             "updated_at": now,
         }
@@ -389,6 +395,8 @@ class SqlWorkOrders:
             created_at=row.created_at,
             updated_at=row.updated_at,
             closed_at=row.closed_at,
+            address=row.address,
+            fault=row.fault,
         )
         now = self._clock()
         view.deadlines = [

@@ -28,6 +28,14 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * (len(name) - 1)
 
 
+def mask_address(address: str | None) -> str | None:
+    """Keep the first four characters (the district, roughly): ``朝阳区幸福路12号`` →
+    ``朝阳区幸****``. None stays None (no address recorded)."""
+    if address is None:
+        return None
+    return address[:4] + "*" * max(len(address) - 4, 4)
+
+
 def mask_numbers_in(text: str) -> str:
     """Mask every phone-like number in free text (a log line, an error message)."""
     return _PHONE_LIKE.sub(lambda m: mask_number(m.group(0)), text)

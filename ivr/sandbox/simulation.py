@@ -167,3 +167,42 @@ async def set_up_customer(ami: AmiClient, customer: SimulatedCustomer) -> None:
         await ami.action(
             {"Action": "Setvar", "Variable": f"SIM_CB_{name}_{customer.number}", "Value": value}
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedCrew:
+    """A repair crew in ``[sim-crews]``: ``mode`` is answer | never | busy; after answering
+    it waits ``pause_s`` and presses ``keys``, then ``pause2_s`` later ``keys2``; it stays
+    ``hold_s`` seconds and hangs up."""
+
+    number: str
+    mode: str = "answer"
+    keys: str = ""
+    pause_s: float = 2.0
+    keys2: str = ""
+    pause2_s: float = 3.0
+    hold_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not _NUMBER.match(self.number):
+            raise ValueError("a simulated crew's number is 3 to 20 digits")
+        if not _KEYS.match(self.keys) or not _KEYS.match(self.keys2):
+            raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
+        if self.mode not in ("answer", "never", "busy"):
+            raise ValueError("mode is answer, never or busy")
+
+
+async def set_up_crew(ami: AmiClient, crew: SimulatedCrew) -> None:
+    """Store the crew's behaviour as dialplan globals for ``[sim-crews]``."""
+    values = {
+        "MODE": crew.mode,
+        "KEYS": crew.keys,
+        "PAUSE": f"{crew.pause_s:g}",
+        "KEYS2": crew.keys2,
+        "PAUSE2": f"{crew.pause2_s:g}",
+        "HOLD": f"{crew.hold_s:g}",
+    }
+    for name, value in values.items():
+        await ami.action(
+            {"Action": "Setvar", "Variable": f"SIM_CREW_{name}_{crew.number}", "Value": value}
+        )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from ivr.db.workorders import NewOrder, OrderConflict, OrderNotFound, OrderView, SqlWorkOrders
 from ivr.domain.access import Principal, Role
 from ivr.domain.phone import InvalidPhone, PhoneNumber
-from ivr.domain.privacy import mask_name, mask_number
+from ivr.domain.privacy import mask_address, mask_name, mask_number
 from ivr.domain.workorders import CustomerClass, OrderKind, OrderStatus, TransitionError
 from ivr.web.auth import principal, requires
 from ivr.web.errors import read_json
@@ -63,6 +63,14 @@ class CreateIn(_In):
     call_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
     owner_job_number: JobNumber | None = None
     do_not_call: bool = False
+    address: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    fault: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None
 
 
 class UpdateIn(_In):
@@ -121,6 +129,7 @@ def _out(view: OrderView, who: Principal) -> dict[str, Any]:
     if who.role is Role.SUPERVISOR:  # supervisors watch the service, not the customer's data
         data["customer_phone"] = mask_number(view.customer_phone)
         data["customer_surname"] = mask_name(view.customer_surname)
+        data["address"] = mask_address(view.address)
     return _json(data)
 
 
@@ -166,6 +175,8 @@ async def create_order(request: web.Request) -> web.Response:
         summary=body.summary,
         call_id=body.call_id,
         do_not_call=body.do_not_call,
+        address=body.address,
+        fault=body.fault,
     )
     try:
         view, created = await request.app[ORDERS].create(new, _actor(who), key)

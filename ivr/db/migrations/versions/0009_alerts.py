@@ -2,10 +2,9 @@
 webhook outbox columns
 
 Revision ID: 0009_alerts
-Revises: 0007_agent_devices
+Revises: 0008_dispatch
 
-Frozen on purpose: no imports from ``ivr``. The integrator relinks ``down_revision`` after
-``0008_dispatch``.
+Frozen on purpose: no imports from ``ivr``.
 """
 
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_alerts"
-down_revision: str | Sequence[str] | None = "0007_agent_devices"
+down_revision: str | Sequence[str] | None = "0008_dispatch"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
