@@ -199,6 +199,8 @@ class SqlWorkOrders:
                     await self._cancel_callback(conn, current.id, now)
             if status is not None and status.value != current.status:
                 check_transition(OrderStatus(current.status), status)
+                if status is OrderStatus.ARCHIVED:
+                    await self._refuse_if_callback_owed(conn, current)
                 values["status"] = status.value
                 await self._log(
                     conn, current.id, OrderStatus(current.status), status, actor, note, now
@@ -370,6 +372,25 @@ class SqlWorkOrders:
                 updated_at=now,
             )
         )
+
+    async def _refuse_if_callback_owed(self, conn: AsyncConnection, order: Any) -> None:
+        """Archiving meets every deadline, the callback's too: never while the callback is
+        still owed (the standard: every repair, complaint and report gets its 回访). A callback
+        flagged for a person is owed until a supervisor settles its follow-up."""
+        state = (
+            await conn.execute(select(tasks.c.state).where(tasks.c.order_id == order.id))
+        ).scalar_one_or_none()
+        owed = state in (TaskState.PENDING.value, TaskState.ACTIVE.value)
+        if state == TaskState.NEEDS_HUMAN.value:
+            open_follow_up = select(follow_ups.c.id).where(
+                follow_ups.c.order_id == order.id, follow_ups.c.resolved_at.is_(None)
+            )
+            owed = (await conn.execute(open_follow_up.limit(1))).first() is not None
+        if owed:
+            raise OrderConflict(
+                f"order {order.order_no} still owes its callback ({state}): it is archived "
+                "once the callback is done or settled, or after do_not_call cancels it"
+            )
 
     async def _cancel_callback(self, conn: AsyncConnection, order_id: int, now: datetime) -> None:
         await conn.execute(

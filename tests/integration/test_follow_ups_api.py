@@ -20,7 +20,7 @@ from ivr.db.engine import create_engine
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.workorder_models import attempts_table, dialer_state_table, tasks_table
-from ivr.db.workorders import NewOrder, SqlWorkOrders
+from ivr.db.workorders import NewOrder, OrderConflict, SqlWorkOrders
 from ivr.domain.access import Role
 from ivr.domain.callbacks import (
     AttemptResult,
@@ -30,7 +30,7 @@ from ivr.domain.callbacks import (
     RetryPolicy,
 )
 from ivr.domain.phone import PhoneNumber
-from ivr.domain.workorders import OrderKind
+from ivr.domain.workorders import OrderKind, OrderStatus
 from ivr.web import follow_ups as follow_ups_api
 from ivr.web.auth import auth_middleware
 
@@ -234,3 +234,15 @@ async def test_unknown_or_malformed_ids(env: Env) -> None:
     assert (await env.post("/api/follow-ups/999/requeue", {}))[0] == 404
     response = await env.client.post("/api/follow-ups/1/resolve", data="{", headers=env.headers())
     assert response.status == 400
+
+
+async def test_a_flagged_callback_blocks_archiving_until_its_follow_up_is_settled(
+    env: Env,
+) -> None:
+    order_no = await env.flagged()
+    with pytest.raises(OrderConflict, match="still owes its callback"):
+        await env.orders.update(order_no, "sup", status=OrderStatus.ARCHIVED)
+    [follow] = (await env.get("/api/follow-ups"))[1]["follow_ups"]
+    await env.post(f"/api/follow-ups/{follow['id']}/resolve", {"note": "已人工回访"})
+    archived = await env.orders.update(order_no, "sup", status=OrderStatus.ARCHIVED)
+    assert archived.status == "archived"

@@ -134,6 +134,8 @@ async def test_lifecycle_close_once_and_one_callback(env) -> None:  # type: igno
     assert again.status == 409
     history = await (await client.get(url + "/callbacks", headers=headers)).json()
     assert history["callback"]["state"] == "pending" and history["callback"]["attempts"] == []
+    early = await client.patch(url, json={"status": "archived"}, headers=headers)
+    assert early.status == 409 and "still owes its callback" in (await early.json())["error"]
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(tasks_table))).scalar_one() == 1
     view = await (await client.get(url, headers=headers)).json()
@@ -193,6 +195,10 @@ async def test_do_not_call_cancels_the_callback(env) -> None:  # type: ignore[no
     assert (
         closed["callback"]["state"] == "cancelled" and closed["callback"]["result"] == "do_not_call"
     )
+    archived = await client.patch(
+        f"/api/work-orders/{order['order_no']}", json={"status": "archived"}, headers=headers
+    )
+    assert archived.status == 200  # no callback is owed to a 勿扰 customer
     async with engine.connect() as conn:
         assert (
             await conn.execute(select(func.count()).select_from(follow_ups_table))
