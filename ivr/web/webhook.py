@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+from yarl import URL
 
 from ivr.domain.alert_push import (
     KEY_HEADER,
@@ -44,8 +45,11 @@ class AiohttpWebhookSender:
         self._unix_time = unix_time
         self._session: aiohttp.ClientSession | None = None
 
-    def __repr__(self) -> str:  # never the secret
-        return f"AiohttpWebhookSender({self._url!r})"
+    def __repr__(self) -> str:
+        """Scheme, host and port only: never the secret, nor credentials or a token that a
+        URL may carry in its user info, path or query."""
+        url = URL(self._url)
+        return f"AiohttpWebhookSender('{url.scheme}://{url.host}:{url.port}')"
 
     async def send(self, item: OutboxItem) -> None:
         if self._session is None or self._session.closed:

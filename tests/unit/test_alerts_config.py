@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ivr.app import Bridge, warning_policy
 from ivr.config import AlertsSettings, DatabaseSettings, Settings, SpeechSettings
+from ivr.web.webhook import AiohttpWebhookSender
 
 
 def bridge_settings(tmp_path: Path, alerts: AlertsSettings) -> Settings:
@@ -57,3 +58,12 @@ def test_bridge_wires_the_watch_and_the_pusher(tmp_path: Path) -> None:
     assert "s" * 16 not in repr(full.webhook)
     policy = warning_policy(AlertsSettings(lead_s={"reply": 3600}))
     assert policy.leads["reply"].total_seconds() == 3600
+
+
+def test_the_webhook_is_named_in_logs_without_credentials_or_tokens() -> None:
+    sender = AiohttpWebhookSender(
+        "https://ops:hunter2@ops.example:8443/hooks/95598?token=abc123", b"k" * 16, 5.0
+    )
+    shown = repr(sender)
+    assert shown == "AiohttpWebhookSender('https://ops.example:8443')"
+    assert not any(secret in shown for secret in ("hunter2", "abc123", "hooks", "kkkk"))
