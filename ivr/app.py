@@ -192,6 +192,7 @@ class Bridge:
         }
         self.agi = FastAgiServer(settings.agi, self.routes)
         self.dialer: Dialer | None = None
+        self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
@@ -221,7 +222,6 @@ class Bridge:
         """A work order changed: the watch looks again now (cheap; a no-op without one)."""
         if self.watch is not None:
             self.watch.poke()
-        self.dispatcher: Dispatcher | None = None
 
     def _recognizer(self) -> VoskRecognizer | None:
         """The recogniser, or None (with a warning saying why) when speech stays off."""

@@ -1,18 +1,19 @@
 """Callbacks over AMI: Originate for the dialer, and the events that finish attempts.
 
 Every bridge watches ``OriginateResponse`` (AMI broadcasts it to every session allowed to read
-call events) and ``Hangup`` of callback legs, so an attempt placed by a bridge that has since
-died is still finished correctly by the others.
+call events) and ``Hangup`` of callback legs (``ivr.asterisk.leg_watch``, shared with repair
+dispatch), so an attempt placed by a bridge that has since died is still finished correctly by
+the others.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
 from ivr.config import CallbackSettings
 from ivr.db.callbacks import SqlCallbacks
 from ivr.domain.callbacks import Claim, result_of_originate_failure
@@ -21,7 +22,6 @@ from ivr.domain.phone import dial_string
 log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "cb-"
-HANGUP_GRACE_S = 15.0  # after the leg hangs up, the conversation has this long to report
 
 
 class AmiOriginator:
@@ -49,6 +49,28 @@ class AmiOriginator:
         )
 
 
+class _CallbackLegs:
+    """Callback attempts as the shared leg watcher records them."""
+
+    action_prefix = ACTION_PREFIX
+    leg_name = "callback"
+
+    def __init__(self, store: SqlCallbacks, settings: CallbackSettings) -> None:
+        self._store = store
+        self._settings = settings
+
+    async def answered(self, action_id: str, unique_id: str) -> None:
+        await self._store.answered(action_id, unique_id, self._settings.max_call_s)
+
+    async def originate_failed(self, action_id: str, reason: Any) -> None:
+        await self._store.originate_failed(
+            action_id, result_of_originate_failure(reason), f"originate reason {reason}"
+        )
+
+    async def leg_ended(self, unique_id: str) -> None:
+        await self._store.channel_ended(unique_id, HANGUP_GRACE_S)
+
+
 def watch_callback_events(
     ami: AmiClient,
     store: SqlCallbacks,
@@ -56,39 +78,4 @@ def watch_callback_events(
     on_change: Callable[[], None],
 ) -> None:
     """Record originate results and callback hang-ups from AMI, whichever bridge dialled."""
-    pending: set[asyncio.Task[None]] = set()
-    leg_marker = f"@{settings.trunk_context}-"
-
-    def spawn(coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    async def originate_response(event: Any) -> None:
-        action_id = str(event.get("ActionID", ""))
-        if not action_id.startswith(ACTION_PREFIX):
-            return
-        try:
-            if event.get("Response") == "Success":
-                await store.answered(action_id, str(event.get("Uniqueid", "")), settings.max_call_s)
-            else:
-                reason = event.get("Reason")
-                await store.originate_failed(
-                    action_id, result_of_originate_failure(reason), f"originate reason {reason}"
-                )
-        except Exception:
-            log.exception("could not record the originate result of %s", action_id)
-        on_change()
-
-    async def hangup(event: Any) -> None:
-        channel = str(event.get("Channel", ""))
-        if not (channel.startswith("Local/") and leg_marker in channel and channel.endswith(";1")):
-            return
-        try:
-            await store.channel_ended(str(event.get("Uniqueid", "")), HANGUP_GRACE_S)
-        except Exception:
-            log.exception("could not record the end of a callback leg")
-        on_change()
-
-    ami.on_event("OriginateResponse", lambda event: spawn(originate_response(event)))
-    ami.on_event("Hangup", lambda event: spawn(hangup(event)))
+    watch_outbound_legs(ami, _CallbackLegs(store, settings), settings.trunk_context, on_change)

@@ -1,17 +1,18 @@
 """Repair dispatch over AMI: Originate to the crew on duty, and the events that finish calls.
 
 As for callbacks, every bridge watches ``OriginateResponse`` and the ``Hangup`` of dispatch
-legs, so a call placed by a bridge that has since died is still finished by the others.
+legs (``ivr.asterisk.leg_watch``), so a call placed by a bridge that has since died is still
+finished by the others.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
 from ivr.config import DispatchSettings
 from ivr.db.dispatch import ACTION_PREFIX, SqlDispatch
 from ivr.domain.callbacks import AttemptResult, result_of_originate_failure
@@ -20,7 +21,6 @@ from ivr.domain.phone import dial_string
 
 log = logging.getLogger(__name__)
 
-HANGUP_GRACE_S = 15.0  # after the leg hangs up, the conversation has this long to report
 _RESULTS = {AttemptResult.NO_ANSWER: CallResult.NO_ANSWER, AttemptResult.BUSY: CallResult.BUSY}
 
 
@@ -54,6 +54,26 @@ def originate_result(reason: str | int | None) -> CallResult:
     return _RESULTS.get(result_of_originate_failure(reason), CallResult.FAILED)
 
 
+class _DispatchLegs:
+    """Calls to crews as the shared leg watcher records them."""
+
+    action_prefix = ACTION_PREFIX
+    leg_name = "dispatch"
+
+    def __init__(self, store: SqlDispatch, settings: DispatchSettings) -> None:
+        self._store = store
+        self._settings = settings
+
+    async def answered(self, action_id: str, unique_id: str) -> None:
+        await self._store.answered(action_id, unique_id, self._settings.max_call_s)
+
+    async def originate_failed(self, action_id: str, reason: Any) -> None:
+        await self._store.finish(action_id, originate_result(reason), f"originate reason {reason}")
+
+    async def leg_ended(self, unique_id: str) -> None:
+        await self._store.channel_ended(unique_id, HANGUP_GRACE_S)
+
+
 def watch_dispatch_events(
     ami: AmiClient,
     store: SqlDispatch,
@@ -61,39 +81,4 @@ def watch_dispatch_events(
     on_change: Callable[[], None],
 ) -> None:
     """Record originate results and dispatch hang-ups from AMI, whichever bridge dialled."""
-    pending: set[asyncio.Task[None]] = set()
-    leg_marker = f"@{settings.trunk_context}-"
-
-    def spawn(coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    async def originate_response(event: Any) -> None:
-        action_id = str(event.get("ActionID", ""))
-        if not action_id.startswith(ACTION_PREFIX):
-            return
-        try:
-            if event.get("Response") == "Success":
-                await store.answered(action_id, str(event.get("Uniqueid", "")), settings.max_call_s)
-            else:
-                reason = event.get("Reason")
-                await store.finish(
-                    action_id, originate_result(reason), f"originate reason {reason}"
-                )
-        except Exception:
-            log.exception("could not record the originate result of %s", action_id)
-        on_change()
-
-    async def hangup(event: Any) -> None:
-        channel = str(event.get("Channel", ""))
-        if not (channel.startswith("Local/") and leg_marker in channel and channel.endswith(";1")):
-            return
-        try:
-            await store.channel_ended(str(event.get("Uniqueid", "")), HANGUP_GRACE_S)
-        except Exception:
-            log.exception("could not record the end of a dispatch leg")
-        on_change()
-
-    ami.on_event("OriginateResponse", lambda event: spawn(originate_response(event)))
-    ami.on_event("Hangup", lambda event: spawn(hangup(event)))
+    watch_outbound_legs(ami, _DispatchLegs(store, settings), settings.trunk_context, on_change)

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ivr.db.engine import writer
+from ivr.db import leases
+from ivr.db.leases import LIVE, claim_round
+from ivr.db.store import SqlStore
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import dialer_state_table as dialer_state
@@ -42,18 +44,14 @@ from ivr.domain.workorders import OrderKind, OrderStatus
 log = logging.getLogger(__name__)
 
 _CLAIM_LOCK = 95598_0004  # pg_advisory_xact_lock key of a claim round
-LIVE = ("claimed", "originating", "answered")
 
 
-class SqlCallbacks:
+class SqlCallbacks(SqlStore):
     def __init__(
         self, engine: AsyncEngine, policy: CallbackPolicy, clock: Callable[[], datetime]
     ) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
+        super().__init__(engine, clock)
         self._policy = policy
-        self._clock = clock
-        self._pg = engine.dialect.name == "postgresql"
 
     # --- the dialer ----------------------------------------------------------------------
 
@@ -63,9 +61,7 @@ class SqlCallbacks:
         """Take due tasks, as many as the global live-call limit allows, each with a rate slot."""
         now = self._clock()
         claims: list[Claim] = []
-        async with self._writer.begin() as conn:
-            if self._pg:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+        async with claim_round(self._writer, self._pg, _CLAIM_LOCK) as conn:
             live = (
                 await conn.execute(
                     select(func.count()).select_from(attempts).where(attempts.c.state.in_(LIVE))
@@ -130,22 +126,9 @@ class SqlCallbacks:
 
     async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool:
         """Claimed → originating, only if this bridge still holds the claim."""
-        now = self._clock()
-        async with self._writer.begin() as conn:
-            done = await conn.execute(
-                update(attempts)
-                .where(
-                    attempts.c.action_id == action_id,
-                    attempts.c.state == "claimed",
-                    attempts.c.claimed_by == owner,
-                )
-                .values(
-                    state="originating",
-                    originated_at=now,
-                    lease_until=now + timedelta(seconds=lease_s),
-                )
-            )
-        return done.rowcount == 1
+        return await leases.start_originate(
+            self._writer, attempts, action_id, owner, lease_s, self._clock()
+        )
 
     async def originate_failed(self, action_id: str, result: AttemptResult, detail: str) -> None:
         """Asterisk (or the AMI action) says the call did not connect."""
@@ -199,10 +182,7 @@ class SqlCallbacks:
         now = self._clock()
         count = 0
         async with self._writer.begin() as conn:
-            query = select(attempts).where(attempts.c.state.in_(LIVE), attempts.c.lease_until < now)
-            if self._pg:  # two bridges recovering at once each take different rows
-                query = query.with_for_update(skip_locked=True)
-            expired = (await conn.execute(query)).all()
+            expired = await leases.expired_leases(conn, attempts, self._pg, now)
             for attempt in expired:
                 count += 1
                 if attempt.state == "claimed":  # never dialled: give the task back

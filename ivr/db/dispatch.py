@@ -17,14 +17,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, text, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ivr.db import leases
 from ivr.db.dispatch_models import calls_table as calls
 from ivr.db.dispatch_models import crews_table as crews
 from ivr.db.dispatch_models import jobs_table as jobs
 from ivr.db.duty_roster import SqlDutyRoster
-from ivr.db.engine import writer
+from ivr.db.leases import LIVE, claim_round
+from ivr.db.store import SqlStore
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import history_table as history
 from ivr.db.workorder_models import orders_table as orders
@@ -47,12 +49,11 @@ from ivr.domain.workorders import OrderKind, OrderStatus
 log = logging.getLogger(__name__)
 
 _CLAIM_LOCK = 95598_0008  # pg_advisory_xact_lock key of a dispatch claim round
-LIVE = ("claimed", "originating", "answered")
 ACTION_PREFIX = "dp-"
 WAIT_S = 1.0  # a job whose crews are all on other calls looks again this soon
 
 
-class SqlDispatch:
+class SqlDispatch(SqlStore):
     def __init__(
         self,
         engine: AsyncEngine,
@@ -61,13 +62,10 @@ class SqlDispatch:
         clock: Callable[[], datetime],
         max_order_age: timedelta = timedelta(hours=1),
     ) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
+        super().__init__(engine, clock)
         self._roster = roster
         self.policy = policy
-        self._clock = clock
         self._max_age = max_order_age
-        self._pg = engine.dialect.name == "postgresql"
 
     # --- the dispatcher ------------------------------------------------------------------
 
@@ -75,9 +73,7 @@ class SqlDispatch:
         """Open jobs for new repair orders and claim the next call of every job that needs one."""
         now = self._clock()
         claims: list[DispatchClaim] = []
-        async with self._writer.begin() as conn:
-            if self._pg:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+        async with claim_round(self._writer, self._pg, _CLAIM_LOCK) as conn:
             await self._open_jobs(conn, now)
             await self._stop_jobs_moved_on(conn, now)
             live = exists().where(and_(calls.c.job_id == jobs.c.id, calls.c.state.in_(LIVE)))
@@ -164,22 +160,9 @@ class SqlDispatch:
 
     async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool:
         """Claimed → originating, only if this bridge still holds the claim."""
-        now = self._clock()
-        async with self._writer.begin() as conn:
-            done = await conn.execute(
-                update(calls)
-                .where(
-                    calls.c.action_id == action_id,
-                    calls.c.state == "claimed",
-                    calls.c.claimed_by == owner,
-                )
-                .values(
-                    state="originating",
-                    originated_at=now,
-                    lease_until=now + timedelta(seconds=lease_s),
-                )
-            )
-        return done.rowcount == 1
+        return await leases.start_originate(
+            self._writer, calls, action_id, owner, lease_s, self._clock()
+        )
 
     async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> None:
         now = self._clock()
@@ -308,10 +291,7 @@ class SqlDispatch:
         now = self._clock()
         count = 0
         async with self._writer.begin() as conn:
-            query = select(calls).where(calls.c.state.in_(LIVE), calls.c.lease_until < now)
-            if self._pg:
-                query = query.with_for_update(skip_locked=True)
-            for row in (await conn.execute(query)).all():
+            for row in await leases.expired_leases(conn, calls, self._pg, now):
                 count += 1
                 if row.state == "claimed":  # never dialled: the job plans again
                     await conn.execute(delete(calls).where(calls.c.id == row.id))

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ivr.db.engine import writer
+from ivr.db.store import SqlStore
 from ivr.db.workorder_models import follow_ups_table as follow_ups
 from ivr.db.workorder_models import orders_table as orders
 from ivr.db.workorder_models import tasks_table as tasks
@@ -75,15 +75,12 @@ def _view(row: Any) -> dict[str, Any]:
     }
 
 
-class SqlFollowUps:
+class SqlFollowUps(SqlStore):
     def __init__(
         self, engine: AsyncEngine, policy: CallbackPolicy, clock: Callable[[], datetime]
     ) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
+        super().__init__(engine, clock)
         self._policy = policy
-        self._clock = clock
-        self._pg = engine.dialect.name == "postgresql"
 
     async def list(
         self, open_: bool | None = True, flagged: bool | None = None, limit: int = 100

@@ -4,17 +4,14 @@ Any number of bridges may run it against one database. The limits are global bec
 in the claim (``CallbackStore.claim``): at most ``max_concurrent`` live attempts across every
 bridge, and originate slots ``1 / rate_per_s`` apart. Results arrive as AMI events (any bridge
 may record them) or from the conversation; a bridge that dies leaves leases that expire and are
-recovered by the others, never dialled twice (see ``ivr.db.callbacks``).
+recovered by the others, never dialled twice (see ``ivr.db.callbacks``). The round loop is
+``ivr.services.leased_loop``, shared with the repair dispatcher.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +19,7 @@ from datetime import datetime
 from ivr.domain.callbacks import AttemptResult, Claim
 from ivr.domain.privacy import mask_number
 from ivr.ports import CallbackStore, Originator
+from ivr.services.leased_loop import LeasedCallLoop
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +38,7 @@ class DialerLimits:
         return self.ring_timeout_s + 30.0
 
 
-def bridge_identity() -> str:
-    """Who holds a claim: host, pid and a random part (pids are reused after restarts)."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class Dialer:
+class Dialer(LeasedCallLoop[Claim]):
     def __init__(
         self,
         store: CallbackStore,
@@ -54,30 +47,16 @@ class Dialer:
         clock: Callable[[], datetime],
         owner: str | None = None,
     ) -> None:
+        super().__init__(
+            task_name="callback-dialer",
+            round_name="dialer",
+            poll_interval_s=limits.poll_interval_s,
+            owner=owner,
+        )
         self._store = store
         self._originator = originator
         self._limits = limits
         self._clock = clock
-        self.owner = owner or bridge_identity()
-        self._placing: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="callback-dialer")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        for task in list(self._placing):
-            task.cancel()
-        await asyncio.gather(*self._placing, return_exceptions=True)
-
-    def poke(self) -> None:
-        """Something finished or became due: look again now rather than at the next poll."""
-        self._wake.set()
 
     async def run_once(self) -> int:
         """Recover expired leases, claim what is due and start placing it; returns claims."""
@@ -89,21 +68,8 @@ class Dialer:
             self._limits.claim_lease_s,
             limit=self._limits.max_concurrent,
         )
-        for claim in claims:
-            task = asyncio.create_task(self._place(claim), name=f"originate-{claim.action_id}")
-            self._placing.add(task)
-            task.add_done_callback(self._placing.discard)
+        self._start_placing(claims, "originate")
         return len(claims)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("dialer round failed; trying again")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._limits.poll_interval_s)
 
     async def _place(self, claim: Claim) -> None:
         delay = (claim.originate_at - self._clock()).total_seconds()

@@ -5,13 +5,12 @@ Any number of bridges may run it against one database: whom to call is decided i
 database's serialised claim round (``DispatchStore.claim``), so a crew is never rung twice for
 one call, and a bridge that dies leaves leases that the others recover. Results come back as
 AMI events (no answer, busy) or from the conversation (accepted, no key, hung up); each one
-wakes the dispatcher, so the next crew is rung at once.
+wakes the dispatcher, so the next crew is rung at once. The round loop is
+``ivr.services.leased_loop``, shared with the callback dialer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from ivr.domain.deadline_watch import alert_key
 from ivr.domain.dispatch import AtRisk, CallResult, DispatchClaim
 from ivr.domain.privacy import mask_number
 from ivr.ports import AlertSink, DispatchOriginator, DispatchStore
-from ivr.services.dialer import bridge_identity
+from ivr.services.leased_loop import LeasedCallLoop
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def at_risk_alert(risk: AtRisk, now: datetime) -> Alert:
     )
 
 
-class Dispatcher:
+class Dispatcher(LeasedCallLoop[DispatchClaim]):
     def __init__(
         self,
         store: DispatchStore,
@@ -62,31 +61,17 @@ class Dispatcher:
         clock: Callable[[], datetime],
         owner: str | None = None,
     ) -> None:
+        super().__init__(
+            task_name="repair-dispatcher",
+            round_name="dispatch",
+            poll_interval_s=limits.poll_interval_s,
+            owner=owner,
+        )
         self._store = store
         self._originator = originator
         self._alerts = alerts
         self._limits = limits
         self._clock = clock
-        self.owner = owner or bridge_identity()
-        self._placing: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="repair-dispatcher")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        for task in list(self._placing):
-            task.cancel()
-        await asyncio.gather(*self._placing, return_exceptions=True)
-
-    def poke(self) -> None:
-        """A call ended or an order was recorded: plan now rather than at the next poll."""
-        self._wake.set()
 
     async def run_once(self) -> int:
         """Recover expired leases, claim and place the calls due, raise alerts; returns claims."""
@@ -94,25 +79,12 @@ class Dispatcher:
         claims = await self._store.claim(
             self.owner, self._limits.claim_lease_s, self._limits.max_claims
         )
-        for claim in claims:
-            task = asyncio.create_task(self._place(claim), name=f"dispatch-{claim.action_id}")
-            self._placing.add(task)
-            task.add_done_callback(self._placing.discard)
+        self._start_placing(claims, "dispatch")
         for risk in await self._store.at_risk():
             if await self._alerts.raise_alert(at_risk_alert(risk, self._clock())):
                 log.warning("dispatch of order %s at risk: %s", risk.order_no, risk.reason)
             await self._store.alerted(risk.job_id)
         return len(claims)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("dispatch round failed; trying again")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._limits.poll_interval_s)
 
     async def _place(self, claim: DispatchClaim) -> None:
         lease = claim.ring_timeout_s + 30.0  # Asterisk answers every originate within its ring

@@ -3,12 +3,11 @@ supervisor). All bodies are JSON; errors are ``{"error": …}`` with a clear mes
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ivr.domain.access import Role
 from ivr.domain.agents import Agent, phone_member_interface
@@ -16,7 +15,7 @@ from ivr.ports import AgentDirectory
 from ivr.services.agent_control import AgentControl, AgentControlError, check_agent
 from ivr.services.call_tracking import CallTracking
 from ivr.web.auth import principal, requires
-from ivr.web.errors import read_json
+from ivr.web.requests import parse_body
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +45,6 @@ class PauseIn(BaseModel):
 
 class _Empty(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    """The body as ``model``; no body at all is an empty object."""
-    raw = await read_json(request) if request.can_read_body else {}
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise web.HTTPUnprocessableEntity(
-            text=json.dumps({"error": "invalid input", "details": details}),
-            content_type="application/json",
-        ) from None
 
 
 def _agent_json(agent: Agent, tracking: CallTracking) -> dict[str, Any]:
@@ -95,7 +78,7 @@ def add_agent_routes(
 
     @requires(Role.SUPERVISOR)
     async def put_agent(request: web.Request) -> web.Response:
-        body: AgentIn = await _body(request, AgentIn)
+        body: AgentIn = await parse_body(request, AgentIn, missing_is_empty=True)
         try:
             job = str(request.match_info["job"])
             device, interface = body.device, body.interface
@@ -114,7 +97,9 @@ def add_agent_routes(
         @requires(Role.SUPERVISOR, Role.AGENT)
         async def handler(request: web.Request) -> web.Response:
             who, job = principal(request), request.match_info["job"]
-            body = await _body(request, PauseIn if kind in ("pause", "unpause") else _Empty)
+            body = await parse_body(
+                request, PauseIn if kind in ("pause", "unpause") else _Empty, missing_is_empty=True
+            )
             try:
                 if kind == "login":
                     agent = await control.log_in(who, job)

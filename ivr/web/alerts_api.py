@@ -24,7 +24,8 @@ from ivr.domain.access import Role
 from ivr.domain.alerts import AlertLevel
 from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, state_of
 from ivr.web.auth import principal, requires
-from ivr.web.workorders import _ORDER_NO, _actor, _error
+from ivr.web.errors import json_error
+from ivr.web.requests import ORDER_NO, actor, path_id, query_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,9 @@ def _since(raw: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise _error(web.HTTPBadRequest, "since is an ISO 8601 time with its offset") from None
+        raise json_error(web.HTTPBadRequest, "since is an ISO 8601 time with its offset") from None
     if value.tzinfo is None:
-        raise _error(web.HTTPBadRequest, "since needs a UTC offset (e.g. +08:00 or Z)")
+        raise json_error(web.HTTPBadRequest, "since needs a UTC offset (e.g. +08:00 or Z)")
     return value
 
 
@@ -61,12 +62,9 @@ def _since(raw: str | None) -> datetime | None:
 async def list_alerts(request: web.Request) -> web.Response:
     query = request.query
     state, level = query.get("state", "open"), query.get("level")
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        limit = 0
+    limit = query_limit(query)
     if state not in _STATES or level not in (None, "warning", "breach") or not 1 <= limit <= 500:
-        raise _error(
+        raise json_error(
             web.HTTPBadRequest,
             "state is open|acknowledged|all; level is warning|breach; limit is 1-500",
         )
@@ -78,13 +76,11 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 @requires(Role.SUPERVISOR)
 async def acknowledge(request: web.Request) -> web.Response:
-    raw = request.match_info["alert_id"]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise _error(web.HTTPNotFound, "no such alert")
+    alert_id = path_id(request, "alert_id", "alert")
     try:
-        row = await request.app[DEPS].alerts.acknowledge(int(raw), _actor(principal(request)))
+        row = await request.app[DEPS].alerts.acknowledge(alert_id, actor(principal(request)))
     except AlertNotFound:
-        raise _error(web.HTTPNotFound, "no such alert") from None
+        raise json_error(web.HTTPNotFound, "no such alert") from None
     return web.json_response(row)
 
 
@@ -93,9 +89,9 @@ async def list_deadlines(request: web.Request) -> web.Response:
     wanted = _DEADLINE_STATES.get(request.query.get("state", "attention"))
     order_no = request.query.get("order_no")
     if wanted is None:
-        raise _error(web.HTTPBadRequest, "state is attention|at_risk|overdue|open")
-    if order_no is not None and not _ORDER_NO.match(order_no):
-        raise _error(web.HTTPBadRequest, "order_no is 20 of 0-9 A-F")
+        raise json_error(web.HTTPBadRequest, "state is attention|at_risk|overdue|open")
+    if order_no is not None and not ORDER_NO.match(order_no):
+        raise json_error(web.HTTPBadRequest, "order_no is 20 of 0-9 A-F")
     deps = request.app[DEPS]
     policy, now = deps.policy, deps.clock()
     orders: dict[str, dict[str, Any]] = {}

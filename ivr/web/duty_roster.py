@@ -21,7 +21,8 @@ from ivr.domain.access import Principal, Role
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_number
 from ivr.web.auth import principal, requires
-from ivr.web.workorders import _body, _error, _In, _json, _order_no
+from ivr.web.errors import json_error
+from ivr.web.requests import StrictIn, parse_body, path_id, path_order_no, to_json
 
 ROSTER = web.AppKey("duty_roster", SqlDutyRoster)
 DISPATCH = web.AppKey("dispatch", SqlDispatch)
@@ -30,19 +31,19 @@ Phone = Annotated[str, StringConstraints(max_length=20)]
 _MAX_RANGE = timedelta(days=62)
 
 
-class CrewIn(_In):
+class CrewIn(StrictIn):
     name: Name
     phone: Phone
     active: bool = True
 
 
-class CrewPatch(_In):
+class CrewPatch(StrictIn):
     name: Name | None = None
     phone: Phone | None = None
     active: bool | None = None
 
 
-class ShiftIn(_In):
+class ShiftIn(StrictIn):
     crew_id: int = Field(ge=1)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -55,7 +56,7 @@ def _phone(raw: str | None) -> PhoneNumber | None:
     try:
         return PhoneNumber(raw)
     except InvalidPhone as exc:
-        raise _error(web.HTTPUnprocessableEntity, f"phone: {exc}") from None
+        raise json_error(web.HTTPUnprocessableEntity, f"phone: {exc}") from None
 
 
 def _sees_numbers(who: Principal) -> bool:
@@ -66,14 +67,7 @@ def _crew_out(crew: CrewView, who: Principal) -> dict[str, Any]:
     data = asdict(crew)
     if not _sees_numbers(who):
         data["phone"] = mask_number(crew.phone)
-    return _json(data)
-
-
-def _int_id(request: web.Request, name: str, what: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise _error(web.HTTPNotFound, f"no such {what}")
-    return int(raw)
+    return to_json(data)
 
 
 def _instant(request: web.Request, name: str, default: datetime) -> datetime:
@@ -85,7 +79,7 @@ def _instant(request: web.Request, name: str, default: datetime) -> datetime:
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
-        raise _error(web.HTTPBadRequest, f"{name} is an ISO 8601 time with its offset")
+        raise json_error(web.HTTPBadRequest, f"{name} is an ISO 8601 time with its offset")
     return value
 
 
@@ -100,36 +94,36 @@ async def list_crews(request: web.Request) -> web.Response:
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
 async def get_crew(request: web.Request) -> web.Response:
     try:
-        crew = await request.app[ROSTER].crew(_int_id(request, "crew_id", "crew"))
+        crew = await request.app[ROSTER].crew(path_id(request, "crew_id", "crew"))
     except RosterNotFound:
-        raise _error(web.HTTPNotFound, "no such crew") from None
+        raise json_error(web.HTTPNotFound, "no such crew") from None
     return web.json_response(_crew_out(crew, principal(request)))
 
 
 @requires(Role.SUPERVISOR)
 async def add_crew(request: web.Request) -> web.Response:
-    body: CrewIn = await _body(request, CrewIn)
+    body: CrewIn = await parse_body(request, CrewIn)
     phone = _phone(body.phone)
     assert phone is not None
     try:
         crew = await request.app[ROSTER].add_crew(body.name, phone, body.active)
     except RosterConflict as exc:
-        raise _error(web.HTTPConflict, str(exc)) from None
+        raise json_error(web.HTTPConflict, str(exc)) from None
     return web.json_response(_crew_out(crew, principal(request)), status=201)
 
 
 @requires(Role.SUPERVISOR)
 async def update_crew(request: web.Request) -> web.Response:
-    crew_id = _int_id(request, "crew_id", "crew")
-    body: CrewPatch = await _body(request, CrewPatch)
+    crew_id = path_id(request, "crew_id", "crew")
+    body: CrewPatch = await parse_body(request, CrewPatch)
     try:
         crew = await request.app[ROSTER].update_crew(
             crew_id, body.name, _phone(body.phone), body.active
         )
     except RosterNotFound:
-        raise _error(web.HTTPNotFound, "no such crew") from None
+        raise json_error(web.HTTPNotFound, "no such crew") from None
     except RosterConflict as exc:
-        raise _error(web.HTTPConflict, str(exc)) from None
+        raise json_error(web.HTTPConflict, str(exc)) from None
     return web.json_response(_crew_out(crew, principal(request)))
 
 
@@ -139,31 +133,31 @@ async def list_shifts(request: web.Request) -> web.Response:
     start = _instant(request, "from", now - timedelta(days=1))
     end = _instant(request, "to", now + timedelta(days=7))
     if not start < end or end - start > _MAX_RANGE:
-        raise _error(web.HTTPBadRequest, "from must be before to, at most 62 days apart")
+        raise json_error(web.HTTPBadRequest, "from must be before to, at most 62 days apart")
     shifts = await request.app[ROSTER].shifts(start, end)
-    return web.json_response({"shifts": [_json(asdict(s)) for s in shifts]})
+    return web.json_response({"shifts": [to_json(asdict(s)) for s in shifts]})
 
 
 @requires(Role.SUPERVISOR)
 async def add_shift(request: web.Request) -> web.Response:
-    body: ShiftIn = await _body(request, ShiftIn)
+    body: ShiftIn = await parse_body(request, ShiftIn)
     try:
         shift = await request.app[ROSTER].add_shift(
             body.crew_id, body.starts_at, body.ends_at, body.priority
         )
     except RosterNotFound:
-        raise _error(web.HTTPUnprocessableEntity, "crew_id: no such crew") from None
+        raise json_error(web.HTTPUnprocessableEntity, "crew_id: no such crew") from None
     except ValueError as exc:
-        raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
-    return web.json_response(_json(asdict(shift)), status=201)
+        raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
+    return web.json_response(to_json(asdict(shift)), status=201)
 
 
 @requires(Role.SUPERVISOR)
 async def remove_shift(request: web.Request) -> web.Response:
     try:
-        await request.app[ROSTER].remove_shift(_int_id(request, "shift_id", "shift"))
+        await request.app[ROSTER].remove_shift(path_id(request, "shift_id", "shift"))
     except RosterNotFound:
-        raise _error(web.HTTPNotFound, "no such shift") from None
+        raise json_error(web.HTTPNotFound, "no such shift") from None
     return web.json_response({"removed": True})
 
 
@@ -192,14 +186,14 @@ async def on_duty(request: web.Request) -> web.Response:
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
 async def order_dispatch(request: web.Request) -> web.Response:
     """Every call made to dispatch a repair order, with its times and result."""
-    order_no = _order_no(request)
+    order_no = path_order_no(request)
     found = await request.app[DISPATCH].for_order(order_no)
     if found is None:
-        raise _error(web.HTTPNotFound, "no dispatch for this work order")
+        raise json_error(web.HTTPNotFound, "no dispatch for this work order")
     if not _sees_numbers(principal(request)):
         for call in found["calls"]:
             call["phone"] = mask_number(call["phone"])
-    return web.json_response({"order_no": order_no, "dispatch": _json(found)})
+    return web.json_response({"order_no": order_no, "dispatch": to_json(found)})
 
 
 def add_routes(app: web.Application, roster: SqlDutyRoster, dispatch: SqlDispatch) -> None:

@@ -18,55 +18,46 @@ from ivr.db.follow_ups import FollowUpNotFound, SqlFollowUps
 from ivr.domain.access import Role
 from ivr.domain.follow_ups import FollowUpConflict
 from ivr.web.auth import principal, requires
-from ivr.web.workorders import _NO_CONTROLS, _actor, _body, _error, _In, _json
+from ivr.web.errors import json_error
+from ivr.web.requests import NO_CONTROLS, StrictIn, actor, parse_body, path_id, query_limit, to_json
 
 FOLLOW_UPS = web.AppKey("follow_ups", SqlFollowUps)
 Note = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=_NO_CONTROLS),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_CONTROLS),
 ]
 _STATES = {"open": True, "resolved": False, "all": None}
 _FLAGS = {"true": True, "false": False, None: None}
 
 
-class ResolveIn(_In):
+class ResolveIn(StrictIn):
     note: Note
 
 
-class RequeueIn(_In):
+class RequeueIn(StrictIn):
     note: Note | None = None
-
-
-def _id(request: web.Request) -> int:
-    raw = request.match_info["follow_up_id"]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise _error(web.HTTPNotFound, "no such follow-up")
-    return int(raw)
 
 
 @requires(Role.SUPERVISOR)
 async def list_follow_ups(request: web.Request) -> web.Response:
     query = request.query
     state, flagged = query.get("state", "open"), query.get("flagged")
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        limit = 0
+    limit = query_limit(query)
     if state not in _STATES or flagged not in _FLAGS or not 1 <= limit <= 500:
-        raise _error(
+        raise json_error(
             web.HTTPBadRequest, "state is open|resolved|all; flagged is true|false; limit is 1-500"
         )
     rows = await request.app[FOLLOW_UPS].list(_STATES[state], _FLAGS[flagged], limit)
-    return web.json_response({"follow_ups": _json(rows)})
+    return web.json_response({"follow_ups": to_json(rows)})
 
 
 @requires(Role.SUPERVISOR)
 async def get_follow_up(request: web.Request) -> web.Response:
     try:
-        row = await request.app[FOLLOW_UPS].get(_id(request))
+        row = await request.app[FOLLOW_UPS].get(path_id(request, "follow_up_id", "follow-up"))
     except FollowUpNotFound:
-        raise _error(web.HTTPNotFound, "no such follow-up") from None
-    return web.json_response(_json(row))
+        raise json_error(web.HTTPNotFound, "no such follow-up") from None
+    return web.json_response(to_json(row))
 
 
 @requires(Role.SUPERVISOR)
@@ -85,15 +76,15 @@ async def _decide(
     decide: Callable[[int, str, str | None], Awaitable[dict[str, Any]]],
 ) -> web.Response:
     """One decision on a follow-up (resolve or requeue), with the same errors for both."""
-    follow_up_id = _id(request)
-    body = await _body(request, model)
+    follow_up_id = path_id(request, "follow_up_id", "follow-up")
+    body = await parse_body(request, model)
     try:
-        row = await decide(follow_up_id, _actor(principal(request)), body.note)
+        row = await decide(follow_up_id, actor(principal(request)), body.note)
     except FollowUpNotFound:
-        raise _error(web.HTTPNotFound, "no such follow-up") from None
+        raise json_error(web.HTTPNotFound, "no such follow-up") from None
     except FollowUpConflict as exc:
-        raise _error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_json(row))
+        raise json_error(web.HTTPConflict, str(exc)) from None
+    return web.json_response(to_json(row))
 
 
 def add_routes(app: web.Application, store: SqlFollowUps) -> None:

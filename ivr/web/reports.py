@@ -19,8 +19,8 @@ from ivr.domain.access import Role
 from ivr.domain.reports import BadMonth, Month, parse_month
 from ivr.services.reports import MAX_SERIES_MONTHS, MonthlyReports
 from ivr.web.auth import principal, requires
+from ivr.web.errors import json_error
 from ivr.web.report_export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
-from ivr.web.workorders import _error
 
 REPORTS = web.AppKey("reports", MonthlyReports)
 _FORMATS = ("json", "csv", "xlsx")
@@ -29,18 +29,18 @@ _FORMATS = ("json", "csv", "xlsx")
 def _month(request: web.Request, name: str = "month") -> Month:
     raw = request.query.get(name)
     if raw is None:
-        raise _error(web.HTTPBadRequest, f"{name} is required, as YYYY-MM (e.g. 2026-09)")
+        raise json_error(web.HTTPBadRequest, f"{name} is required, as YYYY-MM (e.g. 2026-09)")
     try:
         return parse_month(raw)
     except BadMonth as exc:
-        raise _error(web.HTTPBadRequest, str(exc)) from None
+        raise json_error(web.HTTPBadRequest, str(exc)) from None
 
 
 @requires(Role.SUPERVISOR)
 async def monthly(request: web.Request) -> web.StreamResponse:
     kind = request.query.get("format", "json")
     if kind not in _FORMATS:
-        raise _error(web.HTTPBadRequest, "format is json, csv or xlsx")
+        raise json_error(web.HTTPBadRequest, "format is json, csv or xlsx")
     month = _month(request)
     report = await request.app[REPORTS].monthly(month)
     if kind == "json":
@@ -63,7 +63,7 @@ async def series(request: web.Request) -> web.Response:
     last = _month(request, "to")
     raw = request.query.get("months", "6")
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_SERIES_MONTHS:
-        raise _error(web.HTTPBadRequest, f"months is a whole number 1-{MAX_SERIES_MONTHS}")
+        raise json_error(web.HTTPBadRequest, f"months is a whole number 1-{MAX_SERIES_MONTHS}")
     reports = await request.app[REPORTS].series(last, int(raw))
     out: list[dict[str, Any]] = []
     for report in reports:
@@ -76,7 +76,7 @@ async def series(request: web.Request) -> web.Response:
 async def my_month(request: web.Request) -> web.Response:
     who = principal(request)
     if who.job_number is None:
-        raise _error(web.HTTPForbidden, "this route is for an agent's own figures")
+        raise json_error(web.HTTPForbidden, "this route is for an agent's own figures")
     report = (await request.app[REPORTS].monthly(_month(request))).as_dict()
     mine = [a for a in report["agents"] if a["job_number"] == who.job_number]
     return web.json_response(

@@ -1,0 +1,80 @@
+"""The AMI watcher that finishes outbound legs (callbacks, repair dispatch), whichever bridge
+dialled them.
+
+Both kinds are placed the same way (Originate through the trunk context, ``Local/`` legs) and
+finished by the same two events: AMI broadcasts ``OriginateResponse`` to every session allowed
+to read call events, and the ``Hangup`` of the leg's ``;1`` side. So one watcher serves both;
+what differs (which ActionIDs are ours, what an originate failure means, the log wording) is
+the small ``OutboundLegs`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from ivr.asterisk.ami import AmiClient
+
+log = logging.getLogger(__name__)
+
+HANGUP_GRACE_S = 15.0  # after the leg hangs up, the conversation has this long to report
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+class OutboundLegs(Protocol):
+    """One kind of outbound call, as the watcher records it."""
+
+    action_prefix: str  # the ActionIDs this kind originates with
+    leg_name: str  # in log lines: "callback", "dispatch"
+
+    async def answered(self, action_id: str, unique_id: str) -> None: ...
+
+    async def originate_failed(self, action_id: str, reason: Any) -> None:
+        """Asterisk's ``Reason`` (3 no answer, 5 busy, …; may be missing) for this action."""
+        ...
+
+    async def leg_ended(self, unique_id: str) -> None: ...
+
+
+def watch_outbound_legs(
+    ami: AmiClient, legs: OutboundLegs, trunk_context: str, on_change: Callable[[], None]
+) -> Spawn:
+    """Record originate results and leg hang-ups of ``legs`` from AMI, then ``on_change()``.
+    Returns the spawner that keeps the watcher's tasks alive, for further handlers."""
+    pending: set[asyncio.Task[None]] = set()
+    leg_marker = f"@{trunk_context}-"
+
+    def spawn(coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def originate_response(event: Any) -> None:
+        action_id = str(event.get("ActionID", ""))
+        if not action_id.startswith(legs.action_prefix):
+            return
+        try:
+            if event.get("Response") == "Success":
+                await legs.answered(action_id, str(event.get("Uniqueid", "")))
+            else:
+                await legs.originate_failed(action_id, event.get("Reason"))
+        except Exception:
+            log.exception("could not record the originate result of %s", action_id)
+        on_change()
+
+    async def hangup(event: Any) -> None:
+        channel = str(event.get("Channel", ""))
+        if not (channel.startswith("Local/") and leg_marker in channel and channel.endswith(";1")):
+            return
+        try:
+            await legs.leg_ended(str(event.get("Uniqueid", "")))
+        except Exception:
+            log.exception("could not record the end of a %s leg", legs.leg_name)
+        on_change()
+
+    ami.on_event("OriginateResponse", lambda event: spawn(originate_response(event)))
+    ami.on_event("Hangup", lambda event: spawn(hangup(event)))
+    return spawn

@@ -1,0 +1,87 @@
+"""Reading requests the same way in every API module, so each route refuses bad input with the
+same status and shape (``{"error": …}``, see ``ivr.web.errors``): strict bodies (unknown fields
+refused, 422 with per-field details), path ids and order numbers (404 when malformed, never a
+500 from the database), the ``limit`` query parameter, JSON-ready values, and who acted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ivr.domain.access import Principal
+from ivr.web.errors import json_error, read_json
+
+ORDER_NO = re.compile(r"^[0-9A-F]{20}$")
+# Free text is kept verbatim (quotes, & | , ; and line breaks are legitimate in a summary);
+# only control characters that no person types (NUL, escape…) are refused: PostgreSQL cannot
+# store NUL, and terminal escapes have no place in a record.
+NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+class StrictIn(BaseModel):
+    """A request body: a field the API does not know is an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+async def parse_body(
+    request: web.Request, model: type[BaseModel], *, missing_is_empty: bool = False
+) -> Any:
+    """The body as ``model``: 400 if not JSON, 422 with each field's problem if invalid.
+    With ``missing_is_empty``, no body at all is an empty object."""
+    raw = await read_json(request) if request.can_read_body or not missing_is_empty else {}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise json_error(web.HTTPUnprocessableEntity, "invalid input", details=details) from None
+
+
+def path_id(request: web.Request, name: str, what: str) -> int:
+    """A numeric id from the path; anything else is 404 ``no such {what}``."""
+    raw = request.match_info[name]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise json_error(web.HTTPNotFound, f"no such {what}")
+    return int(raw)
+
+
+def path_order_no(request: web.Request) -> str:
+    """The work-order number from the path; a malformed one is 404 like an unknown one."""
+    order_no = request.match_info["order_no"]
+    if not ORDER_NO.match(order_no):
+        raise json_error(web.HTTPNotFound, "no such work order")
+    return order_no
+
+
+def query_limit(query: Mapping[str, str], default: int = 100) -> int:
+    """The ``limit`` query parameter; 0 (which the caller's range check refuses, together with
+    its other parameters) when it is not a whole number."""
+    try:
+        return int(query.get("limit", str(default)))
+    except ValueError:
+        return 0
+
+
+def to_json(value: Any) -> Any:
+    """``value`` with its datetimes as ISO 8601 strings, nested dicts and lists included."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def actor(who: Principal) -> str:
+    """Who did it, as history and follow-ups record it (``role:工号`` or ``role:name``)."""
+    return f"{who.role.value}:{who.job_number or who.name}"[:64]
