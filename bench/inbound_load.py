@@ -64,6 +64,7 @@ class Level:
     variant: str
     calls: int
     routed: int
+    recorded: int  # calls the bridge or the classic script wrote a record for
     asterisk_cpu_s: float  # Asterisk's own CPU
     children_cpu_s: float  # processes Asterisk started and reaped: the classic AGI scripts
     process_cpu_s: float  # this process: the bridge
@@ -77,6 +78,16 @@ def asterisk_cpu_s() -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def classic_scripts_running() -> bool:
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"ivr_agi.py" in (proc / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def agi_latencies(events: Sequence[Mapping[str, str]]) -> tuple[list[float], list[float]]:
@@ -137,10 +148,11 @@ async def run_level(
     variant: str,
     n: int,
     events: list[dict[str, str]],
+    hold_s: float = HOLD_S,
 ) -> Level:
     prompts = bridge.prompts
     menu = bridge.menu
-    variables = f"SIM_KEYS={KEYS},SIM_PAUSE={PAUSE_S},SIM_HOLD={HOLD_S}"
+    variables = f"SIM_KEYS={KEYS},SIM_PAUSE={PAUSE_S},SIM_HOLD={hold_s:g}"
     if variant == "dialplan":
         bench_vars = {
             "BENCH_GREETING": prompts.path_for(menu.greeting),
@@ -162,19 +174,24 @@ async def run_level(
                 "Context": "sim-caller",
                 "Exten": "s",
                 "Priority": "1",
-                "CallerID": f'"bench" <1350000{i:04d}>',
+                "CallerID": f'"bench" <1377{i:07d}>',
                 "Variable": variables,
                 "Async": "true",
             }
         )
-    deadline = time.monotonic() + PAUSE_S + HOLD_S + 90
+    deadline = time.monotonic() + PAUSE_S + hold_s + 90
     while time.monotonic() < deadline:
         ended = sum(1 for e in events if e.get("Event") == "Hangup" and ";1" in e["Channel"])
         if ended >= n:
             break
         await asyncio.sleep(0.5)
-    await asyncio.sleep(2)  # let hangup handlers, scripts and last writes land
+    await asyncio.sleep(2)  # let hangup handlers and last writes land
+    for _ in range(120):  # classic scripts still running would bill the next level
+        if not classic_scripts_running():
+            break
+        await asyncio.sleep(0.5)
     (a_end, c_end), p_end = asterisk_cpu_s(), time.process_time()
+    records = []
     if variant in ("bridge", "classic"):
         repository = bridge.repository if variant == "bridge" else classic
         records = await repository.list_since(since)
@@ -190,7 +207,17 @@ async def run_level(
             and e.get("Value") == "q-repair"
         )
     starts, thinks = agi_latencies(events)
-    return Level(variant, n, routed, a_end - cpu_a, c_end - cpu_c, p_end - cpu_p, starts, thinks)
+    return Level(
+        variant,
+        n,
+        routed,
+        len(records),
+        a_end - cpu_a,
+        c_end - cpu_c,
+        p_end - cpu_p,
+        starts,
+        thinks,
+    )
 
 
 def pct(samples: list[float], q: int) -> float:
@@ -233,54 +260,63 @@ HEADER = (
 )
 
 
-async def main(levels: list[int]) -> None:
+async def run(
+    sandbox: AsteriskSandbox, bridge: Bridge, levels: list[int], hold_s: float = HOLD_S
+) -> dict[int, dict[str, Level]]:
+    """Every level through the three variants, on a sandbox that is up and held by the caller
+    and a started bridge serving the dialplan's FastAGI port; prints and returns the results."""
     settings = Settings()
-    sandbox = AsteriskSandbox.from_settings(settings)
-    with sandbox.exclusive():
+    observer = sandbox.observer  # also sees dialplan (VarSet) and agi (AGIExec*) events
+    classic_dir = settings.sandbox.recordings_dir / "bench-classic"  # visible in the root
+    classic_dir.mkdir(parents=True, exist_ok=True)
+    for stale in classic_dir.glob("classic.db*"):
+        stale.unlink()
+    classic_url = f"sqlite+aiosqlite:///{classic_dir / 'classic.db'}"
+    await upgrade(classic_url)
+    classic_conf = classic_dir / "ivr.toml"
+    classic_settings(classic_conf, classic_url, settings)
+    uid, gid = sandbox._asterisk_ids()  # the scripts run as the root's asterisk user
+    for path in [classic_dir, *classic_dir.iterdir()]:
+        os.chown(path, uid, gid)
+    classic_engine = create_engine(classic_url)
+    ami = AmiClient(observer.host, observer.port, observer.username, observer.secret)
+    events: list[dict[str, str]] = []
+    ami.on_event("*", lambda e: events.append(dict(e)))
+    await ami.connect()
+    results: dict[int, dict[str, Level]] = {}
+    try:
+        print("CPU per call in ms; latencies in ms from Asterisk's AGIExec events")
+        print(HEADER)
+        for n in levels:
+            results[n] = {}
+            for variant in VARIANTS:
+                results[n][variant] = await run_level(
+                    ami,
+                    bridge,
+                    SqlCallRepository(classic_engine),
+                    classic_conf,
+                    variant,
+                    n,
+                    events,
+                    hold_s,
+                )
+            print("\n".join(report(n, results[n])), flush=True)
+    finally:
+        await ami.close()
+        await classic_engine.dispose()
+    return results
+
+
+async def main(levels: list[int]) -> None:
+    sandbox = AsteriskSandbox.from_settings(Settings())
+    with sandbox.exclusive(), tempfile.TemporaryDirectory() as tmp:
         await asyncio.to_thread(sandbox.up)
-        observer = sandbox.observer  # also sees dialplan (VarSet) and agi (AGIExec*) events
-        classic_dir = settings.sandbox.recordings_dir / "bench-classic"  # visible in the root
-        classic_dir.mkdir(parents=True, exist_ok=True)
-        classic_db = classic_dir / "classic.db"
-        for stale in classic_dir.glob("classic.db*"):
-            stale.unlink()
-        classic_url = f"sqlite+aiosqlite:///{classic_db}"
-        await upgrade(classic_url)
-        classic_conf = classic_dir / "ivr.toml"
-        classic_settings(classic_conf, classic_url, settings)
-        uid, gid = sandbox._asterisk_ids()  # the scripts run as the root's asterisk user
-        for path in [classic_dir, *classic_dir.iterdir()]:
-            os.chown(path, uid, gid)
-        classic_engine = create_engine(classic_url)
-        with tempfile.TemporaryDirectory() as tmp:
-            bridge = Bridge(
-                Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp}/bench.db"))
-            )
-            await bridge.start()
-            ami = AmiClient(observer.host, observer.port, observer.username, observer.secret)
-            events: list[dict[str, str]] = []
-            ami.on_event("*", lambda e: events.append(dict(e)))
-            await ami.connect()
-            try:
-                print("CPU per call in ms; latencies in ms from Asterisk's AGIExec events")
-                print(HEADER)
-                for n in levels:
-                    results = {}
-                    for variant in VARIANTS:
-                        results[variant] = await run_level(
-                            ami,
-                            bridge,
-                            SqlCallRepository(classic_engine),
-                            classic_conf,
-                            variant,
-                            n,
-                            events,
-                        )
-                    print("\n".join(report(n, results)), flush=True)
-            finally:
-                await ami.close()
-                await bridge.stop()
-                await classic_engine.dispose()
+        bridge = Bridge(Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp}/b.db")))
+        await bridge.start()
+        try:
+            await run(sandbox, bridge, levels)
+        finally:
+            await bridge.stop()
 
 
 if __name__ == "__main__":
