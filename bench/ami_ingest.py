@@ -11,7 +11,8 @@ queued calls at full speed to two clients in turn, in the same run:
 
 Reports events/s to the last event handled for each, their ratio, and how long after that the
 visits were all stored; checks the tracked outcomes against the calls the stream holds. Run:
-``.venv/bin/python -m bench.ami_ingest --calls 2000`` (no sandbox, no root; a few seconds).
+``.venv/bin/python -m bench.ami_ingest --calls 2000`` (no sandbox, no root; under a minute;
+``--db postgresql+asyncpg://…`` stores the visits in a PostgreSQL database it may empty).
 The machine is shared: compare the ratio within one run rather than absolute rates.
 """
 
@@ -26,6 +27,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from panoramisk import Manager
+from sqlalchemy import text
 
 from bench.ami_stream import ReplayAmi, Stream, synthesize
 from ivr.asterisk.ami import AmiClient
@@ -92,7 +94,7 @@ async def our_path(stream: Stream, db_url: str) -> tuple[float, float, Counter[s
         await engine.dispose()
 
 
-async def main(calls: int) -> dict[str, float]:
+async def main(calls: int, db_url: str = "") -> dict[str, float]:
     logging.getLogger("ivr").setLevel(logging.WARNING)  # one info line per finished call
     stream = synthesize(calls)
     mb = len(stream.data) / 1e6
@@ -102,7 +104,14 @@ async def main(calls: int) -> dict[str, float]:
     )
     bare = await bare_panoramisk(stream)
     with tempfile.TemporaryDirectory() as tmp:
-        ours, stored, outcomes = await our_path(stream, f"sqlite+aiosqlite:///{tmp}/ingest.db")
+        if db_url:  # a PostgreSQL database the benchmark may empty
+            await upgrade(db_url)
+            engine = create_engine(db_url)
+            async with engine.begin() as conn:
+                await conn.execute(text("TRUNCATE ring_attempts, queue_visits"))
+            await engine.dispose()
+        url = db_url or f"sqlite+aiosqlite:///{tmp}/ingest.db"
+        ours, stored, outcomes = await our_path(stream, url)
     bare_rate, our_rate = stream.events / bare, stream.events / ours
     print(f"{'path':<28} {'seconds':>8} {'events/s':>10} {'vs panoramisk':>14}")
     print(f"{'panoramisk bare parsing':<28} {bare:>8.2f} {bare_rate:>10.0f} {1:>13.2f}x")
@@ -110,7 +119,8 @@ async def main(calls: int) -> dict[str, float]:
         f"{'ours: parsed and tracked':<28} {ours:>8.2f} {our_rate:>10.0f} "
         f"{our_rate / bare_rate:>13.2f}x"
     )
-    print(f"visits stored (SQLite) {stored:.2f} s after the last event; outcomes {dict(outcomes)}")
+    store = "PostgreSQL" if db_url else "SQLite"
+    print(f"visits stored ({store}) {stored:.2f} s after the last event; outcomes {dict(outcomes)}")
     if outcomes != stream.expected:
         print(f"MISMATCH: tracked {dict(outcomes)} but the stream holds {dict(stream.expected)}")
     return {
@@ -124,4 +134,6 @@ async def main(calls: int) -> dict[str, float]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
-    asyncio.run(main(parser.parse_args().calls))
+    parser.add_argument("--db", default="", help="store visits here (emptied!), not in SQLite")
+    args = parser.parse_args()
+    asyncio.run(main(args.calls, args.db))
