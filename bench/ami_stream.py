@@ -1,8 +1,8 @@
 """A realistic AMI event stream, and a loopback AMI peer that replays it at full speed.
 
-The stream is what the bridge's AMI user (``read = system,call,agent,user,reporting,cdr``)
+The stream is what the bridge's AMI user (``read = system,call,agent,user,reporting``)
 receives for queued calls on Asterisk 22, field for field as the sandbox sends them: channel
-snapshots on every event, queue and agent events between call, dial, bridge and CDR events
+snapshots on every event, queue and agent events between the call, dial and bridge events
 the tracker does not follow. Each call is one of three kinds, in a fixed mix so every run
 replays the same bytes: answered (80 %), answered by a second agent after the first let it
 ring (10 %), abandoned while ringing (10 %).
@@ -146,12 +146,6 @@ def _call(i: int) -> tuple[str, str]:
             + "Cause: 16\r\nCause-txt: Normal Clearing\r\n",
         )
     c.event("Hangup", "call,all", c.me() + "Cause: 16\r\nCause-txt: Normal Clearing\r\n")
-    c.event(
-        "Cdr",
-        "cdr,all",
-        f"AccountCode: \r\nSource: {c.number}\r\nDestination: 95598\r\n"
-        f"DestinationContext: from-pstn\r\nDisposition: ANSWERED\r\nUniqueID: {c.uid}\r\n",
-    )
     return "".join(c.parts), "abandoned" if kind == "abandoned" else "answered"
 
 
