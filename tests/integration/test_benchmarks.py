@@ -27,6 +27,8 @@ async def test_inbound_load_runs_the_menu_three_ways(sandbox: AmiEndpoint, bridg
     assert list(level) == ["dialplan", "bridge", "classic"]
     assert level["dialplan"].routed == 1
     assert level["bridge"].routed == 1
+    # Asterisk's AGIExec events reach the observer (its `agi` read class): latencies exist
+    assert len(level["bridge"].start_s) == 1 and level["bridge"].think_s
     # the classic script ran inside Asterisk's root with its python3 and wrote its record
     assert level["classic"].recorded == 1
     assert level["classic"].children_cpu_s > 0
