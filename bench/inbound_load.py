@@ -1,16 +1,26 @@
 """How many callers can be in the 95598 menu at once, and what the bridge costs per call.
 
 Places N simultaneous calls through the sandboxed Asterisk, each pressing 1 then 1 (fault
-repair, no power), twice per level: once into the bridge (FastAGI menu, records in SQLite) and,
-as the baseline measured in the same run, once into the same menu written in plain dialplan
-(``[bench-menu-main]`` in ``ivr/sandbox/extensions_local.conf``: same prompt files, same keys).
+repair, no power), three times per level, all measured in the same run:
 
-Reports per level: calls routed correctly, CPU seconds per call (Asterisk, bridge, both) and
-their ratio to the dialplan baseline, and the bridge's think time per AGI command (from a reply
-arriving to the next command leaving: what the bridge adds to every step), p50 and p99.
+- ``dialplan``: the baseline, the same menu written in plain dialplan (``[bench-menu-main]`` in
+  ``ivr/sandbox/extensions_local.conf``: same prompt files, same keys), no AGI at all;
+- ``bridge``: our FastAGI bridge (records in SQLite);
+- ``classic``: the other baseline, the same flow as a classic process-per-call AGI script
+  (``agi_scripts/ivr_agi.py``, started by Asterisk's ``AGI()`` inside the sandbox root with
+  Debian's python3, records in its own SQLite file): ``[bench-classic]``.
 
-Run: ``.venv/bin/python bench/inbound_load.py --levels 10 25 50 100`` (as root; takes the
-sandbox exclusively, about a minute per level).
+Reports per level and variant: calls routed correctly (all of them = sustained), CPU per call
+(Asterisk; the bridge process; the classic scripts, which Asterisk reaps, as its children's CPU)
+and its ratio to the dialplan baseline, and two latencies read from Asterisk's own
+``AGIExecStart``/``AGIExecEnd`` events (µs timestamps), p50 and p99: *start* (the ``AGI()``
+application starting → the first AGI command: connect or fork+exec, imports, settings, menu)
+and *think* per command (one command's end → the next command's start: what the AGI program
+adds to every step). Plain dialplan has neither: its steps follow each other inside Asterisk.
+
+Run: ``.venv/bin/python bench/inbound_load.py --levels 10 25 50`` (as root; takes the sandbox
+exclusively, about 40 s per level and variant). Numbers on a shared machine are noisy: compare
+the ratios within one run, not absolute figures across runs.
 """
 
 from __future__ import annotations
@@ -21,45 +31,32 @@ import os
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-from panoramisk.fast_agi import Request
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import DatabaseSettings, Settings
+from ivr.db.engine import create_engine
+from ivr.db.migrate import upgrade
+from ivr.db.repository import SqlCallRepository
 from ivr.domain.calls import CallOutcome
 from ivr.sandbox.asterisk import AsteriskSandbox
 
 KEYS = "1ww1"
+# Callers press during the 6.4 s greeting, 4.5 s in: late enough that a classic script, which
+# needs ~3 s to start on an idle machine, is listening (keys before the first command are lost).
+PAUSE_S = 4.5
 HOLD_S = 9
-
-
-class ThinkTimes:
-    """Wraps panoramisk's send_command to time the gap between a reply and the next command."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._last_reply: dict[int, float] = {}
-        original = Request.send_command
-
-        async def timed(request: Request, command: str):  # type: ignore[no-untyped-def]
-            sent = time.perf_counter()
-            previous = self._last_reply.get(id(request))
-            if previous is not None:
-                self.samples.append(sent - previous)
-            result = await original(request, command)
-            self._last_reply[id(request)] = time.perf_counter()
-            return result
-
-        Request.send_command = timed  # type: ignore[method-assign]
-
-    def take(self) -> list[float]:
-        samples, self.samples = self.samples, []
-        self._last_reply.clear()
-        return samples
+VARIANTS = ("dialplan", "bridge", "classic")
+CHANNELS = {
+    "dialplan": "Local/s@bench-menu-main",
+    "bridge": "Local/95598@from-pstn",
+    "classic": "Local/s@bench-classic",
+}
 
 
 @dataclass
@@ -67,56 +64,137 @@ class Level:
     variant: str
     calls: int
     routed: int
-    asterisk_cpu_s: float
-    process_cpu_s: float
-    think_s: list[float]
+    recorded: int  # calls the bridge or the classic script wrote a record for
+    asterisk_cpu_s: float  # Asterisk's own CPU
+    children_cpu_s: float  # processes Asterisk started and reaped: the classic AGI scripts
+    process_cpu_s: float  # this process: the bridge
+    start_s: list[float] = field(default_factory=list)
+    think_s: list[float] = field(default_factory=list)
 
 
-def asterisk_cpu_s() -> float:
+def asterisk_cpu_s() -> tuple[float, float]:
+    """(Asterisk's own CPU, CPU of its reaped children) in seconds, from /proc."""
     pid = int(next(p for p in os.popen("pidof asterisk").read().split()))
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
-async def run_level(ami: AmiClient, bridge: Bridge, variant: str, n: int, events: list) -> Level:
+def classic_scripts_running() -> bool:
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"ivr_agi.py" in (proc / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def agi_latencies(events: Sequence[Mapping[str, str]]) -> tuple[list[float], list[float]]:
+    """(start-up, think) samples in seconds of every ``AGI(…inbound…)`` session in ``events``.
+
+    Start-up: the AGI application's ``Newexten`` → its first ``AGIExecStart``. Think: an
+    ``AGIExecEnd`` → the next ``AGIExecStart`` on the same channel. Asterisk's timestamps.
+    """
+    by_channel: dict[str, list[Mapping[str, str]]] = defaultdict(list)
+    for e in events:
+        if e.get("Event") in ("Newexten", "AGIExecStart", "AGIExecEnd") and "Timestamp" in e:
+            by_channel[e.get("Channel", "")].append(e)
+    starts: list[float] = []
+    thinks: list[float] = []
+    for channel_events in by_channel.values():
+        began: float | None = None  # the inbound AGI() app started, no command yet
+        last_end: float | None = None
+        inside = False
+        for e in sorted(channel_events, key=lambda e: float(e["Timestamp"])):
+            ts = float(e["Timestamp"])
+            kind = e["Event"]
+            if kind == "Newexten":
+                inside = e.get("Application") == "AGI" and "inbound" in e.get("AppData", "")
+                began, last_end = (ts if inside else None), None
+            elif inside and kind == "AGIExecStart":
+                if began is not None:
+                    starts.append(ts - began)
+                    began = None
+                elif last_end is not None:
+                    thinks.append(ts - last_end)
+            elif inside and kind == "AGIExecEnd":
+                last_end = ts
+    return starts, thinks
+
+
+def classic_settings(path: Path, db_url: str, settings: Settings) -> None:
+    """The settings file the classic script reads: its database, our prompt cache."""
+    speech = settings.speech
+    lines = [
+        "[database]",
+        f'url = "{db_url}"',
+        "[speech]",
+        f'cache_dir = "{speech.cache_dir}"',
+        f'voice = "{speech.voice}"',
+        f"rate = {speech.rate}",
+        "recognition = false",
+    ]
+    if settings.menu.file is not None:
+        lines += ["[menu]", f'file = "{settings.menu.file}"']
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def run_level(
+    ami: AmiClient,
+    bridge: Bridge,
+    classic: SqlCallRepository,
+    classic_conf: Path,
+    variant: str,
+    n: int,
+    events: list[dict[str, str]],
+    hold_s: float = HOLD_S,
+) -> Level:
     prompts = bridge.prompts
     menu = bridge.menu
-    bench_vars = {
-        "BENCH_GREETING": prompts.path_for(menu.greeting),
-        "BENCH_MAIN": prompts.path_for(menu.nodes["main"].prompt),
-        "BENCH_REPAIR": prompts.path_for(menu.nodes["repair"].prompt),
-        "BENCH_TRANSFER": prompts.path_for(menu.transfer_prompt),
-    }
-    channel = "Local/95598@from-pstn" if variant == "bridge" else "Local/s@bench-menu-main"
-    variables = f"SIM_KEYS={KEYS},SIM_PAUSE=1.5,SIM_HOLD={HOLD_S}"
+    variables = f"SIM_KEYS={KEYS},SIM_PAUSE={PAUSE_S},SIM_HOLD={hold_s:g}"
     if variant == "dialplan":
+        bench_vars = {
+            "BENCH_GREETING": prompts.path_for(menu.greeting),
+            "BENCH_MAIN": prompts.path_for(menu.nodes["main"].prompt),
+            "BENCH_REPAIR": prompts.path_for(menu.nodes["repair"].prompt),
+            "BENCH_TRANSFER": prompts.path_for(menu.transfer_prompt),
+        }
         variables += "," + ",".join(f"{k}={v}" for k, v in bench_vars.items())
+    elif variant == "classic":
+        variables += f",BENCH_AGI_CONF={classic_conf}"
     since = datetime.now(UTC)
     events.clear()
-    cpu_a, cpu_p = asterisk_cpu_s(), time.process_time()
+    (cpu_a, cpu_c), cpu_p = asterisk_cpu_s(), time.process_time()
     for i in range(n):
         await ami.action(
             {
                 "Action": "Originate",
-                "Channel": channel,
+                "Channel": CHANNELS[variant],
                 "Context": "sim-caller",
                 "Exten": "s",
                 "Priority": "1",
-                "CallerID": f'"bench" <1350000{i:04d}>',
+                "CallerID": f'"bench" <1377{i:07d}>',
                 "Variable": variables,
                 "Async": "true",
             }
         )
-    deadline = time.monotonic() + HOLD_S + 60
+    deadline = time.monotonic() + PAUSE_S + hold_s + 90
     while time.monotonic() < deadline:
         ended = sum(1 for e in events if e.get("Event") == "Hangup" and ";1" in e["Channel"])
         if ended >= n:
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(2)  # let hangup handlers and last writes land
-    asterisk, process = asterisk_cpu_s() - cpu_a, time.process_time() - cpu_p
-    if variant == "bridge":
-        records = await bridge.repository.list_since(since)
+    for _ in range(120):  # classic scripts still running would bill the next level
+        if not classic_scripts_running():
+            break
+        await asyncio.sleep(0.5)
+    (a_end, c_end), p_end = asterisk_cpu_s(), time.process_time()
+    records = []
+    if variant in ("bridge", "classic"):
+        repository = bridge.repository if variant == "bridge" else classic
+        records = await repository.list_since(since)
         routed = sum(
             r.outcome == CallOutcome.ROUTED and r.choice == "repair.no_power" for r in records
         )
@@ -128,68 +206,120 @@ async def run_level(ami: AmiClient, bridge: Bridge, variant: str, n: int, events
             and e.get("Variable") == "IVR_QUEUE"
             and e.get("Value") == "q-repair"
         )
-    return Level(variant, n, routed, asterisk, process, [])
+    starts, thinks = agi_latencies(events)
+    return Level(
+        variant,
+        n,
+        routed,
+        len(records),
+        a_end - cpu_a,
+        c_end - cpu_c,
+        p_end - cpu_p,
+        starts,
+        thinks,
+    )
 
 
-def pct(samples: list[float], q: float) -> float:
+def pct(samples: list[float], q: int) -> float:
     if not samples:
         return float("nan")
-    return (
-        statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
-        if len(samples) > 1
-        else samples[0]
-    )
+    if len(samples) == 1:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+def report(n: int, levels: dict[str, Level]) -> list[str]:
+    """One line per variant; CPU per call and its ratio to the plain-dialplan baseline."""
+    base = levels["dialplan"]
+    idle_process = base.process_cpu_s  # this process's own cost of placing and watching calls
+    rows = []
+    base_total = (base.asterisk_cpu_s + base.children_cpu_s) / n
+    for name in VARIANTS:
+        lv = levels[name]
+        bridge_cpu = max(lv.process_cpu_s - idle_process, 0.0) / n if name == "bridge" else 0.0
+        total = (lv.asterisk_cpu_s + lv.children_cpu_s) / n + bridge_cpu
+        ratio = total / base_total if base_total else float("nan")
+        ms = 1000
+        latency = (
+            f"{pct(lv.start_s, 50) * ms:>9.1f} {pct(lv.start_s, 99) * ms:>9.1f} "
+            f"{pct(lv.think_s, 50) * ms:>9.2f} {pct(lv.think_s, 99) * ms:>9.2f}"
+            if name != "dialplan"
+            else f"{'-':>9} {'-':>9} {'-':>9} {'-':>9}"
+        )
+        rows.append(
+            f"{n:>5} {name:<9} {lv.routed:>4}/{n:<4} {lv.asterisk_cpu_s / n * ms:>9.1f} "
+            f"{(lv.children_cpu_s / n + bridge_cpu) * ms:>9.1f} {total * ms:>9.1f} "
+            f"{ratio:>7.2f}x {latency}"
+        )
+    return rows
+
+
+HEADER = (
+    f"{'calls':>5} {'variant':<9} {'routed':>9} {'ast ms':>9} {'agi ms':>9} {'total ms':>9} "
+    f"{'vs plan':>8} {'start p50':>9} {'start p99':>9} {'think p50':>9} {'think p99':>9}"
+)
+
+
+async def run(
+    sandbox: AsteriskSandbox, bridge: Bridge, levels: list[int], hold_s: float = HOLD_S
+) -> dict[int, dict[str, Level]]:
+    """Every level through the three variants, on a sandbox that is up and held by the caller
+    and a started bridge serving the dialplan's FastAGI port; prints and returns the results."""
+    settings = Settings()
+    observer = sandbox.observer  # also sees dialplan (VarSet) and agi (AGIExec*) events
+    classic_dir = settings.sandbox.recordings_dir / "bench-classic"  # visible in the root
+    classic_dir.mkdir(parents=True, exist_ok=True)
+    for stale in classic_dir.glob("classic.db*"):
+        stale.unlink()
+    classic_url = f"sqlite+aiosqlite:///{classic_dir / 'classic.db'}"
+    await upgrade(classic_url)
+    classic_conf = classic_dir / "ivr.toml"
+    classic_settings(classic_conf, classic_url, settings)
+    uid, gid = sandbox._asterisk_ids()  # the scripts run as the root's asterisk user
+    for path in [classic_dir, *classic_dir.iterdir()]:
+        os.chown(path, uid, gid)
+    classic_engine = create_engine(classic_url)
+    ami = AmiClient(observer.host, observer.port, observer.username, observer.secret)
+    events: list[dict[str, str]] = []
+    ami.on_event("*", lambda e: events.append(dict(e)))
+    await ami.connect()
+    results: dict[int, dict[str, Level]] = {}
+    try:
+        print("CPU per call in ms; latencies in ms from Asterisk's AGIExec events")
+        print(HEADER)
+        for n in levels:
+            results[n] = {}
+            for variant in VARIANTS:
+                results[n][variant] = await run_level(
+                    ami,
+                    bridge,
+                    SqlCallRepository(classic_engine),
+                    classic_conf,
+                    variant,
+                    n,
+                    events,
+                    hold_s,
+                )
+            print("\n".join(report(n, results[n])), flush=True)
+    finally:
+        await ami.close()
+        await classic_engine.dispose()
+    return results
 
 
 async def main(levels: list[int]) -> None:
     sandbox = AsteriskSandbox.from_settings(Settings())
-    with sandbox.exclusive():
-        endpoint = await asyncio.to_thread(sandbox.up)
-        observer = sandbox.observer  # also sees dialplan events (VarSet) for the baseline
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(
-                database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp}/bench.db")
-            )
-            bridge = Bridge(settings)
-            await bridge.start()
-            think = ThinkTimes()
-            ami = AmiClient(observer.host, observer.port, observer.username, observer.secret)
-            events: list[dict[str, str]] = []
-            ami.on_event("*", lambda e: events.append(dict(e)))
-            await ami.connect()
-            del endpoint
-            try:
-                print(
-                    f"{'calls':>5} {'variant':<9} {'routed':>6} {'ast cpu/call':>12} "
-                    f"{'bridge cpu/call':>15} {'total vs dialplan':>17} "
-                    f"{'think p50':>9} {'think p99':>9}"
-                )
-                for n in levels:
-                    base = await run_level(ami, bridge, "dialplan", n, events)
-                    think.take()
-                    ours = await run_level(ami, bridge, "bridge", n, events)
-                    ours.think_s = think.take()
-                    bridge_cpu = max(ours.process_cpu_s - base.process_cpu_s, 0.0) / n
-                    base_total = base.asterisk_cpu_s / n
-                    ours_total = ours.asterisk_cpu_s / n + bridge_cpu
-                    print(
-                        f"{n:>5} {'dialplan':<9} {base.routed:>6} {base_total * 1000:>10.1f}ms "
-                        f"{'-':>15} {'1.00x':>17} {'-':>9} {'-':>9}"
-                    )
-                    print(
-                        f"{n:>5} {'bridge':<9} {ours.routed:>6} "
-                        f"{ours.asterisk_cpu_s / n * 1000:>10.1f}ms {bridge_cpu * 1000:>13.1f}ms "
-                        f"{ours_total / base_total if base_total else float('nan'):>16.2f}x "
-                        f"{pct(ours.think_s, 50) * 1000:>7.2f}ms "
-                        f"{pct(ours.think_s, 99) * 1000:>7.2f}ms",
-                        flush=True,
-                    )
-            finally:
-                await ami.close()
-                await bridge.stop()
+    with sandbox.exclusive(), tempfile.TemporaryDirectory() as tmp:
+        await asyncio.to_thread(sandbox.up)
+        bridge = Bridge(Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp}/b.db")))
+        await bridge.start()
+        try:
+            await run(sandbox, bridge, levels)
+        finally:
+            await bridge.stop()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[10, 25, 50])
     asyncio.run(main(parser.parse_args().levels))

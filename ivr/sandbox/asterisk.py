@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ivr.sandbox import classic_agi
+
 if TYPE_CHECKING:
     from ivr.config import Settings
 
@@ -39,7 +41,8 @@ READY_MARKER = ".ivr-sandbox-ready"
 SECRET_FILE = ".ivr-ami-secret"  # noqa: S105 (a file name)
 AMI_USER = "ivr-bridge"
 # Sandbox-only AMI user for tests and demos: the bridge's rights plus `dtmf` (keypress events,
-# which production keeps off the bridge's stream) and `dialplan` (Newexten/VarSet).
+# which production keeps off the bridge's stream), `dialplan` (Newexten/VarSet) and `agi`
+# (AGIExecStart/End: the benchmarks time each AGI command by Asterisk's clock).
 OBSERVER_USER = "ivr-sandbox"
 SECRET_CONF = "manager_secret.conf"  # noqa: S105 (a file name)
 LOCAL_MANAGER_CONF = "manager_local.conf"
@@ -401,7 +404,7 @@ class AsteriskSandbox:
             f"[{OBSERVER_USER}]\n"
             "deny = 0.0.0.0/0.0.0.0\n"
             "permit = 127.0.0.1/255.255.255.255\n"
-            "read = system,call,agent,user,reporting,cdr,dtmf,dialplan\n"
+            "read = system,call,agent,user,reporting,cdr,dtmf,dialplan,agi\n"
             "write = call,agent,originate,reporting,user\n"
             f"secret = {secret}\n"
         )
@@ -751,6 +754,8 @@ class AsteriskSandbox:
         started = time.monotonic()
         self.ensure_root()
         changed = self._install_config()
+        classic_agi.ensure_python(self, _say)  # AGI(/path/script) runs inside the root
+        classic_agi.install_script(self)
         self._mount_shared()
         deadline = time.monotonic() + self.start_timeout_s  # the start, not debootstrap
         pid = self._daemon_pid()

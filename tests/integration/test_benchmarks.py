@@ -1,0 +1,50 @@
+"""Every benchmark in bench/ runs end to end at a tiny size, so none can rot unnoticed.
+
+No timing is asserted: what each benchmark itself checks (calls routed, outcomes tracked, the
+cap, no duplicates) is, since a benchmark whose own checks fail measures nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import ami_ingest, callback_dialer, inbound_load
+from ivr.app import Bridge
+from ivr.config import Settings
+from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
+
+
+async def test_ami_ingest_tracks_every_call_of_the_replayed_stream() -> None:
+    result = await ami_ingest.main(20)
+    assert result["ok"] == 1.0  # the tracked visit outcomes are exactly the stream's calls
+    assert result["bare_s"] > 0 and result["ours_s"] > 0
+
+
+@pytest.mark.integration
+async def test_inbound_load_runs_the_menu_three_ways(sandbox: AmiEndpoint, bridge: Bridge) -> None:
+    box = AsteriskSandbox.from_settings(Settings())  # held by this session already
+    (level,) = (await inbound_load.run(box, bridge, [1], hold_s=7)).values()
+    assert list(level) == ["dialplan", "bridge", "classic"]
+    assert level["dialplan"].routed == 1
+    assert level["bridge"].routed == 1
+    # Asterisk's AGIExec events reach the observer (its `agi` read class): latencies exist
+    assert len(level["bridge"].start_s) == 1 and level["bridge"].think_s
+    # the classic script ran inside Asterisk's root with its python3 and wrote its record
+    assert level["classic"].recorded == 1
+    assert level["classic"].children_cpu_s > 0
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+async def test_callback_dialer_bench_places_each_callback_once_within_the_cap(
+    sandbox: AmiEndpoint, postgres_url: str
+) -> None:
+    box = AsteriskSandbox.from_settings(Settings())
+    outcomes = await callback_dialer.run(box, n=3, cap=2, rate=5, db_url=postgres_url, max_s=90)
+    assert [o.name for o in outcomes] == ["bare", "1 bridge", "2 bridges"]
+    for outcome in outcomes:
+        assert (outcome.dialled, outcome.dup_ami) == (3, 0), outcome
+        assert 1 <= outcome.peak <= 2, outcome
+    for outcome in outcomes[1:]:
+        assert outcome.dup_db == 0, outcome
+        assert outcome.results == {"completed": 3}, outcome
