@@ -34,7 +34,7 @@ async def serve_stdio() -> int:
         route = sys.argv[1] if len(sys.argv) > 1 else "inbound"
         served = await serve_session(reader, writer, bridge.routes, settings.agi, route)
     finally:
-        await bridge.journal.drain()
+        await bridge.journal.close()
         await bridge.prompts.close()
         await bridge.engine.dispose()
     return 0 if served else 1

@@ -28,10 +28,11 @@ from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import china_is_workday, known_years
 from ivr.config import CallbackSettings, Settings
 from ivr.db.callbacks import SqlCallbacks
-from ivr.db.engine import create_engine
+from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
 from ivr.db.repository import SqlCallRepository
+from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorders import SqlWorkOrders
@@ -72,6 +73,14 @@ def callback_policy(settings: CallbackSettings) -> CallbackPolicy:
     )
 
 
+def journal_spool(settings: Settings) -> FileSpool | None:
+    """Where unwritten call records wait: the configured file, or beside a SQLite database."""
+    if settings.database.spool_file is not None:
+        return FileSpool(settings.database.spool_file)
+    path = sqlite_file(normalize_url(settings.database.url))
+    return None if path is None else FileSpool(path.with_name(path.name + ".spool.jsonl"))
+
+
 class Bridge:
     """The bridge's parts, started in dependency order and stopped in reverse."""
 
@@ -81,7 +90,9 @@ class Bridge:
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
-        self.journal = CallJournal(self.repository)
+        self.journal = CallJournal(
+            self.repository, settings.database.journal_max_calls, journal_spool(settings)
+        )
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
@@ -152,6 +163,7 @@ class Bridge:
                 ", ".join(sorted(self.grammars)),
             )
         await upgrade(self.settings.database.url)
+        await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS)
         texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
         rendered = await self.prompts.prerender(sorted(texts))
@@ -199,7 +211,7 @@ class Bridge:
         if self.ami is not None:
             await self.ami.close()
         await self.agi.stop()
-        await self.journal.drain()
+        await self.journal.close()
         if self.recognizer is not None:
             await self.recognizer.close()
         await self.tracking.stop()

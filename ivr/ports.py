@@ -10,7 +10,7 @@ from typing import Protocol
 from ivr.domain.agents import Agent
 from ivr.domain.alerts import Alert
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
-from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.calls import CallRecord, CallStep, SpooledCall
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.speech import Grammar, Hypothesis
 
@@ -66,6 +66,11 @@ class CallRepository(Protocol):
 
     async def add_steps(self, call_id: str, steps: Sequence[CallStep]) -> None: ...
 
+    async def save(self, record: CallRecord) -> None:
+        """Idempotent write of a whole snapshot: insert or update the row and append only the
+        steps not yet stored; a snapshot with fewer steps than stored changes nothing."""
+        ...
+
     async def update(self, record: CallRecord) -> None:
         """Store the call's outcome, route, choice, path, keys and end (not its steps)."""
         ...
@@ -76,8 +81,9 @@ class CallRepository(Protocol):
         ended_at: datetime,
         queue_status: str | None,
         agent_interface: str | None,
-    ) -> None:
-        """Asterisk says the channel is gone. Keeps an earlier ``ended_at`` if one is stored."""
+    ) -> bool:
+        """Asterisk says the channel is gone. Keeps an earlier ``ended_at`` if one is stored;
+        False if the call is unknown."""
         ...
 
     async def get(self, call_id: str) -> CallRecord | None:
@@ -94,6 +100,20 @@ class CallRepository(Protocol):
         """Close as ``lost`` the ``in_menu`` calls started before ``started_before`` whose
         channel is not in ``present_uids``; how many."""
         ...
+
+
+class CallSpool(Protocol):
+    """Call records kept outside the database while it cannot take them (a local file)."""
+
+    def append(self, entry: SpooledCall) -> None: ...
+
+    def load(self) -> list[SpooledCall]: ...
+
+    def replace(self, entries: Sequence[SpooledCall]) -> None:
+        """Keep exactly ``entries`` (none: the spool is removed)."""
+        ...
+
+    def empty(self) -> bool: ...
 
 
 class VisitStore(Protocol):

@@ -67,25 +67,40 @@ class SqlCallRepository:
             )
             await _insert_steps(conn, call_id, int(last) + 1, steps)
 
+    async def save(self, record: CallRecord) -> None:
+        """Idempotent write of a whole snapshot (the journal retries it after any failure, even
+        one that came after the commit): insert the call if it is new, else append only the
+        steps beyond those stored and update the row. A stale snapshot (fewer steps than
+        stored) changes nothing, so an old write replayed late never undoes a newer one."""
+        async with self._writer.begin() as conn:
+            found = await conn.scalar(
+                select(calls.c.call_id).where(calls.c.call_id == record.call_id).with_for_update()
+            )
+            if found is None:
+                await conn.execute(insert(calls), [_call_values(record)])
+                await _insert_steps(conn, record.call_id, 0, record.steps)
+                return
+            stored = await conn.scalar(
+                select(func.coalesce(func.max(steps_table.c.seq), -1) + 1).where(
+                    steps_table.c.call_id == record.call_id
+                )
+            )
+            if len(record.steps) < int(stored):
+                return
+            await _insert_steps(conn, record.call_id, int(stored), record.steps[int(stored) :])
+            await conn.execute(
+                update(calls)
+                .where(calls.c.call_id == record.call_id)
+                .values(_decided_values(record))
+            )
+
     async def update(self, record: CallRecord) -> bool:
         """Store what the flow decided; ``True`` if the call exists.
 
         Never erases what ``mark_ended`` (driven by Asterisk, possibly first) stored: the earliest
         end wins and a missing queue status or agent keeps the stored one.
         """
-        values: dict[str, Any] = {
-            "outcome": record.outcome,
-            "route": record.route,
-            "choice": record.choice,
-            "menu_path": list(record.menu_path),
-            "keys": record.keys,
-            "ended_at": _earliest_end(record.ended_at),
-        }
-        if record.queue_status:
-            values["queue_status"] = record.queue_status
-        if record.agent_interface:
-            values["agent_interface"] = record.agent_interface
-        return await self._update(record.call_id, values)
+        return await self._update(record.call_id, _decided_values(record))
 
     async def mark_ended(
         self,
@@ -197,6 +212,22 @@ async def _insert_steps(
             for i, step in enumerate(new_steps)
         ],
     )
+
+
+def _decided_values(record: CallRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "outcome": record.outcome,
+        "route": record.route,
+        "choice": record.choice,
+        "menu_path": list(record.menu_path),
+        "keys": record.keys,
+        "ended_at": _earliest_end(record.ended_at),
+    }
+    if record.queue_status:
+        values["queue_status"] = record.queue_status
+    if record.agent_interface:
+        values["agent_interface"] = record.agent_interface
+    return values
 
 
 def _call_values(record: CallRecord) -> dict[str, Any]:
