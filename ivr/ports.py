@@ -95,10 +95,15 @@ class CallRepository(Protocol):
         ...
 
     async def close_lost(
-        self, present_uids: set[str], started_before: datetime, at: datetime
+        self,
+        present_uids: set[str],
+        started_before: datetime,
+        at: datetime,
+        cut_since: datetime | None = None,
     ) -> int:
-        """Close as ``lost`` the ``in_menu`` calls started before ``started_before`` whose
-        channel is not in ``present_uids``; how many."""
+        """Close as ``lost`` the calls started before ``started_before`` whose channel is not in
+        ``present_uids`` and whose end is unknown (or, after an Asterisk restart, came after
+        ``cut_since``); how many."""
         ...
 
 

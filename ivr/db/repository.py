@@ -114,7 +114,17 @@ class SqlCallRepository:
         An earlier stored ``ended_at`` is kept; non-empty ``queue_status``/``agent_interface``
         always replace the stored ones.
         """
-        values: dict[str, Any] = {"ended_at": _earliest_end(ended_at)}
+        values: dict[str, Any] = {
+            "ended_at": _earliest_end(ended_at),
+            # a routed call a resync took for lost has reported its end after all
+            "outcome": case(
+                (
+                    (calls.c.outcome == CallOutcome.LOST) & calls.c.route.is_not(None),
+                    literal(CallOutcome.ROUTED.value),
+                ),
+                else_=calls.c.outcome,
+            ),
+        }
         if queue_status:
             values["queue_status"] = queue_status
         if agent_interface:
@@ -155,17 +165,37 @@ class SqlCallRepository:
         return [_record(row, by_call.get(row.call_id, [])) for row in rows]
 
     async def close_lost(
-        self, present_uids: set[str], started_before: datetime, at: datetime
+        self,
+        present_uids: set[str],
+        started_before: datetime,
+        at: datetime,
+        cut_since: datetime | None = None,
     ) -> int:
-        """Close as ``lost`` the calls still ``in_menu`` whose channel Asterisk no longer has
-        (a bridge died with them); returns how many. Young rows are left alone (a call may be
-        entering the menu right now)."""
-        async with self._writer.begin() as conn:
-            rows = await conn.execute(
-                select(calls.c.call_id, calls.c.unique_id).where(
-                    (calls.c.outcome == CallOutcome.IN_MENU) & (calls.c.started_at < started_before)
+        """Close as ``lost`` the calls whose channel Asterisk no longer has and whose end we
+        never learnt: still ``in_menu`` (a bridge died with them), or routed with no end (the
+        hang-up handler's report never came). Returns how many. Young rows are left alone (a
+        call may be entering the menu right now).
+
+        ``cut_since``: Asterisk restarted, and its shutdown ended calls from then on: a call
+        that "hung up in the menu", failed, or left its queue unanswered after that instant
+        was cut, not abandoned, and is ``lost`` too."""
+        gone = calls.c.started_at < started_before
+        open_ = (calls.c.outcome == CallOutcome.IN_MENU) | (
+            (calls.c.outcome == CallOutcome.ROUTED) & calls.c.ended_at.is_(None)
+        )
+        where = gone & open_
+        if cut_since is not None:
+            cut = (calls.c.ended_at >= cut_since) & (
+                calls.c.outcome.in_([CallOutcome.ABANDONED_IN_MENU, CallOutcome.FAILED])
+                | (
+                    (calls.c.outcome == CallOutcome.ROUTED)
+                    & calls.c.agent_interface.is_(None)
+                    & calls.c.queue_status.is_(None)
                 )
             )
+            where = gone & (open_ | cut)
+        async with self._writer.begin() as conn:
+            rows = await conn.execute(select(calls.c.call_id, calls.c.unique_id).where(where))
             lost = [r.call_id for r in rows if r.unique_id not in present_uids]
             if lost:
                 await conn.execute(
