@@ -125,7 +125,12 @@ class Bridge:
         self.work_orders = SqlWorkOrders(self.engine, china_is_workday, policy, utc_now)
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
-        callback_deps = CallbackDeps(self.callbacks, self.prompts, settings.sandbox.recordings_dir)
+        callback_deps = CallbackDeps(
+            self.callbacks,
+            self.prompts,
+            settings.sandbox.recordings_dir,
+            max_call_s=settings.callback.max_call_s,
+        )
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
@@ -198,6 +203,7 @@ class Bridge:
                 cb.poll_interval_s,
             ),
             utc_now,
+            ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_callback_events(self.ami, self.callbacks, cb, self.dialer.poke)
         self.dialer.start()

@@ -160,6 +160,11 @@ class CallbackStore(Protocol):
 
     async def context(self, action_id: str) -> CallbackContext | None: ...
 
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool:
+        """The customer answered (AMI or the conversation says so); False if the attempt is
+        no longer live (its lease expired and it was given up)."""
+        ...
+
     async def conversation_done(self, action_id: str, conversation: Conversation) -> None: ...
 
 

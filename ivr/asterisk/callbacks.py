@@ -90,5 +90,21 @@ def watch_callback_events(
             log.exception("could not record the end of a callback leg")
         on_change()
 
+    async def reconcile() -> None:
+        """After a (re)connect: callback legs that hung up while we were not listening."""
+        try:
+            channels = await ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
+            present = {
+                str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"
+            }
+            ended = await store.legs_gone(present, HANGUP_GRACE_S)
+        except Exception:
+            log.exception("could not reconcile callback legs after the AMI login")
+            return
+        if ended:
+            log.warning("%d callback legs ended while AMI was away", ended)
+        on_change()
+
+    ami.on_login(lambda: spawn(reconcile()))
     ami.on_event("OriginateResponse", lambda event: spawn(originate_response(event)))
     ami.on_event("Hangup", lambda event: spawn(hangup(event)))

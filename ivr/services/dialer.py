@@ -53,11 +53,13 @@ class Dialer:
         limits: DialerLimits,
         clock: Callable[[], datetime],
         owner: str | None = None,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._originator = originator
         self._limits = limits
         self._clock = clock
+        self._ready = ready  # can we place calls now (AMI logged in)?
         self.owner = owner or bridge_identity()
         self._placing: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -80,8 +82,13 @@ class Dialer:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Recover expired leases, claim what is due and start placing it; returns claims."""
+        """Recover expired leases, claim what is due and start placing it; returns claims.
+
+        Nothing is claimed while calls cannot be placed (AMI down): each claim would fail at
+        once and use up one of the customer's attempts."""
         await self._store.recover()
+        if not self._ready():
+            return 0
         claims = await self._store.claim(
             self.owner,
             self._limits.max_concurrent,
