@@ -116,6 +116,11 @@ class Dialer:
         delay = (claim.originate_at - self._clock()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)  # the shared rate slot this claim was given
+        if not self._ready():
+            # AMI went down meanwhile: an originate now would fail and count as an attempt.
+            # Not dialled, the claim expires and its task is given back (``recover``).
+            log.warning("callback %s: AMI down at its slot; claim left to expire", claim.action_id)
+            return
         if not await self._store.start_originate(
             claim.action_id, self.owner, self._limits.originate_lease_s
         ):
