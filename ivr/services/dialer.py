@@ -25,6 +25,8 @@ from ivr.ports import CallbackStore, Originator
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF_S = 15.0  # longest pause between dialer rounds while they keep failing
+
 
 @dataclass(frozen=True, slots=True)
 class DialerLimits:
@@ -103,14 +105,25 @@ class Dialer:
         return len(claims)
 
     async def _run(self) -> None:
+        failures = 0
         while True:
+            wait = self._limits.poll_interval_s
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("dialer round failed; trying again")
+                if failures:
+                    log.warning("dialer rounds work again after %d failures", failures)
+                failures = 0
+            except Exception as exc:
+                # the database (usually) is away: back off instead of spinning, log once in full
+                failures += 1
+                wait = min(MAX_BACKOFF_S, wait * 2**failures)
+                if failures == 1:
+                    log.exception("dialer round failed; retrying with backoff")
+                else:
+                    log.warning("dialer round failed again (%s); next in %.0f s", exc, wait)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._limits.poll_interval_s)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _place(self, claim: Claim) -> None:
         delay = (claim.originate_at - self._clock()).total_seconds()
