@@ -20,7 +20,7 @@ class CallOutcome(StrEnum):
     ROUTED = "routed"  # handed to an agent queue
     ABANDONED_IN_MENU = "abandoned_in_menu"  # caller hung up before a route was chosen
     FAILED = "failed"  # the bridge failed; the dialplan sends the caller to the fallback queue
-    LOST = "lost"  # left in_menu by a bridge that died; closed by the next one's resync
+    LOST = "lost"  # ended unseen (dead bridge, link down) or cut by an Asterisk restart: resync
 
 
 class StepKind(StrEnum):
