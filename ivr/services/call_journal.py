@@ -62,6 +62,7 @@ class CallJournal:
         self._writers: dict[str, asyncio.Task[None]] = {}
         self._spooled: set[str] = set()  # calls whose later writes must follow them to the spool
         self._spool_task: asyncio.Task[None] | None = None
+        self._replaying: tuple[list[SpooledCall], int] | None = None  # loaded, how many taken
         self._failing_since: float | None = None
         self.retries = 0  # failed writes so far (tests, metrics)
         self.spilled = 0  # writes sent to the spool because memory was full
@@ -87,10 +88,11 @@ class CallJournal:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Replay what a previous run left in the spool, and keep replaying it later."""
+        """Take back what a previous run left in the spool (written in the background, so a
+        database that fails again cannot hold up the start), and keep watching the spool."""
         if self._spool is None:
             return
-        await self._replay()
+        self._load_spool()
         self._spool_task = asyncio.create_task(self._watch_spool(), name="journal-spool")
 
     async def drain(self, timeout_s: float | None = None) -> bool:
@@ -110,6 +112,7 @@ class CallJournal:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._spool_task
         if await self.drain(timeout_s):
+            self._finish_replay()
             return
         writers = list(self._writers.values())
         for task in writers:
@@ -238,14 +241,16 @@ class CallJournal:
     async def _watch_spool(self) -> None:
         while True:
             await asyncio.sleep(SPOOL_CHECK_S)
-            if not self._pending and not self._spool.empty():  # type: ignore[union-attr]
-                try:
-                    await self._replay()
-                except Exception:
-                    log.exception("journal: could not replay the spool")
+            try:
+                if self._replaying is not None:
+                    self._finish_replay()
+                elif not self._pending and self._spool is not None and not self._spool.empty():
+                    self._load_spool()
+            except Exception:
+                log.exception("journal: could not replay the spool")
 
-    async def _replay(self) -> None:
-        """Load as much of the spool as memory allows, write it, and keep only the rest."""
+    def _load_spool(self) -> None:
+        """Put as much of the spool as memory allows into the queue of writes."""
         assert self._spool is not None
         entries = self._spool.load()
         if not entries:
@@ -255,12 +260,20 @@ class CallJournal:
             "journal: replaying %d of %d spooled writes", min(room, len(entries)), len(entries)
         )
         self._spooled.clear()
-        taken = entries[:room]
-        for entry in taken:
+        for entry in entries[:room]:
             self._put(entry.call_id, entry.record, entry.end, force=True)
-        await self.drain()
-        # appended meanwhile (no await between these two lines: nothing else runs)
+        self._replaying = (entries, room)
+
+    def _finish_replay(self) -> None:
+        """Once every replayed call is written, keep in the spool only what was not taken."""
+        if self._replaying is None or self._spool is None:
+            return
+        entries, room = self._replaying
+        if any(e.call_id in self._pending for e in entries[:room]):
+            return
+        # appended meanwhile: after the lines we loaded (no await here: nothing else runs)
         self._spool.replace(entries[room:] + self._spool.load()[len(entries) :])
+        self._replaying = None
 
 
 def _snapshot(record: CallRecord) -> CallRecord:
