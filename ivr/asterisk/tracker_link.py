@@ -97,10 +97,9 @@ class TrackerLink:
     async def _resync_once(self) -> None:
         # Did Asterisk restart while we were away? Then the hang-ups and queue events of its
         # shutdown, which come just before the link drops, were not the callers' doing.
-        core = await self.ami.action({"Action": "CoreStatus"}, timeout_s=15)
-        started = f"{core.get('CoreStartupDate')} {core.get('CoreStartupTime')}"
+        started = await self._started_at()
         cut_since_us = None
-        if self._started is not None and self._started != started:
+        if self._started is not None and started is not None and self._started != started:
             cut_since_us = (self.ami.disconnected_at_us or now_us()) - SHUTDOWN_WINDOW_US
             log.warning(
                 "Asterisk restarted (up since %s): calls it cut are closed as lost", started
@@ -126,7 +125,17 @@ class TrackerLink:
         await self.tracking.resync(present, entries, members, cut_since_us)
         if cut_since_us is not None:
             self.restarts += 1
-        self._started = started
+        self._started = started or self._started
+
+    async def _started_at(self) -> str | None:
+        """When Asterisk started (``CoreStatus``), or None if it will not say: then restarts go
+        unnoticed, and the resync still runs."""
+        try:
+            core = await self.ami.action({"Action": "CoreStatus"}, timeout_s=15)
+        except Exception as exc:
+            log.warning("CoreStatus refused (%s): Asterisk restarts cannot be told apart", exc)
+            return None
+        return f"{core.get('CoreStartupDate')} {core.get('CoreStartupTime')}"
 
     async def stop(self) -> None:
         if self._resync_task is not None:

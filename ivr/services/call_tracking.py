@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 LOST_NOTE = "ended while the bridge was not following Asterisk (closed by resync)"
 RETRY_S = 2.0
-MENU_GRACE = timedelta(seconds=10)
-RECENT_VISITS = 2000  # a call this young may be entering the menu right now
+MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu right now
+RECENT_VISITS = 2000  # finished visits kept to find those an Asterisk restart cut
 
 
 @dataclass(frozen=True, slots=True)
