@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
@@ -92,12 +93,13 @@ def watch_callback_events(
 
     async def reconcile() -> None:
         """After a (re)connect: callback legs that hung up while we were not listening."""
+        asked_at = datetime.now(UTC)  # attempts answered after this may be missing from the list
         try:
             channels = await ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
             present = {
                 str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"
             }
-            ended = await store.legs_gone(present, HANGUP_GRACE_S)
+            ended = await store.legs_gone(present, asked_at, HANGUP_GRACE_S)
         except Exception:
             log.exception("could not reconcile callback legs after the AMI login")
             return
