@@ -58,7 +58,7 @@ async def serve_stdio() -> int:
         route = sys.argv[1] if len(sys.argv) > 1 else "inbound"
         served = await serve_session(reader, writer, routes, settings.agi, route)
     finally:
-        await journal.drain()
+        await journal.close()
         await prompts.close()
         await engine.dispose()
     return 0 if served else 1

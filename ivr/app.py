@@ -34,11 +34,12 @@ from ivr.db.callbacks import SqlCallbacks
 from ivr.db.deadline_watch import SqlDeadlineSource
 from ivr.db.dispatch import SqlDispatch
 from ivr.db.duty_roster import SqlDutyRoster
-from ivr.db.engine import create_engine
+from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
 from ivr.db.reports import SqlReportRows
 from ivr.db.repository import SqlCallRepository
+from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorders import SqlWorkOrders
@@ -122,6 +123,14 @@ def dispatch_policy(settings: DispatchSettings) -> DispatchPolicy:
     )
 
 
+def journal_spool(settings: Settings) -> FileSpool | None:
+    """Where unwritten call records wait: the configured file, or beside a SQLite database."""
+    if settings.database.spool_file is not None:
+        return FileSpool(settings.database.spool_file)
+    path = sqlite_file(normalize_url(settings.database.url))
+    return None if path is None else FileSpool(path.with_name(path.name + ".spool.jsonl"))
+
+
 class Bridge:
     """The bridge's parts, started in dependency order and stopped in reverse."""
 
@@ -131,7 +140,9 @@ class Bridge:
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
-        self.journal = CallJournal(self.repository)
+        self.journal = CallJournal(
+            self.repository, settings.database.journal_max_calls, journal_spool(settings)
+        )
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
@@ -170,7 +181,12 @@ class Bridge:
             utc_now,
             settings.tracking.short_abandon_s,
         )
-        callback_deps = CallbackDeps(self.callbacks, self.prompts, settings.sandbox.recordings_dir)
+        callback_deps = CallbackDeps(
+            self.callbacks,
+            self.prompts,
+            settings.sandbox.recordings_dir,
+            max_call_s=settings.callback.max_call_s,
+        )
         dp = settings.dispatch
         self.roster = SqlDutyRoster(self.engine, utc_now)
         self.dispatch = SqlDispatch(
@@ -251,6 +267,7 @@ class Bridge:
                 ", ".join(sorted(self.grammars)),
             )
         await upgrade(self.settings.database.url)
+        await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
         rendered = await self.prompts.prerender(sorted(texts))
@@ -295,6 +312,7 @@ class Bridge:
                 cb.poll_interval_s,
             ),
             utc_now,
+            ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_callback_events(self.ami, self.callbacks, cb, self.dialer.poke)
         self.dialer.start()
@@ -336,7 +354,7 @@ class Bridge:
         if self.ami is not None:
             await self.ami.close()
         await self.agi.stop()
-        await self.journal.drain()
+        await self.journal.close()
         if self.recognizer is not None:
             await self.recognizer.close()
         await self.tracking.stop()

@@ -70,6 +70,14 @@ class AmiSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = f"sqlite+aiosqlite:///{DEFAULT_STATE_DIR / 'ivr.db'}"
     echo: bool = False
+    spool_file: Path | None = Field(
+        None,
+        description="call records the database could not take yet, kept across restarts; "
+        "default: <database file>.spool.jsonl for SQLite, none for other databases",
+    )
+    journal_max_calls: int = Field(
+        10_000, ge=10, description="unwritten calls held in memory; more go to the spool file"
+    )
 
 
 class SpeechSettings(_Section):

@@ -11,7 +11,7 @@ from ivr.domain.agents import Agent
 from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
-from ivr.domain.calls import CallRecord, CallStep
+from ivr.domain.calls import CallRecord, CallStep, SpooledCall
 from ivr.domain.deadline_watch import WatchedDeadline, Window
 from ivr.domain.dispatch import AtRisk, CallResult, DispatchClaim, DispatchContext
 from ivr.domain.queue_calls import QueueVisit
@@ -69,6 +69,11 @@ class CallRepository(Protocol):
 
     async def add_steps(self, call_id: str, steps: Sequence[CallStep]) -> None: ...
 
+    async def save(self, record: CallRecord) -> None:
+        """Idempotent write of a whole snapshot: insert or update the row and append only the
+        steps not yet stored; a snapshot with fewer steps than stored changes nothing."""
+        ...
+
     async def update(self, record: CallRecord) -> None:
         """Store the call's outcome, route, choice, path, keys and end (not its steps)."""
         ...
@@ -79,8 +84,9 @@ class CallRepository(Protocol):
         ended_at: datetime,
         queue_status: str | None,
         agent_interface: str | None,
-    ) -> None:
-        """Asterisk says the channel is gone. Keeps an earlier ``ended_at`` if one is stored."""
+    ) -> bool:
+        """Asterisk says the channel is gone. Keeps an earlier ``ended_at`` if one is stored;
+        False if the call is unknown."""
         ...
 
     async def get(self, call_id: str) -> CallRecord | None:
@@ -92,11 +98,30 @@ class CallRepository(Protocol):
         ...
 
     async def close_lost(
-        self, present_uids: set[str], started_before: datetime, at: datetime
+        self,
+        present_uids: set[str],
+        started_before: datetime,
+        at: datetime,
+        cut_since: datetime | None = None,
     ) -> int:
-        """Close as ``lost`` the ``in_menu`` calls started before ``started_before`` whose
-        channel is not in ``present_uids``; how many."""
+        """Close as ``lost`` the calls started before ``started_before`` whose channel is not in
+        ``present_uids`` and whose end is unknown (or, after an Asterisk restart, came after
+        ``cut_since``); how many."""
         ...
+
+
+class CallSpool(Protocol):
+    """Call records kept outside the database while it cannot take them (a local file)."""
+
+    def append(self, entry: SpooledCall) -> None: ...
+
+    def load(self) -> list[SpooledCall]: ...
+
+    def replace(self, entries: Sequence[SpooledCall]) -> None:
+        """Keep exactly ``entries`` (none: the spool is removed)."""
+        ...
+
+    def empty(self) -> bool: ...
 
 
 class VisitStore(Protocol):
@@ -137,6 +162,11 @@ class CallbackStore(Protocol):
     async def recover(self) -> int: ...
 
     async def context(self, action_id: str) -> CallbackContext | None: ...
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool:
+        """The customer answered (AMI or the conversation says so); False if the attempt is
+        no longer live (its lease expired and it was given up)."""
+        ...
 
     async def conversation_done(self, action_id: str, conversation: Conversation) -> None: ...
 

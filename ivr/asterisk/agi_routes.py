@@ -80,7 +80,7 @@ def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
             log.warning("callback leg with a malformed attempt id %r: hung up", action_id[:40])
             await channel.hangup()
             return
-        await callback.run(channel, action_id, deps)
+        await callback.run(channel, action_id, deps, clean(env.get("uniqueid"), 64))
 
     return route
 

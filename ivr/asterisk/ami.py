@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ class AmiClient:
         self._login_callbacks: list[Callable[[], Any]] = []
         self._disconnect_callbacks: list[Callable[[], Any]] = []
         self.logins = 0
+        self.disconnected_at_us: int | None = None  # wall clock when the link last went down
         self._manager = _BackoffManager(
             host=host,
             port=port,
@@ -97,6 +99,8 @@ class AmiClient:
             callback()
 
     def _on_disconnect(self) -> None:
+        if self._logged_in.is_set():
+            self.disconnected_at_us = time.time_ns() // 1000
         self._logged_in.clear()
         for callback in self._disconnect_callbacks:
             callback()

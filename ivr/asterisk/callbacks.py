@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
@@ -78,4 +79,24 @@ def watch_callback_events(
     on_change: Callable[[], None],
 ) -> None:
     """Record originate results and callback hang-ups from AMI, whichever bridge dialled."""
-    watch_outbound_legs(ami, _CallbackLegs(store, settings), settings.trunk_context, on_change)
+    spawn = watch_outbound_legs(
+        ami, _CallbackLegs(store, settings), settings.trunk_context, on_change
+    )
+
+    async def reconcile() -> None:
+        """After a (re)connect: callback legs that hung up while we were not listening."""
+        asked_at = datetime.now(UTC)  # attempts answered after this may be missing from the list
+        try:
+            channels = await ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
+            present = {
+                str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"
+            }
+            ended = await store.legs_gone(present, asked_at, HANGUP_GRACE_S)
+        except Exception:
+            log.exception("could not reconcile callback legs after the AMI login")
+            return
+        if ended:
+            log.warning("%d callback legs ended while AMI was away", ended)
+        on_change()
+
+    ami.on_login(lambda: spawn(reconcile()))

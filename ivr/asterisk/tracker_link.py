@@ -28,6 +28,9 @@ from ivr.services.call_tracking import CallTracking, LiveEntry
 log = logging.getLogger(__name__)
 
 
+SHUTDOWN_WINDOW_US = 3_000_000  # calls that ended this long before the link dropped
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
@@ -38,6 +41,8 @@ class TrackerLink:
         self.tracking = tracking
         self._held: list[Mapping[str, str]] | None = None
         self._resync_task: asyncio.Task[None] | None = None
+        self._started: str | None = None  # Asterisk's start time, as CoreStatus reports it
+        self.restarts = 0  # Asterisk restarts seen across reconnects
         self.resynced = asyncio.Event()
         for name in (*TRACKED, *MEMBER_EVENTS):
             ami.on_event(name, self.on_event)
@@ -90,6 +95,15 @@ class TrackerLink:
             self.resynced.set()
 
     async def _resync_once(self) -> None:
+        # Did Asterisk restart while we were away? Then the hang-ups and queue events of its
+        # shutdown, which come just before the link drops, were not the callers' doing.
+        started = await self._started_at()
+        cut_since_us = None
+        if self._started is not None and started is not None and self._started != started:
+            cut_since_us = (self.ami.disconnected_at_us or now_us()) - SHUTDOWN_WINDOW_US
+            log.warning(
+                "Asterisk restarted (up since %s): calls it cut are closed as lost", started
+            )
         status = await self.ami.action_list({"Action": "QueueStatus"}, timeout_s=15)
         channels = await self.ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
         present = {str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"}
@@ -108,7 +122,20 @@ class TrackerLink:
             if message.get("Event") == "QueueMember":
                 with contextlib.suppress(MalformedEvent):
                     members.append(parse_member(message))
-        await self.tracking.resync(present, entries, members)
+        await self.tracking.resync(present, entries, members, cut_since_us)
+        if cut_since_us is not None:
+            self.restarts += 1
+        self._started = started or self._started
+
+    async def _started_at(self) -> str | None:
+        """When Asterisk started (``CoreStatus``), or None if it will not say: then restarts go
+        unnoticed, and the resync still runs."""
+        try:
+            core = await self.ami.action({"Action": "CoreStatus"}, timeout_s=15)
+        except Exception as exc:
+            log.warning("CoreStatus refused (%s): Asterisk restarts cannot be told apart", exc)
+            return None
+        return f"{core.get('CoreStartupDate')} {core.get('CoreStartupTime')}"
 
     async def stop(self) -> None:
         if self._resync_task is not None:

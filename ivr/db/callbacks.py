@@ -144,19 +144,23 @@ class SqlCallbacks(SqlStore):
             )
             await self._apply(conn, attempt, Conversation(result, detail=detail), now)
 
-    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> None:
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool:
+        """Originating → answered (from AMI's OriginateResponse or the conversation's start,
+        whichever comes first: either may be missing); the lease now covers the call. False if
+        the attempt is no longer live."""
         now = self._clock()
         async with self._writer.begin() as conn:
-            await conn.execute(
+            done = await conn.execute(
                 update(attempts)
                 .where(attempts.c.action_id == action_id, attempts.c.state.in_(LIVE))
                 .values(
                     state="answered",
-                    unique_id=unique_id,
+                    unique_id=func.coalesce(attempts.c.unique_id, unique_id or None),
                     answered_at=func.coalesce(attempts.c.answered_at, now),
                     lease_until=now + timedelta(seconds=max_call_s),
                 )
             )
+        return done.rowcount == 1
 
     async def channel_ended(self, unique_id: str, grace_s: float) -> None:
         """The answered leg hung up: the slot is free once the conversation's result is in."""
@@ -176,6 +180,25 @@ class SqlCallbacks(SqlStore):
             else:  # the flow may still be writing; the lease finishes it otherwise
                 values = {"ended_at": now, "lease_until": now + timedelta(seconds=grace_s)}
             await conn.execute(update(attempts).where(attempts.c.id == row.id).values(values))
+
+    async def legs_gone(
+        self, present_uids: set[str], answered_before: datetime, grace_s: float
+    ) -> int:
+        """``channel_ended`` for every attempt answered before ``answered_before`` (when the
+        channel list was asked for) whose leg Asterisk no longer has: its Hangup event came
+        while no bridge was listening. How many."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(attempts.c.unique_id).where(
+                    attempts.c.state == "answered",
+                    attempts.c.unique_id.is_not(None),
+                    attempts.c.answered_at < answered_before,
+                )
+            )
+            gone = [r.unique_id for r in rows if r.unique_id not in present_uids]
+        for unique_id in gone:
+            await self.channel_ended(unique_id, grace_s)
+        return len(gone)
 
     async def recover(self) -> int:
         """Finish what a dead bridge (or a lost AMI event) left behind once its lease is over."""

@@ -67,25 +67,40 @@ class SqlCallRepository:
             )
             await _insert_steps(conn, call_id, int(last) + 1, steps)
 
+    async def save(self, record: CallRecord) -> None:
+        """Idempotent write of a whole snapshot (the journal retries it after any failure, even
+        one that came after the commit): insert the call if it is new, else append only the
+        steps beyond those stored and update the row. A stale snapshot (fewer steps than
+        stored) changes nothing, so an old write replayed late never undoes a newer one."""
+        async with self._writer.begin() as conn:
+            found = await conn.scalar(
+                select(calls.c.call_id).where(calls.c.call_id == record.call_id).with_for_update()
+            )
+            if found is None:
+                await conn.execute(insert(calls), [_call_values(record)])
+                await _insert_steps(conn, record.call_id, 0, record.steps)
+                return
+            stored = await conn.scalar(
+                select(func.coalesce(func.max(steps_table.c.seq), -1) + 1).where(
+                    steps_table.c.call_id == record.call_id
+                )
+            )
+            if len(record.steps) < int(stored):
+                return
+            await _insert_steps(conn, record.call_id, int(stored), record.steps[int(stored) :])
+            await conn.execute(
+                update(calls)
+                .where(calls.c.call_id == record.call_id)
+                .values(_decided_values(record))
+            )
+
     async def update(self, record: CallRecord) -> bool:
         """Store what the flow decided; ``True`` if the call exists.
 
         Never erases what ``mark_ended`` (driven by Asterisk, possibly first) stored: the earliest
         end wins and a missing queue status or agent keeps the stored one.
         """
-        values: dict[str, Any] = {
-            "outcome": record.outcome,
-            "route": record.route,
-            "choice": record.choice,
-            "menu_path": list(record.menu_path),
-            "keys": record.keys,
-            "ended_at": _earliest_end(record.ended_at),
-        }
-        if record.queue_status:
-            values["queue_status"] = record.queue_status
-        if record.agent_interface:
-            values["agent_interface"] = record.agent_interface
-        return await self._update(record.call_id, values)
+        return await self._update(record.call_id, _decided_values(record))
 
     async def mark_ended(
         self,
@@ -99,7 +114,17 @@ class SqlCallRepository:
         An earlier stored ``ended_at`` is kept; non-empty ``queue_status``/``agent_interface``
         always replace the stored ones.
         """
-        values: dict[str, Any] = {"ended_at": _earliest_end(ended_at)}
+        values: dict[str, Any] = {
+            "ended_at": _earliest_end(ended_at),
+            # a routed call a resync took for lost has reported its end after all
+            "outcome": case(
+                (
+                    (calls.c.outcome == CallOutcome.LOST) & calls.c.route.is_not(None),
+                    literal(CallOutcome.ROUTED.value),
+                ),
+                else_=calls.c.outcome,
+            ),
+        }
         if queue_status:
             values["queue_status"] = queue_status
         if agent_interface:
@@ -140,17 +165,37 @@ class SqlCallRepository:
         return [_record(row, by_call.get(row.call_id, [])) for row in rows]
 
     async def close_lost(
-        self, present_uids: set[str], started_before: datetime, at: datetime
+        self,
+        present_uids: set[str],
+        started_before: datetime,
+        at: datetime,
+        cut_since: datetime | None = None,
     ) -> int:
-        """Close as ``lost`` the calls still ``in_menu`` whose channel Asterisk no longer has
-        (a bridge died with them); returns how many. Young rows are left alone (a call may be
-        entering the menu right now)."""
-        async with self._writer.begin() as conn:
-            rows = await conn.execute(
-                select(calls.c.call_id, calls.c.unique_id).where(
-                    (calls.c.outcome == CallOutcome.IN_MENU) & (calls.c.started_at < started_before)
+        """Close as ``lost`` the calls whose channel Asterisk no longer has and whose end we
+        never learnt: still ``in_menu`` (a bridge died with them), or routed with no end (the
+        hang-up handler's report never came). Returns how many. Young rows are left alone (a
+        call may be entering the menu right now).
+
+        ``cut_since``: Asterisk restarted, and its shutdown ended calls from then on: a call
+        that "hung up in the menu", failed, or left its queue unanswered after that instant
+        was cut, not abandoned, and is ``lost`` too."""
+        gone = calls.c.started_at < started_before
+        open_ = (calls.c.outcome == CallOutcome.IN_MENU) | (
+            (calls.c.outcome == CallOutcome.ROUTED) & calls.c.ended_at.is_(None)
+        )
+        where = gone & open_
+        if cut_since is not None:
+            cut = (calls.c.ended_at >= cut_since) & (
+                calls.c.outcome.in_([CallOutcome.ABANDONED_IN_MENU, CallOutcome.FAILED])
+                | (
+                    (calls.c.outcome == CallOutcome.ROUTED)
+                    & calls.c.agent_interface.is_(None)
+                    & calls.c.queue_status.is_(None)
                 )
             )
+            where = gone & (open_ | cut)
+        async with self._writer.begin() as conn:
+            rows = await conn.execute(select(calls.c.call_id, calls.c.unique_id).where(where))
             lost = [r.call_id for r in rows if r.unique_id not in present_uids]
             if lost:
                 await conn.execute(
@@ -197,6 +242,22 @@ async def _insert_steps(
             for i, step in enumerate(new_steps)
         ],
     )
+
+
+def _decided_values(record: CallRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "outcome": record.outcome,
+        "route": record.route,
+        "choice": record.choice,
+        "menu_path": list(record.menu_path),
+        "keys": record.keys,
+        "ended_at": _earliest_end(record.ended_at),
+    }
+    if record.queue_status:
+        values["queue_status"] = record.queue_status
+    if record.agent_interface:
+        values["agent_interface"] = record.agent_interface
+    return values
 
 
 def _call_values(record: CallRecord) -> dict[str, Any]:

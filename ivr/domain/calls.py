@@ -20,7 +20,7 @@ class CallOutcome(StrEnum):
     ROUTED = "routed"  # handed to an agent queue
     ABANDONED_IN_MENU = "abandoned_in_menu"  # caller hung up before a route was chosen
     FAILED = "failed"  # the bridge failed; the dialplan sends the caller to the fallback queue
-    LOST = "lost"  # left in_menu by a bridge that died; closed by the next one's resync
+    LOST = "lost"  # ended unseen (dead bridge, link down) or cut by an Asterisk restart: resync
 
 
 class StepKind(StrEnum):
@@ -65,3 +65,30 @@ class CallRecord:
     queue_status: str | None = None  # Asterisk's QUEUESTATUS after the queue, if any
     agent_interface: str | None = None  # the queue member who answered, if any
     steps: list[CallStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """What the dialplan's hangup handler told us: when the call ended and who answered."""
+
+    ended_at: datetime
+    queue_status: str | None = None
+    agent: str | None = None
+
+    def merged(self, later: CallEnd) -> CallEnd:
+        """Both reports in one, as the repository would store them: the earliest end, and a
+        non-empty status or agent over an empty one."""
+        return CallEnd(
+            min(self.ended_at, later.ended_at),
+            later.queue_status or self.queue_status,
+            later.agent or self.agent,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledCall:
+    """An unwritten call kept outside the database (the journal's spool)."""
+
+    call_id: str
+    record: CallRecord | None
+    end: CallEnd | None

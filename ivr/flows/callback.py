@@ -8,8 +8,10 @@ person, silence, hang-up mid-script, our own failure) the attempt's result is wr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from ivr.ports import CallbackStore, Channel, PromptLibrary
 log = logging.getLogger(__name__)
 
 YES, NO = "1", "2"
+WRITE_RETRY_MIN_S = 0.5
+WRITE_RETRY_MAX_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class CallbackDeps:
     tries: int = 2  # a question is asked at most this often before silence is taken as silence
     suggestion_max_s: int = 60
     suggestion_silence_s: int = 4
+    max_call_s: float = 600.0  # the answered attempt's lease: how long its result may take
 
 
 @dataclass(slots=True)
@@ -58,11 +63,21 @@ class _Silent(Exception):
     """No usable key after every try."""
 
 
-async def run(channel: Channel, action_id: str, deps: CallbackDeps) -> Conversation | None:
-    """Run the script for attempt ``action_id``; returns what was written back (None: unknown)."""
+async def run(
+    channel: Channel, action_id: str, deps: CallbackDeps, unique_id: str = ""
+) -> Conversation | None:
+    """Run the script for attempt ``action_id``; returns what was written back (None: unknown
+    attempt, or one that is no longer live)."""
     ctx = await deps.store.context(action_id)
     if ctx is None:
         log.warning("callback leg for unknown attempt %s: hung up", action_id[:40])
+        await channel.hangup()
+        return None
+    # The customer answered: say so now, not only when (if) AMI's OriginateResponse is seen (the
+    # link may be down), so the attempt's lease covers the conversation. An attempt already
+    # given up (lease expired: it counts as failed and is retried) must not also be talked.
+    if not await deps.store.answered(action_id, unique_id, deps.max_call_s):
+        log.warning("callback leg for attempt %s, which is no longer live: hung up", action_id)
         await channel.hangup()
         return None
     answers = _Answers()
@@ -76,9 +91,32 @@ async def run(channel: Channel, action_id: str, deps: CallbackDeps) -> Conversat
     except Exception as exc:
         log.exception("callback flow for order %s failed", ctx.order_no)
         conversation = _conversation(AttemptResult.FAILED, answers, f"bridge: {type(exc).__name__}")
-    await deps.store.conversation_done(action_id, conversation)
+    await _write_back(action_id, conversation, deps)
     log.info("callback for order %s: %s", ctx.order_no, conversation.result.value)
     return conversation
+
+
+async def _write_back(action_id: str, conversation: Conversation, deps: CallbackDeps) -> None:
+    """Store the result, retrying while the database is away: a result lost here would make the
+    lease count the attempt as failed, and the customer would be called a second time. Safe to
+    repeat (the store applies a result once)."""
+    deadline = time.monotonic() + deps.max_call_s
+    delay = WRITE_RETRY_MIN_S
+    while True:
+        try:
+            await deps.store.conversation_done(action_id, conversation)
+            return
+        except Exception as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "callback %s: result not stored (%s); retrying in %.1f s",
+                action_id,
+                type(exc).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(WRITE_RETRY_MAX_S, delay * 2)
 
 
 async def _script(

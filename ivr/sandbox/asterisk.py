@@ -770,6 +770,61 @@ class AsteriskSandbox:
             _say(f"Asterisk up in {time.monotonic() - started:.1f} s; log: {self.log_file}")
         return self.ami
 
+    def restart(self, down_for_s: float = 0.0, crash: bool = False) -> None:
+        """Stop Asterisk with calls up and start it again, as a crash or an operator would.
+
+        Only while holding :meth:`exclusive` (a fault test): every call on it is cut. ``crash``
+        kills it with SIGKILL instead of ``core stop now``. Asterisk comes back with this
+        checkout's configuration; dialplan globals set at runtime and queue members (gone with
+        the process, ``persistentmembers = no``) are put back as they were, so the rest of a
+        test session finds the sandbox as it left it.
+        """
+        with self._locked():
+            globals_ = self._runtime_globals()
+            members = self._runtime_members()
+            pid = self._daemon_pid()
+            if pid is not None:
+                if crash:
+                    self._signal(pid, signal.SIGKILL)
+                else:
+                    with contextlib.suppress(SandboxError):
+                        self.rx("core stop now", timeout=10)
+                if not self._wait_exit(pid, 15.0):
+                    self._signal(pid, signal.SIGKILL)
+                    self._wait_exit(pid, 5.0)
+            time.sleep(down_for_s)
+            self._up()
+            for name, value in globals_.items():
+                self.rx(f"dialplan set global {name} {value}")
+            for queue, interface, name, state_interface, paused in members:
+                args = f"queue add member {interface} to {queue} penalty 0 as {name}"
+                if state_interface and state_interface != interface:
+                    args += f" state_interface {state_interface}"
+                self.rx(args)
+                if paused:
+                    self.rx(f"queue pause member {interface} queue {queue}")
+
+    def _runtime_globals(self) -> dict[str, str]:
+        """Dialplan globals as they are now (set by tests and agents' logins through AMI)."""
+        shown = self.rx("dialplan show globals")
+        found = re.findall(r"^\s+([A-Za-z0-9_]+)=(\S+)\s*$", shown, re.M)
+        return dict(found)
+
+    def _runtime_members(self) -> list[tuple[str, str, str, str, bool]]:
+        """(queue, interface, name, state interface, paused) of every dynamic member."""
+        members = []
+        queue = ""
+        for line in self.rx("queue show").splitlines():
+            head = re.match(r"^(\S+) has \d+ calls", line)
+            if head:
+                queue = head.group(1)
+                continue
+            m = re.match(r"^\s+(.+?) \((\S+?)(?: from (\S+?))?\) .*\(dynamic\)(.*)$", line)
+            if m and queue:
+                name, interface, state = m.group(1), m.group(2), m.group(3) or ""
+                members.append((queue, interface, name, state, "(paused" in m.group(4)))
+        return members
+
     def down(self) -> None:
         """Stop Asterisk (``core stop now``, then signals) and unmount the shared dirs."""
         with self._locked():

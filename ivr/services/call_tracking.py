@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ivr.domain.agents import AgentBoard, Membership
 from ivr.domain.privacy import mask_number
-from ivr.domain.queue_calls import QueueCallTracker, QueueEvent, QueueVisit, VisitOutcome
+from ivr.domain.queue_calls import (
+    QueueCallTracker,
+    QueueEvent,
+    QueueVisit,
+    RingEnd,
+    VisitOutcome,
+)
 from ivr.domain.service_level import (
     DEFAULT_SHORT_ABANDON_S,
     Figures,
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 LOST_NOTE = "ended while the bridge was not following Asterisk (closed by resync)"
 RETRY_S = 2.0
 MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu right now
+RECENT_VISITS = 2000  # finished visits kept to find those an Asterisk restart cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,8 @@ class CallTracking:
         self.version = 0  # bumped on every change (cheap "anything new?" for pollers)
         self.resyncs = 0
         self._writes: asyncio.Queue[QueueVisit] = asyncio.Queue()
+        # visits finished lately: an Asterisk restart found at the next resync may have ended them
+        self._recent: deque[QueueVisit] = deque(maxlen=RECENT_VISITS)
         self._writer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -92,6 +103,7 @@ class CallTracking:
             log.info("queue event ignored: %s", result.ignored)
         for visit in [*result.changed, *result.finished]:
             self._writes.put_nowait(visit)
+        self._recent.extend(result.finished)
         for visit in result.finished:
             log.info(
                 "queue call %s in %s: %s (ring-to-answer %s ms, queue wait %s ms)",
@@ -113,14 +125,22 @@ class CallTracking:
         self._notify()
 
     async def resync(
-        self, present_uids: set[str], entries: list[LiveEntry], members: list[Membership]
+        self,
+        present_uids: set[str],
+        entries: list[LiveEntry],
+        members: list[Membership],
+        cut_since_us: int | None = None,
     ) -> list[QueueVisit]:
         """Rebuild from what Asterisk says is there now; returns the calls closed as LOST.
 
         Calls the database holds open (a previous bridge died) are adopted when their channel
         is still up; every tracked call whose channel is gone is closed as ``lost``.
+        ``cut_since_us``: Asterisk restarted, and visits that ended after this instant as
+        abandoned or timed out were ended by its shutdown: they are ``lost`` too.
         """
         now = self.now_us()
+        if cut_since_us is not None:
+            self._relabel_cut(cut_since_us, present_uids)
         known = {v.unique_id for v in self.tracker.live}
         for visit in await self._open_in_store():
             if visit.unique_id not in known:
@@ -143,7 +163,7 @@ class CallTracking:
         for visit in closed:
             self._writes.put_nowait(visit)
         self.board.replace_all(members)
-        await self._close_lost_menu_calls(present_uids, now)
+        await self._close_lost_menu_calls(present_uids, now, cut_since_us)
         self.resyncs += 1
         log.info(
             "resync: %d live queue calls, %d members, %d closed as lost",
@@ -154,12 +174,38 @@ class CallTracking:
         self._notify()
         return closed
 
-    async def _close_lost_menu_calls(self, present_uids: set[str], now_us: int) -> None:
+    def _relabel_cut(self, cut_since_us: int, present_uids: set[str]) -> None:
+        cut = [
+            v
+            for v in self._recent
+            if v.outcome in (VisitOutcome.ABANDONED, VisitOutcome.TIMED_OUT)
+            and (v.ended_us or 0) >= cut_since_us
+            and v.unique_id not in present_uids
+        ]
+        for visit in cut:
+            rings = tuple(
+                dataclasses.replace(r, end=RingEnd.CALLER_LEFT)
+                if r.end is RingEnd.NO_ANSWER and (r.ended_us or 0) >= cut_since_us
+                else r
+                for r in visit.rings
+            )
+            self._writes.put_nowait(
+                dataclasses.replace(visit, outcome=VisitOutcome.LOST, note=LOST_NOTE, rings=rings)
+            )
+        if cut:
+            log.warning("resync: %d queue calls cut by the Asterisk restart: lost", len(cut))
+
+    async def _close_lost_menu_calls(
+        self, present_uids: set[str], now_us: int, cut_since_us: int | None
+    ) -> None:
         if self.calls is None:
             return
         at = datetime.fromtimestamp(now_us / 1e6, UTC)
+        cut_since = None
+        if cut_since_us is not None:
+            cut_since = datetime.fromtimestamp(cut_since_us / 1e6, UTC)
         try:
-            count = await self.calls.close_lost(present_uids, at - MENU_GRACE, at)
+            count = await self.calls.close_lost(present_uids, at - MENU_GRACE, at, cut_since)
         except Exception:
             log.exception("could not close calls left in the menu by a dead bridge")
             return

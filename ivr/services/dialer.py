@@ -46,6 +46,7 @@ class Dialer(LeasedCallLoop[Claim]):
         limits: DialerLimits,
         clock: Callable[[], datetime],
         owner: str | None = None,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__(
             task_name="callback-dialer",
@@ -57,10 +58,16 @@ class Dialer(LeasedCallLoop[Claim]):
         self._originator = originator
         self._limits = limits
         self._clock = clock
+        self._ready = ready  # can we place calls now (AMI logged in)?
 
     async def run_once(self) -> int:
-        """Recover expired leases, claim what is due and start placing it; returns claims."""
+        """Recover expired leases, claim what is due and start placing it; returns claims.
+
+        Nothing is claimed while calls cannot be placed (AMI down): each claim would fail at
+        once and use up one of the customer's attempts."""
         await self._store.recover()
+        if not self._ready():
+            return 0
         claims = await self._store.claim(
             self.owner,
             self._limits.max_concurrent,
@@ -75,6 +82,11 @@ class Dialer(LeasedCallLoop[Claim]):
         delay = (claim.originate_at - self._clock()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)  # the shared rate slot this claim was given
+        if not self._ready():
+            # AMI went down meanwhile: an originate now would fail and count as an attempt.
+            # Not dialled, the claim expires and its task is given back (``recover``).
+            log.warning("callback %s: AMI down at its slot; claim left to expire", claim.action_id)
+            return
         if not await self._store.start_originate(
             claim.action_id, self.owner, self._limits.originate_lease_s
         ):

@@ -18,6 +18,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
+MAX_BACKOFF_S = 15.0  # longest pause between rounds while they keep failing
+
 
 class _Claim(Protocol):
     @property
@@ -79,11 +81,26 @@ class LeasedCallLoop(ABC, Generic[ClaimT]):
             task.add_done_callback(self._placing.discard)
 
     async def _run(self) -> None:
+        failures = 0
         while True:
+            wait = self._poll_interval_s
             try:
                 await self.run_once()
-            except Exception:
-                self._log.exception("%s round failed; trying again", self._round_name)
+                if failures:
+                    self._log.warning(
+                        "%s rounds work again after %d failures", self._round_name, failures
+                    )
+                failures = 0
+            except Exception as exc:
+                # the database (usually) is away: back off instead of spinning, log once in full
+                failures += 1
+                wait = min(MAX_BACKOFF_S, wait * 2**failures)
+                if failures == 1:
+                    self._log.exception("%s round failed; retrying with backoff", self._round_name)
+                else:
+                    self._log.warning(
+                        "%s round failed again (%s); next in %.0f s", self._round_name, exc, wait
+                    )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                await asyncio.wait_for(self._wake.wait(), wait)

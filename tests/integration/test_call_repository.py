@@ -577,3 +577,56 @@ def test_bare_urls_get_async_drivers() -> None:
     assert normalize_url("sqlite:////tmp/x.db").drivername == "sqlite+aiosqlite"
     assert normalize_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalize_url("postgresql+asyncpg://u:p@h/db").drivername == "postgresql+asyncpg"
+
+
+async def test_save_is_idempotent_and_never_undoes_a_newer_snapshot(
+    repo: SqlCallRepository, db_engine: AsyncEngine
+) -> None:
+    record = make_record(1, steps=[step(0, StepKind.PROMPT)])
+    await repo.save(replace(record, steps=list(record.steps)))
+    await repo.save(replace(record, steps=list(record.steps)))  # a retry after a lost reply
+    newer = replace(
+        record,
+        steps=[*record.steps, step(1, key="1"), step(2, StepKind.ROUTE)],
+        outcome=CallOutcome.ROUTED,
+        route="q-repair",
+        keys="1",
+    )
+    await repo.save(newer)
+    await repo.save(newer)
+    await repo.save(replace(record, steps=list(record.steps)))  # stale: changes nothing
+    stored = await repo.get(record.call_id)
+    assert stored is not None and stored.outcome is CallOutcome.ROUTED
+    assert [s.kind for s in stored.steps] == [StepKind.PROMPT, StepKind.KEY, StepKind.ROUTE]
+    assert (await seqs_by_call(db_engine))[record.call_id] == [0, 1, 2]
+
+
+async def test_close_lost_after_a_restart_and_a_late_hangup_report(repo: SqlCallRepository) -> None:
+    routed_open = replace(make_record(1), outcome=CallOutcome.ROUTED, route="q-general")
+    cut_in_menu = replace(make_record(2), outcome=CallOutcome.ABANDONED_IN_MENU, ended_at=at(50))
+    abandoned_before = replace(
+        make_record(3), outcome=CallOutcome.ABANDONED_IN_MENU, ended_at=at(10)
+    )
+    answered = replace(
+        make_record(4), outcome=CallOutcome.ROUTED, route="q-repair", ended_at=at(50),
+        agent_interface="Local/1001@sim-agents/n",
+    )  # fmt: skip
+    still_up = replace(make_record(5), outcome=CallOutcome.ROUTED, route="q-repair")
+    for record in (routed_open, cut_in_menu, abandoned_before, answered, still_up):
+        await repo.add(record)
+    closed = await repo.close_lost({still_up.unique_id}, at(60), at(70), cut_since=at(45))
+    assert closed == 2
+    got = {r.call_id: r for r in [await repo.get(x.call_id) for x in (routed_open, cut_in_menu,
+           abandoned_before, answered, still_up)] if r}  # fmt: skip
+    assert got[routed_open.call_id].outcome is CallOutcome.LOST
+    assert got[routed_open.call_id].ended_at == at(70)
+    assert got[cut_in_menu.call_id].outcome is CallOutcome.LOST
+    assert got[cut_in_menu.call_id].ended_at == at(50)
+    assert got[abandoned_before.call_id].outcome is CallOutcome.ABANDONED_IN_MENU
+    assert got[answered.call_id].outcome is CallOutcome.ROUTED
+    assert got[still_up.call_id].outcome is CallOutcome.ROUTED
+    # the routed call's own hang-up report arrives after all: it was not lost
+    assert await repo.mark_ended(routed_open.call_id, at(65), "TIMEOUT", None)
+    late = await repo.get(routed_open.call_id)
+    assert late is not None and late.outcome is CallOutcome.ROUTED
+    assert (late.ended_at, late.queue_status) == (at(65), "TIMEOUT")

@@ -33,12 +33,22 @@ class Store:
     def __init__(self, ctx: CallbackContext | None = CTX) -> None:
         self.ctx = ctx
         self.done: list[Conversation] = []
+        self.answered_ids: list[str] = []
+        self.live = True
+        self.fail_writes = 0
 
     async def context(self, action_id: str) -> CallbackContext | None:
         return self.ctx
 
     async def conversation_done(self, action_id: str, conversation: Conversation) -> None:
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise ConnectionError("database down")
         self.done.append(conversation)
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool:
+        self.answered_ids.append(unique_id)
+        return self.live
 
 
 class ScriptedChannel:
@@ -164,3 +174,23 @@ async def test_our_failure_is_recorded_as_failed(tmp_path: Path, boom: Exception
     deps = callback.CallbackDeps(store, Broken(), tmp_path)  # type: ignore[arg-type]
     c = await callback.run(ScriptedChannel(["1"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
     assert c is not None and c.result is AttemptResult.FAILED
+
+
+async def test_an_attempt_given_up_meanwhile_is_not_talked_to(tmp_path: Path) -> None:
+    store = Store()
+    store.live = False  # its lease expired: it counts as failed and will be retried
+    channel = ScriptedChannel(["1", "1", "1", "2"])
+    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    assert await callback.run(channel, "cb-" + "0" * 32, deps, "1.5") is None  # type: ignore[arg-type]
+    assert store.done == [] and store.answered_ids == ["1.5"]
+
+
+async def test_the_result_is_written_back_after_a_database_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(callback, "WRITE_RETRY_MIN_S", 0.01)
+    store = Store()
+    store.fail_writes = 3
+    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    result = await callback.run(ScriptedChannel(["1", "1", "1", "2"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert result is not None and store.done == [result]  # once, after three failures

@@ -70,11 +70,18 @@ class MemoryRepository:
         self._maybe_fail()
         self.steps[call_id].extend(steps)
 
+    async def save(self, record: CallRecord) -> None:
+        self._maybe_fail()
+        stored = self.steps.setdefault(record.call_id, [])
+        self.calls[record.call_id] = record
+        stored.extend(record.steps[len(stored) :])
+
     async def update(self, record: CallRecord) -> None:
         self._maybe_fail()
 
-    async def mark_ended(self, *args: object) -> None:
+    async def mark_ended(self, *args: object) -> bool:
         self._maybe_fail()
+        return True
 
 
 def deps(repository: MemoryRepository) -> inbound.InboundDeps:
