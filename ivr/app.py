@@ -328,6 +328,7 @@ class Bridge:
             self.alerts,
             DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
             utc_now,
+            ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_dispatch_events(self.ami, self.dispatch, dp, self.dispatcher.poke)
         self.dispatcher.start()

@@ -60,6 +60,7 @@ class Dispatcher(LeasedCallLoop[DispatchClaim]):
         limits: DispatcherLimits,
         clock: Callable[[], datetime],
         owner: str | None = None,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__(
             task_name="repair-dispatcher",
@@ -72,14 +73,21 @@ class Dispatcher(LeasedCallLoop[DispatchClaim]):
         self._alerts = alerts
         self._limits = limits
         self._clock = clock
+        self._ready = ready  # can we place calls now (AMI logged in)?
 
     async def run_once(self) -> int:
-        """Recover expired leases, claim and place the calls due, raise alerts; returns claims."""
+        """Recover expired leases, claim and place the calls due, raise alerts; returns claims.
+
+        While calls cannot be placed (AMI down) nothing is claimed, since each call would fail
+        at once and use up a crew's turn inside the 5 minutes; the at-risk alerts still run,
+        so an outage that eats the limit is reported."""
         await self._store.recover()
-        claims = await self._store.claim(
-            self.owner, self._limits.claim_lease_s, self._limits.max_claims
-        )
-        self._start_placing(claims, "dispatch")
+        claims = []
+        if self._ready():
+            claims = await self._store.claim(
+                self.owner, self._limits.claim_lease_s, self._limits.max_claims
+            )
+            self._start_placing(claims, "dispatch")
         for risk in await self._store.at_risk():
             if await self._alerts.raise_alert(at_risk_alert(risk, self._clock())):
                 log.warning("dispatch of order %s at risk: %s", risk.order_no, risk.reason)
