@@ -221,6 +221,12 @@ class ReplayAmi:
                     writer.write(
                         f"Response: Success\r\nActionID: {aid}\r\nPing: Pong\r\n\r\n".encode()
                     )
+                elif action == "corestatus":  # the resync asks when Asterisk started
+                    writer.write(
+                        f"Response: Success\r\nActionID: {aid}\r\n"
+                        "CoreStartupDate: 2026-11-22\r\nCoreStartupTime: 08:00:00\r\n"
+                        "CoreCurrentCalls: 0\r\n\r\n".encode()
+                    )
                 elif action in ("queuestatus", "coreshowchannels"):
                     done = (
                         "QueueStatusComplete"
@@ -231,4 +237,9 @@ class ReplayAmi:
                         f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n"
                         f"Message: will follow\r\n\r\nEvent: {done}\r\nActionID: {aid}\r\n"
                         "EventList: Complete\r\nListItems: 0\r\n\r\n".encode()
+                    )
+                elif action:  # as Asterisk answers an action it does not know
+                    writer.write(
+                        f"Response: Error\r\nActionID: {aid}\r\n"
+                        "Message: Invalid/unknown command\r\n\r\n".encode()
                     )

@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DEFAULT_STATE_DIR, AmiSettings, Settings
+from ivr.config import DEFAULT_STATE_DIR, AmiSettings, DispatchSettings, Settings
+from ivr.db.workorders import NewOrder
 from ivr.domain.agents import Agent, greeting_text
 from ivr.domain.calls import CallOutcome, CallRecord
+from ivr.domain.phone import PhoneNumber
 from ivr.domain.privacy import mask_number
+from ivr.domain.workorders import OrderKind
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
-from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_call
+from ivr.sandbox.simulation import (
+    SimulatedCaller,
+    SimulatedCrew,
+    log_in_agent,
+    log_out_agent,
+    place_call,
+    set_up_crew,
+)
 
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 
@@ -35,6 +46,10 @@ SCENARIOS = [
 ]
 
 
+# The repair dispatch: the primary crew on duty does not answer, the backup accepts (presses 1).
+CREWS = [SimulatedCrew("13900000101", mode="never"), SimulatedCrew("13900000102", keys="1")]
+
+
 async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
     demo_db = DEFAULT_STATE_DIR / "demo.db"
     for suffix in ("", "-wal", "-shm"):
@@ -42,7 +57,9 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
     settings = settings.model_copy(deep=True)
     settings.database.url = f"sqlite+aiosqlite:///{demo_db}"
 
-    print("1/4 Asterisk sandbox …", flush=True)
+    settings.dispatch = DispatchSettings(dispatcher=True, trunk_context="sim-crews")
+
+    print("1/5 Asterisk sandbox …", flush=True)
     sandbox = AsteriskSandbox.from_settings(settings)
     with sandbox.exclusive():  # before up(): it installs this checkout's configuration
         endpoint = await asyncio.to_thread(sandbox.up)
@@ -50,7 +67,7 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
 
 
 async def _run_calls(settings: Settings, endpoint: AmiEndpoint, calls: int) -> int:
-    print("2/4 bridge (FastAGI, SQLite, prompts, AMI call tracker) …", flush=True)
+    print("2/5 bridge (FastAGI, SQLite, prompts, AMI call tracker, dispatcher) …", flush=True)
     settings.ami = AmiSettings(
         host=endpoint.host,
         port=endpoint.port,
@@ -70,22 +87,72 @@ async def _run_calls(settings: Settings, endpoint: AmiEndpoint, calls: int) -> i
         await ami.connect()
         for agent_id, delay in (("1001", 1.0), ("1002", 2.0), ("1003", 3.0)):
             agents.append(await log_in_agent(ami, agent_id, QUEUES, delay, talk_s=2))
-        print(f"3/4 {calls} simulated callers dial 95598 …", flush=True)
+        print(f"3/5 {calls} simulated callers dial 95598 …", flush=True)
         started = datetime.now(UTC)
         scenarios = [SCENARIOS[i % len(SCENARIOS)] for i in range(calls)]
         await asyncio.gather(*(place_call(ami, caller) for caller in scenarios))
         records = await _wait_for_calls(bridge, started, calls, timeout_s=120)
-        print("4/4 what happened (from the database):\n")
+        print("4/5 what happened (from the database):\n")
         _print_table(records)
         await bridge.tracking.flushed()
         await _print_figures(bridge, started)
         finished = [r for r in records if r.ended_at and r.outcome != CallOutcome.IN_MENU]
-        return 0 if len(finished) == calls else 1
+        print("\n5/5 a repair order is recorded and dispatched to the crew on duty by phone …")
+        dispatched = await _dispatch_a_repair(bridge, ami)
+        return 0 if len(finished) == calls and dispatched else 1
     finally:
         for interface in agents:
             await log_out_agent(ami, interface, QUEUES)
         await ami.close()
         await bridge.stop()
+
+
+async def _dispatch_a_repair(bridge: Bridge, ami: AmiClient) -> bool:
+    """The production policy (5-minute limit, 25 s rings): the primary crew's phone rings out,
+    the backup hears the dispatch script and presses 1."""
+    now = datetime.now(UTC)
+    for priority, crew in enumerate(CREWS, 1):
+        await set_up_crew(ami, crew)
+        added = await bridge.roster.add_crew(f"抢修{priority}班", PhoneNumber(crew.number))
+        await bridge.roster.add_shift(
+            added.id, now - timedelta(hours=1), now + timedelta(hours=8), priority
+        )
+    order = NewOrder(
+        OrderKind.REPAIR,
+        None,
+        "1001",
+        "王",
+        "女士",
+        PhoneNumber("13800000001"),
+        "家里停电",
+        address="幸福路12号",
+        fault="整栋楼停电",
+    )
+    view, _ = await bridge.work_orders.create(order, "demo", None)
+    found = await _wait_for_dispatch(bridge, view.order_no, timeout_s=120)
+    for call in found["calls"]:
+        print(
+            f"  call {call['call_no']}: {call['target']:<10} {mask_number(call['phone']):<13} "
+            f"{call['result'] or call['state']}"
+        )
+    if found["accepted_at"] is None:
+        print(f"  order {view.order_no}: NOT accepted ({found['state']})")
+        return False
+    seconds = found["dispatch_ms"] / 1000
+    verdict = "within" if seconds <= 300 else "OVER"
+    print(f"  order {view.order_no}: accepted {seconds:.1f} s after recording ({verdict} 5 min)")
+    return seconds <= 300
+
+
+async def _wait_for_dispatch(bridge: Bridge, order_no: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await bridge.dispatch.for_order(order_no)
+        if found and (found["accepted_at"] is not None or found["state"] != "active"):
+            return found
+        if time.monotonic() > deadline:
+            return found or {"calls": [], "accepted_at": None, "state": "never started"}
+        await asyncio.sleep(0.5)
 
 
 async def _wait_for_calls(
