@@ -171,8 +171,16 @@ class CallbackStore(Protocol):
     async def conversation_done(self, action_id: str, conversation: Conversation) -> None: ...
 
 
+class OriginateUnconfirmed(Exception):
+    """The Originate went out but Asterisk's answer did not come back (timed out, or the link
+    dropped first): the call may be ringing all the same. Not a failed attempt, since dialling
+    again could reach the person twice: ``OriginateResponse``, the conversation or the
+    attempt's lease settles it."""
+
+
 class Originator(Protocol):
-    """Places one callback call (AMI Originate); results arrive later as events."""
+    """Places one callback call (AMI Originate); results arrive later as events. Raises
+    ``OriginateUnconfirmed`` when it cannot tell whether Asterisk took the call."""
 
     async def originate(self, claim: Claim) -> None: ...
 
@@ -256,6 +264,7 @@ class DispatchConversation(Protocol):
 
 
 class DispatchOriginator(Protocol):
-    """Places one call to a crew (AMI Originate); results arrive later as events."""
+    """Places one call to a crew (AMI Originate); results arrive later as events. Raises
+    ``OriginateUnconfirmed`` as ``Originator`` does."""
 
     async def originate(self, claim: DispatchClaim) -> None: ...

@@ -32,6 +32,11 @@ class AmiError(RuntimeError):
     pass
 
 
+class AmiLinkLost(AmiError):
+    """The link dropped after the action was sent and before Asterisk answered it: Asterisk
+    may or may not have carried it out."""
+
+
 def _check_framing(action: dict[str, str]) -> None:
     """A header name or value with a line break would end the header and start another (a
     second action, even): panoramisk writes them as given, so we refuse them here, whatever
@@ -61,12 +66,30 @@ class _BackoffManager(Manager):  # type: ignore[misc]
         super().connection_made(f)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_unanswered()
         if self.closing:
             self._connected = False
             return
         self.reconnect_timeout = self.next_reconnect_s or MIN_RECONNECT_S
         self.next_reconnect_s = None
         super().connection_lost(exc)
+
+    def _fail_unanswered(self) -> None:
+        """panoramisk keeps every action that had no answer when the link dropped and sends it
+        again after the next login: an ``Originate`` whose answer was lost would ring the
+        customer a second time, a stale ``QueuePause`` would undo a newer one. Instead each
+        waiting caller gets ``AmiLinkLost`` now, and decides."""
+        while self.awaiting_actions:
+            action = self.awaiting_actions.popleft()
+            if not action.future.done():
+                name = action.get("Action", "?")
+                action.future.set_exception(
+                    AmiLinkLost(f"{name}: the AMI link dropped before Asterisk answered")
+                )
+
+    async def send_awaiting_actions(self, *_: Any) -> None:
+        """Never re-send (see ``_fail_unanswered``)."""
+        self._fail_unanswered()
 
 
 class AmiClient:

@@ -15,10 +15,10 @@ from typing import Any
 
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
+from ivr.asterisk.originate import originate
 from ivr.config import CallbackSettings
 from ivr.db.callbacks import SqlCallbacks
 from ivr.domain.callbacks import Claim, result_of_originate_failure
-from ivr.domain.phone import dial_string
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +34,15 @@ class AmiOriginator:
         variables = [f"IVR_CALLBACK_ATTEMPT={claim.action_id}"]
         if self._settings.agi_url:
             variables.append(f"IVR_CB_AGI={self._settings.agi_url}")
-        await self._ami.action(
-            {
-                "Action": "Originate",
-                "ActionID": claim.action_id,
-                "Channel": dial_string(claim.phone, self._settings.trunk_context),
-                "Context": self._settings.originate_context,
-                "Exten": "s",
-                "Priority": "1",
-                "CallerID": f'"95598" <{self._settings.caller_id}>',
-                "Timeout": str(int(self._settings.ring_timeout_s * 1000)),
-                "Variable": ",".join(variables),
-                "Async": "true",
-            }
+        await originate(
+            self._ami,
+            action_id=claim.action_id,
+            phone=claim.phone,
+            trunk_context=self._settings.trunk_context,
+            originate_context=self._settings.originate_context,
+            caller_id=self._settings.caller_id,
+            ring_timeout_s=self._settings.ring_timeout_s,
+            variables=variables,
         )
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
+from ivr.asterisk.originate import originate
 from ivr.config import DispatchSettings
 from ivr.db.dispatch import ACTION_PREFIX, SqlDispatch
 from ivr.domain.callbacks import AttemptResult, result_of_originate_failure
 from ivr.domain.dispatch import CallResult, DispatchClaim
-from ivr.domain.phone import dial_string
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,15 @@ class AmiDispatchOriginator:
         variables = [f"IVR_DISPATCH_CALL={claim.action_id}"]
         if self._settings.agi_url:
             variables.append(f"IVR_DP_AGI={self._settings.agi_url}")
-        await self._ami.action(
-            {
-                "Action": "Originate",
-                "ActionID": claim.action_id,
-                "Channel": dial_string(claim.phone, self._settings.trunk_context),
-                "Context": self._settings.originate_context,
-                "Exten": "s",
-                "Priority": "1",
-                "CallerID": f'"95598" <{self._settings.caller_id}>',
-                "Timeout": str(claim.ring_timeout_s * 1000),
-                "Variable": ",".join(variables),
-                "Async": "true",
-            }
+        await originate(
+            self._ami,
+            action_id=claim.action_id,
+            phone=claim.phone,
+            trunk_context=self._settings.trunk_context,
+            originate_context=self._settings.originate_context,
+            caller_id=self._settings.caller_id,
+            ring_timeout_s=claim.ring_timeout_s,
+            variables=variables,
         )
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from ivr.domain.callbacks import AttemptResult, Claim
 from ivr.domain.privacy import mask_number
-from ivr.ports import CallbackStore, Originator
+from ivr.ports import CallbackStore, OriginateUnconfirmed, Originator
 from ivr.services.leased_loop import LeasedCallLoop
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,11 @@ class Dialer(LeasedCallLoop[Claim]):
         log.info("callback %s: dialling %s", claim.action_id, mask_number(claim.phone.digits))
         try:
             await self._originator.originate(claim)
+        except OriginateUnconfirmed as exc:
+            log.warning(
+                "callback %s: %s; left to Asterisk's answer or the lease", claim.action_id, exc
+            )
+            return
         except Exception as exc:
             log.warning("callback %s: originate refused: %s", claim.action_id, exc)
             await self._store.originate_failed(

@@ -20,7 +20,7 @@ from ivr.domain.alerts import Alert, AlertLevel
 from ivr.domain.deadline_watch import alert_key
 from ivr.domain.dispatch import AtRisk, CallResult, DispatchClaim
 from ivr.domain.privacy import mask_number
-from ivr.ports import AlertSink, DispatchOriginator, DispatchStore
+from ivr.ports import AlertSink, DispatchOriginator, DispatchStore, OriginateUnconfirmed
 from ivr.services.leased_loop import LeasedCallLoop
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,11 @@ class Dispatcher(LeasedCallLoop[DispatchClaim]):
         )
         try:
             await self._originator.originate(claim)
+        except OriginateUnconfirmed as exc:
+            log.warning(
+                "dispatch %s: %s; left to Asterisk's answer or the lease", claim.action_id, exc
+            )
+            return
         except Exception as exc:
             log.warning("dispatch %s: originate refused: %s", claim.action_id, exc)
             await self._store.finish(

@@ -109,7 +109,11 @@ async def test_callbacks_in_flight_survive_an_ami_outage_once_each(
                 break
             assert time.monotonic() < deadline, "the dialer never had two calls up"
             await asyncio.sleep(0.1)
-        down_at = datetime.now(UTC)
+        # the outage as the dialer sees it: from the bridge noticing the loss to its next
+        # login (stamped in the client's own callbacks, not when this test polls for them)
+        link: dict[str, datetime] = {}
+        cb.ami.on_disconnect(lambda: link.setdefault("down", datetime.now(UTC)))
+        cb.ami.on_login(lambda: link.setdefault("up", datetime.now(UTC)))
         cb.ami.drop_connection(reconnect_after_s=OUTAGE_S)
         assert bridge.ami is not None
         bridge.ami.drop_connection(reconnect_after_s=OUTAGE_S)  # the tracker's bridge too
@@ -122,7 +126,6 @@ async def test_callbacks_in_flight_survive_an_ami_outage_once_each(
         while not cb.ami.logged_in:
             assert time.monotonic() < deadline, "no reconnect"
             await asyncio.sleep(0.05)
-        up_at = datetime.now(UTC)  # the dialing bridge can place calls again
         while not (bridge.link is not None and bridge.link.resynced.is_set()):
             assert time.monotonic() < deadline, "no resync"
             await asyncio.sleep(0.2)
@@ -157,6 +160,7 @@ async def test_callbacks_in_flight_survive_an_ami_outage_once_each(
     # every callback placed once and completed; nothing claimed while the link was down
     assert Counter(a.task_id for a in attempts) == {t.id: 1 for t in tasks}
     assert {a.result for a in attempts} == {"completed"}
+    down_at, up_at = link["down"], link["up"]
     assert not [a for a in attempts if down_at < a.claimed_at.replace(tzinfo=UTC) < up_at]
     seen = events.events[start:]
     rang = Counter(

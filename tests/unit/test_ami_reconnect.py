@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ivr.asterisk.ami import MAX_RECONNECT_S, MIN_RECONNECT_S, AmiClient
+import pytest
+
+from ivr.asterisk.ami import MAX_RECONNECT_S, MIN_RECONNECT_S, AmiClient, AmiLinkLost
 
 
 def free_port() -> int:
@@ -15,13 +17,17 @@ def free_port() -> int:
 
 
 class FakeAmi:
-    """Greets, accepts any login, answers nothing else; remembers its connections."""
+    """Greets, accepts any login (then says FullyBooted, as Asterisk does), answers nothing
+    else; remembers its connections and the actions each one received."""
 
     def __init__(self) -> None:
         self.writers: list[asyncio.StreamWriter] = []
+        self.actions: list[list[str]] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
+        received: list[str] = []
+        self.actions.append(received)
         writer.write(b"Asterisk Call Manager/9.0.0\r\n")
         block: list[str] = []
         while line := await reader.readline():
@@ -31,10 +37,13 @@ class FakeAmi:
                 continue
             fields = dict(x.split(": ", 1) for x in block if ": " in x)
             block = []
+            received.append(fields.get("Action", ""))
             if fields.get("Action", "").lower() == "login":
                 writer.write(
                     f"Response: Success\r\nActionID: {fields.get('ActionID', '')}\r\n"
-                    "Message: Authentication accepted\r\n\r\n".encode()
+                    "Message: Authentication accepted\r\n\r\n"
+                    "Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n"
+                    "\r\n".encode()
                 )
 
 
@@ -64,6 +73,30 @@ async def test_backoff_doubles_then_resets_and_login_hooks_fire_each_time() -> N
         client.drop_connection()  # a network fault: it comes back by itself
         await wait_until(lambda: logins == [1, 2])
         assert len(fake.writers) == 2
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_action_unanswered_when_the_link_drops_fails_and_is_never_sent_again() -> None:
+    """panoramisk would queue it and send it again after the next login: an Originate twice."""
+    fake = FakeAmi()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AmiClient("127.0.0.1", port, "u", "s")
+    try:
+        await client.connect(timeout_s=5)
+        pending = asyncio.create_task(
+            client.action({"Action": "Originate", "Channel": "Local/1@x"}, timeout_s=60)
+        )
+        await wait_until(lambda: "Originate" in fake.actions[0])
+        client.drop_connection()
+        with pytest.raises(AmiLinkLost, match="Originate"):
+            await pending  # at once, not after the 60 s timeout
+        await wait_until(lambda: client.logins == 2)
+        await asyncio.sleep(0.5)  # FullyBooted came with the login: a re-send would be here
+        assert fake.actions[1] == ["Login"]
     finally:
         await client.close()
         server.close()
