@@ -27,7 +27,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
 from ivr.asterisk.dispatch import AmiDispatchOriginator, watch_dispatch_events
 from ivr.asterisk.tracker_link import TrackerLink, now_us
-from ivr.calendar_cn import china_is_workday, known_years
+from ivr.calendar_cn import load_calendar, log_sources
 from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callbacks import SqlCallbacks
@@ -37,6 +37,7 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.reports import SqlReportRows
 from ivr.db.repository import SqlCallRepository
 from ivr.db.spool import FileSpool
@@ -58,6 +59,7 @@ from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
 from ivr.services.agent_control import AgentControl
 from ivr.services.alert_push import AlertPusher, PushLimits
+from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
@@ -137,6 +139,8 @@ class Bridge:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.menu = load_menu(settings.menu.file)  # a bad menu file stops us here, not on a call
+        self.calendar = load_calendar(settings.calendar.schedule_file)  # so does a bad schedule
+        self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
@@ -172,7 +176,7 @@ class Bridge:
             )
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
-        self.work_orders = SqlWorkOrders(self.engine, china_is_workday, policy, utc_now)
+        self.work_orders = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.reports = MonthlyReports(
@@ -210,6 +214,9 @@ class Bridge:
         self.dialer: Dialer | None = None
         self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
+        self.recompute = SqlDeadlineRecompute(
+            self.engine, self.is_workday, self.warning_policy, utc_now
+        )
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -272,8 +279,11 @@ class Bridge:
         texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
-        years = known_years()
-        log.info("working-day calendar known for %d-%d", years.start, years.stop - 1)
+        log_sources(self.calendar, log)
+        try:  # before the watch starts: its first round judges the new due times
+            await recompute_provisional(self.recompute, self.poke_watch)
+        except Exception:  # idempotent: the next start or `ivr calendar recompute` does it
+            log.exception("recomputing provisional deadlines failed; the bridge runs on")
         await self.tracking.start()
         ami = self.settings.ami
         secret = ami.secret_value()

@@ -1,4 +1,5 @@
-"""``ivr``: run the bridge, the demo, the Asterisk sandbox, migrations and prompt rendering."""
+"""``ivr``: run the bridge, the demo, the Asterisk sandbox, migrations, prompt rendering and the
+working-day calendar."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument("--sha256", required=True, help="the archive's expected SHA-256")
     install.add_argument("--replace", action="store_true", help="overwrite an installed model")
     speech_cmd.add_parser("check", help="load the model and check every grammar word against it")
+    calendar = commands.add_parser("calendar", help="the working-day calendar")
+    calendar_cmd = calendar.add_subparsers(dest="action", required=True)
+    calendar_cmd.add_parser("years", help="the years known, where each comes from, disagreements")
+    calendar_cmd.add_parser(
+        "recompute", help="recompute open provisional deadlines whose year is now known"
+    )
     args = parser.parse_args(argv)
 
     logging_setup.configure(args.log_level)
@@ -76,6 +83,50 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_tokens(settings, args))
     elif args.command == "speech":
         return _speech(settings, args)
+    elif args.command == "calendar":
+        return _calendar(settings, args.action)
+    return 0
+
+
+def _calendar(settings: Settings, action: str) -> int:
+    from ivr.calendar_cn import load_calendar
+    from ivr.domain.holidays import ScheduleError
+
+    try:
+        calendar = load_calendar(settings.calendar.schedule_file)
+    except ScheduleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if action == "years":
+        differ = calendar.disagreements()
+        for year, source in calendar.sources().items():
+            days = differ.get(year, [])
+            note = f"  (differs from the package on {len(days)} day(s): site file used)"
+            print(f"{year}\t{source}{note if days else ''}")
+        return 0
+    return asyncio.run(_recompute(settings, calendar.is_workday))
+
+
+async def _recompute(settings: Settings, is_workday) -> int:  # type: ignore[no-untyped-def]
+    from ivr.app import warning_policy
+    from ivr.db.engine import create_engine
+    from ivr.db.migrate import upgrade
+    from ivr.db.recompute import SqlDeadlineRecompute
+    from ivr.flows.inbound import utc_now
+    from ivr.services.calendar import recompute_provisional
+
+    await upgrade(settings.database.url)
+    engine = create_engine(settings.database.url)
+    try:
+        store = SqlDeadlineRecompute(engine, is_workday, warning_policy(settings.alerts), utc_now)
+        result = await recompute_provisional(store)
+    finally:
+        await engine.dispose()
+    print(
+        f"{result.checked} order(s) with provisional deadlines; {result.deadlines} deadline(s) "
+        f"of {result.orders} order(s) recomputed, {result.exact} now exact; "
+        f"{result.superseded} alert(s) superseded"
+    )
     return 0
 
 

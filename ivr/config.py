@@ -236,6 +236,16 @@ class AlertsSettings(_Section):
         return secret.encode("utf-8")
 
 
+class CalendarSettings(_Section):
+    """The working-day calendar (see README, "Working-day calendar")."""
+
+    schedule_file: Path | None = Field(
+        None,
+        description="the site's holiday schedule (放假安排) TOML; for the years it lists it "
+        "wins over the chinesecalendar package; unset: the package alone",
+    )
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -259,6 +269,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = TrackingSettings()
     alerts: AlertsSettings = AlertsSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    calendar: CalendarSettings = CalendarSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ from ivr.domain.calls import CallRecord, CallStep, SpooledCall
 from ivr.domain.deadline_watch import WatchedDeadline, Window
 from ivr.domain.dispatch import AtRisk, CallResult, DispatchClaim, DispatchContext
 from ivr.domain.queue_calls import QueueVisit
+from ivr.domain.recompute import RecomputeResult
 from ivr.domain.speech import Grammar, Hypothesis
 
 
@@ -206,6 +207,14 @@ class DeadlineSource(Protocol):
 
     async def settle_warnings(self, now: datetime) -> int:
         """Acknowledge open warnings whose deadline has since been met; how many."""
+        ...
+
+
+class DeadlineRecompute(Protocol):
+    """Provisional deadlines made exact once their year is known (see ``ivr.db.recompute``)."""
+
+    async def recompute(self) -> RecomputeResult:
+        """Recompute every open provisional deadline; safe to run on many bridges at once."""
         ...
 
 

@@ -1,10 +1,10 @@
 """The ``alerts`` table: every alert ever raised, once per key, and its webhook outbox state.
 
-Created only by migration ``0009_alerts``; ``tests/integration`` checks the two agree. The
-unique ``key`` is what makes raising idempotent across restarts and several bridges on one
-database. The outbox columns (``next_try_at``, ``attempts``, ``delivered_at``) live on the same
-row so an alert and its pending delivery are written in one statement: nothing can be raised
-and then lost before it is queued for the webhook.
+Created only by migration ``0009_alerts`` (``superseded_at``: ``0010``); ``tests/integration``
+checks the two agree. The unique ``key`` is what makes raising idempotent across restarts and
+several bridges on one database. The outbox columns (``next_try_at``, ``attempts``,
+``delivered_at``) live on the same row so an alert and its pending delivery are written in one
+statement: nothing can be raised and then lost before it is queued for the webhook.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class AlertRow(Base):
     attempts: Mapped[int] = mapped_column(Integer())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text())
+    # 0010: a recompute moved the due time so this alert was no longer right (see recompute)
+    superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 alerts_table = AlertRow.__table__

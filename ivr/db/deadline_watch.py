@@ -3,7 +3,9 @@
 Only what can still need an alert is read: deadlines with no breach alert that are open, or that
 were met late recently. Whether a warning or breach exists comes from the ``alerts`` table
 itself (``EXISTS`` on ``(order_id, deadline)``, indexed), so the watch keeps no state of its own
-and any number of watches agree.
+and any number of watches agree. An alert a recompute superseded (``superseded_at``: the due time
+moved and no longer justifies it) does not count: the watch judges the new due time afresh, and
+raises under the deadline's new ``revision`` key.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def _raised(level: AlertLevel) -> Any:
             alerts.c.deadline == deadlines.c.name,
             alerts.c.kind == KIND,
             alerts.c.level == level.value,
+            alerts.c.superseded_at.is_(None),
         )
     )
 
@@ -53,6 +56,7 @@ _COLUMNS = (
     deadlines.c.provisional,
     deadlines.c.target_at,
     deadlines.c.met_at,
+    deadlines.c.revision,
     _raised(AlertLevel.WARNING).label("warned"),
     _raised(AlertLevel.BREACH).label("breached"),
 )
@@ -71,6 +75,7 @@ def _watched(row: Any) -> WatchedDeadline:
         met_at=row.met_at,
         warned=bool(row.warned),
         breached=bool(row.breached),
+        revision=row.revision,
     )
 
 

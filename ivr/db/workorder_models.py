@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -81,6 +82,8 @@ class DeadlineRow(Base):
     met_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     provisional: Mapped[bool] = mapped_column(Boolean())
     target_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # 0006: warn, not overdue
+    # 0010: times a provisional due time was recomputed; part of its later alerts' keys
+    revision: Mapped[int] = mapped_column(Integer(), server_default=text("0"))
 
 
 class HistoryRow(Base):

@@ -13,7 +13,10 @@ A warning whose deadline is then met is acknowledged by the watch itself (``SETT
 needs nobody any more. A breach stays open until a person acknowledges it.
 
 Keys are ``deadline:<order id>:<limit>:<level>``, so any number of watches and restarts raise
-each alert once (the sink is idempotent on the key).
+each alert once (the sink is idempotent on the key). A deadline recomputed once its calendar year
+became known has a ``revision`` (1, 2 …) and its later alerts the suffix ``:r<revision>``: an
+alert the new due time no longer justified was superseded, and its successor must not share its
+key (webhook receivers de-duplicate on it).
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ class WatchedDeadline:
     provisional: bool
     target_at: datetime | None = None
     met_at: datetime | None = None
-    warned: bool = False  # a warning alert for it exists
-    breached: bool = False  # a breach alert for it exists
+    warned: bool = False  # a warning alert for it exists (not superseded)
+    breached: bool = False  # a breach alert for it exists (not superseded)
+    revision: int = 0  # how often its due time was recomputed (see ivr.domain.recompute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +113,17 @@ def state_of(d: WatchedDeadline, now: datetime, policy: WarningPolicy) -> Deadli
     return DeadlineState.ON_TRACK
 
 
-def alert_key(order_id: int, name: str, level: AlertLevel) -> str:
-    return f"{KIND}:{order_id}:{name}:{level.value}"
+def alert_key(order_id: int, name: str, level: AlertLevel, revision: int = 0) -> str:
+    key = f"{KIND}:{order_id}:{name}:{level.value}"
+    return f"{key}:r{revision}" if revision else key
+
+
+def justified(d: WatchedDeadline, level: AlertLevel, now: datetime, policy: WarningPolicy) -> bool:
+    """Would an alert of ``level`` for ``d`` be right by ``now``? A warning once it is at risk
+    (or overdue), a breach once overdue or met late. Used when a due time moved."""
+    state = state_of(d, now, policy)
+    late = state in (DeadlineState.OVERDUE, DeadlineState.MET_LATE)
+    return late or (level is AlertLevel.WARNING and state is DeadlineState.AT_RISK)
 
 
 def alerts_due(
@@ -147,6 +160,8 @@ def _alert(d: WatchedDeadline, level: AlertLevel, now: datetime, p: WarningPolic
     details = {"order_kind": d.order_kind, "provisional": "true" if d.provisional else "false"}
     if d.target_at is not None:
         details["target_at"] = d.target_at.isoformat()
+    if d.revision:
+        details["revision"] = str(d.revision)
     flag = " (provisional: calendar year not yet published)" if d.provisional else ""
     if level is AlertLevel.WARNING:
         left = _span(d.due_at - now)
@@ -165,7 +180,7 @@ def _alert(d: WatchedDeadline, level: AlertLevel, now: datetime, p: WarningPolic
         late = _span(now - d.due_at)
         message = f"{d.order_kind} order {d.order_no}: {d.name} overdue by {late}{flag}"
     return Alert(
-        key=alert_key(d.order_id, d.name, level),
+        key=alert_key(d.order_id, d.name, level, d.revision),
         level=level,
         kind=KIND,
         message=message,
