@@ -122,6 +122,11 @@ class CallTracking:
                 self._reload_roster(), name="agent-roster"
             )
 
+    async def roster_current(self) -> None:
+        """Every agent change signalled so far is in the roster (waits out a failing reload)."""
+        while self._roster_task is not None and not self._roster_task.done():
+            await asyncio.shield(self._roster_task)
+
     def agent_noted(self, agent: Agent) -> None:
         """An agent record just read (at login, before QueueAdd): known to the next ring."""
         self.roster.note(agent)
