@@ -34,7 +34,8 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
-from ivr.db.tracking import SqlVisitRepository
+from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
+from ivr.domain.agents import Agent
 from ivr.services.call_tracking import CallTracking
 
 
@@ -67,7 +68,10 @@ async def our_path(stream: Stream, db_url: str) -> tuple[float, float, Counter[s
     await upgrade(db_url)
     engine = create_engine(db_url)
     visits = SqlVisitRepository(engine)
-    tracking = CallTracking(visits, now_us)
+    directory = SqlAgentDirectory(engine)  # the stream's agents: every ring is named by 工号
+    for job in ("1001", "1002"):
+        await directory.put(Agent(job, job, f"Local/{job}@sim-agents/n", ("q-repair",)))
+    tracking = CallTracking(visits, now_us, agents=directory)
     await tracking.start()
     peer = ReplayAmi(stream)
     port = await peer.start()

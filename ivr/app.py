@@ -151,11 +151,16 @@ class Bridge:
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
         self.tracking = CallTracking(
-            self.visits, now_us, settings.tracking.short_abandon_s, calls=self.repository
+            self.visits,
+            now_us,
+            settings.tracking.short_abandon_s,
+            calls=self.repository,
+            agents=self.agents,
         )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
-        self.control = AgentControl(self.agents, None)  # refuses (503) until AMI is set up
+        # refuses (503) until AMI is set up; a login tells the tracker who the member is
+        self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
         self.dashboard = DashboardSource(
             self.tracking, self.agents, ZoneInfo(settings.tracking.timezone)
         )

@@ -62,6 +62,8 @@ class TrackerLink:
                 member = parse_member(event)
                 if name == "QueueMemberRemoved":
                     self.tracking.member_removed(member.queue, member.interface)
+                elif name == "QueueMemberAdded":
+                    self.tracking.member_added(member)
                 else:
                     self.tracking.member_changed(member)
                 return

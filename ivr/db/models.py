@@ -190,6 +190,8 @@ class QueueVisitRow(Base):
     talk_ms: Mapped[int | None] = mapped_column(Integer())
     transferred: Mapped[bool] = mapped_column(Boolean())
     note: Mapped[str | None] = mapped_column(Text())
+    # who answered (工号) when they did; NULL: not known then (or stored before 0010)
+    agent_job_number: Mapped[str | None] = mapped_column(String(16))
 
 
 class RingAttemptRow(Base):
@@ -209,6 +211,7 @@ class RingAttemptRow(Base):
     ended_us: Mapped[int | None] = mapped_column(BigInteger())
     duration_ms: Mapped[int | None] = mapped_column(Integer())
     end: Mapped[RingEnd | None] = mapped_column(_str_enum(RingEnd, "ring_end"))
+    job_number: Mapped[str | None] = mapped_column(String(16))  # the agent rung, then
 
 
 agents_table = AgentRow.__table__

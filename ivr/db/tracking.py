@@ -84,6 +84,7 @@ class SqlVisitRepository:
                             r.started_us,
                             r.ended_us,
                             RingEnd(r.end) if r.end else None,
+                            r.job_number,
                         )
                     )
             visit_rows = await conn.stream(select(visits).where(where).order_by(visits.c.joined_us))
@@ -111,6 +112,7 @@ def _visit(row: Row[Any], ring_attempts: tuple[RingAttempt, ...]) -> QueueVisit:
         talk_ms=row.talk_ms,
         transferred=row.transferred,
         note=row.note,
+        agent_job_number=row.agent_job_number,
     )
 
 
@@ -133,6 +135,7 @@ def _visit_values(v: QueueVisit) -> dict[str, Any]:
         "talk_ms": v.talk_ms,
         "transferred": v.transferred,
         "note": v.note,
+        "agent_job_number": v.agent_job_number,
     }
 
 
@@ -146,6 +149,7 @@ def _ring_values(visit_id: int, seq: int, ring: RingAttempt) -> dict[str, Any]:
         "ended_us": ring.ended_us,
         "duration_ms": ring.duration_ms,
         "end": ring.end,
+        "job_number": ring.job_number,
     }
 
 

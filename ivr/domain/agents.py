@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -53,6 +54,40 @@ class Agent:
     interface: str
     skills: tuple[str, ...]  # the queues the agent logs in to
     device: str | None = None
+
+
+class AgentRoster:
+    """Who answers at which member interface, as the agents table said when last read.
+
+    Kept in memory so the call tracker can put the agent's job number on every ring and
+    answer without a query per event; the tracking service reloads it when agents change.
+    """
+
+    def __init__(self, agents: Iterable[Agent] = ()) -> None:
+        self._by_interface: dict[str, str] = {}
+        self._jobs: frozenset[str] = frozenset()
+        self.load(agents)
+
+    def load(self, agents: Iterable[Agent]) -> None:
+        by_interface = {a.interface: a.job_number for a in agents}
+        self._by_interface, self._jobs = by_interface, frozenset(by_interface.values())
+
+    def note(self, agent: Agent) -> None:
+        """One agent as just read (e.g. at login), before the next full reload."""
+        by_interface = {i: j for i, j in self._by_interface.items() if j != agent.job_number}
+        by_interface[agent.interface] = agent.job_number
+        self._by_interface, self._jobs = by_interface, frozenset(by_interface.values())
+
+    def __len__(self) -> int:
+        return len(self._by_interface)
+
+    def job_number_for(self, interface: str, member_name: str = "") -> str | None:
+        """The member's name when it is a known job number (the bridge adds members named
+        by 工号 at login: who logged in, even if the table changed since), else the agent
+        the table gives that interface now, else None."""
+        if member_name in self._jobs:
+            return member_name
+        return self._by_interface.get(interface)
 
 
 class MemberState(StrEnum):

@@ -17,6 +17,7 @@ Two answer times, named plainly because they are different things:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -44,6 +45,7 @@ class RingAttempt:
     started_us: int
     ended_us: int | None = None
     end: RingEnd | None = None
+    job_number: str | None = None  # the agent (工号) rung, as known at the ring; None: unknown
 
     @property
     def duration_ms(self) -> int | None:
@@ -71,6 +73,7 @@ class QueueVisit:
     talk_ms: int | None = None
     transferred: bool = False
     note: str | None = None  # e.g. why a call was closed as LOST
+    agent_job_number: str | None = None  # who answered (工号) at the time; None: unknown
 
     @property
     def unanswered_rings(self) -> tuple[RingAttempt, ...]:
@@ -182,14 +185,24 @@ class Handled:
 QUEUE_TIMEOUT_SLACK_US = 20_000
 
 
+# (member interface, MemberName) -> the agent's job number at this instant, or None
+Identify = Callable[[str, str], str | None]
+
+
+def _nobody(interface: str, member_name: str) -> str | None:
+    return None
+
+
 def _ms(microseconds: int) -> int:
     return round(microseconds / 1000)
 
 
 class QueueCallTracker:
-    """Live queued calls by the caller channel's Uniqueid."""
+    """Live queued calls by the caller channel's Uniqueid. ``identify`` names the agent
+    behind a ring (an in-memory lookup: it runs on every ring and answer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, identify: Identify = _nobody) -> None:
+        self._identify = identify
         self._live: dict[str, QueueVisit] = {}
         self._by_agent_channel: dict[str, str] = {}
         self._hangup_requested: set[str] = set()
@@ -260,7 +273,8 @@ class QueueCallTracker:
         new: QueueVisit | None = None
         waiting = visit.outcome is VisitOutcome.WAITING
         if isinstance(event, AgentRung) and waiting:
-            ring = RingAttempt(event.interface, event.member_name, event.at_us)
+            job = self._identify(event.interface, event.member_name)
+            ring = RingAttempt(event.interface, event.member_name, event.at_us, job_number=job)
             new = replace(visit, rings=(*_close_rings_of(visit.rings, event), ring))
         elif isinstance(event, AgentRingNoAnswer) and waiting:
             rings = _close_open(visit.rings, event.interface, event.at_us, RingEnd.NO_ANSWER)
@@ -298,12 +312,16 @@ class QueueCallTracker:
         )
         if event.agent_channel_uid:
             self._by_agent_channel[event.agent_channel_uid] = visit.unique_id
+        name = event.member_name or (ring.member_name if ring else None)
+        # the ring's job number, so ring and answer agree; asked again if it had none
+        job = ring.job_number if ring and ring.job_number else None
         return replace(
             visit,
             outcome=VisitOutcome.TALKING,
             rings=rings,
             agent_interface=event.interface,
-            agent_name=event.member_name or (ring.member_name if ring else None),
+            agent_name=name,
+            agent_job_number=job or self._identify(event.interface, name or ""),
             agent_channel_uid=event.agent_channel_uid or None,
             answered_us=event.at_us,
             # without its AgentCalled (e.g. adopted by a resync) the ring time is unknown

@@ -17,7 +17,7 @@ overdue only once ``due_at < now``, so the two agree at the boundary).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any
@@ -300,26 +300,42 @@ def centre_figures(
 
 
 def agent_figures(rows: MonthRows, short_abandon_s: float) -> list[AgentFigures]:
-    """One row per agent in the directory or owning an order of the month, then one per
-    member interface that answered or was rung but is not in the directory (sorted by
+    """One row per agent in the directory, owning an order of the month or named by a call,
+    then one per member interface that answered or was rung but belongs to nobody (sorted by
     interface), so no call drops out of the per-agent rows."""
-    calls = figures_by_agent(rows.visits, short_abandon_s)
+    calls = figures_by_agent(rows.visits, short_abandon_s, attribution(rows.agents))
     owned: dict[str, list[OrderFact]] = {}
     for order in rows.orders:
         owned.setdefault(order.owner_job_number, []).append(order)
     known = {a.job_number: a for a in rows.agents}
+    named = {who for kind, who in calls if kind == _JOB}
     result = []
-    for job in sorted(set(known) | set(owned)):
+    for job in sorted(set(known) | set(owned) | named):
         agent = known.get(job)
         interface = agent.interface if agent else None
         name = agent.name if agent else None
-        its_calls = calls.get(interface) if interface else None
+        its_calls = calls.get((_JOB, job))
         result.append(_agent_row(job, name, interface, its_calls, owned.get(job, [])))
-    directory = {a.interface for a in rows.agents}
-    for interface, its_calls in calls.items():  # sorted by interface already
-        if interface not in directory:
+    for (kind, interface), its_calls in calls.items():  # sorted by (kind, interface) already
+        if kind == _INTERFACE:
             result.append(_agent_row(None, None, interface, its_calls, []))
     return result
+
+
+_JOB, _INTERFACE = "job", "interface"
+
+
+def attribution(agents: Sequence[Agent]) -> Callable[[str, str | None], tuple[str, str]]:
+    """Whose call a ring or answer was: the job number stored with it (who the agent was at
+    the time), else — rows stored before job numbers were, or a member the tracker did not
+    know — the agent the directory gives that interface now, else the interface itself."""
+    current = {a.interface: a.job_number for a in agents}
+
+    def agent_of(interface: str, job_number: str | None) -> tuple[str, str]:
+        job = job_number or current.get(interface)
+        return (_JOB, job) if job else (_INTERFACE, interface)
+
+    return agent_of
 
 
 def _agent_row(

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ivr.domain.queue_calls import QueueVisit, RingEnd, VisitOutcome
 
@@ -126,28 +126,43 @@ def figures_by_queue(
     return {q: figures(vs, short_abandon_s) for q, vs in sorted(groups.items())}
 
 
-def figures_by_agent(
-    visits: Iterable[QueueVisit], short_abandon_s: float = DEFAULT_SHORT_ABANDON_S
-) -> dict[str, Figures]:
-    """Per agent interface: the calls that agent answered, and every ring that agent got.
+K = TypeVar("K", bound=Hashable)
 
+
+def _by_interface(interface: str, job_number: str | None) -> str:
+    return interface
+
+
+def figures_by_agent(
+    visits: Iterable[QueueVisit],
+    short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
+    agent_of: Callable[[str, str | None], K] = _by_interface,  # type: ignore[assignment]
+) -> dict[K, Figures]:
+    """Per agent: the calls that agent answered, and every ring that agent got.
+
+    An agent is ``agent_of(interface, job number stored with the ring or answer)``: the member
+    interface by default (the live dashboard), the 工号 at the time for monthly reports.
     ``offered`` for an agent is the calls the agent was rung for; abandon figures are the
     queue's business and stay zero here.
     """
     visits = [v for v in visits if v.finished]
-    rung: dict[str, list[QueueVisit]] = defaultdict(list)
-    rings: dict[str, list[Any]] = defaultdict(list)
+    rung: dict[K, list[QueueVisit]] = defaultdict(list)
+    rings: dict[K, list[Any]] = defaultdict(list)
+    answerer: dict[int, K] = {}  # id(visit) -> who answered it
     for visit in visits:
-        for interface in {r.interface for r in visit.rings} | {visit.agent_interface or ""}:
-            if interface:
-                rung[interface].append(visit)
+        who = {agent_of(r.interface, r.job_number) for r in visit.rings if r.interface}
+        if visit.agent_interface:
+            answerer[id(visit)] = agent_of(visit.agent_interface, visit.agent_job_number)
+            who.add(answerer[id(visit)])
+        for agent in who:
+            rung[agent].append(visit)
         for ring in visit.rings:
-            rings[ring.interface].append(ring)
+            rings[agent_of(ring.interface, ring.job_number)].append(ring)
     result = {}
-    for interface, its_visits in sorted(rung.items()):
-        mine = [v for v in its_visits if v.agent_interface == interface]
-        base = figures(mine, short_abandon_s, rings=rings[interface])
-        result[interface] = Figures(
+    for agent, its_visits in sorted(rung.items()):  # type: ignore[type-var]
+        mine = [v for v in its_visits if answerer.get(id(v)) == agent]
+        base = figures(mine, short_abandon_s, rings=rings[agent])
+        result[agent] = Figures(
             **{
                 **base.as_dict(),
                 "offered": len(its_visits),

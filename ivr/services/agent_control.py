@@ -7,6 +7,7 @@ anyone. Asterisk is the truth for state: this service changes it, the call track
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Protocol
 
 from ivr.domain.access import Principal, Role
@@ -89,10 +90,14 @@ class AgentControl:
         agents: AgentStore,
         queues: QueueControl | None,
         test_phone_context: str | None = None,
+        logging_in: Callable[[Agent], None] | None = None,
     ) -> None:
         self._agents = agents
         self.queues = queues  # set once AMI is configured
         self.test_phone_context = test_phone_context  # sandbox stand-in phones, never a site
+        # told the fresh record before QueueAdd, so the call tracker knows whose member rings
+        # first (waiting callers ring a new member at once)
+        self._logging_in = logging_in
 
     async def log_in(self, who: Principal, job_number: str) -> Agent:
         """Tell Asterisk the agent's phone (a global ``[agent-dial]`` reads) and then add the
@@ -104,6 +109,8 @@ class AgentControl:
             check_agent(agent, self.test_phone_context)
             await queues.set_agent_device(agent.job_number, agent.device)
             state_interface = device_state_interface(agent.device)
+        if self._logging_in is not None:
+            self._logging_in(agent)
         for queue in agent.skills:
             await queues.queue_add(queue, agent.interface, agent.job_number, state_interface)
         return agent

@@ -2,7 +2,9 @@
 
 Event handling is synchronous and never waits on the database: every changed or finished visit
 goes to one writer task in order, which retries a failing write (the database may be down for
-a while; the queues must not notice).
+a while; the queues must not notice). The agents table is read into an in-memory roster at
+start, at every resync and whenever agents change (a member added, an agent saved), so each
+ring and answer is stored with the agent's job number as it was then.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ivr.domain.agents import AgentBoard, Membership
+from ivr.domain.agents import Agent, AgentBoard, AgentRoster, Membership
 from ivr.domain.privacy import mask_number
 from ivr.domain.queue_calls import (
     QueueCallTracker,
@@ -32,7 +34,7 @@ from ivr.domain.service_level import (
     figures_by_agent,
     figures_by_queue,
 )
-from ivr.ports import CallRepository, VisitStore
+from ivr.ports import AgentDirectory, CallRepository, VisitStore
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,15 @@ class CallTracking:
         now_us: Callable[[], int],
         short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
         calls: CallRepository | None = None,
+        agents: AgentDirectory | None = None,
     ) -> None:
         self.store = store
         self.calls = calls
+        self.agents = agents
         self.now_us = now_us
         self.short_abandon_s = short_abandon_s
-        self.tracker = QueueCallTracker()
+        self.roster = AgentRoster()
+        self.tracker = QueueCallTracker(self.roster.job_number_for)
         self.board = AgentBoard()
         self.version = 0  # bumped on every change (cheap "anything new?" for pollers)
         self.resyncs = 0
@@ -79,17 +84,59 @@ class CallTracking:
         # visits finished lately: an Asterisk restart found at the next resync may have ended them
         self._recent: deque[QueueVisit] = deque(maxlen=RECENT_VISITS)
         self._writer: asyncio.Task[None] | None = None
+        self._roster_task: asyncio.Task[None] | None = None
+        self._roster_stale = False
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="visit-writer")
+        if not await self.refresh_agents():
+            self.agents_changed()  # retried in the background until the database answers
 
     async def stop(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._writes.join(), 10)
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        for task in (self._writer, self._roster_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # ---------------------------------------------------------------- agents
+
+    async def refresh_agents(self) -> bool:
+        """Reload the roster from the agents table; False (old roster kept) if it failed."""
+        if self.agents is None:
+            return True
+        try:
+            self.roster.load(await self.agents.all())
+        except Exception:
+            log.exception("could not read the agents table; job numbers may be missing")
+            return False
+        return True
+
+    def agents_changed(self) -> None:
+        """Reload the roster soon (in the background; bursts of changes coalesce)."""
+        self._roster_stale = True
+        if self.agents is not None and (self._roster_task is None or self._roster_task.done()):
+            self._roster_task = asyncio.get_running_loop().create_task(
+                self._reload_roster(), name="agent-roster"
+            )
+
+    async def roster_current(self) -> None:
+        """Every agent change signalled so far is in the roster (waits out a failing reload)."""
+        while self._roster_task is not None and not self._roster_task.done():
+            await asyncio.shield(self._roster_task)
+
+    def agent_noted(self, agent: Agent) -> None:
+        """An agent record just read (at login, before QueueAdd): known to the next ring."""
+        self.roster.note(agent)
+
+    async def _reload_roster(self) -> None:
+        while self._roster_stale:
+            self._roster_stale = False
+            if not await self.refresh_agents():
+                self._roster_stale = True
+                await asyncio.sleep(RETRY_S)
 
     async def flushed(self) -> None:
         """Every visit handed over so far is in the database."""
@@ -120,6 +167,11 @@ class CallTracking:
         self.board.upsert(member)
         self._notify()
 
+    def member_added(self, member: Membership) -> None:
+        """A login (maybe through another bridge, after an agent was saved there)."""
+        self.member_changed(member)
+        self.agents_changed()
+
     def member_removed(self, queue: str, interface: str) -> None:
         self.board.remove(queue, interface)
         self._notify()
@@ -138,6 +190,7 @@ class CallTracking:
         ``cut_since_us``: Asterisk restarted, and visits that ended after this instant as
         abandoned or timed out were ended by its shutdown: they are ``lost`` too.
         """
+        await self.refresh_agents()
         now = self.now_us()
         if cut_since_us is not None:
             self._relabel_cut(cut_since_us, present_uids)

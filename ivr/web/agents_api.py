@@ -91,6 +91,7 @@ def add_agent_routes(
             await store.put(agent)
         except AgentControlError as exc:
             return _error(exc.status, str(exc))
+        tracking.agents_changed()  # the tracker's roster names the agent's calls from now on
         return web.json_response(_agent_json(agent, tracking), status=200)
 
     def action(kind: str) -> Any:

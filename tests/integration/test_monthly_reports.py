@@ -27,8 +27,8 @@ from ivr.db.reports import SqlReportRows
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository, datetime_to_us
 from ivr.db.workorders import NewOrder, SqlWorkOrders
-from ivr.domain.access import Role
-from ivr.domain.agents import Agent
+from ivr.domain.access import Principal, Role
+from ivr.domain.agents import Agent, phone_member_interface
 from ivr.domain.callbacks import AttemptResult, CallbackPolicy, Conversation
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import (
@@ -42,7 +42,9 @@ from ivr.domain.queue_calls import (
     QueueCallTracker,
     QueueEvent,
 )
+from ivr.domain.reports import Month
 from ivr.domain.workorders import OrderKind, OrderStatus
+from ivr.services.agent_control import AgentControl
 from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
 from ivr.services.reports import MonthlyReports
@@ -560,3 +562,124 @@ async def test_the_dashboard_draws_the_month_in_a_real_browser(sqlite_url: str) 
             assert bars == [["1001", "0"], ["1002", "1"], ["1003", "0"]]  # V8: 1002 in 0.5 s
         finally:
             await asyncio.to_thread(browser.close)
+
+
+# ------------------------------------------------- an agent whose interface changes mid-month
+
+SIM_2001 = "Local/2001@sim-agents/n"  # 2001's member until 10 November, then 2002's
+PHONE_2001 = phone_member_interface("2001")  # Local/2001@agent-dial/n, from 10 November
+
+
+class _Queues:
+    """AMI stand-in for AgentControl: QueueAdd and Setvar accepted, nothing else needed."""
+
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, state_interface: str | None = None
+    ) -> None:
+        pass
+
+    async def set_agent_device(self, job_number: str, device: str | None) -> None:
+        pass
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        pass
+
+    async def queue_pause(self, queue: str | None, interface: str, paused: bool, r: str) -> None:
+        pass
+
+
+def ringing(
+    uid: str, joined: datetime, interface: str, member: str, ring_ms: int
+) -> list[QueueEvent]:
+    """Rung and answered after ``ring_ms`` (the member name as Asterisk reports it)."""
+    j = datetime_to_us(joined)
+    return [
+        CallerJoined(j, uid, "q-repair", "13900000003"),
+        AgentRung(j, uid, interface, member),
+        AgentAnswered(j + ring_ms * MS, uid, interface, member, uid + "-agent"),
+        AgentCompleted(j + (ring_ms + 30_000) * MS, uid, "caller"),
+    ]
+
+
+def rung_unanswered(uid: str, joined: datetime, interface: str, member: str) -> list[QueueEvent]:
+    j = datetime_to_us(joined)
+    return [
+        CallerJoined(j, uid, "q-repair", "13900000004"),
+        AgentRung(j, uid, interface, member),
+        AgentRingNoAnswer(j + 15_000 * MS, uid, interface),
+        HangupRequested(j + 20_000 * MS, uid),
+        CallerAbandoned(j + 20_000 * MS, uid),
+    ]
+
+
+async def test_an_agent_keeps_their_calls_when_their_interface_changes(db_url: str) -> None:
+    """November 2026: 2001 answers N1 and is rung for N2 as a simulated member, moves to a desk
+    phone on the 10th (logs in there), and 2002 is given the old member interface on the
+    12th. Each call stays with who answered or was rung at the time: 2001 gets N1 N2 N3 (and
+    N0, stored before job numbers were, by the phone interface that is 2001's now), 2002 only
+    N4. By the current interface alone N1 and N2 would be 2002's."""
+    engine = create_engine(db_url)
+    try:
+        directory = SqlAgentDirectory(engine)
+        visits = SqlVisitRepository(engine)
+        await directory.put(Agent("2001", "张三", SIM_2001, ("q-repair",)))
+        tracking = CallTracking(visits, lambda: 0, agents=directory)
+        control = AgentControl(directory, _Queues(), logging_in=tracking.agent_noted)
+        await tracking.start()
+        sup = Principal("sup", Role.SUPERVISOR)
+        try:
+            # a row from before migration 0010: no job numbers, answered at 2001's phone
+            n0 = QueueCallTracker()
+            for event in ringing("n0", bj(2026, 11, 1, 9, 0), PHONE_2001, "", 6_000):
+                for visit in n0.handle(event).finished:
+                    await visits.save(visit)
+
+            def play(events: list[QueueEvent]) -> None:
+                for event in events:
+                    tracking.handle(event)
+
+            # sandbox-style member names ("agent-…"): attributed by the interface at the time
+            play(ringing("n1", bj(2026, 11, 3, 10, 0), SIM_2001, "agent-2001", 2_000))
+            play(rung_unanswered("n2", bj(2026, 11, 5, 10, 0), SIM_2001, "agent-2001"))
+            # 10 Nov: 2001 moves to a desk phone (PUT as the API does) and logs in there
+            await directory.put(Agent("2001", "张三", PHONE_2001, ("q-repair",), "PJSIP/8001"))
+            tracking.agents_changed()
+            await control.log_in(sup, "2001")
+            # 12 Nov: a new agent gets the old member interface
+            await directory.put(Agent("2002", "李四", SIM_2001, ("q-repair",)))
+            tracking.agents_changed()
+            await tracking.roster_current()
+            play(ringing("n3", bj(2026, 11, 15, 10, 0), PHONE_2001, "2001", 4_000))
+            play(ringing("n4", bj(2026, 11, 16, 10, 0), SIM_2001, "agent-2002", 20_000))
+            await tracking.flushed()
+        finally:
+            await tracking.stop()
+
+        stored = {
+            v.unique_id: v
+            for v in await visits.between(bj(2026, 11, 1, 0, 0), bj(2026, 12, 1, 0, 0))
+        }
+        assert {u: v.agent_job_number for u, v in stored.items()} == {
+            "n0": None,
+            "n1": "2001",
+            "n2": None,  # not answered
+            "n3": "2001",
+            "n4": "2002",
+        }
+        assert [r.job_number for r in stored["n2"].rings] == ["2001"]
+
+        clock = Clock()
+        clock.now = bj(2026, 12, 2, 9, 0)
+        report = await MonthlyReports(SqlReportRows(engine), BJ, clock).monthly(Month(2026, 11))
+        rows = {a.job_number: a for a in report.agents}
+        assert set(rows) == {"2001", "2002"}  # no job_number: null row
+        mine = rows["2001"]
+        assert mine.interface == PHONE_2001
+        assert (mine.calls_rung, mine.calls_answered) == (4, 3)  # N0 N1 N2 N3; N0 N1 N3
+        assert mine.answered_in_15s == 3  # rings 6 000, 2 000, 4 000
+        assert mine.avg_ring_to_answer_ms == 4_000  # (6 000 + 2 000 + 4 000) / 3
+        theirs = rows["2002"]
+        assert theirs.interface == SIM_2001
+        assert (theirs.calls_rung, theirs.calls_answered, theirs.answered_in_15s) == (1, 1, 0)
+    finally:
+        await engine.dispose()

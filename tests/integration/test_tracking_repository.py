@@ -31,9 +31,12 @@ async def test_visit_round_trip_and_update(db_engine: AsyncEngine) -> None:
         outcome=VisitOutcome.ANSWERED,
         rings=(
             RingAttempt("Local/1@x/n", "a", us, us + 15_000_000, RingEnd.NO_ANSWER),
-            RingAttempt("Local/2@x/n", "b", us + 16_000_000, us + 19_250_000, RingEnd.ANSWERED),
+            RingAttempt(
+                "Local/2@x/n", "1002", us + 16_000_000, us + 19_250_000, RingEnd.ANSWERED, "1002"
+            ),
         ),
         agent_interface="Local/2@x/n",
+        agent_job_number="1002",  # the first ring's agent was not known: stays None
         answered_us=us + 19_250_000,
         ring_to_answer_ms=3250,
         queue_wait_ms=19250,

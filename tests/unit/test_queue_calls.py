@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ivr.asterisk.ami_events import MalformedEvent, parse_member, parse_queue_event, timestamp_us
 from ivr.domain import queue_calls as q
-from ivr.domain.agents import MemberState, digits_as_spoken, greeting_text
+from ivr.domain.agents import Agent, AgentRoster, MemberState, digits_as_spoken, greeting_text
 from ivr.domain.queue_calls import QueueCallTracker, RingEnd, VisitOutcome
 
 S = 1_000_000  # microseconds
@@ -218,3 +218,50 @@ def test_greeting_reads_the_job_number_digit_by_digit() -> None:
     assert greeting_text("1024") == "您好，一零二四号为您服务"
     with pytest.raises(ValueError):
         greeting_text("10x4")
+
+
+def test_rings_and_the_answer_carry_the_agents_job_number_at_the_time() -> None:
+    roster = AgentRoster([Agent("1001", "李明", A, ()), Agent("1002", "王芳", B, ())])
+    t = QueueCallTracker(roster.job_number_for)
+    run(t, q.CallerJoined(0, "c1", "q-repair"), q.AgentRung(1 * S, "c1", A, "agent-1001"))
+    # the table changes mid-call: 1001 moves to a desk phone, 1003 gets A's old interface
+    roster.load(
+        [
+            Agent("1001", "李明", "Local/1001@agent-dial/n", ()),
+            Agent("1002", "王芳", "Local/1002@agent-dial/n", ()),  # B still logged in as 1002
+            Agent("1003", "赵", A, ()),
+        ]
+    )
+    [visit] = run(
+        t,
+        q.AgentRingNoAnswer(5 * S, "c1", A),
+        q.AgentRung(6 * S, "c1", A, "agent-1003"),  # by interface: the agent there now
+        q.AgentRung(6 * S, "c1", B, "1002"),  # by MemberName: a known job number
+        q.AgentAnswered(8 * S, "c1", B, "1002", "leg"),
+        q.AgentCompleted(20 * S, "c1", "caller"),
+    )
+    assert [(r.interface, r.job_number, r.end) for r in visit.rings] == [
+        (A, "1001", RingEnd.NO_ANSWER),
+        (A, "1003", RingEnd.OTHER_ANSWERED),
+        (B, "1002", RingEnd.ANSWERED),
+    ]
+    assert visit.agent_job_number == "1002"
+
+
+def test_member_name_wins_over_the_interface_and_unknowns_stay_unknown() -> None:
+    roster = AgentRoster([Agent("1001", "李明", A, ()), Agent("1002", "王芳", B, ())])
+    # logged in as 1002 at A before the table gave A to 1001: the member is 1002's
+    assert roster.job_number_for(A, "1002") == "1002"
+    assert roster.job_number_for(A, "9999") == "1001"  # not a known job number: by interface
+    assert roster.job_number_for("Local/7@x/n", "agent-7") is None
+    roster.note(Agent("1001", "李明", "Local/1001@agent-dial/n", ()))
+    assert roster.job_number_for(A, "") is None  # 1001 is no longer at A
+    assert roster.job_number_for("Local/1001@agent-dial/n", "") == "1001"
+    t = QueueCallTracker(roster.job_number_for)
+    [visit] = run(
+        t,
+        q.CallerJoined(0, "c2", "q-repair"),
+        q.AgentAnswered(3 * S, "c2", "Local/7@x/n", "agent-7"),  # adopted: no AgentCalled seen
+        q.ChannelHungUp(9 * S, "c2"),
+    )
+    assert visit.agent_interface == "Local/7@x/n" and visit.agent_job_number is None

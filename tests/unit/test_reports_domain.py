@@ -1,5 +1,6 @@
 """The monthly report's pure parts: months and their bounds, on-time rules at the boundary,
-empty months, and members not in the agents table. The full hand-computed month is in
+empty months, members not in the agents table, and calls attributed by the job number stored
+with them. The full hand-computed month is in
 ``tests/integration/test_monthly_reports.py``."""
 
 from __future__ import annotations
@@ -91,3 +92,39 @@ def test_a_member_not_in_the_agents_table_gets_a_row_of_its_own() -> None:
     assert row.job_number is None and row.interface == "Local/9@x/n"
     assert (row.calls_answered, row.answered_in_15s) == (1, 1)
     assert report.centre.service_level == 1.0
+
+
+def _answered(uid: str, interface: str, job: str | None, ring_ms: int) -> QueueVisit:
+    us = ring_ms * 1000
+    ring = RingAttempt(interface, "", 0, us, RingEnd.ANSWERED, job)
+    return QueueVisit(
+        uid, "q", "", 0, VisitOutcome.ANSWERED, (ring,), interface,
+        answered_us=us, ring_to_answer_ms=ring_ms, queue_wait_ms=ring_ms,
+        left_us=us, ended_us=us + 9_000_000, talk_ms=9_000, agent_job_number=job,
+    )  # fmt: skip
+
+
+def test_calls_count_for_who_the_agent_was_then_and_unknown_ones_by_the_interface_now() -> None:
+    old, phone = "Local/1001@x/n", "Local/1001@agent-dial/n"
+    visits = [
+        _answered("before", old, "1001", 2_000),  # 1001 at the old interface
+        _answered("after", phone, "1001", 3_000),  # 1001 on the desk phone
+        _answered("new", old, "1002", 20_000),  # 1002 now has the old interface
+        _answered("legacy", phone, None, 4_000),  # stored before job numbers: the phone's now
+    ]
+    agents = [Agent("1001", "李明", phone, ()), Agent("1002", "王芳", old, ())]
+    rows = {
+        r.job_number: r
+        for r in monthly_report(Month(2026, 9), BJ, MonthRows(visits, [], agents), T).agents
+    }
+    assert set(rows) == {"1001", "1002"}  # no job_number: null row
+    assert (rows["1001"].calls_rung, rows["1001"].calls_answered) == (3, 3)
+    assert rows["1001"].answered_in_15s == 3 and rows["1001"].interface == phone
+    assert (rows["1002"].calls_rung, rows["1002"].calls_answered) == (1, 1)
+    assert rows["1002"].answered_in_15s == 0
+
+
+def test_a_job_number_no_longer_in_the_table_keeps_its_own_row() -> None:
+    visit = _answered("v", "Local/5@x/n", "1005", 1_000)
+    [row] = monthly_report(Month(2026, 9), BJ, MonthRows([visit], [], []), T).agents
+    assert (row.job_number, row.name, row.calls_answered) == ("1005", None, 1)
