@@ -17,7 +17,7 @@ read, a second guard against a lost update. Per change it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -62,22 +62,47 @@ class SqlDeadlineRecompute:
         self._pg = engine.dialect.name == "postgresql"
 
     async def recompute(self) -> RecomputeResult:
+        """Every order with an open provisional deadline is computed once in a read, and only
+        those whose due times change take the write lock: while a year is still unknown a
+        bridge start reads, and writes (and blocks) nothing."""
         pending = (
             select(deadlines.c.order_id)
             .where(deadlines.c.met_at.is_(None), deadlines.c.provisional == true())
             .distinct()
-            .order_by(deadlines.c.order_id)
         )
+        query = (
+            select(
+                orders.c.id,
+                orders.c.kind,
+                orders.c.customer_class,
+                orders.c.created_at,
+                deadlines.c.name,
+                deadlines.c.due_at,
+                deadlines.c.target_at,
+                deadlines.c.provisional,
+                deadlines.c.met_at,
+            )
+            .join(orders, orders.c.id == deadlines.c.order_id)
+            .where(deadlines.c.order_id.in_(pending))
+            .order_by(orders.c.id)
+        )
+        by_order: dict[int, list[Any]] = {}
         async with self._engine.connect() as conn:
-            order_ids = list((await conn.execute(pending)).scalars())
+            for row in await conn.execute(query):
+                by_order.setdefault(row.id, []).append(row)
+        moving = [
+            order_id
+            for order_id, rows in by_order.items()
+            if _changes(rows[0], rows, self._is_workday)
+        ]
         orders_changed = changed = exact = superseded = 0
-        for order_id in order_ids:
+        for order_id in moving:
             done = await self._order(order_id)
             orders_changed += bool(done)
             changed += len(done)
             exact += sum(not c.provisional for c, _ in done)
             superseded += sum(n for _, n in done)
-        return RecomputeResult(len(order_ids), orders_changed, changed, exact, superseded)
+        return RecomputeResult(len(by_order), orders_changed, changed, exact, superseded)
 
     async def _order(self, order_id: int) -> list[tuple[DeadlineChange, int]]:
         """One order's changes, each with how many of its alerts were superseded."""
@@ -92,16 +117,7 @@ class SqlDeadlineRecompute:
             if order is None:
                 return done  # deleted meanwhile
             rows = {r.name: r for r in (await conn.execute(rows_q)).all()}
-            changes = recompute(
-                OrderKind(order.kind),
-                CustomerClass(order.customer_class) if order.customer_class else None,
-                order.created_at,
-                [
-                    StoredDeadline(r.name, r.due_at, r.target_at, r.provisional, r.met_at)
-                    for r in rows.values()
-                ],
-                self._is_workday,
-            )
+            changes = _changes(order, rows.values(), self._is_workday)
             for change in changes:
                 row = rows[change.name]
                 if await self._store(conn, row, change):
@@ -190,3 +206,15 @@ class SqlDeadlineRecompute:
             )
         )
         return len(stale)
+
+
+def _changes(order: Any, rows: Iterable[Any], is_workday: IsWorkday) -> list[DeadlineChange]:
+    """The domain's recompute for one order (``kind``, ``customer_class``, ``created_at``)
+    and its deadline rows (``name``, ``due_at``, ``target_at``, ``provisional``, ``met_at``)."""
+    return recompute(
+        OrderKind(order.kind),
+        CustomerClass(order.customer_class) if order.customer_class else None,
+        order.created_at,
+        [StoredDeadline(r.name, r.due_at, r.target_at, r.provisional, r.met_at) for r in rows],
+        is_workday,
+    )

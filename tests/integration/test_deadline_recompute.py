@@ -12,14 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.calendar_cn import china_is_workday
 from ivr.db.alert_models import alerts_table
 from ivr.db.alerts import SqlAlerts
 from ivr.db.deadline_watch import SqlDeadlineSource
-from ivr.db.engine import create_engine
+from ivr.db.engine import create_engine, writer
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.workorder_models import deadlines_table, history_table, orders_table, tasks_table
 from ivr.db.workorders import NewOrder, SqlWorkOrders
@@ -260,3 +260,22 @@ async def test_a_warning_still_right_is_kept_and_not_raised_twice(env) -> None: 
     assert (await watch.run_once()).raised == 2  # reply and callback breaches, :r1
     assert f"deadline:{oid}:reply:breach:r1" in await alerts_by_key(engine)
     assert f"deadline:{oid}:reply:warning:r1" not in await alerts_by_key(engine)
+
+
+async def test_nothing_to_change_takes_no_write_lock(env) -> None:  # type: ignore[no-untyped-def]
+    """While the year is still unknown every bridge start finds the same provisional orders;
+    it must only read them. Another transaction holds the write lock (SQLite's writer, every
+    order row on PostgreSQL) the whole time: a recompute that took it would wait, then fail."""
+    engine, orders, clock = env
+    view, _ = await orders.create(new_order(OrderKind.COMPLAINT), "agent:1024", None)
+    still_unknown = SqlDeadlineRecompute(engine, china_is_workday, POLICY, clock)
+    other = create_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        async with writer(other).begin() as conn:
+            await conn.execute(update(orders_table).values(updated_at=orders_table.c.updated_at))
+            result = await asyncio.wait_for(still_unknown.recompute(), 20)
+    finally:
+        await other.dispose()
+    assert (result.checked, result.deadlines) == (1, 0)
+    assert await calendar_history(engine) == []
+    assert (await deadlines_of(engine, view.order_no))["reply"].provisional
