@@ -162,11 +162,6 @@ async def test_api_registers_a_phone_agent_and_refuses_unsafe_devices(bridge) ->
     assert await bridge.agents.get("4714") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a caller who leaves during the greeting leaves the phone's leg in "
-    "[agent-dial]'s Wait(60); a ChannelRedirect hangup handler did not release it (README)",
-)
 async def test_caller_hanging_up_during_the_greeting_releases_the_phone(bridge, ami) -> None:  # type: ignore[no-untyped-def]
     """The phone's leg waits silently while the caller is greeted; if the caller leaves then,
     the phone is hung up at once (not left off-hook until [agent-dial]'s Wait() runs out)."""
