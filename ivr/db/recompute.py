@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db.alert_models import alerts_table as alerts
-from ivr.db.engine import writer
+from ivr.db.store import SqlStore
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import history_table as history
 from ivr.db.workorder_models import orders_table as orders
@@ -44,7 +44,7 @@ from ivr.domain.workdays import IsWorkday
 from ivr.domain.workorders import CustomerClass, OrderKind
 
 
-class SqlDeadlineRecompute:
+class SqlDeadlineRecompute(SqlStore):
     """``DeadlineRecompute`` on SQLite or PostgreSQL."""
 
     def __init__(
@@ -54,12 +54,9 @@ class SqlDeadlineRecompute:
         policy: WarningPolicy,
         clock: Callable[[], datetime],
     ) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
+        super().__init__(engine, clock)
         self._is_workday = is_workday
         self._policy = policy
-        self._clock = clock
-        self._pg = engine.dialect.name == "postgresql"
 
     async def recompute(self) -> RecomputeResult:
         """Every order with an open provisional deadline is computed once in a read, and only
