@@ -10,7 +10,7 @@ rendered ahead (``ivr prompts render``).
 
 It imports only what the inbound menu needs (SQLAlchemy, pydantic, panoramisk's AGI parser):
 none of aiohttp, vosk or pyttsx3, so it also runs with the Debian python3 that the sandbox
-installs in Asterisk's chroot (``ivr/sandbox/classic_agi.py``), from a copy of the package
+installs in Asterisk's chroot (``ivr_sandbox/classic_agi.py``), from a copy of the package
 beside this directory.
 """
 
@@ -30,8 +30,8 @@ async def serve_stdio() -> int:
     from ivr.asterisk.agi_routes import call_ended_route, inbound_route
     from ivr.asterisk.agi_server import serve_session
     from ivr.config import load_settings
+    from ivr.db.calls import SqlCallRepository
     from ivr.db.engine import create_engine
-    from ivr.db.repository import SqlCallRepository
     from ivr.flows.inbound import InboundDeps, utc_now
     from ivr.menu_file import load_menu
     from ivr.services.call_journal import CallJournal

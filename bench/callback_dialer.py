@@ -53,7 +53,7 @@ from ivr.db.workorder_models import (
     orders_table,
     tasks_table,
 )
-from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
+from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 
 CUSTOMERS = "sim-customers-fast"
 LEG = re.compile(rf"^Local/(\d+)@{CUSTOMERS}-[0-9a-f]+;1$")

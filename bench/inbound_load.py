@@ -4,7 +4,7 @@ Places N simultaneous calls through the sandboxed Asterisk, each pressing 1 then
 repair, no power), three times per level, all measured in the same run:
 
 - ``dialplan``: the baseline, the same menu written in plain dialplan (``[bench-menu-main]`` in
-  ``ivr/sandbox/extensions_local.conf``: same prompt files, same keys), no AGI at all;
+  ``ivr_sandbox/extensions_local.conf``: same prompt files, same keys), no AGI at all;
 - ``bridge``: our FastAGI bridge (records in SQLite);
 - ``classic``: the other baseline, the same flow as a classic process-per-call AGI script
   (``agi_scripts/ivr_agi.py``, started by Asterisk's ``AGI()`` inside the sandbox root with
@@ -40,11 +40,11 @@ from pathlib import Path
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import DatabaseSettings, Settings
+from ivr.db.calls import SqlCallRepository
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
-from ivr.db.repository import SqlCallRepository
 from ivr.domain.calls import CallOutcome
-from ivr.sandbox.asterisk import AsteriskSandbox
+from ivr_sandbox.asterisk import AsteriskSandbox
 
 KEYS = "1ww1"
 # Callers press during the 6.4 s greeting, 4.5 s in: late enough that a classic script, which

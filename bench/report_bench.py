@@ -24,10 +24,10 @@ from sqlalchemy import MetaData, case, func, insert, select
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.models import rings_table, visits_table
-from ivr.db.reports import SqlReportRows
+from ivr.db.report_rows import SqlReportRows
 from ivr.db.tracking import datetime_to_us
 from ivr.domain.reports import Month
-from ivr.services.reports import MonthlyReports
+from ivr.services.monthly_reports import MonthlyReports
 
 BJ = ZoneInfo("Asia/Shanghai")
 MONTH = Month(2026, 9)

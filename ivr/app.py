@@ -24,22 +24,22 @@ from ivr.asterisk.agi_routes import (
 )
 from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
-from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
-from ivr.asterisk.dispatch import AmiDispatchOriginator, watch_dispatch_events
+from ivr.asterisk.callback_legs import AmiOriginator, watch_callback_events
+from ivr.asterisk.dispatch_legs import AmiDispatchOriginator, watch_dispatch_events
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
 from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
 from ivr.db.alerts import SqlAlerts
-from ivr.db.callbacks import SqlCallbacks
-from ivr.db.deadline_watch import SqlDeadlineSource
-from ivr.db.dispatch import SqlDispatch
+from ivr.db.callback_store import SqlCallbacks
+from ivr.db.calls import SqlCallRepository
+from ivr.db.deadline_source import SqlDeadlineSource
+from ivr.db.dispatch_store import SqlDispatch
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
 from ivr.db.recompute import SqlDeadlineRecompute
-from ivr.db.reports import SqlReportRows
-from ivr.db.repository import SqlCallRepository
+from ivr.db.report_rows import SqlReportRows
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
@@ -52,8 +52,8 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.phone import PhoneNumber
 from ivr.flows.agent_greeting import GreetingDeps
-from ivr.flows.callback import CallbackDeps
-from ivr.flows.dispatch import DispatchDeps
+from ivr.flows.callback_call import CallbackDeps
+from ivr.flows.dispatch_call import DispatchDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
@@ -66,19 +66,16 @@ from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
-from ivr.services.reports import MonthlyReports
+from ivr.services.monthly_reports import MonthlyReports
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
-from ivr.web import alerts_api
-from ivr.web import duty_roster as duty_roster_api
-from ivr.web import follow_ups as follow_ups_api
-from ivr.web import workorders as workorders_api
+from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
-from ivr.web.reports import add_report_routes
+from ivr.web.reports_api import add_report_routes
 from ivr.web.webhook import AiohttpWebhookSender
 
 log = logging.getLogger(__name__)
@@ -402,7 +399,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
-    workorders_api.add_routes(app, bridge.work_orders)
+    work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)

@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(serve(settings))
     elif args.command == "demo":
-        from ivr.demo import run_demo
+        from ivr_sandbox.demo import run_demo
 
         return asyncio.run(run_demo(settings, args.calls))
     elif args.command == "sandbox":
-        from ivr.sandbox.asterisk import AsteriskSandbox
+        from ivr_sandbox.asterisk import AsteriskSandbox
 
         box = AsteriskSandbox.from_settings(settings)
         if args.action == "up":

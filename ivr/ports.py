@@ -148,7 +148,7 @@ class AgentDirectory(Protocol):
 
 
 class CallbackStore(Protocol):
-    """Callback tasks and attempts, shared by every bridge (see ``ivr.db.callbacks``)."""
+    """Callback tasks and attempts, shared by every bridge (see ``ivr.db.callback_store``)."""
 
     async def claim(
         self, owner: str, max_live: int, min_gap_s: float, lease_s: float, limit: int
@@ -197,7 +197,7 @@ class AlertSink(Protocol):
 
 
 class DeadlineSource(Protocol):
-    """The deadlines the time-limit watch must look at (see ``ivr.db.deadline_watch``)."""
+    """The deadlines the time-limit watch must look at (see ``ivr.db.deadline_source``)."""
 
     async def watched(self, met_late_since: datetime, until: Window) -> list[WatchedDeadline]:
         """Every deadline not yet breached that is open and may need an alert by
@@ -241,7 +241,7 @@ class WebhookSender(Protocol):
 
 
 class DispatchStore(Protocol):
-    """Repair dispatch jobs and calls, shared by every bridge (see ``ivr.db.dispatch``)."""
+    """Repair dispatch jobs and calls, shared by every bridge (see ``ivr.db.dispatch_store``)."""
 
     async def claim(self, owner: str, lease_s: float, limit: int) -> list[DispatchClaim]: ...
 

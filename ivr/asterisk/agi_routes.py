@@ -19,7 +19,7 @@ from datetime import datetime
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment
 from ivr.asterisk.agi_server import AgiRoute
-from ivr.flows import agent_greeting, callback, dispatch, inbound
+from ivr.flows import agent_greeting, callback_call, dispatch_call, inbound
 from ivr.services.call_journal import CallJournal
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def call_ended_route(journal: CallJournal, clock: Callable[[], datetime]) -> Agi
 _ATTEMPT_ID = re.compile(r"^cb-[0-9a-f]{32}$")
 
 
-def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
+def callback_route(deps: callback_call.CallbackDeps) -> AgiRoute:
     """``AGI(agi://…/callback,<attempt id>)`` on the answered leg of a callback call."""
 
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
@@ -80,7 +80,7 @@ def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
             log.warning("callback leg with a malformed attempt id %r: hung up", action_id[:40])
             await channel.hangup()
             return
-        await callback.run(channel, action_id, deps, clean(env.get("uniqueid"), 64))
+        await callback_call.run(channel, action_id, deps, clean(env.get("uniqueid"), 64))
 
     return route
 
@@ -88,7 +88,7 @@ def callback_route(deps: callback.CallbackDeps) -> AgiRoute:
 _DISPATCH_CALL = re.compile(r"^dp-[0-9a-f]{32}$")
 
 
-def dispatch_route(deps: dispatch.DispatchDeps) -> AgiRoute:
+def dispatch_route(deps: dispatch_call.DispatchDeps) -> AgiRoute:
     """``AGI(agi://…/dispatch,<call id>)`` on the answered leg of a call to a repair crew."""
 
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
@@ -97,7 +97,7 @@ def dispatch_route(deps: dispatch.DispatchDeps) -> AgiRoute:
             log.warning("dispatch leg with a malformed call id %r: hung up", action_id[:40])
             await channel.hangup()
             return
-        await dispatch.run(channel, action_id, deps)
+        await dispatch_call.run(channel, action_id, deps)
 
     return route
 

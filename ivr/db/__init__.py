@@ -3,9 +3,9 @@
 The domain never imports this package; it is wired in at start-up through ``CallRepository``.
 """
 
+from ivr.db.calls import SqlCallRepository, UnknownCallError
 from ivr.db.engine import create_engine
 from ivr.db.migrate import current_revision, head_revision, upgrade
-from ivr.db.repository import SqlCallRepository, UnknownCallError
 
 __all__ = [
     "SqlCallRepository",

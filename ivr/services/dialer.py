@@ -4,7 +4,7 @@ Any number of bridges may run it against one database. The limits are global bec
 in the claim (``CallbackStore.claim``): at most ``max_concurrent`` live attempts across every
 bridge, and originate slots ``1 / rate_per_s`` apart. Results arrive as AMI events (any bridge
 may record them) or from the conversation; a bridge that dies leaves leases that expire and are
-recovered by the others, never dialled twice (see ``ivr.db.callbacks``). The round loop is
+recovered by the others, never dialled twice (see ``ivr.db.callback_store``). The round loop is
 ``ivr.services.leased_loop``, shared with the repair dispatcher.
 """
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.db.alerts import AlertNotFound, SqlAlerts
-from ivr.db.deadline_watch import SqlDeadlineSource
+from ivr.db.deadline_source import SqlDeadlineSource
 from ivr.domain.access import Role
 from ivr.domain.alerts import AlertLevel
 from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, state_of

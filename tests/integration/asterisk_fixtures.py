@@ -20,8 +20,8 @@ from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import AmiSettings, DatabaseSettings, Settings, SpeechSettings
 from ivr.domain.calls import CallRecord
-from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
-from ivr.sandbox.simulation import log_in_agent, log_out_agent
+from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
+from ivr_sandbox.simulation import log_in_agent, log_out_agent
 from tests.log_scan import register_secret
 from tests.speech import KO_GRAMMARS, ko_model_dir
 

@@ -21,8 +21,8 @@ from ivr.app import make_web_app
 from ivr.config import Settings
 from ivr.domain.access import Principal, Role
 from ivr.domain.agents import Agent, greeting_text, phone_member_interface
-from ivr.sandbox.simulation import SimulatedCaller, place_queue_call
 from ivr.services.agent_control import check_agent
+from ivr_sandbox.simulation import SimulatedCaller, place_queue_call
 from tests.integration.test_agent_greeting import best_match, envelope
 from tests.integration.test_answer_times import finished_visits
 

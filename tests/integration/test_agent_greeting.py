@@ -17,7 +17,7 @@ import pytest
 
 from ivr.config import Settings
 from ivr.domain.agents import Agent, greeting_text
-from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_queue_call
+from ivr_sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_queue_call
 from tests.integration.test_answer_times import finished_visits
 
 pytestmark = pytest.mark.integration

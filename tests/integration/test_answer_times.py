@@ -1,7 +1,7 @@
 """Answer times measured from Asterisk's own event timestamps, on real calls.
 
 Simulated agents answer after scripted delays (0.5 s, 3 s, 14 s, 16 s, never), each the only
-member of its own test queue (``ivr/sandbox/queues_local.conf``, rung up to 30 s), so each
+member of its own test queue (``ivr_sandbox/queues_local.conf``, rung up to 30 s), so each
 delay is exactly one ring of one agent. The tracker's ring-to-answer must agree with the
 script within 50 ms, the 15-second verdict must be right, and the figures must match a hand
 computation.
@@ -18,7 +18,7 @@ import pytest
 
 from ivr.domain.queue_calls import QueueVisit, RingEnd, VisitOutcome
 from ivr.domain.service_level import figures
-from ivr.sandbox.simulation import (
+from ivr_sandbox.simulation import (
     SimulatedCaller,
     log_in_agent,
     log_out_agent,

@@ -11,7 +11,7 @@ import pytest
 from bench import ami_ingest, callback_dialer, inbound_load
 from ivr.app import Bridge
 from ivr.config import Settings
-from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
+from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 
 
 async def test_ami_ingest_tracks_every_call_of_the_replayed_stream() -> None:

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ivr.db.calls import SqlCallRepository, UnknownCallError
 from ivr.db.engine import create_engine, normalize_url
 from ivr.db.migrate import current_revision, head_revision, upgrade
 from ivr.db.models import Base, calls_table, steps_table
-from ivr.db.repository import SqlCallRepository, UnknownCallError
 from ivr.domain.calls import CallOutcome, CallRecord, CallStep, StepKind
 from tests.integration.db_fixtures import sqlite_url_for
 

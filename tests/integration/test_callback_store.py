@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ivr.calendar_cn import china_is_workday
-from ivr.db.callbacks import SqlCallbacks
+from ivr.db.callback_store import SqlCallbacks
 from ivr.db.engine import create_engine
 from ivr.db.workorder_models import (
     attempts_table,

@@ -24,7 +24,7 @@ from ivr.db.workorder_models import follow_ups_table, orders_table
 from ivr.db.workorders import NewOrder, OrderView
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import CustomerClass, OrderKind
-from ivr.sandbox.simulation import SimulatedCustomer, set_up_customer
+from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
 from tests.integration.asterisk_fixtures import EventLog
 
 pytestmark = pytest.mark.integration

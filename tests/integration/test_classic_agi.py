@@ -7,9 +7,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ivr.db.calls import SqlCallRepository
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
-from ivr.db.repository import SqlCallRepository
 from ivr.domain.calls import CallOutcome
 
 SCRIPT = Path(__file__).parents[2] / "agi_scripts" / "ivr_agi.py"

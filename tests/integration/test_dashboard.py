@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.app import make_web_app
 from ivr.domain.access import Role
-from ivr.sandbox.simulation import SimulatedCaller, place_queue_call
+from ivr_sandbox.simulation import SimulatedCaller, place_queue_call
 
 pytestmark = pytest.mark.integration
 

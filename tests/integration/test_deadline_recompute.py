@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.calendar_cn import china_is_workday
 from ivr.db.alert_models import alerts_table
 from ivr.db.alerts import SqlAlerts
-from ivr.db.deadline_watch import SqlDeadlineSource
+from ivr.db.deadline_source import SqlDeadlineSource
 from ivr.db.engine import create_engine, writer
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.workorder_models import deadlines_table, history_table, orders_table, tasks_table

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.calendar_cn import china_is_workday
 from ivr.db.alert_models import alerts_table
 from ivr.db.alerts import SqlAlerts
-from ivr.db.deadline_watch import SqlDeadlineSource
+from ivr.db.deadline_source import SqlDeadlineSource
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.workorders import NewOrder, SqlWorkOrders

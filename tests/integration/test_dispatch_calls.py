@@ -24,7 +24,7 @@ from ivr.db.migrate import upgrade
 from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
-from ivr.sandbox.simulation import SimulatedCrew, set_up_crew
+from ivr_sandbox.simulation import SimulatedCrew, set_up_crew
 from tests.integration.asterisk_fixtures import EventLog
 from tests.integration.db_fixtures import POSTGRES_URL_ENV, drop_all_tables
 

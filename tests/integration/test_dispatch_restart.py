@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ivr.app import Bridge
-from ivr.sandbox.simulation import SimulatedCrew
+from ivr_sandbox.simulation import SimulatedCrew
 from tests.integration.test_dispatch_calls import (
     dispatch_settings,
     fresh_postgres,

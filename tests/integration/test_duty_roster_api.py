@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ivr.app import callback_policy
 from ivr.calendar_cn import china_is_workday
 from ivr.config import CallbackSettings
-from ivr.db.dispatch import SqlDispatch
+from ivr.db.dispatch_store import SqlDispatch
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine
 from ivr.db.tokens import SqlTokenStore
@@ -25,8 +25,8 @@ from ivr.domain.access import Role
 from ivr.domain.dispatch import CallResult, DispatchPolicy, Target
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
-from ivr.web import duty_roster as roster_api
-from ivr.web import workorders as workorders_api
+from ivr.web import duty_roster_api as roster_api
+from ivr.web import work_orders_api
 from ivr.web.auth import auth_middleware
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -104,7 +104,7 @@ async def env(db_url: str) -> AsyncIterator[Env]:
     e = Env.__new__(Env)
     Env.__init__(e, None, tokens, clock, engine)  # type: ignore[arg-type]
     roster_api.add_routes(app, e.roster, e.dispatch)
-    workorders_api.add_routes(app, e.orders)
+    work_orders_api.add_routes(app, e.orders)
     async with TestClient(TestServer(app)) as client:
         e.client = client
         yield e

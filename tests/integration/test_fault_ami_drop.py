@@ -28,7 +28,7 @@ from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import VisitOutcome
 from ivr.domain.workorders import OrderKind
-from ivr.sandbox.simulation import (
+from ivr_sandbox.simulation import (
     SimulatedCaller,
     SimulatedCustomer,
     log_in_agent,

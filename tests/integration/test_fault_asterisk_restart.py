@@ -19,15 +19,15 @@ import pytest
 from ivr.config import Settings
 from ivr.domain.calls import CallOutcome
 from ivr.domain.queue_calls import VisitOutcome
-from ivr.sandbox.asterisk import AsteriskSandbox
-from ivr.sandbox.simulation import (
+from ivr.services.call_tracking import LOST_NOTE
+from ivr_sandbox.asterisk import AsteriskSandbox
+from ivr_sandbox.simulation import (
     SimulatedCaller,
     log_in_agent,
     log_out_agent,
     place_call,
     place_queue_call,
 )
-from ivr.services.call_tracking import LOST_NOTE
 from tests.integration.asterisk_fixtures import wait_for_records
 from tests.integration.test_answer_times import finished_visits
 

@@ -28,7 +28,7 @@ from ivr.db.workorders import NewOrder, SqlWorkOrders
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
 from ivr.flows.inbound import utc_now
-from ivr.sandbox.simulation import SimulatedCustomer, set_up_customer
+from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
 from tests.integration.test_cli import free_port
 from tests.integration.test_dialer_two_bridges import bridge_env, start_bridge
 

@@ -32,7 +32,7 @@ from ivr.domain.calls import CallOutcome, CallRecord, CallStep, StepKind
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
 from ivr.flows.inbound import utc_now
-from ivr.sandbox.simulation import SimulatedCustomer, set_up_customer
+from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

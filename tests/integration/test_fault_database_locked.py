@@ -22,7 +22,7 @@ from ivr.db.engine import normalize_url, sqlite_file
 from ivr.db.models import steps_table
 from ivr.domain.calls import CallOutcome, StepKind
 from ivr.domain.queue_calls import VisitOutcome
-from ivr.sandbox.simulation import SimulatedCaller, place_call
+from ivr_sandbox.simulation import SimulatedCaller, place_call
 from tests.integration.asterisk_fixtures import wait_for_records
 from tests.integration.test_answer_times import finished_visits
 

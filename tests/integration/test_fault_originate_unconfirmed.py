@@ -30,7 +30,7 @@ from ivr.db.workorder_models import attempts_table, tasks_table
 from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
-from ivr.sandbox.simulation import SimulatedCustomer, set_up_customer
+from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
 from tests.integration.ami_proxy import OriginateFault
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from ivr.calendar_cn import china_is_workday
-from ivr.db.callbacks import SqlCallbacks
+from ivr.db.callback_store import SqlCallbacks
 from ivr.db.engine import create_engine
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.tokens import SqlTokenStore
@@ -31,7 +31,7 @@ from ivr.domain.callbacks import (
 )
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind, OrderStatus
-from ivr.web import follow_ups as follow_ups_api
+from ivr.web import follow_ups_api
 from ivr.web.auth import auth_middleware
 
 POLICY = CallbackPolicy(

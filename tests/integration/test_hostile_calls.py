@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from ivr.domain.calls import CallOutcome, CallRecord, StepKind
-from ivr.sandbox.simulation import SimulatedCaller, place_call
+from ivr_sandbox.simulation import SimulatedCaller, place_call
 from tests.integration.asterisk_fixtures import wait_for_records
 
 pytestmark = pytest.mark.integration

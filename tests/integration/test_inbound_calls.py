@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from ivr.domain.calls import CallOutcome, CallRecord, StepKind
-from ivr.sandbox.simulation import SimulatedCaller, place_call
+from ivr_sandbox.simulation import SimulatedCaller, place_call
 from tests.integration.asterisk_fixtures import EventLog, wait_for_records
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.calendar_cn import china_is_workday
-from ivr.db.callbacks import SqlCallbacks
+from ivr.db.callback_store import SqlCallbacks
 from ivr.db.engine import create_engine
-from ivr.db.reports import SqlReportRows
+from ivr.db.report_rows import SqlReportRows
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository, datetime_to_us
 from ivr.db.workorders import NewOrder, SqlWorkOrders
@@ -47,10 +47,10 @@ from ivr.domain.workorders import OrderKind, OrderStatus
 from ivr.services.agent_control import AgentControl
 from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
-from ivr.services.reports import MonthlyReports
+from ivr.services.monthly_reports import MonthlyReports
 from ivr.web.auth import auth_middleware
 from ivr.web.dashboard import add_dashboard_routes
-from ivr.web.reports import add_report_routes
+from ivr.web.reports_api import add_report_routes
 from tests.integration.test_dashboard import Browser, _browser_or_fail, until
 
 BJ = ZoneInfo("Asia/Shanghai")

@@ -18,8 +18,8 @@ import pytest
 from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.queue_calls import QueueVisit, VisitOutcome
 from ivr.domain.service_level import figures
-from ivr.sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_queue_call
 from ivr.services.call_tracking import LOST_NOTE
+from ivr_sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_queue_call
 from tests.integration.test_answer_times import finished_visits
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from ivr.config import Settings
-from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
+from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 
 pytestmark = pytest.mark.integration
 

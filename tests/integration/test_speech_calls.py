@@ -17,7 +17,7 @@ import pytest
 
 from ivr.config import Settings
 from ivr.domain.calls import CallOutcome, CallRecord, StepKind
-from ivr.sandbox.simulation import SimulatedCaller, place_call
+from ivr_sandbox.simulation import SimulatedCaller, place_call
 from tests.integration.asterisk_fixtures import EventLog, wait_for_records
 from tests.speech import synthesize
 

@@ -14,15 +14,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from ivr.calendar_cn import china_is_workday
+from ivr.db.calls import SqlCallRepository
 from ivr.db.engine import create_engine
-from ivr.db.repository import SqlCallRepository
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.workorder_models import follow_ups_table, orders_table, tasks_table
 from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.access import Role
 from ivr.domain.callbacks import CallbackPolicy
 from ivr.domain.calls import CallOutcome, CallRecord
-from ivr.web import workorders as api
+from ivr.web import work_orders_api as api
 from ivr.web.auth import auth_middleware
 
 

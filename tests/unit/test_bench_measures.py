@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from bench.callback_dialer import Legs
 from bench.inbound_load import agi_latencies
-from ivr.sandbox import classic_agi
+from ivr_sandbox import classic_agi
 
 
 def ev(name: str, ts: float, channel: str = "Local/s@x-1;2", **fields: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from ivr.domain.callbacks import (
 )
 from ivr.domain.calls import CallerHungUp
 from ivr.domain.workorders import OrderKind
-from ivr.flows import callback
+from ivr.flows import callback_call
 
 CTX = CallbackContext("0123456789ABCDEF0123", OrderKind.REPAIR, "王", "女士", "1024")
 
@@ -90,8 +90,8 @@ class ScriptedChannel:
 
 async def talk(keys: list[str], tmp_path: Path, ctx: CallbackContext = CTX) -> Conversation:
     store = Store(ctx)
-    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
-    result = await callback.run(ScriptedChannel(keys), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    deps = callback_call.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    result = await callback_call.run(ScriptedChannel(keys), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
     assert result is not None and store.done == [result]
     return result
 
@@ -150,7 +150,9 @@ async def test_complaints_skip_the_power_question(tmp_path: Path) -> None:
     ctx = CallbackContext("0123456789ABCDEF0123", OrderKind.COMPLAINT, "李", "先生", "7")
     store = Store(ctx)
     channel = ScriptedChannel(["1", "1", "2"])
-    await callback.run(channel, "cb-" + "0" * 32, callback.CallbackDeps(store, Prompts(), tmp_path))  # type: ignore[arg-type]
+    await callback_call.run(
+        channel, "cb-" + "0" * 32, callback_call.CallbackDeps(store, Prompts(), tmp_path)
+    )  # type: ignore[arg-type]
     assert SCRIPT_POWER not in channel.played
     assert SCRIPT_SATISFIED in channel.played and SCRIPT_SUGGESTION in channel.played
     assert store.done[0].satisfied is True
@@ -159,8 +161,8 @@ async def test_complaints_skip_the_power_question(tmp_path: Path) -> None:
 async def test_unknown_attempt_hangs_up_writes_nothing(tmp_path: Path) -> None:
     store = Store(None)
     channel = ScriptedChannel([])
-    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
-    assert await callback.run(channel, "cb-" + "0" * 32, deps) is None  # type: ignore[arg-type]
+    deps = callback_call.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    assert await callback_call.run(channel, "cb-" + "0" * 32, deps) is None  # type: ignore[arg-type]
     assert channel.hung_up and store.done == []
 
 
@@ -171,8 +173,8 @@ async def test_our_failure_is_recorded_as_failed(tmp_path: Path, boom: Exception
             raise boom
 
     store = Store()
-    deps = callback.CallbackDeps(store, Broken(), tmp_path)  # type: ignore[arg-type]
-    c = await callback.run(ScriptedChannel(["1"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    deps = callback_call.CallbackDeps(store, Broken(), tmp_path)  # type: ignore[arg-type]
+    c = await callback_call.run(ScriptedChannel(["1"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
     assert c is not None and c.result is AttemptResult.FAILED
 
 
@@ -180,17 +182,17 @@ async def test_an_attempt_given_up_meanwhile_is_not_talked_to(tmp_path: Path) ->
     store = Store()
     store.live = False  # its lease expired: it counts as failed and will be retried
     channel = ScriptedChannel(["1", "1", "1", "2"])
-    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
-    assert await callback.run(channel, "cb-" + "0" * 32, deps, "1.5") is None  # type: ignore[arg-type]
+    deps = callback_call.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    assert await callback_call.run(channel, "cb-" + "0" * 32, deps, "1.5") is None  # type: ignore[arg-type]
     assert store.done == [] and store.answered_ids == ["1.5"]
 
 
 async def test_the_result_is_written_back_after_a_database_outage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(callback, "WRITE_RETRY_MIN_S", 0.01)
+    monkeypatch.setattr(callback_call, "WRITE_RETRY_MIN_S", 0.01)
     store = Store()
     store.fail_writes = 3
-    deps = callback.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
-    result = await callback.run(ScriptedChannel(["1", "1", "1", "2"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    deps = callback_call.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    result = await callback_call.run(ScriptedChannel(["1", "1", "1", "2"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
     assert result is not None and store.done == [result]  # once, after three failures

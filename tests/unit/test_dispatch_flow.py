@@ -16,7 +16,7 @@ from ivr.domain.dispatch import (
     DispatchContext,
     order_message,
 )
-from ivr.flows import dispatch
+from ivr.flows import dispatch_call
 from tests.unit.test_callback_flow import Prompts, ScriptedChannel
 
 CTX = DispatchContext("0123456789ABCDEF0123", "1024", "幸福路12号", "停电", "13800138000", "停电")
@@ -50,13 +50,13 @@ class Store:
         self.over.append(plays)
 
 
-def deps(store: Store) -> dispatch.DispatchDeps:
-    return dispatch.DispatchDeps(store, Prompts(), max_plays=3, digit_timeout_ms=100)
+def deps(store: Store) -> dispatch_call.DispatchDeps:
+    return dispatch_call.DispatchDeps(store, Prompts(), max_plays=3, digit_timeout_ms=100)
 
 
 async def test_accept_during_the_reading() -> None:
     store, channel = Store(), ScriptedChannel(["1"])
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
     assert store.accepted == [1] and store.over == [1] and store.finished == []
     assert channel.played == [MESSAGE, SCRIPT_ACCEPTED] and channel.hung_up
     assert "再见" in SCRIPT_ACCEPTED
@@ -64,20 +64,20 @@ async def test_accept_during_the_reading() -> None:
 
 async def test_accept_after_the_question() -> None:
     store, channel = Store(), ScriptedChannel(["", "", "1"])  # message, question, wait
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
     assert channel.played == [MESSAGE, SCRIPT_ASK, SCRIPT_ACCEPTED]
 
 
 async def test_two_hears_it_again_then_one_accepts() -> None:
     store, channel = Store(), ScriptedChannel(["2", "1"])
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
     assert store.accepted == [2]
     assert channel.played == [MESSAGE, MESSAGE, SCRIPT_ACCEPTED]
 
 
 async def test_silence_reads_it_max_plays_times_then_gives_up_with_goodbye() -> None:
     store, channel = Store(), ScriptedChannel([])
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
     assert channel.played == [MESSAGE, SCRIPT_ASK] * 3 + [SCRIPT_NOT_ACCEPTED]
     assert store.finished == [(CallResult.NO_KEY, 3)] and store.accepted == []
     assert "再见" in SCRIPT_NOT_ACCEPTED and channel.hung_up
@@ -87,19 +87,19 @@ async def test_silence_reads_it_max_plays_times_then_gives_up_with_goodbye() -> 
 async def test_hostile_keys_are_told_off_and_never_accept(garbage: str) -> None:
     store = Store()
     channel = ScriptedChannel(["", "", garbage] * 5)
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
     assert channel.played.count(SCRIPT_BAD_KEY) == 3 and store.accepted == []
 
 
 async def test_endless_twos_are_bounded() -> None:
     store, channel = Store(), ScriptedChannel(["2"] * 50)
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
     assert channel.played.count(MESSAGE) == 3
 
 
 async def test_hang_up_before_accepting() -> None:
     store, channel = Store(), ScriptedChannel(["2", "H"])
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.HUNG_UP
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.HUNG_UP
     assert store.finished == [(CallResult.HUNG_UP, 2)]
 
 
@@ -115,17 +115,17 @@ async def test_hang_up_after_accepting_keeps_the_acceptance() -> None:
         return "1"
 
     channel.play = gone  # type: ignore[method-assign]
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.ACCEPTED
     assert store.accepted == [1] and store.finished == [] and store.over == [1]
 
 
 async def test_unknown_call_is_hung_up_without_a_word() -> None:
     store, channel = Store(ctx=None), ScriptedChannel(["1"])
-    assert await dispatch.run(channel, "dp-x", deps(store)) is None
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is None
     assert channel.played == [] and channel.hung_up
 
 
 async def test_acceptance_too_late_is_not_claimed() -> None:
     store, channel = Store(late=True), ScriptedChannel(["1"])
-    assert await dispatch.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
+    assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
     assert channel.played[-1] == SCRIPT_NOT_ACCEPTED

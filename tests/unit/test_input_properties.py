@@ -14,8 +14,8 @@ from ivr.asterisk.ami_events import MalformedEvent, parse_member, parse_queue_ev
 from ivr.asterisk.ami_protocol import BoundedAmiProtocol
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.web.agents_api import AgentIn, PauseIn
-from ivr.web.follow_ups import RequeueIn, ResolveIn
-from ivr.web.workorders import CloseIn, CreateIn, UpdateIn
+from ivr.web.follow_ups_api import RequeueIn, ResolveIn
+from ivr.web.work_orders_api import CloseIn, CreateIn, UpdateIn
 
 GOOD_EVENT = b"Event: Hangup\r\nTimestamp: 1700000000.5\r\nUniqueid: 1700000000.1\r\n\r\n"
 

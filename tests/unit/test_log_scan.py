@@ -39,7 +39,7 @@ def test_the_scanner_catches_unmasked_numbers_and_secrets(line: str) -> None:
         "INFO x: call from 138******78 routed to q-repair",
         "INFO x: 95598 entry, queue q-general, agent 1001, Local/1001@sim-agents/n",
         "INFO x: uniqueid 1763812345.123 at 1763812345123456",
-        "INFO ivr.flows.callback: callback for order 0123456789ABCDEF0123: completed",
+        "INFO ivr.flows.callback_call: callback for order 0123456789ABCDEF0123: completed",
         "WARNING ivr.app: no AMI secret configured: no call tracking",
         "INFO x: a valid bearer token is required",
     ],

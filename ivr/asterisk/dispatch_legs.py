@@ -15,7 +15,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
 from ivr.asterisk.originate import originate
 from ivr.config import DispatchSettings
-from ivr.db.dispatch import ACTION_PREFIX, SqlDispatch
+from ivr.db.dispatch_store import ACTION_PREFIX, SqlDispatch
 from ivr.domain.callbacks import AttemptResult, result_of_originate_failure
 from ivr.domain.dispatch import CallResult, DispatchClaim
 

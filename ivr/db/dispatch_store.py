@@ -1,6 +1,6 @@
 """Repair dispatch in the database: jobs, claims of calls to crews, and what finishes a call
 (AMI results, the conversation, lease expiry), the dispatcher's counterpart of
-``ivr.db.callbacks``.
+``ivr.db.callback_store``.
 
 One claim round is serialised (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
 SQLite): it opens a job for every new repair order, and for each job with no live call asks

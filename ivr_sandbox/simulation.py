@@ -1,6 +1,6 @@
 """Simulated people on the sandboxed Asterisk, for the demo and the integration tests.
 
-They are dialplan (``ivr/sandbox/extensions_local.conf``), so every simulated call is a real
+They are dialplan (``ivr_sandbox/extensions_local.conf``), so every simulated call is a real
 call through Asterisk: a caller is a Local channel into the 95598 entry whose far end presses
 keys; an agent is a queue member ``Local/<id>@sim-agents/n`` that answers after a delay.
 """

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ivr.domain.access import Role
 from ivr.domain.reports import BadMonth, Month, parse_month
-from ivr.services.reports import MAX_SERIES_MONTHS, MonthlyReports
+from ivr.services.monthly_reports import MAX_SERIES_MONTHS, MonthlyReports
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.report_export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx

@@ -1,5 +1,5 @@
 """A real Asterisk in a chroot for demos and integration tests (see DESIGN.md)."""
 
-from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox, SandboxError
+from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox, SandboxError
 
 __all__ = ["AmiEndpoint", "AsteriskSandbox", "SandboxError"]

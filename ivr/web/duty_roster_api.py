@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from ivr.db.dispatch import SqlDispatch
+from ivr.db.dispatch_store import SqlDispatch
 from ivr.db.duty_roster import CrewView, RosterConflict, RosterNotFound, SqlDutyRoster
 from ivr.domain.access import Principal, Role
 from ivr.domain.phone import InvalidPhone, PhoneNumber

@@ -22,8 +22,8 @@ from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.privacy import mask_number
 from ivr.domain.workorders import OrderKind
-from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
-from ivr.sandbox.simulation import (
+from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
+from ivr_sandbox.simulation import (
     SimulatedCaller,
     SimulatedCrew,
     log_in_agent,

@@ -17,7 +17,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
 from ivr.asterisk.originate import originate
 from ivr.config import CallbackSettings
-from ivr.db.callbacks import SqlCallbacks
+from ivr.db.callback_store import SqlCallbacks
 from ivr.domain.callbacks import Claim, result_of_originate_failure
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ivr.sandbox.asterisk import AsteriskSandbox
+    from ivr_sandbox.asterisk import AsteriskSandbox
 
 # Debian packages the classic script needs in the root (python3 comes with them).
 PYTHON_PACKAGES = (
@@ -73,7 +73,7 @@ def python_ready(sandbox: AsteriskSandbox) -> bool:
 
 def ensure_python(sandbox: AsteriskSandbox, say: Callable[[str], None] = print) -> None:
     """Install python3 and the script's libraries into the root with apt, when missing."""
-    from ivr.sandbox.asterisk import SandboxError  # late: that module imports this one
+    from ivr_sandbox.asterisk import SandboxError  # late: that module imports this one
 
     if python_ready(sandbox):
         return
