@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr_sandbox import classic_agi
+from ivr_sandbox.errors import SandboxError
 
 if TYPE_CHECKING:
     from ivr.config import Settings
@@ -71,10 +72,6 @@ CORE_PARTS = frozenset(
 FREE_ID_RANGE = range(880, 499, -1)
 
 
-class SandboxError(RuntimeError):
-    """The sandboxed Asterisk could not be provisioned, started, reached or stopped."""
-
-
 @dataclass(frozen=True)
 class AmiEndpoint:
     """Where and as whom the bridge logs in to AMI. ``repr`` never shows the secret."""
@@ -95,7 +92,7 @@ def _default_conf_dir() -> Path:
     env = os.environ.get(CONF_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "asterisk_conf"
+    return Path(__file__).resolve().parents[1] / "asterisk_conf"
 
 
 def _unescape_mountinfo(field_: str) -> str:
@@ -754,8 +751,9 @@ class AsteriskSandbox:
         started = time.monotonic()
         self.ensure_root()
         changed = self._install_config()
-        classic_agi.ensure_python(self, _say)  # AGI(/path/script) runs inside the root
-        classic_agi.install_script(self)
+        # AGI(/path/script) runs inside the root: python3 there, and our script
+        classic_agi.ensure_python(self.root, self._chroot, _say)
+        classic_agi.install_script(self.root)
         self._mount_shared()
         deadline = time.monotonic() + self.start_timeout_s  # the start, not debootstrap
         pid = self._daemon_pid()

@@ -15,10 +15,12 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ivr_sandbox.asterisk import AsteriskSandbox
+import ivr
+from ivr_sandbox.errors import SandboxError
+
+# Runs a command inside the root (``AsteriskSandbox._chroot``); raises ``SandboxError``.
+Chroot = Callable[..., subprocess.CompletedProcess[str]]
 
 # Debian packages the classic script needs in the root (python3 comes with them).
 PYTHON_PACKAGES = (
@@ -44,21 +46,21 @@ PYTHON_MODULES = (
 # Where our package and the script live inside the root (AGI(INSTALL_DIR/agi_scripts/...)).
 INSTALL_DIR = "/opt/ivr95598"
 SCRIPT_IN_ROOT = f"{INSTALL_DIR}/agi_scripts/ivr_agi.py"
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # ivr/
+_PACKAGE_DIR = Path(ivr.__file__).resolve().parent  # the bridge's package, ivr/
 _SCRIPT = _PACKAGE_DIR.parent / "agi_scripts" / "ivr_agi.py"
 MARKER = ".ivr-classic-python"  # in the root: the import probe passed for these packages
 
 
-def python_ready(sandbox: AsteriskSandbox) -> bool:
+def python_ready(root: Path) -> bool:
     """True if the root's python3 imports everything the classic script needs."""
-    if not (sandbox.root / "usr/bin/python3").exists():
+    if not (root / "usr/bin/python3").exists():
         return False
-    marker = sandbox.root / MARKER
+    marker = root / MARKER
     if marker.is_file() and marker.read_text() == " ".join(PYTHON_PACKAGES):
         return True  # probed before: skip the half second of imports on every up()
     probe = "import " + ", ".join(PYTHON_MODULES)
     result = subprocess.run(
-        ["chroot", str(sandbox.root), "python3", "-c", probe],
+        ["chroot", str(root), "python3", "-c", probe],
         capture_output=True,
         stdin=subprocess.DEVNULL,
         timeout=60,
@@ -71,29 +73,27 @@ def python_ready(sandbox: AsteriskSandbox) -> bool:
     return True
 
 
-def ensure_python(sandbox: AsteriskSandbox, say: Callable[[str], None] = print) -> None:
+def ensure_python(root: Path, chroot: Chroot, say: Callable[[str], None] = print) -> None:
     """Install python3 and the script's libraries into the root with apt, when missing."""
-    from ivr_sandbox.asterisk import SandboxError  # late: that module imports this one
-
-    if python_ready(sandbox):
+    if python_ready(root):
         return
     say("installing python3 for classic AGI into the root (apt-get, once)")
     apt = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get")
     install = (*apt, "install", "-y", "--no-install-recommends", *PYTHON_PACKAGES)
     try:  # debootstrap left package lists in the root: usually enough
-        sandbox._chroot(*install, timeout=900, what="apt-get install python3 for classic AGI")
+        chroot(*install, timeout=900, what="apt-get install python3 for classic AGI")
     except SandboxError:
         # Stale lists: refresh. The mirror may serve a frozen snapshot whose Release file is
         # past its Valid-Until, as the host's own apt settings allow; do the same here.
         say("refreshing the root's package lists")
         no_expiry = ("-o", "Acquire::Check-Valid-Until=false", "-o", "Acquire::Check-Date=false")
-        sandbox._chroot(*apt, *no_expiry, "update", timeout=600)
-        sandbox._chroot(*install, timeout=900, what="apt-get install python3 for classic AGI")
-    if not python_ready(sandbox):
-        raise SandboxError(f"python3 in {sandbox.root} still lacks {PYTHON_MODULES}")
+        chroot(*apt, *no_expiry, "update", timeout=600)
+        chroot(*install, timeout=900, what="apt-get install python3 for classic AGI")
+    if not python_ready(root):
+        raise SandboxError(f"python3 in {root} still lacks {PYTHON_MODULES}")
 
 
-def install_script(sandbox: AsteriskSandbox) -> Path | None:
+def install_script(root: Path) -> Path | None:
     """Copy our package's Python and data files and the classic script into the root.
 
     Returns the script's host path, or None when the script is not beside the package (an
@@ -101,7 +101,7 @@ def install_script(sandbox: AsteriskSandbox) -> Path | None:
     """
     if not _SCRIPT.is_file():
         return None
-    target = sandbox.root / INSTALL_DIR.lstrip("/")
+    target = root / INSTALL_DIR.lstrip("/")
     wanted: dict[Path, Path] = {target / "agi_scripts" / _SCRIPT.name: _SCRIPT}
     for source in _PACKAGE_DIR.rglob("*"):
         wanted_kind = source.suffix in (".py", ".toml", ".ini", ".mako")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 from bench.callback_dialer import Legs
 from bench.inbound_load import agi_latencies
@@ -53,8 +52,7 @@ def test_legs_count_peak_and_duplicates_from_newchannel_and_hangup() -> None:
 
 
 def test_install_script_copies_the_package_and_script_and_prunes(tmp_path: Path) -> None:
-    box = SimpleNamespace(root=tmp_path)
-    script = classic_agi.install_script(box)  # type: ignore[arg-type]
+    script = classic_agi.install_script(tmp_path)
     assert script == tmp_path / "opt/ivr95598/agi_scripts/ivr_agi.py"
     assert os.access(script, os.X_OK)
     package = tmp_path / "opt/ivr95598/ivr"
@@ -64,6 +62,6 @@ def test_install_script_copies_the_package_and_script_and_prunes(tmp_path: Path)
     stale = package / "gone.py"
     stale.write_text("")
     before = (package / "flows/inbound.py").stat().st_mtime_ns
-    classic_agi.install_script(box)  # type: ignore[arg-type]
+    classic_agi.install_script(tmp_path)
     assert not stale.exists()  # a module the package no longer has does not linger
     assert (package / "flows/inbound.py").stat().st_mtime_ns == before  # unchanged: not rewritten
