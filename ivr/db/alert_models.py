@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.db.models import Base, UtcDateTime
+from ivr.db.base import Base, UtcDateTime
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 LEVELS = ("warning", "breach")

@@ -5,69 +5,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Dialect,
     Enum,
     ForeignKey,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from ivr.db.base import ENUM_LENGTH, Base, UtcDateTime
 from ivr.domain.access import Role
 from ivr.domain.calls import CallOutcome, StepKind
 from ivr.domain.queue_calls import RingEnd, VisitOutcome
-
-# Deterministic constraint names, so later migrations can refer to them (and SQLite batch mode
-# can recreate them).
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-ENUM_LENGTH = 32  # fixed, so adding a longer enum value later is an explicit migration
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on every backend.
-
-    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text (which sorts correctly), and
-    this type puts ``UTC`` back on the way out, so both backends return identical values.
-    Naive datetimes are refused: their meaning depends on the host's clock settings.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: call records need aware datetimes")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 def _str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
@@ -90,10 +47,6 @@ _BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 # Free text from Asterisk is TEXT, not VARCHAR(n): PostgreSQL would reject an over-long channel
 # name that SQLite stores happily, and a call record is worth more than a tidy width.
 CALL_ID_LENGTH = 64  # ours: a UUID hex
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class CallRow(Base):
@@ -238,8 +191,3 @@ __all__ = [
     "tokens_table",
     "visits_table",
 ]
-
-# Work-order, dispatch and alert tables register themselves on Base.metadata (own modules).
-from ivr.db import alert_models as _alert_models  # noqa: E402, F401
-from ivr.db import dispatch_models as _dispatch_models  # noqa: E402, F401
-from ivr.db import workorder_models as _workorder_models  # noqa: E402, F401

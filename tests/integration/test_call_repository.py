@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.db.calls import SqlCallRepository, UnknownCallError
 from ivr.db.engine import create_engine, normalize_url
 from ivr.db.migrate import current_revision, head_revision, upgrade
-from ivr.db.models import Base, calls_table, steps_table
+from ivr.db.models import calls_table, steps_table
+from ivr.db.schema import metadata
 from ivr.domain.calls import CallOutcome, CallRecord, CallStep, StepKind
 from tests.integration.db_fixtures import sqlite_url_for
 
@@ -460,7 +461,7 @@ async def test_concurrent_add_steps_to_one_call_keep_seq_contiguous(
 
 def _schema_diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return compare_metadata(context, Base.metadata)
+    return compare_metadata(context, metadata)
 
 
 def _check_constraints(connection: Connection) -> dict[str, set[str | None]]:

@@ -15,10 +15,10 @@ from sqlalchemy.engine import Connection
 
 from ivr.db.engine import create_engine
 from ivr.db.migrate import migration_transaction
-from ivr.db.models import Base
+from ivr.db.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _configure(**kwargs: object) -> None:

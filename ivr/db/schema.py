@@ -1,0 +1,14 @@
+"""Every table on one ``MetaData``: what Alembic and the schema test compare the migrations to.
+
+Table modules register on ``Base.metadata`` when imported; importing this module imports them
+all, so a foreign key to another module's table always resolves. ``ivr.db`` imports it first.
+"""
+
+from __future__ import annotations
+
+from ivr.db import alert_models, dispatch_models, models, workorder_models
+from ivr.db.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["Base", "alert_models", "dispatch_models", "metadata", "models", "workorder_models"]
