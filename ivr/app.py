@@ -67,6 +67,7 @@ from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
@@ -178,7 +179,11 @@ class Bridge:
             )
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
-        self.work_orders = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
+        # the web API's door to orders: each change wakes the watch, dispatcher and dialer
+        self.work_orders = WorkOrderService(
+            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
+            OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
+        )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.reports = MonthlyReports(
@@ -244,9 +249,19 @@ class Bridge:
             self.alerts.on_raised = self.pusher.poke
 
     def poke_watch(self) -> None:
-        """A work order changed: the watch looks again now (cheap; a no-op without one)."""
+        """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
         if self.watch is not None:
             self.watch.poke()
+
+    def _poke_dispatcher(self) -> None:
+        """A repair order was recorded or moved on: the dispatcher claims it now."""
+        if self.dispatcher is not None:
+            self.dispatcher.poke()
+
+    def _poke_dialer(self) -> None:
+        """An order was closed (its callback may be due): the dialer looks again now."""
+        if self.dialer is not None:
+            self.dialer.poke()
 
     def _recognizer(self) -> VoskRecognizer | None:
         """The recogniser, or None (with a warning saying why) when speech stays off."""
@@ -409,16 +424,6 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
             bridge.alerts, bridge.deadline_source, bridge.warning_policy, utc_now
         ),
     )
-
-    async def orders_changed(request: web.Request, response: web.StreamResponse) -> None:
-        if (
-            request.method in ("POST", "PATCH")
-            and request.path.startswith("/api/work-orders")
-            and response.status < 300
-        ):
-            bridge.poke_watch()
-
-    app.on_response_prepare.append(orders_changed)
     add_report_routes(app, bridge.reports)
     add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
     return app

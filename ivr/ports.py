@@ -1,22 +1,36 @@
-"""The interfaces the flows depend on. Adapters (asterisk, speech, db) implement them."""
+"""The interfaces the flows, services and web handlers depend on; adapters implement them.
+
+``ivr.db`` (SQLAlchemy), ``ivr.speech`` and ``ivr.asterisk`` provide the implementations, and
+only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an adapter.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ivr.domain.agents import Agent
 from ivr.domain.alert_push import OutboxItem
-from ivr.domain.alerts import Alert
+from ivr.domain.alerts import Alert, AlertLevel
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep, SpooledCall
-from ivr.domain.deadline_watch import WatchedDeadline, Window
-from ivr.domain.dispatch import AtRisk, CallResult, DispatchClaim, DispatchContext
+from ivr.domain.deadline_watch import OpenDeadline, WatchedDeadline, Window
+from ivr.domain.dispatch import (
+    AtRisk,
+    CallResult,
+    Crew,
+    CrewView,
+    DispatchClaim,
+    DispatchContext,
+    ShiftView,
+)
+from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
 from ivr.domain.speech import Grammar, Hypothesis
+from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 
 
 class Channel(Protocol):
@@ -277,3 +291,154 @@ class DispatchOriginator(Protocol):
     ``OriginateUnconfirmed`` as ``Originator`` does."""
 
     async def originate(self, claim: DispatchClaim) -> None: ...
+
+
+class CallJournal(Protocol):
+    """Where a call's record goes as it happens; never blocks or fails the call (see
+    ``ivr.services.call_journal``, which writes behind and spools while the database is away)."""
+
+    def opened(self, record: CallRecord) -> None: ...
+
+    def closed(self, record: CallRecord) -> None: ...
+
+    def ended(
+        self, call_id: str, ended_at: datetime, queue_status: str | None, agent: str | None
+    ) -> None: ...
+
+
+class CallbackLegStore(Protocol):
+    """What AMI events about callback legs change (see ``ivr.asterisk.callback_legs``)."""
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool: ...
+
+    async def originate_failed(
+        self, action_id: str, result: AttemptResult, detail: str
+    ) -> None: ...
+
+    async def channel_ended(self, unique_id: str, grace_s: float) -> None: ...
+
+    async def legs_gone(
+        self, present_uids: set[str], answered_before: datetime, grace_s: float
+    ) -> int:
+        """Finish the answered legs Asterisk no longer has (their Hangup came while AMI was
+        away); how many."""
+        ...
+
+
+class DispatchLegStore(Protocol):
+    """What AMI events about calls to crews change (see ``ivr.asterisk.dispatch_legs``)."""
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> None: ...
+
+    async def finish(
+        self, action_id: str, result: CallResult, detail: str | None, plays: int | None = None
+    ) -> bool: ...
+
+    async def channel_ended(self, unique_id: str, grace_s: float) -> None: ...
+
+
+class WorkOrderStore(Protocol):
+    """Work orders, their deadlines and history (see ``ivr.db.workorders``). Raises
+    ``OrderNotFound`` / ``OrderConflict`` / ``TransitionError`` (``ivr.domain.workorders``)."""
+
+    async def create(
+        self, new: NewOrder, actor: str, create_key: str | None
+    ) -> tuple[OrderView, bool]:
+        """The order, and True if this call created it (False: the key was seen before)."""
+        ...
+
+    async def update(
+        self,
+        order_no: str,
+        actor: str,
+        status: OrderStatus | None = None,
+        summary: str | None = None,
+        do_not_call: bool | None = None,
+        note: str | None = None,
+    ) -> OrderView: ...
+
+    async def close(
+        self, order_no: str, result: str, actor: str, close_key: str | None
+    ) -> OrderView: ...
+
+    async def get(self, order_no: str) -> OrderView: ...
+
+    async def list(
+        self,
+        status: OrderStatus | None = None,
+        kind: OrderKind | None = None,
+        overdue: bool | None = None,
+        owner: str | None = None,
+        limit: int = 100,
+    ) -> list[OrderView]: ...
+
+
+class FollowUpDesk(Protocol):
+    """Callbacks a person must finish (see ``ivr.db.follow_ups``); raises
+    ``FollowUpNotFound`` / ``FollowUpConflict`` (``ivr.domain.follow_ups``)."""
+
+    async def list(
+        self, open_: bool | None = True, flagged: bool | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    async def get(self, follow_up_id: int) -> dict[str, Any]: ...
+
+    async def resolve(self, follow_up_id: int, actor: str, note: str) -> dict[str, Any]: ...
+
+    async def requeue(self, follow_up_id: int, actor: str, note: str | None) -> dict[str, Any]: ...
+
+
+class DutyRoster(Protocol):
+    """Repair crews and their shifts (see ``ivr.db.duty_roster``); raises ``RosterNotFound`` /
+    ``RosterConflict`` (``ivr.domain.dispatch``)."""
+
+    async def add_crew(self, name: str, phone: PhoneNumber, active: bool = True) -> CrewView: ...
+
+    async def update_crew(
+        self,
+        crew_id: int,
+        name: str | None = None,
+        phone: PhoneNumber | None = None,
+        active: bool | None = None,
+    ) -> CrewView: ...
+
+    async def crew(self, crew_id: int) -> CrewView: ...
+
+    async def crews(self) -> list[CrewView]: ...
+
+    async def add_shift(
+        self, crew_id: int, starts_at: datetime, ends_at: datetime, priority: int
+    ) -> ShiftView: ...
+
+    async def remove_shift(self, shift_id: int) -> None: ...
+
+    async def shifts(self, start: datetime, end: datetime) -> list[ShiftView]: ...
+
+    async def on_duty(self, moment: datetime) -> list[Crew]: ...
+
+
+class DispatchHistory(Protocol):
+    """A repair order's dispatch job and the calls made for it (see ``ivr.db.dispatch_store``)."""
+
+    async def for_order(self, order_no: str) -> dict[str, Any] | None: ...
+
+
+class AlertLog(Protocol):
+    """Raised alerts as supervisors list and acknowledge them (see ``ivr.db.alerts``); raises
+    ``AlertNotFound`` (``ivr.domain.alerts``)."""
+
+    async def list(
+        self,
+        acknowledged: bool | None = False,
+        level: AlertLevel | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]: ...
+
+    async def acknowledge(self, alert_id: int, by: str) -> dict[str, Any]: ...
+
+
+class DeadlineBoard(Protocol):
+    """Open deadlines with their order's status and owner (see ``ivr.db.deadline_source``)."""
+
+    async def open_deadlines(self, order_no: str | None = None) -> list[OpenDeadline]: ...

@@ -19,8 +19,9 @@ from datetime import datetime
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment
 from ivr.asterisk.agi_server import AgiRoute
+from ivr.domain.attempt_ids import CALLBACK_ATTEMPT, DISPATCH_CALL
 from ivr.flows import agent_greeting, callback_call, dispatch_call, inbound
-from ivr.services.call_journal import CallJournal
+from ivr.ports import CallJournal
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,12 @@ def call_ended_route(journal: CallJournal, clock: Callable[[], datetime]) -> Agi
     return route
 
 
-_ATTEMPT_ID = re.compile(r"^cb-[0-9a-f]{32}$")
-
-
 def callback_route(deps: callback_call.CallbackDeps) -> AgiRoute:
     """``AGI(agi://…/callback,<attempt id>)`` on the answered leg of a callback call."""
 
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
         action_id = (env.args[0] if env.args else "").strip()
-        if not _ATTEMPT_ID.match(action_id):
+        if not CALLBACK_ATTEMPT.valid(action_id):
             log.warning("callback leg with a malformed attempt id %r: hung up", action_id[:40])
             await channel.hangup()
             return
@@ -85,15 +83,12 @@ def callback_route(deps: callback_call.CallbackDeps) -> AgiRoute:
     return route
 
 
-_DISPATCH_CALL = re.compile(r"^dp-[0-9a-f]{32}$")
-
-
 def dispatch_route(deps: dispatch_call.DispatchDeps) -> AgiRoute:
     """``AGI(agi://…/dispatch,<call id>)`` on the answered leg of a call to a repair crew."""
 
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
         action_id = (env.args[0] if env.args else "").strip()
-        if not _DISPATCH_CALL.match(action_id):
+        if not DISPATCH_CALL.valid(action_id):
             log.warning("dispatch leg with a malformed call id %r: hung up", action_id[:40])
             await channel.hangup()
             return

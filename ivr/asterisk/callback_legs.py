@@ -17,12 +17,11 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
 from ivr.asterisk.originate import originate
 from ivr.config import CallbackSettings
-from ivr.db.callback_store import SqlCallbacks
+from ivr.domain.attempt_ids import CALLBACK_ATTEMPT
 from ivr.domain.callbacks import Claim, result_of_originate_failure
+from ivr.ports import CallbackLegStore
 
 log = logging.getLogger(__name__)
-
-ACTION_PREFIX = "cb-"
 
 
 class AmiOriginator:
@@ -49,10 +48,10 @@ class AmiOriginator:
 class _CallbackLegs:
     """Callback attempts as the shared leg watcher records them."""
 
-    action_prefix = ACTION_PREFIX
+    action_prefix = CALLBACK_ATTEMPT.prefix
     leg_name = "callback"
 
-    def __init__(self, store: SqlCallbacks, settings: CallbackSettings) -> None:
+    def __init__(self, store: CallbackLegStore, settings: CallbackSettings) -> None:
         self._store = store
         self._settings = settings
 
@@ -70,7 +69,7 @@ class _CallbackLegs:
 
 def watch_callback_events(
     ami: AmiClient,
-    store: SqlCallbacks,
+    store: CallbackLegStore,
     settings: CallbackSettings,
     on_change: Callable[[], None],
 ) -> None:

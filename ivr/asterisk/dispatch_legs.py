@@ -15,9 +15,10 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
 from ivr.asterisk.originate import originate
 from ivr.config import DispatchSettings
-from ivr.db.dispatch_store import ACTION_PREFIX, SqlDispatch
+from ivr.domain.attempt_ids import DISPATCH_CALL
 from ivr.domain.callbacks import AttemptResult, result_of_originate_failure
 from ivr.domain.dispatch import CallResult, DispatchClaim
+from ivr.ports import DispatchLegStore
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,10 @@ def originate_result(reason: str | int | None) -> CallResult:
 class _DispatchLegs:
     """Calls to crews as the shared leg watcher records them."""
 
-    action_prefix = ACTION_PREFIX
+    action_prefix = DISPATCH_CALL.prefix
     leg_name = "dispatch"
 
-    def __init__(self, store: SqlDispatch, settings: DispatchSettings) -> None:
+    def __init__(self, store: DispatchLegStore, settings: DispatchSettings) -> None:
         self._store = store
         self._settings = settings
 
@@ -72,7 +73,7 @@ class _DispatchLegs:
 
 def watch_dispatch_events(
     ami: AmiClient,
-    store: SqlDispatch,
+    store: DispatchLegStore,
     settings: DispatchSettings,
     on_change: Callable[[], None],
 ) -> None:

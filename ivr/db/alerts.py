@@ -24,13 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.db.alert_models import alerts_table as alerts
 from ivr.db.engine import writer
 from ivr.domain.alert_push import OutboxItem, alert_payload
-from ivr.domain.alerts import Alert, AlertLevel
+from ivr.domain.alerts import Alert, AlertLevel, AlertNotFound
 
 log = logging.getLogger(__name__)
-
-
-class AlertNotFound(LookupError):
-    pass
 
 
 class SqlAlerts:

@@ -11,7 +11,6 @@ once (``UPDATE … WHERE result IS NULL``), whichever bridge sees it first.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from ivr.db.workorder_models import follow_ups_table as follow_ups
 from ivr.db.workorder_models import history_table as history
 from ivr.db.workorder_models import orders_table as orders
 from ivr.db.workorder_models import tasks_table as tasks
+from ivr.domain.attempt_ids import CALLBACK_ATTEMPT
 from ivr.domain.callbacks import (
     AttemptResult,
     CallbackContext,
@@ -95,7 +95,7 @@ class SqlCallbacks(SqlStore):
                 except InvalidPhone as exc:
                     await self._task_to_human(conn, task.id, "invalid_phone", str(exc), now)
                     continue
-                action_id = "cb-" + uuid.uuid4().hex
+                action_id = CALLBACK_ATTEMPT.new()
                 await conn.execute(
                     insert(attempts).values(
                         task_id=task.id,

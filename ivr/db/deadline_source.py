@@ -10,7 +10,6 @@ raises under the deadline's new ``revision`` key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,14 +21,7 @@ from ivr.db.engine import writer
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import orders_table as orders
 from ivr.domain.alerts import AlertLevel
-from ivr.domain.deadline_watch import KIND, SETTLED_BY, WatchedDeadline, Window
-
-
-@dataclass(frozen=True, slots=True)
-class OpenDeadline:
-    deadline: WatchedDeadline
-    status: str
-    owner_job_number: str
+from ivr.domain.deadline_watch import KIND, SETTLED_BY, OpenDeadline, WatchedDeadline, Window
 
 
 def _raised(level: AlertLevel) -> Any:

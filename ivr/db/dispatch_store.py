@@ -12,7 +12,6 @@ twice for one call; a claim not dialled within its lease is given back, never di
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from ivr.db.store import SqlStore
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import history_table as history
 from ivr.db.workorder_models import orders_table as orders
+from ivr.domain.attempt_ids import DISPATCH_CALL
 from ivr.domain.dispatch import (
     Action,
     AtRisk,
@@ -49,7 +49,6 @@ from ivr.domain.workorders import OrderKind, OrderStatus
 log = logging.getLogger(__name__)
 
 _CLAIM_LOCK = 95598_0008  # pg_advisory_xact_lock key of a dispatch claim round
-ACTION_PREFIX = "dp-"
 WAIT_S = 1.0  # a job whose crews are all on other calls looks again this soon
 
 
@@ -123,7 +122,7 @@ class SqlDispatch(SqlStore):
                 if decision.action is Action.CALL:
                     assert decision.phone is not None and decision.ring is not None
                     assert decision.target is not None
-                    action_id = ACTION_PREFIX + uuid.uuid4().hex
+                    action_id = DISPATCH_CALL.new()
                     ring_s = int(decision.ring.total_seconds())
                     crew_id = decision.crew.id if decision.crew else None
                     await conn.execute(

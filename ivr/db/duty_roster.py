@@ -8,7 +8,6 @@ inactive, which takes it off every roster at once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,36 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ivr.db.dispatch_models import crews_table as crews
 from ivr.db.dispatch_models import shifts_table as shifts
 from ivr.db.engine import writer
-from ivr.domain.dispatch import Crew, Shift, check_shift, on_duty
+from ivr.domain.dispatch import (
+    Crew,
+    CrewView,
+    RosterConflict,
+    RosterNotFound,
+    Shift,
+    ShiftView,
+    check_shift,
+    on_duty,
+)
 from ivr.domain.phone import PhoneNumber
-
-
-class RosterNotFound(LookupError):
-    pass
-
-
-class RosterConflict(ValueError):
-    """E.g. a second crew with the same name."""
-
-
-@dataclass(frozen=True, slots=True)
-class CrewView:
-    id: int
-    name: str
-    phone: str
-    active: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ShiftView:
-    id: int
-    crew_id: int
-    crew_name: str
-    starts_at: datetime
-    ends_at: datetime
-    priority: int
 
 
 class SqlDutyRoster:

@@ -22,11 +22,7 @@ from ivr.db.workorder_models import follow_ups_table as follow_ups
 from ivr.db.workorder_models import orders_table as orders
 from ivr.db.workorder_models import tasks_table as tasks
 from ivr.domain.callbacks import CallbackPolicy, TaskState
-from ivr.domain.follow_ups import FollowUpFacts, Resolution, must_apply
-
-
-class FollowUpNotFound(LookupError):
-    pass
+from ivr.domain.follow_ups import FollowUpFacts, FollowUpNotFound, Resolution, must_apply
 
 
 def _query() -> Select[Any]:

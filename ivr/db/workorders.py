@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,65 +37,23 @@ from ivr.db.workorder_models import (
     tasks_table as tasks,
 )
 from ivr.domain.callbacks import CallbackPolicy, TaskState
-from ivr.domain.phone import PhoneNumber
 from ivr.domain.workdays import IsWorkday
 from ivr.domain.workorders import (
     CustomerClass,
     Deadline,
+    NewOrder,
+    OrderConflict,
     OrderKind,
+    OrderNotFound,
     OrderStatus,
+    OrderView,
     check_transition,
     deadlines_for,
+    is_overdue,
+    is_past_target,
     reached,
     validate_kind_class,
 )
-
-
-class OrderNotFound(LookupError):
-    pass
-
-
-class OrderConflict(ValueError):
-    """The request contradicts the stored order (e.g. a second close with another key)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewOrder:
-    kind: OrderKind
-    customer_class: CustomerClass | None
-    owner_job_number: str
-    customer_surname: str
-    customer_title: str
-    customer_phone: PhoneNumber
-    summary: str
-    call_id: str | None = None
-    do_not_call: bool = False
-    address: str | None = None  # repairs: read to the crew on duty
-    fault: str | None = None
-
-
-@dataclass(slots=True)
-class OrderView:
-    order_no: str
-    kind: str
-    customer_class: str | None
-    status: str
-    call_id: str | None
-    owner_job_number: str
-    customer_surname: str
-    customer_title: str
-    customer_phone: str
-    do_not_call: bool
-    summary: str
-    result: str | None
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
-    address: str | None = None
-    fault: str | None = None
-    deadlines: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    callback: dict[str, Any] | None = None
 
 
 class SqlWorkOrders:
@@ -276,7 +233,7 @@ class SqlWorkOrders:
             query = query.where(orders.c.kind == kind.value)
         if owner is not None:
             query = query.where(orders.c.owner_job_number == owner)
-        if overdue is not None:
+        if overdue is not None:  # domain ``is_overdue`` as SQL: unmet, and due before now
             late = exists().where(
                 and_(
                     deadlines.c.order_id == orders.c.id,
@@ -427,8 +384,8 @@ class SqlWorkOrders:
                 "target_at": d.target_at,
                 "met_at": d.met_at,
                 "provisional": d.provisional,
-                "overdue": d.met_at is None and d.due_at < now,
-                "past_target": d.target_at is not None and (d.met_at or now) > d.target_at,
+                "overdue": is_overdue(d.due_at, d.met_at, now),
+                "past_target": is_past_target(d.target_at, d.met_at, now),
             }
             for d in (
                 await conn.execute(

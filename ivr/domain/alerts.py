@@ -30,3 +30,7 @@ class Alert:
     deadline: str | None = None  # the limit's name ("dispatch", "reply", …) if it is about one
     due_at: datetime | None = None
     details: dict[str, str] = field(default_factory=dict)  # no personal data here either
+
+
+class AlertNotFound(LookupError):
+    pass

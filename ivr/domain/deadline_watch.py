@@ -206,3 +206,12 @@ def _span(delta: timedelta) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDeadline:
+    """An open deadline with what the supervisors' list shows beside it."""
+
+    deadline: WatchedDeadline
+    status: str
+    owner_job_number: str

@@ -293,3 +293,34 @@ class AtRisk:
     order_no: str
     due_at: datetime
     reason: str
+
+
+# --- the duty roster as its API shows it -------------------------------------------------
+
+
+class RosterNotFound(LookupError):
+    pass
+
+
+class RosterConflict(ValueError):
+    """E.g. a second crew with the same name."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrewView:
+    id: int
+    name: str
+    phone: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftView:
+    id: int
+    crew_id: int
+    crew_name: str
+    starts_at: datetime
+    ends_at: datetime
+    priority: int

@@ -57,3 +57,7 @@ def must_apply(facts: FollowUpFacts, wanted: Resolution) -> bool:
         if facts.reason in UNDIALLABLE:
             raise FollowUpConflict("the stored number cannot be dialled; a person must call")
     return True
+
+
+class FollowUpNotFound(LookupError):
+    pass

@@ -9,10 +9,12 @@ Wall-clock limits are plain durations; "working days" use the injected ``is_work
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
+from ivr.domain.phone import PhoneNumber
 from ivr.domain.workdays import IsWorkday, working_days_deadline
 
 
@@ -184,3 +186,61 @@ def validate_kind_class(kind: OrderKind, customer_class: CustomerClass | None) -
         raise ValueError(f"a {kind} order needs customer_class")
     if kind not in CLASSED_KINDS and customer_class is not None:
         raise ValueError("customer_class belongs to business applications and connections only")
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+class OrderConflict(ValueError):
+    """The request contradicts the stored order (e.g. a second close with another key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    kind: OrderKind
+    customer_class: CustomerClass | None
+    owner_job_number: str
+    customer_surname: str
+    customer_title: str
+    customer_phone: PhoneNumber
+    summary: str
+    call_id: str | None = None
+    do_not_call: bool = False
+    address: str | None = None  # repairs: read to the crew on duty
+    fault: str | None = None
+
+
+@dataclass(slots=True)
+class OrderView:
+    order_no: str
+    kind: str
+    customer_class: str | None
+    status: str
+    call_id: str | None
+    owner_job_number: str
+    customer_surname: str
+    customer_title: str
+    customer_phone: str
+    do_not_call: bool
+    summary: str
+    result: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    address: str | None = None
+    fault: str | None = None
+    deadlines: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    callback: dict[str, Any] | None = None
+
+
+def is_overdue(due_at: datetime, met_at: datetime | None, now: datetime) -> bool:
+    """A deadline not met and past its limit. At the limit's instant itself it is still on time;
+    the SQL filter ``ivr.db.workorders`` lists overdue orders with states the same rule."""
+    return met_at is None and due_at < now
+
+
+def is_past_target(target_at: datetime | None, met_at: datetime | None, now: datetime) -> bool:
+    """Met (or still open) after the earlier target the standard warns at."""
+    return target_at is not None and (met_at or now) > target_at

@@ -21,8 +21,7 @@ from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, St
 from ivr.domain.menu import DTMF_KEYS, MenuSession, MenuTree, Prompt, Route
 from ivr.domain.privacy import mask_number
 from ivr.domain.speech import Grammar, Heard, Silence, interpret
-from ivr.ports import Channel, PromptLibrary, Recognizer
-from ivr.services.call_journal import CallJournal
+from ivr.ports import CallJournal, Channel, PromptLibrary, Recognizer
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.db.alerts import AlertNotFound, SqlAlerts
-from ivr.db.deadline_source import SqlDeadlineSource
 from ivr.domain.access import Role
-from ivr.domain.alerts import AlertLevel
+from ivr.domain.alerts import AlertLevel, AlertNotFound
 from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, state_of
+from ivr.ports import AlertLog, DeadlineBoard
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.requests import ORDER_NO, actor, path_id, query_limit
@@ -30,8 +29,8 @@ from ivr.web.requests import ORDER_NO, actor, path_id, query_limit
 
 @dataclass(frozen=True, slots=True)
 class AlertsDeps:
-    alerts: SqlAlerts
-    deadlines: SqlDeadlineSource
+    alerts: AlertLog
+    deadlines: DeadlineBoard
     policy: WarningPolicy
     clock: Callable[[], datetime]
 

@@ -15,17 +15,17 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from ivr.db.dispatch_store import SqlDispatch
-from ivr.db.duty_roster import CrewView, RosterConflict, RosterNotFound, SqlDutyRoster
 from ivr.domain.access import Principal, Role
+from ivr.domain.dispatch import CrewView, RosterConflict, RosterNotFound
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_number
+from ivr.ports import DispatchHistory, DutyRoster
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.requests import StrictIn, parse_body, path_id, path_order_no, to_json
 
-ROSTER = web.AppKey("duty_roster", SqlDutyRoster)
-DISPATCH = web.AppKey("dispatch", SqlDispatch)
+ROSTER = web.AppKey("duty_roster", DutyRoster)
+DISPATCH = web.AppKey("dispatch", DispatchHistory)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Phone = Annotated[str, StringConstraints(max_length=20)]
 _MAX_RANGE = timedelta(days=62)
@@ -196,7 +196,7 @@ async def order_dispatch(request: web.Request) -> web.Response:
     return web.json_response({"order_no": order_no, "dispatch": to_json(found)})
 
 
-def add_routes(app: web.Application, roster: SqlDutyRoster, dispatch: SqlDispatch) -> None:
+def add_routes(app: web.Application, roster: DutyRoster, dispatch: DispatchHistory) -> None:
     app[ROSTER] = roster
     app[DISPATCH] = dispatch
     app.router.add_get("/api/crews", list_crews)

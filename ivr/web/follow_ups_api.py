@@ -14,14 +14,14 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import StringConstraints
 
-from ivr.db.follow_ups import FollowUpNotFound, SqlFollowUps
 from ivr.domain.access import Role
-from ivr.domain.follow_ups import FollowUpConflict
+from ivr.domain.follow_ups import FollowUpConflict, FollowUpNotFound
+from ivr.ports import FollowUpDesk
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.requests import NO_CONTROLS, StrictIn, actor, parse_body, path_id, query_limit, to_json
 
-FOLLOW_UPS = web.AppKey("follow_ups", SqlFollowUps)
+FOLLOW_UPS = web.AppKey("follow_ups", FollowUpDesk)
 Note = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_CONTROLS),
@@ -87,7 +87,7 @@ async def _decide(
     return web.json_response(to_json(row))
 
 
-def add_routes(app: web.Application, store: SqlFollowUps) -> None:
+def add_routes(app: web.Application, store: FollowUpDesk) -> None:
     app[FOLLOW_UPS] = store
     app.router.add_get("/api/follow-ups", list_follow_ups)
     app.router.add_get("/api/follow-ups/{follow_up_id}", get_follow_up)

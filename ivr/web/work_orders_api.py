@@ -15,11 +15,20 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import StringConstraints
 
-from ivr.db.workorders import NewOrder, OrderConflict, OrderNotFound, OrderView, SqlWorkOrders
 from ivr.domain.access import Principal, Role
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_address, mask_name, mask_number
-from ivr.domain.workorders import CustomerClass, OrderKind, OrderStatus, TransitionError
+from ivr.domain.workorders import (
+    CustomerClass,
+    NewOrder,
+    OrderConflict,
+    OrderKind,
+    OrderNotFound,
+    OrderStatus,
+    OrderView,
+    TransitionError,
+)
+from ivr.services.work_orders import WorkOrderService
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.requests import (
@@ -31,7 +40,7 @@ from ivr.web.requests import (
     to_json,
 )
 
-ORDERS = web.AppKey("work_orders", SqlWorkOrders)
+ORDERS = web.AppKey("work_orders", WorkOrderService)
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
 JobNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
@@ -208,7 +217,7 @@ async def close_order(request: web.Request) -> web.Response:
     return web.json_response(_out(view, principal(request)))
 
 
-def add_routes(app: web.Application, orders: SqlWorkOrders) -> None:
+def add_routes(app: web.Application, orders: WorkOrderService) -> None:
     app[ORDERS] = orders
     app.router.add_post("/api/work-orders", create_order)
     app.router.add_get("/api/work-orders", list_orders)

@@ -25,6 +25,7 @@ from ivr.domain.access import Role
 from ivr.domain.dispatch import CallResult, DispatchPolicy, Target
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
+from ivr.services.work_orders import WorkOrderService
 from ivr.web import duty_roster_api as roster_api
 from ivr.web import work_orders_api
 from ivr.web.auth import auth_middleware
@@ -104,7 +105,7 @@ async def env(db_url: str) -> AsyncIterator[Env]:
     e = Env.__new__(Env)
     Env.__init__(e, None, tokens, clock, engine)  # type: ignore[arg-type]
     roster_api.add_routes(app, e.roster, e.dispatch)
-    work_orders_api.add_routes(app, e.orders)
+    work_orders_api.add_routes(app, WorkOrderService(e.orders))
     async with TestClient(TestServer(app)) as client:
         e.client = client
         yield e

@@ -22,6 +22,7 @@ from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.access import Role
 from ivr.domain.callbacks import CallbackPolicy
 from ivr.domain.calls import CallOutcome, CallRecord
+from ivr.services.work_orders import WorkOrderService
 from ivr.web import work_orders_api as api
 from ivr.web.auth import auth_middleware
 
@@ -47,7 +48,7 @@ async def env(db_url: str) -> AsyncIterator[tuple[TestClient, dict[str, str], Cl
     clock = Clock()
     orders = SqlWorkOrders(engine, china_is_workday, CallbackPolicy(), clock)
     app = web.Application(middlewares=[auth_middleware(store)])
-    api.add_routes(app, orders)
+    api.add_routes(app, WorkOrderService(orders))
     await SqlCallRepository(engine).add(
         CallRecord(
             "a" * 32, "u1", "13800138000", "95598", "Local/x", clock.now, outcome=CallOutcome.ROUTED
