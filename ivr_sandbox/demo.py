@@ -16,12 +16,11 @@ from typing import Any
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import DEFAULT_STATE_DIR, AmiSettings, DispatchSettings, Settings
-from ivr.db.workorders import NewOrder
 from ivr.domain.agents import Agent, greeting_text
 from ivr.domain.calls import CallOutcome, CallRecord
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.privacy import mask_number
-from ivr.domain.workorders import OrderKind
+from ivr.domain.workorders import NewOrder, OrderKind
 from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr_sandbox.simulation import (
     SimulatedCaller,
