@@ -7,8 +7,6 @@ through leases. Wakes when an alert is raised (``poke``) or an item's retry beco
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from datetime import datetime
 
 from ivr.domain.alert_push import Backoff
 from ivr.ports import AlertOutbox, WebhookSender
+from ivr.services.background_loop import BackgroundLoop, RetryTiming
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ class PushLimits:
     max_sleep_s: float = 30.0
 
 
-class AlertPusher:
+class AlertPusher(BackgroundLoop):
     def __init__(
         self,
         outbox: AlertOutbox,
@@ -36,25 +35,16 @@ class AlertPusher:
         backoff: Backoff | None = None,
         limits: PushLimits | None = None,
     ) -> None:
+        self._limits = limits or PushLimits()
+        super().__init__(
+            task_name="alert-push",
+            round_name="webhook",
+            retry=RetryTiming(first_s=1.0, max_s=self._limits.max_sleep_s),
+        )
         self._outbox = outbox
         self._sender = sender
         self._clock = clock
         self._backoff = backoff or Backoff()
-        self._limits = limits or PushLimits()
-        self._wake = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="alert-push")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-
-    def poke(self) -> None:
-        self._wake.set()
 
     async def run_once(self) -> tuple[int, int]:
         """Deliver what is due; (delivered, failed)."""
@@ -76,18 +66,12 @@ class AlertPusher:
                 ok += 1
         return ok, failed
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            wait = self._limits.max_sleep_s
-            try:
-                delivered, failed = await self.run_once()
-                if delivered + failed == self._limits.batch:
-                    continue  # more may be due now
-                due = await self._outbox.next_try()
-                if due is not None:
-                    wait = min(max((due - self._clock()).total_seconds(), 0.05), wait)
-            except Exception:
-                log.exception("webhook round failed; again in %.0f s", wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    async def _round(self) -> float:
+        """Until the earliest retry is due (a poke, a new alert, comes sooner)."""
+        delivered, failed = await self.run_once()
+        if delivered + failed == self._limits.batch:
+            return 0.0  # more may be due now
+        due = await self._outbox.next_try()
+        if due is None:
+            return self._limits.max_sleep_s
+        return min(max((due - self._clock()).total_seconds(), 0.05), self._limits.max_sleep_s)

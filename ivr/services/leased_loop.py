@@ -3,20 +3,21 @@
 Each round recovers expired leases, claims what is due in the database's serialised claim and
 starts placing each claim; a round also runs at once when something is poked (a call ended, an
 order was recorded) instead of waiting for the next poll. What a round claims and how a claim is
-placed is the subclass's; starting, stopping, waking and the failed-round policy are here, once.
+placed is the subclass's; starting, stopping, waking and the failed-round policy are
+``ivr.services.background_loop``'s, shared with the watch and the webhook pusher.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
 import socket
 import uuid
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
+
+from ivr.services.background_loop import BackgroundLoop, RetryTiming
 
 MAX_BACKOFF_S = 15.0  # longest pause between rounds while they keep failing
 
@@ -34,37 +35,27 @@ def bridge_identity() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class LeasedCallLoop(ABC, Generic[ClaimT]):
-    """Start/stop/poke and the round loop; subclasses give ``run_once`` and ``_place``."""
+class LeasedCallLoop(BackgroundLoop, Generic[ClaimT]):
+    """The round loop (``BackgroundLoop``) with claims placed in their own tasks; subclasses
+    give ``run_once`` and ``_place``."""
 
     def __init__(
         self, *, task_name: str, round_name: str, poll_interval_s: float, owner: str | None
     ) -> None:
+        super().__init__(
+            task_name=task_name,
+            round_name=round_name,
+            retry=RetryTiming(first_s=poll_interval_s * 2, max_s=MAX_BACKOFF_S),
+        )
         self.owner = owner or bridge_identity()
-        self._task_name = task_name
-        self._round_name = round_name  # "dialer", "dispatch": in the failed-round log line
         self._poll_interval_s = poll_interval_s
-        # the subclass's module logger, so log lines keep the name they always had
-        self._log = logging.getLogger(type(self).__module__)
         self._placing: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name=self._task_name)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        await super().stop()
         for task in list(self._placing):
             task.cancel()
         await asyncio.gather(*self._placing, return_exceptions=True)
-
-    def poke(self) -> None:
-        """Something finished or became due: look again now rather than at the next poll."""
-        self._wake.set()
 
     @abstractmethod
     async def run_once(self) -> int:
@@ -80,27 +71,6 @@ class LeasedCallLoop(ABC, Generic[ClaimT]):
             self._placing.add(task)
             task.add_done_callback(self._placing.discard)
 
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            wait = self._poll_interval_s
-            try:
-                await self.run_once()
-                if failures:
-                    self._log.warning(
-                        "%s rounds work again after %d failures", self._round_name, failures
-                    )
-                failures = 0
-            except Exception as exc:
-                # the database (usually) is away: back off instead of spinning, log once in full
-                failures += 1
-                wait = min(MAX_BACKOFF_S, wait * 2**failures)
-                if failures == 1:
-                    self._log.exception("%s round failed; retrying with backoff", self._round_name)
-                else:
-                    self._log.warning(
-                        "%s round failed again (%s); next in %.0f s", self._round_name, exc, wait
-                    )
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    async def _round(self) -> float:
+        await self.run_once()
+        return self._poll_interval_s
