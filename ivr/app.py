@@ -24,8 +24,8 @@ from ivr.asterisk.agi_routes import (
 )
 from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
-from ivr.asterisk.callback_legs import AmiOriginator, watch_callback_events
-from ivr.asterisk.dispatch_legs import AmiDispatchOriginator, watch_dispatch_events
+from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
+from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
 from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
@@ -330,7 +330,7 @@ class Bridge:
             raise RuntimeError("callback.dialer needs [ami] with its secret")
         self.dialer = Dialer(
             self.callbacks,
-            AmiOriginator(self.ami, cb),
+            callback_originator(self.ami, cb),
             DialerLimits(
                 cb.max_concurrent,
                 cb.rate_per_s,
@@ -351,7 +351,7 @@ class Bridge:
             raise RuntimeError("dispatch.dispatcher needs [ami] with its secret")
         self.dispatcher = Dispatcher(
             self.dispatch,
-            AmiDispatchOriginator(self.ami, dp),
+            dispatch_originator(self.ami, dp),
             self.alerts,
             DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
             utc_now,

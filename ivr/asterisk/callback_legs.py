@@ -3,7 +3,7 @@
 Every bridge watches ``OriginateResponse`` (AMI broadcasts it to every session allowed to read
 call events) and ``Hangup`` of callback legs (``ivr.asterisk.leg_watch``, shared with repair
 dispatch), so an attempt placed by a bridge that has since died is still finished correctly by
-the others.
+the others. The Originate itself is ``ivr.asterisk.originate``'s, also shared.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
-from ivr.asterisk.leg_watch import HANGUP_GRACE_S, watch_outbound_legs
-from ivr.asterisk.originate import originate
+from ivr.asterisk.leg_watch import HANGUP_GRACE_S, RecordedLegs, watch_outbound_legs
+from ivr.asterisk.originate import AmiLegOriginator, OutboundRoute
 from ivr.config import CallbackSettings
 from ivr.domain.attempt_ids import CALLBACK_ATTEMPT
 from ivr.domain.callbacks import Claim, result_of_originate_failure
@@ -24,47 +24,16 @@ from ivr.ports import CallbackLegStore
 log = logging.getLogger(__name__)
 
 
-class AmiOriginator:
-    def __init__(self, ami: AmiClient, settings: CallbackSettings) -> None:
-        self._ami = ami
-        self._settings = settings
-
-    async def originate(self, claim: Claim) -> None:
-        variables = [f"IVR_CALLBACK_ATTEMPT={claim.action_id}"]
-        if self._settings.agi_url:
-            variables.append(f"IVR_CB_AGI={self._settings.agi_url}")
-        await originate(
-            self._ami,
-            action_id=claim.action_id,
-            phone=claim.phone,
-            trunk_context=self._settings.trunk_context,
-            originate_context=self._settings.originate_context,
-            caller_id=self._settings.caller_id,
-            ring_timeout_s=self._settings.ring_timeout_s,
-            variables=variables,
-        )
-
-
-class _CallbackLegs:
-    """Callback attempts as the shared leg watcher records them."""
-
-    action_prefix = CALLBACK_ATTEMPT.prefix
-    leg_name = "callback"
-
-    def __init__(self, store: CallbackLegStore, settings: CallbackSettings) -> None:
-        self._store = store
-        self._settings = settings
-
-    async def answered(self, action_id: str, unique_id: str) -> None:
-        await self._store.answered(action_id, unique_id, self._settings.max_call_s)
-
-    async def originate_failed(self, action_id: str, reason: Any) -> None:
-        await self._store.originate_failed(
-            action_id, result_of_originate_failure(reason), f"originate reason {reason}"
-        )
-
-    async def leg_ended(self, unique_id: str) -> None:
-        await self._store.channel_ended(unique_id, HANGUP_GRACE_S)
+def callback_originator(ami: AmiClient, settings: CallbackSettings) -> AmiLegOriginator[Claim]:
+    route = OutboundRoute(
+        trunk_context=settings.trunk_context,
+        originate_context=settings.originate_context,
+        caller_id=settings.caller_id,
+        attempt_variable="IVR_CALLBACK_ATTEMPT",
+        agi_variable="IVR_CB_AGI",
+        agi_url=settings.agi_url,
+    )
+    return AmiLegOriginator(ami, route, lambda _claim: settings.ring_timeout_s)
 
 
 def watch_callback_events(
@@ -74,9 +43,13 @@ def watch_callback_events(
     on_change: Callable[[], None],
 ) -> None:
     """Record originate results and callback hang-ups from AMI, whichever bridge dialled."""
-    spawn = watch_outbound_legs(
-        ami, _CallbackLegs(store, settings), settings.trunk_context, on_change
-    )
+
+    async def originate_failed(action_id: str, reason: Any) -> None:
+        result = result_of_originate_failure(reason)
+        await store.originate_failed(action_id, result, f"originate reason {reason}")
+
+    legs = RecordedLegs(CALLBACK_ATTEMPT, "callback", store, settings.max_call_s, originate_failed)
+    spawn = watch_outbound_legs(ami, legs, settings.trunk_context, on_change)
 
     async def reconcile() -> None:
         """After a (re)connect: callback legs that hung up while we were not listening."""

@@ -5,17 +5,19 @@ Both kinds are placed the same way (Originate through the trunk context, ``Local
 finished by the same two events: AMI broadcasts ``OriginateResponse`` to every session allowed
 to read call events, and the ``Hangup`` of the leg's ``;1`` side. So one watcher serves both;
 what differs (which ActionIDs are ours, what an originate failure means, the log wording) is
-the small ``OutboundLegs`` protocol.
+``RecordedLegs``: the kind's ids, its store and what an originate failure means.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.asterisk.ami import AmiClient
+from ivr.domain.attempt_ids import AttemptIds
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +26,34 @@ HANGUP_GRACE_S = 15.0  # after the leg hangs up, the conversation has this long 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
-class OutboundLegs(Protocol):
+class LegStore(Protocol):
+    """What both stores of outbound calls record from AMI (``ivr.ports`` has each in full)."""
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> object: ...
+
+    async def channel_ended(self, unique_id: str, grace_s: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedLegs:
     """One kind of outbound call, as the watcher records it."""
 
-    action_prefix: str  # the ActionIDs this kind originates with
+    ids: AttemptIds  # the ActionIDs this kind originates with
     leg_name: str  # in log lines: "callback", "dispatch"
+    store: LegStore
+    max_call_s: float  # an answered call is finished by lease after this
+    # Asterisk's ``Reason`` (3 no answer, 5 busy, …; may be missing) for this action
+    originate_failed: Callable[[str, Any], Awaitable[None]]
 
-    async def answered(self, action_id: str, unique_id: str) -> None: ...
+    async def answered(self, action_id: str, unique_id: str) -> None:
+        await self.store.answered(action_id, unique_id, self.max_call_s)
 
-    async def originate_failed(self, action_id: str, reason: Any) -> None:
-        """Asterisk's ``Reason`` (3 no answer, 5 busy, …; may be missing) for this action."""
-        ...
-
-    async def leg_ended(self, unique_id: str) -> None: ...
+    async def leg_ended(self, unique_id: str) -> None:
+        await self.store.channel_ended(unique_id, HANGUP_GRACE_S)
 
 
 def watch_outbound_legs(
-    ami: AmiClient, legs: OutboundLegs, trunk_context: str, on_change: Callable[[], None]
+    ami: AmiClient, legs: RecordedLegs, trunk_context: str, on_change: Callable[[], None]
 ) -> Spawn:
     """Record originate results and leg hang-ups of ``legs`` from AMI, then ``on_change()``.
     Returns the spawner that keeps the watcher's tasks alive, for further handlers."""
@@ -54,7 +67,7 @@ def watch_outbound_legs(
 
     async def originate_response(event: Any) -> None:
         action_id = str(event.get("ActionID", ""))
-        if not action_id.startswith(legs.action_prefix):
+        if not legs.ids.owns(action_id):
             return
         try:
             if event.get("Response") == "Success":
