@@ -15,6 +15,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.ami_events import (
     MEMBER_EVENTS,
@@ -28,6 +37,9 @@ from ivr.services.call_tracking import CallTracking, LiveEntry
 log = logging.getLogger(__name__)
 
 
+RESYNC_ATTEMPTS = 5  # then the held events are applied and the next login resyncs
+RESYNC_RETRY_S = 1.0  # first wait after a failed resync; doubles, with jitter
+RESYNC_RETRY_MAX_S = 8.0
 SHUTDOWN_WINDOW_US = 3_000_000  # calls that ended this long before the link dropped
 
 
@@ -82,14 +94,23 @@ class TrackerLink:
         self._resync_task = asyncio.get_running_loop().create_task(self._resync())
 
     async def _resync(self) -> None:
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.warning("resync attempt %d failed: %s", state.attempt_number, exc)
+
+        attempts = AsyncRetrying(
+            wait=wait_exponential(multiplier=RESYNC_RETRY_S, max=RESYNC_RETRY_MAX_S)
+            + wait_random(0, RESYNC_RETRY_S),
+            stop=stop_after_attempt(RESYNC_ATTEMPTS),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=failed,
+            reraise=True,
+        )
         try:
-            for attempt in range(5):
-                try:
-                    await self._resync_once()
-                    break
-                except Exception as exc:
-                    log.warning("resync attempt %d failed: %s", attempt + 1, exc)
-                    await asyncio.sleep(1 + attempt)
+            await attempts(self._resync_once)
+        except Exception as exc:  # the held events are applied all the same
+            log.warning("resync failed %d times (%s); the next login tries again",
+                        RESYNC_ATTEMPTS, exc)  # fmt: skip
         finally:
             held, self._held = self._held or [], None
             for event in held:

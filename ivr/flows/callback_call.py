@@ -8,12 +8,19 @@ person, silence, hang-up mid-script, our own failure) the attempt's result is wr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_before_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from ivr.domain.callbacks import (
     SCRIPT_GOODBYE,
@@ -100,23 +107,26 @@ async def _write_back(action_id: str, conversation: Conversation, deps: Callback
     """Store the result, retrying while the database is away: a result lost here would make the
     lease count the attempt as failed, and the customer would be called a second time. Safe to
     repeat (the store applies a result once)."""
-    deadline = time.monotonic() + deps.max_call_s
-    delay = WRITE_RETRY_MIN_S
-    while True:
-        try:
-            await deps.store.conversation_done(action_id, conversation)
-            return
-        except Exception as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning(
-                "callback %s: result not stored (%s); retrying in %.1f s",
-                action_id,
-                type(exc).__name__,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            delay = min(WRITE_RETRY_MAX_S, delay * 2)
+
+    def failed(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "callback %s: result not stored (%s); retrying in %.1f s",
+            action_id,
+            type(exc).__name__,
+            wait,
+        )
+
+    attempts = AsyncRetrying(
+        wait=wait_exponential(multiplier=WRITE_RETRY_MIN_S, max=WRITE_RETRY_MAX_S)
+        + wait_random(0, WRITE_RETRY_MIN_S),
+        stop=stop_before_delay(deps.max_call_s),  # no retry would start after the call's limit
+        retry=retry_if_exception_type(Exception),
+        before_sleep=failed,
+        reraise=True,
+    )
+    await attempts(deps.store.conversation_done, action_id, conversation)
 
 
 async def _script(

@@ -8,11 +8,12 @@ What the journal keeps per call is the *latest* snapshot of the record plus how 
 it ended; the repository's ``save`` is idempotent (insert or update the row, append only the
 steps not yet stored), so a write may be retried any number of times and lands exactly once.
 One writer task per call writes in order and, while the database is down or locked, retries
-with backoff (``RETRY_MIN_S`` doubling to ``RETRY_MAX_S``) for as long as it takes; calls go on
-being served meanwhile. Memory is bounded: past ``max_calls`` unwritten calls, further records
-go to the spool (a local file, when there is one) with an ERROR log, and at shutdown whatever is
-still unwritten is spooled too. The spool is read back at start and whenever the journal has
-caught up, so nothing is lost across a database outage or a bridge restart.
+with backoff and jitter (``RETRY_MIN_S`` doubling to ``RETRY_MAX_S``, tenacity) for as long as
+it takes; calls go on being served meanwhile. Memory is bounded: past ``max_calls`` unwritten
+calls, further records go to the spool (a local file, when there is one) with an ERROR log,
+and at shutdown whatever is still unwritten is spooled too. The spool is read back at start
+and whenever the journal has caught up, so nothing is lost across a database outage or a
+bridge restart.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
 
 from ivr.domain.calls import CallEnd, CallRecord, SpooledCall
 from ivr.ports import CallRepository, CallSpool
@@ -210,33 +219,37 @@ class CallJournal:
             self._writers.pop(call_id, None)
 
     async def _retrying(self, call_id: str, write: Callable[[], object]) -> object:
-        delay = RETRY_MIN_S
-        while True:
-            try:
-                result = await write()  # type: ignore[misc]
-            except Exception as exc:
-                self.retries += 1
-                if self._failing_since is None:
-                    self._failing_since = time.monotonic()
-                    log.error(
-                        "JOURNAL: database write failed (%s: %s); call records are kept in "
-                        "memory and retried",
-                        type(exc).__name__,
-                        str(exc)[:200],
-                    )
-                elif delay >= RETRY_MAX_S:
-                    log.warning("journal: call %s still not written; retrying", call_id)
-                await self._sleep(delay)
-                delay = min(RETRY_MAX_S, delay * 2)
-                continue
-            if self._failing_since is not None:
-                log.warning(
-                    "JOURNAL: database writes work again after %.1f s; %d calls to catch up",
-                    time.monotonic() - self._failing_since,
-                    len(self._pending),
+        def failed(state: RetryCallState) -> None:
+            self.retries += 1
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                log.error(
+                    "JOURNAL: database write failed (%s: %s); call records are kept in "
+                    "memory and retried",
+                    type(exc).__name__,
+                    str(exc)[:200],
                 )
-                self._failing_since = None
-            return result
+            elif state.next_action is not None and state.next_action.sleep >= RETRY_MAX_S:
+                log.warning("journal: call %s still not written; retrying", call_id)
+
+        attempts = AsyncRetrying(
+            sleep=self._sleep,  # type: ignore[arg-type]
+            wait=wait_exponential(multiplier=RETRY_MIN_S, max=RETRY_MAX_S)
+            + wait_random(0, RETRY_MIN_S),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=failed,
+            reraise=True,
+        )
+        result = await attempts(write)  # type: ignore[arg-type]
+        if self._failing_since is not None:
+            log.warning(
+                "JOURNAL: database writes work again after %.1f s; %d calls to catch up",
+                time.monotonic() - self._failing_since,
+                len(self._pending),
+            )
+            self._failing_since = None
+        return result
 
     async def _watch_spool(self) -> None:
         while True:
