@@ -8,7 +8,8 @@ flows as the FastAGI server, keys only. It pays Python's start-up, the imports, 
 connection and the menu load on every call, so FastAGI is the default; prompts must have been
 rendered ahead (``ivr prompts render``).
 
-It imports only what the inbound menu needs (SQLAlchemy, pydantic, panoramisk's AGI parser):
+It imports only what the inbound menu needs (SQLAlchemy, pydantic, panoramisk's AGI parser,
+tenacity):
 none of aiohttp, vosk or pyttsx3, so it also runs with the Debian python3 that the sandbox
 installs in Asterisk's chroot (``ivr_sandbox/classic_agi.py``), from a copy of the package
 beside this directory.

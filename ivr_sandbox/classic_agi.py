@@ -4,7 +4,8 @@ Asterisk's ``AGI(/path/script)`` runs a program *inside the chroot*, so the root
 interpreter and the libraries the script imports. The script (``agi_scripts/ivr_agi.py``) loads
 only the menu flow, the AGI adapter and the call repository: SQLAlchemy, aiosqlite, Alembic
 (``ivr.db`` imports it), pydantic(-settings) for the settings file and panoramisk's AGI parser,
-all taken from Debian. It needs none of aiohttp, vosk, pyttsx3 or asyncpg.
+all taken from Debian, and tenacity (pure Python, copied from this environment: see
+``COPIED_LIBRARIES``). It needs none of aiohttp, vosk, pyttsx3 or asyncpg.
 
 Installing packages into the root does not disturb a running Asterisk; callers hold the
 sandbox's provisioning lock (``AsteriskSandbox.up`` does).
@@ -12,6 +13,7 @@ sandbox's provisioning lock (``AsteriskSandbox.up`` does).
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +50,9 @@ INSTALL_DIR = "/opt/ivr95598"
 SCRIPT_IN_ROOT = f"{INSTALL_DIR}/agi_scripts/ivr_agi.py"
 _PACKAGE_DIR = Path(ivr.__file__).resolve().parent  # the bridge's package, ivr/
 _SCRIPT = _PACKAGE_DIR.parent / "agi_scripts" / "ivr_agi.py"
+# Pure-Python libraries the script imports that the root's Debian python3 lacks: copied from
+# this environment beside the package, so the shared root needs no apt run for them.
+COPIED_LIBRARIES = ("tenacity",)
 MARKER = ".ivr-classic-python"  # in the root: the import probe passed for these packages
 
 
@@ -94,7 +99,8 @@ def ensure_python(root: Path, chroot: Chroot, say: Callable[[str], None] = print
 
 
 def install_script(root: Path) -> Path | None:
-    """Copy our package's Python and data files and the classic script into the root.
+    """Copy our package's Python and data files, the ``COPIED_LIBRARIES`` and the classic
+    script into the root.
 
     Returns the script's host path, or None when the script is not beside the package (an
     installed wheel ships no ``agi_scripts/``). Unchanged files are not rewritten.
@@ -107,6 +113,11 @@ def install_script(root: Path) -> Path | None:
         wanted_kind = source.suffix in (".py", ".toml", ".ini", ".mako")
         if wanted_kind and source.is_file() and "__pycache__" not in source.parts:
             wanted[target / "ivr" / source.relative_to(_PACKAGE_DIR)] = source
+    for name in COPIED_LIBRARIES:
+        library = Path(importlib.import_module(name).__file__ or "").resolve().parent
+        for source in library.rglob("*.py"):
+            if "__pycache__" not in source.parts:
+                wanted[target / name / source.relative_to(library)] = source
     for existing in (target / "ivr").rglob("*.py") if (target / "ivr").exists() else ():
         if existing not in wanted:
             existing.unlink()  # a module removed from the package must not linger

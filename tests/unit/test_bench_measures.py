@@ -58,6 +58,7 @@ def test_install_script_copies_the_package_and_script_and_prunes(tmp_path: Path)
     package = tmp_path / "opt/ivr95598/ivr"
     assert (package / "flows/inbound.py").is_file()
     assert (package / "data").is_dir()
+    assert (tmp_path / "opt/ivr95598/tenacity/__init__.py").is_file()  # not in Debian's root
     assert not list(package.rglob("__pycache__"))
     stale = package / "gone.py"
     stale.write_text("")
