@@ -3,7 +3,8 @@
 panoramisk reconnects by itself but reports a failed login only by never calling back; we
 turn that into a clear error after a deadline. It retries every ``reconnect_timeout`` seconds
 for ever; :class:`_BackoffManager` doubles the wait after each failed attempt (up to
-``MAX_RECONNECT_S``) and stops reconnecting once we close on purpose.
+``MAX_RECONNECT_S``, plus jitter: ``reconnect_wait``, tenacity's) and stops reconnecting once
+we close on purpose.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from panoramisk import Manager
 from panoramisk.message import Message
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential, wait_random
 
 from ivr.asterisk.ami_protocol import BoundedAmiProtocol
 
@@ -26,6 +28,19 @@ EventCallback = Callable[[Message], Any]
 
 MIN_RECONNECT_S = 0.5
 MAX_RECONNECT_S = 30.0
+_RECONNECT_WAIT = wait_exponential(multiplier=MIN_RECONNECT_S, max=MAX_RECONNECT_S) + wait_random(
+    0, MIN_RECONNECT_S
+)
+
+
+def reconnect_wait(failures: int) -> float:
+    """The wait after ``failures`` failed connects in a row: ``MIN_RECONNECT_S * 2**failures``
+    (at most ``MAX_RECONNECT_S``) plus up to ``MIN_RECONNECT_S`` of jitter, so bridges that lost
+    the same Asterisk do not all knock at once. panoramisk does the waiting; tenacity's wait
+    strategy says how long."""
+    state = RetryCallState(AsyncRetrying(), None, (), {})
+    state.attempt_number = failures + 1
+    return _RECONNECT_WAIT(state)
 
 
 class AmiError(RuntimeError):
@@ -61,7 +76,7 @@ class _BackoffManager(Manager):  # type: ignore[misc]
         failed = f.cancelled() or f.exception() is not None
         if failed:
             self.attempts += 1
-            self.reconnect_timeout = min(MAX_RECONNECT_S, MIN_RECONNECT_S * 2**self.attempts)
+            self.reconnect_timeout = reconnect_wait(self.attempts)
             log.warning("AMI connect failed; next attempt in %.1f s", self.reconnect_timeout)
         super().connection_made(f)
 
