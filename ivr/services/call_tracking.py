@@ -14,9 +14,18 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    wait_exponential,
+    wait_random,
+)
 
 from ivr.domain.agents import Agent, AgentBoard, AgentRoster, Membership
 from ivr.domain.privacy import mask_number
@@ -39,7 +48,9 @@ from ivr.ports import AgentDirectory, CallRepository, VisitStore
 log = logging.getLogger(__name__)
 
 LOST_NOTE = "ended while the bridge was not following Asterisk (closed by resync)"
-RETRY_S = 2.0
+RETRY_S = 2.0  # first wait after a failed write or roster reload; doubles (with jitter)
+RETRY_MAX_S = 30.0
+_RETRY_WAIT = wait_exponential(multiplier=RETRY_S, max=RETRY_MAX_S) + wait_random(0, RETRY_S)
 MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu right now
 RECENT_VISITS = 2000  # finished visits kept to find those an Asterisk restart cut
 
@@ -132,11 +143,11 @@ class CallTracking:
         self.roster.note(agent)
 
     async def _reload_roster(self) -> None:
+        # a failed reload (False) is tried again with backoff and jitter until it works
+        attempts = AsyncRetrying(wait=_RETRY_WAIT, retry=retry_if_result(lambda ok: not ok))
         while self._roster_stale:
             self._roster_stale = False
-            if not await self.refresh_agents():
-                self._roster_stale = True
-                await asyncio.sleep(RETRY_S)
+            await attempts(self.refresh_agents)
 
     async def flushed(self) -> None:
         """Every visit handed over so far is in the database."""
@@ -297,12 +308,20 @@ class CallTracking:
         while True:
             visit = await self._writes.get()
             try:
-                while True:
-                    try:
-                        await self.store.save(visit)
-                        break
-                    except Exception:
-                        log.exception("could not store queue call; retrying in %.0f s", RETRY_S)
-                        await asyncio.sleep(RETRY_S)
+                await _until_stored(self.store.save, visit)
             finally:
                 self._writes.task_done()
+
+
+async def _until_stored(save: Callable[[QueueVisit], Awaitable[None]], visit: QueueVisit) -> None:
+    """Store a visit, retrying with backoff and jitter until the database takes it."""
+
+    def failed(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.error("could not store queue call; retrying in %.0f s", wait, exc_info=exc)
+
+    attempts = AsyncRetrying(
+        wait=_RETRY_WAIT, retry=retry_if_exception_type(Exception), before_sleep=failed
+    )
+    await attempts(save, visit)
