@@ -244,7 +244,11 @@ class Bridge:
                 timedelta(seconds=a.webhook_backoff_first_s),
                 cap=timedelta(seconds=a.webhook_backoff_max_s),
             )
-            limits = PushLimits(a.webhook_batch, lease_s=a.webhook_timeout_s * 2 + 5)
+            limits = PushLimits(
+                a.webhook_batch,
+                lease_s=a.webhook_timeout_s * 2 + 5,
+                jitter_s=a.webhook_backoff_first_s,
+            )
             self.pusher = AlertPusher(self.alerts, self.webhook, utc_now, backoff, limits)
             self.alerts.on_raised = self.pusher.poke
 

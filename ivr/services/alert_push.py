@@ -8,9 +8,10 @@ through leases. Wakes when an alert is raised (``poke``) or an item's retry beco
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ivr.domain.alert_push import Backoff
 from ivr.ports import AlertOutbox, WebhookSender
@@ -24,6 +25,9 @@ class PushLimits:
     batch: int = 20
     lease_s: float = 60.0  # longer than one post may take (its timeout)
     max_sleep_s: float = 30.0
+    # a random part added to each retry wait, so alerts that failed together (the receiver was
+    # down) are not all retried in the same instant; 0 keeps the schedule exact (tests)
+    jitter_s: float = 0.0
 
 
 class AlertPusher(BackgroundLoop):
@@ -54,7 +58,9 @@ class AlertPusher(BackgroundLoop):
             try:
                 await self._sender.send(item)
             except Exception as exc:  # the receiver's fault or the network's: try again later
-                retry_in = self._backoff.after(item.attempts)
+                retry_in = self._backoff.after(item.attempts) + timedelta(
+                    seconds=random.uniform(0, self._limits.jitter_s)  # noqa: S311 (not a secret)
+                )
                 log.warning(
                     "webhook: alert %s attempt %d failed (%s); retry in %.0f s",
                     item.key, item.attempts, exc, retry_in.total_seconds(),
