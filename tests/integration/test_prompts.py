@@ -8,13 +8,16 @@ import signal
 import stat
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from ivr.config import SpeechSettings
-from ivr.domain import scripts
+from ivr.domain import spoken
+from ivr.domain.agents import greeting_text
+from ivr.domain.callbacks import CallbackContext, script_greeting
+from ivr.domain.dispatch import DispatchContext, order_message
+from ivr.domain.workorders import OrderKind
 from ivr.speech import PromptCache, PromptRenderError, SpeechRenderer, verify_speech_wav, wav_info
 
 VOICE = "sit/cmn-latn-pinyin"
@@ -264,12 +267,12 @@ def phonemes(text: str) -> str:
 
 
 async def test_dynamic_scripts_render_with_the_reading_a_person_uses(cache: PromptCache) -> None:
-    opening = scripts.opening("1024")
+    opening = greeting_text("1024")
     texts = [
         opening,
-        scripts.callback_number("13812345678"),
-        scripts.bill_due("1005.30", date(2026, 3, 5)),
-        scripts.callback_after_repair("1024", "王", "女士"),
+        script_greeting(CallbackContext("A1", OrderKind.REPAIR, "王", "女士", "1024")),
+        order_message(DispatchContext("A1", "1024", "幸福路12号", "停电", "13812345678", "停电")),
+        spoken.amount_yuan("1005.30"),
     ]
     paths = await cache.prerender(texts)
     for base in paths.values():
