@@ -150,6 +150,26 @@ async def test_100_trying_is_skipped() -> None:
     assert await outcome_of([b"100 result=0 Trying...\n200 result=0\n"]) is None
 
 
+async def test_endless_100_trying_drops_the_link_instead_of_waiting_forever() -> None:
+    """A peer answering every command with ``100 Trying`` lines (panoramisk waits through any
+    number of them) is cut off after a few, and the session ends with a ChannelError."""
+    result: list[BaseException] = []
+
+    async def route(channel: AgiChannel, _env: AgiEnvironment) -> None:
+        with pytest.raises(ChannelError, match="AGI link broken") as caught:
+            await channel.wait_for_digit(100)
+        result.append(caught.value)
+
+    async with server(route) as agi:
+        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+        writer.write(ENV)
+        await reader.readline()  # the command
+        writer.write(b"100 result=0 Trying...\n" * 10_000 + b"200 result=0\n")
+        assert await closed_by_server(reader)  # the server gave up on the link
+        writer.close()
+    assert len(result) == 1
+
+
 async def test_a_silent_asterisk_times_out() -> None:
     async def route(channel: AgiChannel, _env: AgiEnvironment) -> None:
         with pytest.raises(ChannelError, match="no reply"):
