@@ -49,3 +49,29 @@ async def test_ivr_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert (tmp_path / "run.db").exists()  # migrations ran on start
+
+
+def ivr(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    import subprocess
+
+    env = os.environ | {"IVR_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'tokens.db'}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ivr", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_ivr_token_create_rotate_list_revoke(tmp_path: Path) -> None:
+    code, first, _ = ivr(tmp_path, "token", "create", "--name", "crm", "--role", "integration")
+    assert code == 0 and len(first.strip()) >= 40
+    code, second, _ = ivr(tmp_path, "token", "rotate", "--name", "crm", "--grace-hours", "2")
+    assert code == 0 and second.strip() != first.strip()
+    code, listed, _ = ivr(tmp_path, "token", "list")
+    assert code == 0 and first.strip() not in listed and second.strip() not in listed
+    [row] = [line.split("\t") for line in listed.splitlines()[1:]]
+    assert row[:4] == ["crm", "integration", "-", "live"] and row[4].endswith("UTC")
+    code, _, err = ivr(tmp_path, "token", "rotate", "--name", "crm", "--grace-hours", "9999")
+    assert code == 2 and "grace period" in err
+    assert ivr(tmp_path, "token", "revoke", "--name", "crm")[0] == 0
+    code, _, err = ivr(tmp_path, "token", "rotate", "--name", "crm")
+    assert code == 2 and "no live token" in err
