@@ -7,6 +7,7 @@ One process runs the FastAGI server and the web app on one asyncio loop; aiohttp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from ivr.asterisk.dispatch import AmiDispatchOriginator, watch_dispatch_events
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
 from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
+from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callbacks import SqlCallbacks
 from ivr.db.deadline_watch import SqlDeadlineSource
@@ -144,9 +146,10 @@ class Bridge:
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
-        self.journal = CallJournal(
-            self.repository, settings.database.journal_max_calls, journal_spool(settings)
-        )
+        spool = journal_spool(settings)
+        self.journal_spool_path = spool.path if spool is not None else None
+        self.journal = CallJournal(self.repository, settings.database.journal_max_calls, spool)
+        self._held = contextlib.ExitStack()  # the instance locks, released at stop
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
@@ -278,6 +281,7 @@ class Bridge:
                 self.recognizer.model_dir,
                 ", ".join(sorted(self.grammars)),
             )
+        self._hold_files()
         await upgrade(self.settings.database.url)
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
@@ -354,6 +358,28 @@ class Bridge:
             ", ".join(f"{int(at.total_seconds())} s ({target.value})" for target, at in plan),
         )
 
+    def _hold_files(self) -> None:
+        """One bridge per SQLite file and per spool file (see ``ivr.db.instance_lock``)."""
+        database = sqlite_file(normalize_url(self.settings.database.url))
+        if database is not None:
+            self._held.enter_context(
+                instance_lock.hold(
+                    instance_lock.lock_path(database),
+                    "database.url",
+                    "SQLite serves one bridge: run several bridges on PostgreSQL"
+                    " (postgresql+asyncpg://…), each with its own database.spool_file.",
+                )
+            )
+        spool = self.journal_spool_path
+        if spool is not None:
+            self._held.enter_context(
+                instance_lock.hold(
+                    instance_lock.lock_path(spool),
+                    "database.spool_file",
+                    "Give each bridge its own spool file.",
+                )
+            )
+
     async def stop(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
@@ -376,6 +402,7 @@ class Bridge:
         await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
+        self._held.close()
 
 
 def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:

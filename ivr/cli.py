@@ -62,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.config)
     if args.command == "run":
         from ivr.app import serve
+        from ivr.db.instance_lock import InstanceLockError
 
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except InstanceLockError as exc:  # a second bridge on one SQLite or spool file
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "demo":
         from ivr.demo import run_demo
 

@@ -75,3 +75,50 @@ def test_ivr_token_create_rotate_list_revoke(tmp_path: Path) -> None:
     assert ivr(tmp_path, "token", "revoke", "--name", "crm")[0] == 0
     code, _, err = ivr(tmp_path, "token", "rotate", "--name", "crm")
     assert code == 2 and "no live token" in err
+
+
+async def test_a_second_bridge_on_one_sqlite_file_is_refused_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    """SQLite serves one bridge: a second ``ivr run`` on the same file would share its spool
+    and lose lines. It stops at once, naming the setting and what to do; the first runs on."""
+    web_port = free_port()
+    env = os.environ | {
+        "IVR_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'one.db'}",
+        "IVR_AGI__PORT": "0",
+        "IVR_WEB__PORT": str(web_port),
+    }
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        for _ in range(120):
+            await asyncio.sleep(0.5)
+            try:
+                await asyncio.to_thread(get_json, f"http://127.0.0.1:{web_port}/health")
+                break
+            except OSError:
+                assert first.returncode is None, "the first bridge exited early"
+        second = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ivr",
+            "run",
+            env=env | {"IVR_WEB__PORT": str(free_port())},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 1
+        message = err.decode().strip().splitlines()[-1]
+        assert message == (
+            f"error: database.url: {tmp_path / 'one.db'} is in use by another bridge"
+            f" (pid {first.pid}). SQLite serves one bridge: run several bridges on PostgreSQL"
+            " (postgresql+asyncpg://…), each with its own database.spool_file."
+        )
+        assert "Traceback" not in err.decode()
+        health = await asyncio.to_thread(get_json, f"http://127.0.0.1:{web_port}/health")
+        assert health["status"] == "ok"  # the first bridge is untouched
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 30)
+    assert first.returncode == 0
