@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
@@ -78,6 +79,7 @@ from ivr.web import follow_ups as follow_ups_api
 from ivr.web import workorders as workorders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
+from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.reports import add_report_routes
@@ -454,12 +456,28 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     return app
 
 
+def raise_file_limit() -> None:
+    """Use the hard limit on open files that the service manager allows (systemd's
+    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
     await runner.setup()
-    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    raise_file_limit()
+    site = GuardedTCPSite(
+        runner,
+        settings.web.host,
+        settings.web.port,
+        max_connections=settings.web.max_connections,
+        header_timeout_s=settings.web.header_timeout_s,
+    )
     await site.start()
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()

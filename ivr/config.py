@@ -268,6 +268,12 @@ class CalendarSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    max_connections: int = Field(
+        256, ge=1, le=100_000, description="open web connections; more are closed at once"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="time a client has to send its first request's headers"
+    )
 
 
 class Settings(BaseSettings):
