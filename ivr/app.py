@@ -7,7 +7,9 @@ One process runs the FastAGI server and the web app on one asyncio loop; aiohttp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import resource
 import signal
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
@@ -29,6 +31,7 @@ from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_event
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
 from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
+from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
@@ -74,6 +77,7 @@ from ivr.speech.prompts import PromptCache
 from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
+from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.reports_api import add_report_routes
@@ -142,9 +146,10 @@ class Bridge:
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
-        self.journal = CallJournal(
-            self.repository, settings.database.journal_max_calls, journal_spool(settings)
-        )
+        spool = journal_spool(settings)
+        self.journal_spool_path = spool.path if spool is not None else None
+        self.journal = CallJournal(self.repository, settings.database.journal_max_calls, spool)
+        self._held = contextlib.ExitStack()  # the instance locks, released at stop
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
@@ -294,6 +299,7 @@ class Bridge:
                 self.recognizer.model_dir,
                 ", ".join(sorted(self.grammars)),
             )
+        self._hold_files()
         await upgrade(self.settings.database.url)
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
@@ -370,6 +376,28 @@ class Bridge:
             ", ".join(f"{int(at.total_seconds())} s ({target.value})" for target, at in plan),
         )
 
+    def _hold_files(self) -> None:
+        """One bridge per SQLite file and per spool file (see ``ivr.db.instance_lock``)."""
+        database = sqlite_file(normalize_url(self.settings.database.url))
+        if database is not None:
+            self._held.enter_context(
+                instance_lock.hold(
+                    instance_lock.lock_path(database),
+                    "database.url",
+                    "SQLite serves one bridge: run several bridges on PostgreSQL"
+                    " (postgresql+asyncpg://…), each with its own database.spool_file.",
+                )
+            )
+        spool = self.journal_spool_path
+        if spool is not None:
+            self._held.enter_context(
+                instance_lock.hold(
+                    instance_lock.lock_path(spool),
+                    "database.spool_file",
+                    "Give each bridge its own spool file.",
+                )
+            )
+
     async def stop(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
@@ -392,6 +420,7 @@ class Bridge:
         await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
+        self._held.close()
 
 
 def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
@@ -433,12 +462,28 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     return app
 
 
+def raise_file_limit() -> None:
+    """Use the hard limit on open files that the service manager allows (systemd's
+    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
     await runner.setup()
-    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    raise_file_limit()
+    site = GuardedTCPSite(
+        runner,
+        settings.web.host,
+        settings.web.port,
+        max_connections=settings.web.max_connections,
+        header_timeout_s=settings.web.header_timeout_s,
+    )
     await site.start()
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()

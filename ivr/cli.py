@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ivr import logging_setup
@@ -29,10 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     prompts = commands.add_parser("prompts", help="render every menu prompt ahead of time")
     prompts.add_argument("action", choices=["render"])
     token = commands.add_parser("token", help="API tokens (shown once, stored hashed)")
-    token.add_argument("action", choices=["create", "revoke", "list"])
-    token.add_argument("--name", help="who the token is for (create, revoke)")
+    token.add_argument("action", choices=["create", "rotate", "revoke", "list"])
+    token.add_argument("--name", help="who the token is for (create, rotate, revoke)")
     token.add_argument("--role", choices=[r.value for r in Role], help="(create)")
     token.add_argument("--job-number", help="an agent's 工号 (create, role agent)")
+    token.add_argument(
+        "--days", type=int, default=90, help="how long the new secret lives (create, rotate)"
+    )
+    token.add_argument(
+        "--grace-hours",
+        type=int,
+        default=0,
+        help="how long the old secret still works after a rotation (0 to 720)",
+    )
     speech = commands.add_parser("speech", help="the vosk model and grammars")
     speech_cmd = speech.add_subparsers(dest="action", required=True)
     install = speech_cmd.add_parser("install-model", help="check a model archive and unpack it")
@@ -52,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.config)
     if args.command == "run":
         from ivr.app import serve
+        from ivr.db.instance_lock import InstanceLockError
 
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except InstanceLockError as exc:  # a second bridge on one SQLite or spool file
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "demo":
         from ivr_sandbox.demo import run_demo
 
@@ -165,9 +180,15 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
     store = SqlTokenStore(engine)
     try:
         if args.action == "list":
+            now = datetime.now(UTC)
+            print("name\trole\tjob number\tstate\texpires\tlast used")
             for info in await store.list():
-                state = "revoked" if info.revoked_at else "live"
-                print(f"{info.name}\t{info.role.value}\t{info.job_number or '-'}\t{state}")
+                expired = info.expires_at is not None and info.expires_at <= now
+                state = "revoked" if info.revoked_at else "expired" if expired else "live"
+                print(
+                    f"{info.name}\t{info.role.value}\t{info.job_number or '-'}\t{state}"
+                    f"\t{_when(info.expires_at)}\t{_when(info.last_used_at)}"
+                )
             return 0
         if not args.name:
             print("--name is required", file=sys.stderr)
@@ -176,12 +197,17 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
             found = await store.revoke(args.name)
             print("revoked" if found else "no live token of that name", file=sys.stderr)
             return 0 if found else 1
-        if not args.role:
-            print("--role is required", file=sys.stderr)
-            return 2
         try:
-            print(await store.create(args.name, Role(args.role), args.job_number))
-        except TokenError as exc:
+            lifetime = timedelta(days=args.days)
+            if args.action == "rotate":
+                grace = timedelta(hours=args.grace_hours)
+                print(await store.rotate(args.name, grace, lifetime))
+                return 0
+            if not args.role:
+                print("--role is required", file=sys.stderr)
+                return 2
+            print(await store.create(args.name, Role(args.role), args.job_number, lifetime))
+        except (TokenError, OverflowError) as exc:
             print(exc, file=sys.stderr)
             return 2
         return 0
@@ -204,3 +230,7 @@ async def _render_prompts(settings: Settings) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -7,9 +7,10 @@ committed; ``repr`` of a secret never shows its value.
 from __future__ import annotations
 
 import os
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +41,24 @@ class AgiSettings(_Section):
     max_handshakes: int = Field(
         256, ge=1, description="connections still sending their environment; the oldest is cut"
     )
+    allowed_peers: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")],
+        min_length=1,
+        description="the Asterisk servers (addresses or networks) whose AGI requests are served;"
+        " a connection from anywhere else is closed before a byte is read",
+    )
+
+    def peer_allowed(self, address: str | None) -> bool:
+        """Whether a connection from ``address`` (as the socket reports it) may speak AGI."""
+        if not address:
+            return False
+        try:
+            ip = ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 on a v6 socket
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.allowed_peers)
 
 
 class AmiSettings(_Section):
@@ -249,6 +268,12 @@ class CalendarSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    max_connections: int = Field(
+        256, ge=1, le=100_000, description="open web connections; more are closed at once"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="time a client has to send its first request's headers"
+    )
 
 
 class Settings(BaseSettings):

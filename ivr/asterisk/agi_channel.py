@@ -1,7 +1,9 @@
 """The Channel the flows use, over one FastAGI connection.
 
-Commands go out and replies are parsed by panoramisk's ``Request``; this adapter adds what it
-lacks: a deadline on every reply, and one place where Asterisk's ways of saying "the caller is
+Replies are parsed by panoramisk's ``parse_agi_result``; this adapter adds what its
+``Request.send_command`` lacks: a deadline on every reply, a bound on the ``100 Trying`` lines
+it would wait through forever (a hostile peer answering every command with them burnt a core
+and slowed every real call), and one place where Asterisk's ways of saying "the caller is
 gone" (a ``HANGUP`` line, ``511`` on a dead channel, ``result=-1``) become ``CallerHungUp`` and
 everything else unexpected becomes ``ChannelError``.
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from panoramisk.fast_agi import Request
+from panoramisk.utils import parse_agi_result
 
 from ivr.domain.calls import CallerHungUp, ChannelError
 
@@ -21,6 +24,13 @@ log = logging.getLogger(__name__)
 
 _HANGUP_ERRORS = {"AGIResultHangup"}
 _DEAD_CHANNEL = 511
+_TRYING = 100
+# Asterisk sends at most one ``100 result=0 Trying...`` before a command's real reply.
+MAX_TRYING_LINES = 3
+
+
+class TooManyTrying(ValueError):
+    """The peer keeps answering ``100 Trying``: not Asterisk, or Asterisk gone wrong."""
 
 
 class AgiChannel:
@@ -91,13 +101,14 @@ class AgiChannel:
     async def _send(self, command: str) -> dict[str, Any]:
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._request.send_command(command)
+                return await send_command(self._request, command)
         except TimeoutError:
             self._gone = True
             raise ChannelError(
                 f"no reply to {command.split(' ', 1)[0]} in {self._timeout:g} s"
             ) from None
         except (ConnectionError, ValueError, UnicodeDecodeError, IndexError) as exc:
+            # TooManyTrying is a ValueError: the link is dropped like any other broken one
             # EOF gives an empty line panoramisk cannot parse; an overlong line raises in
             # readline. Either way the AGI link is unusable.
             self._gone = True
@@ -122,3 +133,24 @@ def _quote(value: str) -> str:
     if any(ch in value for ch in '\r\n"\\'):
         raise ValueError("AGI argument contains a quote, backslash or line break")
     return f'"{value}"'
+
+
+async def send_command(request: Request, command: str) -> dict[str, Any]:
+    """One AGI command and its parsed reply, as ``Request.send_command`` does, but waiting
+    through at most :data:`MAX_TRYING_LINES` ``100 Trying`` lines."""
+    request.writer.write((command + "\n").encode(request.encoding))
+    await request.writer.drain()
+    for _ in range(MAX_TRYING_LINES + 1):
+        result = await _read_result(request)
+        if result.get("status_code") != _TRYING:
+            break
+    else:
+        raise TooManyTrying(f"more than {MAX_TRYING_LINES} '100 Trying' replies")
+    if result.get("error") == "AGIUsageError":  # the usage text follows on the next line
+        result["msg"] += (await request.reader.readline()).decode(request.encoding)
+    return result
+
+
+async def _read_result(request: Request) -> dict[str, Any]:
+    line = await request.reader.readline()
+    return parse_agi_result(line.decode(request.encoding)[:-1])  # type: ignore[no-any-return]

@@ -33,6 +33,7 @@ class FastAgiServer:
         self._handshakes: dict[asyncio.Task[None], asyncio.StreamWriter] = {}  # oldest first
         self.refused = 0  # connections turned away: over capacity or not speaking AGI
         self.evicted = 0  # stalled handshakes cut off to make room for newer ones
+        self.refused_peers = 0  # connections from addresses not in agi.allowed_peers
 
     @property
     def port(self) -> int:
@@ -74,6 +75,19 @@ class FastAgiServer:
         stall only ever evicts each other, never a real call."""
         task = asyncio.current_task()
         assert task is not None
+        peer = writer.get_extra_info("peername")
+        if not self._settings.peer_allowed(peer[0] if peer else None):
+            # only the configured Asterisk servers may create call records or answer for a
+            # callback or dispatch leg: anyone else is cut off before a byte is read
+            self.refused_peers += 1
+            if _worth_logging(self.refused_peers):
+                log.warning(
+                    "FastAGI connection from %s refused: not in agi.allowed_peers (%d so far)",
+                    peer[0] if peer else "an unknown address",
+                    self.refused_peers,
+                )
+            writer.transport.abort()
+            return
         if len(self._handshakes) >= self._settings.max_handshakes:
             oldest = next(iter(self._handshakes))
             self._handshakes.pop(oldest).transport.abort()

@@ -89,7 +89,18 @@ class SqlCallbacks(SqlStore):
             # never further ahead than a full round of slots: a bridge whose clock ran fast
             # must not hold the others back
             slot = max(now, min(stored, now + timedelta(seconds=max_live * min_gap_s)))
+            window = self._policy.window
             for task in due:
+                if not window.contains(slot):
+                    # due before closing time but reached after it (a backlog, an AMI outage):
+                    # calling hours are checked again here, and the task waits for the morning
+                    # without spending an attempt
+                    await conn.execute(
+                        update(tasks)
+                        .where(tasks.c.id == task.id)
+                        .values(next_attempt_at=window.next_open(slot), updated_at=now)
+                    )
+                    continue
                 try:
                     phone = PhoneNumber(task.customer_phone)
                 except InvalidPhone as exc:

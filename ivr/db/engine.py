@@ -58,14 +58,16 @@ def create_engine(url: str | URL, echo: bool = False) -> AsyncEngine:
         )
         if parsed.get_driver_name() == "asyncpg":
             kwargs["connect_args"] = {"server_settings": {"application_name": "ivr95598"}}
-    return create_async_engine(parsed, echo=echo, **kwargs)
+    # hide_parameters: a failed INSERT's error text would otherwise carry its bound values
+    # (a customer's phone, name and address) into the log
+    return create_async_engine(parsed, echo=echo, hide_parameters=True, **kwargs)
 
 
 def _sqlite_engine(url: URL, echo: bool) -> AsyncEngine:
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo)
+    engine = create_async_engine(url, echo=echo, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine

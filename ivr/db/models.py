@@ -102,6 +102,13 @@ class ApiTokenRow(Base):
     job_number: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # after a rotation the old token keeps working until previous_valid_until (a grace period
+    # for the systems that hold it), then only the new one does
+    previous_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class AgentRow(Base):

@@ -7,26 +7,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-JOB_NUMBER = re.compile(r"^[0-9]{1,16}$")
+from ivr.domain import scripts, spoken
+
+JOB_NUMBER = re.compile(rf"^[0-9]{{1,{spoken.JOB_NUMBER_MAX_DIGITS}}}$")
 # The only devices [agent-dial] dials: a PJSIP endpoint with a name that cannot smuggle Dial
 # syntax (no '&', ',', '/', '@', spaces). Checked here and again in the dialplan.
 PHONE_DEVICE = re.compile(r"^PJSIP/[A-Za-z0-9_-]{1,40}$")
 AGENT_DIAL_CONTEXT = "agent-dial"  # shipped in asterisk_conf/extensions.conf
-_DIGITS = "零一二三四五六七八九"
-
-
-def digits_as_spoken(number: str) -> str:
-    """``"1024"`` → ``"一零二四"``: espeak reads Arabic digits as a quantity (一千零二十四)."""
-    if not number.isdigit():
-        raise ValueError("only digits are read digit by digit")
-    return "".join(_DIGITS[int(d)] for d in number)
 
 
 def greeting_text(job_number: str) -> str:
     """The standard opening on answer: 您好，{工号}号为您服务."""
     if not JOB_NUMBER.match(job_number):
         raise ValueError("a job number (工号) is 1-16 digits")
-    return f"您好，{digits_as_spoken(job_number)}号为您服务"
+    return scripts.opening(job_number)
 
 
 def phone_member_interface(job_number: str) -> str:

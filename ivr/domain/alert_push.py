@@ -3,7 +3,9 @@
 Delivery is at least once: an alert stays in the outbox until a receiver answered 2xx, so a
 receiver must de-duplicate on ``key`` (also sent as the ``X-IVR-Alert-Key`` header). The body
 is signed with HMAC-SHA256 over ``<timestamp>.<body>`` so a receiver can check both who sent it
-and that it is fresh (``X-IVR-Timestamp``, ``X-IVR-Signature: sha256=<hex>``).
+and that it is fresh (``X-IVR-Timestamp``, ``X-IVR-Signature: sha256=<hex>``): :func:`verify`
+refuses a timestamp more than five minutes from the receiver's clock, so a captured request
+cannot be replayed later, and ``key`` de-duplicates the retries inside that window.
 """
 
 from __future__ import annotations
@@ -52,9 +54,33 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
-    """What a receiver does (and our tests): constant-time comparison."""
-    if not timestamp.isdigit():
+# How far a signed request's timestamp may be from the receiver's clock: each delivery attempt
+# is signed afresh, so a genuine one is seconds old; a captured one replayed later is refused.
+REPLAY_WINDOW_S = 300
+
+
+def verify(
+    secret: bytes,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float,
+    window_s: float = REPLAY_WINDOW_S,
+) -> bool:
+    """What a receiver does (and our tests): the signature matches (constant-time) and the
+    timestamp is within ``window_s`` of the receiver's clock ``now`` (Unix seconds).
+
+    >>> body = b'{"key": "k"}'
+    >>> signed = sign(b"s3cret", 1700000000, body)
+    >>> verify(b"s3cret", "1700000000", body, signed, now=1700000030)
+    True
+    >>> verify(b"s3cret", "1700000000", body, signed, now=1700000000 + 301)  # a replay
+    False
+    """
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if abs(now - int(timestamp)) > window_s:
         return False
     return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
 

@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from ivr.domain import scripts
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import CustomerClass, Deadline, OrderKind
 
@@ -178,20 +179,10 @@ def result_of_originate_failure(reason: str | int | None) -> AttemptResult:
         return AttemptResult.FAILED
 
 
-_CN_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
-
-
-def spoken_digits(number: str) -> str:
-    """``1024`` → ``一零二四``: job numbers are read digit by digit, never as a quantity."""
-    return "".join(_CN_DIGITS[d] for d in number if d in _CN_DIGITS)
-
-
 def script_greeting(ctx: CallbackContext) -> str:
     """The standard callback opening (DOMAIN.md), with the keys to answer."""
-    return (
-        f"您好，我是供电公司客户服务中心{spoken_digits(ctx.job_number)}号，"
-        f"请问您是{ctx.surname}{ctx.title}吗？是请按1，不是请按2。"
-    )
+    opening = scripts.callback_opening(ctx.job_number, f"{ctx.surname}{ctx.title}")
+    return opening + "是请按1，不是请按2。"
 
 
 SCRIPT_POWER = "您那里的故障我们已经修复完毕，请问您用电正常了吗？正常请按1，不正常请按2。"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ivr.domain import spoken
+from ivr.domain import scripts, spoken
 from ivr.domain.phone import PhoneNumber
 
 DISPATCH_LIMIT = timedelta(minutes=5)  # DOMAIN.md: dispatch within 5 minutes of recording
@@ -267,7 +267,7 @@ def order_message(ctx: DispatchContext) -> str:
     address = spoken.free_text(ctx.address) if ctx.address else "未登记"
     fault = spoken.free_text(ctx.fault or ctx.summary)
     return (
-        f"您好，我是客服{spoken.job_number(ctx.owner_job_number)}值班员，有故障报修请接令。"
+        f"{scripts.dispatch_opening(ctx.owner_job_number)}"
         f"地址：{address}。故障：{fault}。"
         f"客户回拨电话：{spoken.phone_number(ctx.callback_phone)}。"
     )

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import re
 
-# Mainland mobile numbers and landlines with an area code, optionally +86: what callers have.
-# Not inside a longer run of letters and digits (a hex order number or id is not a phone).
+# Mainland mobile numbers and landlines with an area code, as people write them: run together,
+# grouped with spaces or dashes (138 0013 8000, 010-1234-5678, (0755) 8888 6666), after +86,
+# 0086 or 86, and landlines in international form (+86 10 1234 5678). Not inside a longer run
+# of letters and digits (a hex order number, an id or a Unix time is not a phone).
+_SEP = r"[ -]?"
+_MOBILE = rf"1[3-9]\d{_SEP}\d{{4}}{_SEP}\d{{4}}"
+_LANDLINE = rf"\(?0\d{{2,3}}\)?{_SEP}\d{{3,4}}{_SEP}\d{{4}}"
+_INTERNATIONAL = rf"(?:\+86|0086){_SEP}\(?[1-9]\d{{1,2}}\)?{_SEP}\d{{3,4}}{_SEP}\d{{4}}"
 _PHONE_LIKE = re.compile(
-    r"(?<![0-9A-Za-z])(?:\+?86)?(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?![0-9A-Za-z])"
+    rf"(?<![0-9A-Za-z+])(?:{_INTERNATIONAL}|(?:(?:\+86|0086|86){_SEP})?(?:{_MOBILE}|{_LANDLINE}))"
+    r"(?![0-9A-Za-z])"
 )
 
 

@@ -19,6 +19,7 @@ CALL_DIGITS = "零幺二三四五六七八九"
 _SMALL_UNITS = ("", "十", "百", "千")
 _BIG_UNITS = ("", "万", "亿", "万亿")
 _MAX_AMOUNT = Decimal("999999999999.99")
+JOB_NUMBER_MAX_DIGITS = 16
 
 
 class SpokenError(ValueError):
@@ -35,9 +36,12 @@ def digits(value: str, *, call_style: bool = True) -> str:
 
 
 def job_number(value: str) -> str:
-    """An agent's or crew's 工号, digit by digit: ``"1024"`` → ``"幺零二四"``."""
-    if not 1 <= len(value.strip()) <= 10:
-        raise SpokenError("a job number has 1 to 10 digits")
+    """An agent's or crew's 工号, digit by digit: ``"1024"`` → ``"幺零二四"``.
+
+    Up to 16 digits, as many as the agents API accepts (a longer limit here than there would
+    let a saved 工号 fail every call that speaks it)."""
+    if not 1 <= len(value.strip()) <= JOB_NUMBER_MAX_DIGITS:
+        raise SpokenError(f"a job number has 1 to {JOB_NUMBER_MAX_DIGITS} digits")
     return digits(value)
 
 

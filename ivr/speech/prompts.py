@@ -25,7 +25,7 @@ from ivr.speech.tts import (
     TARGET_RATE,
     PromptRenderError,
     SpeechRenderer,
-    preview,
+    describe,
 )
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class PromptCache:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise
-        log.info("rendered prompt %r: %s (%.2f s)", preview(text), wav, info.duration_s)
+        log.info("rendered %s: %s (%.2f s)", describe(text), wav.name, info.duration_s)
 
     def _forget(self, wav: Path, task: asyncio.Task[None]) -> None:
         if self._inflight.get(wav) is task:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -39,9 +40,12 @@ class PromptRenderError(RuntimeError):
     """A prompt could not be turned into a playable file. The message names the text."""
 
 
-def preview(text: str, limit: int = 40) -> str:
-    """The text for error messages and logs, cut to ``limit`` characters."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def describe(text: str) -> str:
+    """A prompt as error messages and logs name it: its length and a short digest, never its
+    words (a dispatch prompt speaks a customer's address and phone number digit by digit in
+    Chinese, which no number mask recognises)."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return f"prompt {digest} ({len(text)} characters)"
 
 
 def raw_path(out_path: Path) -> Path:
@@ -104,7 +108,7 @@ class SpeechRenderer:
                 await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     async def _render_locked(self, text: str, out_path: Path) -> WavInfo:
-        what = repr(preview(text))
+        what = describe(text)
         for attempt in (1, 2):
             try:
                 await self._ensure_pool()
@@ -213,7 +217,7 @@ def _worker_render(text: str, out_path: str) -> WavInfo:
     """Synthesize ``text``, verify espeak's 22 kHz output, convert it with sox, verify again."""
     from pyttsx3.drivers import _espeak
 
-    what = repr(preview(text))
+    what = describe(text)
     if _engine is None:
         raise PromptRenderError(f"speech engine unavailable ({_init_error}); cannot render {what}")
     out, raw = Path(out_path), raw_path(Path(out_path))

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ivr.domain.access import Role
 from ivr.domain.agents import Agent, phone_member_interface
@@ -15,7 +15,7 @@ from ivr.ports import AgentDirectory
 from ivr.services.agent_control import AgentControl, AgentControlError, check_agent
 from ivr.services.call_tracking import CallTracking
 from ivr.web.auth import principal, requires
-from ivr.web.requests import parse_body
+from ivr.web.requests import StrictIn, parse_body
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-class AgentIn(BaseModel):
+class AgentIn(StrictIn):
     """``PUT /api/agents/{工号}``: unknown fields and wrong types are refused (422); what the
     values may be (device, interface, queue names) is checked by ``check_agent`` (400)."""
 
@@ -36,14 +36,14 @@ class AgentIn(BaseModel):
     skills: list[str] = Field(default_factory=list, max_length=64)
 
 
-class PauseIn(BaseModel):
+class PauseIn(StrictIn):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     # it becomes an AMI header (QueuePause Reason): a line break would start another header
     reason: str = Field("", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
-class _Empty(BaseModel):
+class _Empty(StrictIn):
     model_config = ConfigDict(extra="forbid")
 
 

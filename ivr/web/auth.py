@@ -8,12 +8,15 @@ nothing is admin-only: forgetting the declaration fails closed.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import web
 
 from ivr.domain.access import Principal, Role
+from ivr.domain.auth_throttle import AuthThrottle
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
@@ -45,20 +48,34 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-def auth_middleware(store: Authenticator) -> Callable[..., Awaitable[web.StreamResponse]]:
+def auth_middleware(
+    store: Authenticator,
+    throttle: AuthThrottle | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Every non-public route needs a live bearer token. A source (remote address) that keeps
+    presenting bad ones is made to wait (429 with ``Retry-After``) before it may try again."""
+    throttle = throttle or AuthThrottle()
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         target = _target(handler)
         if getattr(target, _PUBLIC_ATTR, False):
             return await handler(request)
+        source = request.remote or "unknown"
+        if (wait := throttle.wait_s(source, clock())) > 0:
+            raise _too_many(wait)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         found = await store.authenticate(token.strip()) if scheme.lower() == "bearer" else None
         if found is None:
+            if token.strip():  # a missing header is a mistake, a wrong token may be a guess
+                throttle.failed(source, clock())
             raise _error(
                 web.HTTPUnauthorized,
                 "a valid bearer token is required",
                 headers={"WWW-Authenticate": 'Bearer realm="ivr95598"'},
             )
+        throttle.succeeded(source)
         allowed = getattr(target, _ROLES_ATTR, frozenset())
         if not found.may(allowed):
             raise _error(web.HTTPForbidden, f"role {found.role.value!r} may not do this")
@@ -78,4 +95,12 @@ def _error(
 ) -> web.HTTPException:
     return kind(
         text=json.dumps({"error": message}), content_type="application/json", headers=headers
+    )
+
+
+def _too_many(wait_s: float) -> web.HTTPException:
+    return _error(
+        web.HTTPTooManyRequests,
+        "too many bad tokens from this address: wait before trying again",
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
     )

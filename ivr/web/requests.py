@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ivr.domain.access import Principal
+from ivr.domain.text_input import INT32_MAX, refused_character
 from ivr.web.errors import json_error, read_json
 
 ORDER_NO = re.compile(r"^[0-9A-F]{20}$")
@@ -25,9 +26,38 @@ NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 class StrictIn(BaseModel):
-    """A request body: a field the API does not know is an error, not silently dropped."""
+    """A request body: a field the API does not know is an error, not silently dropped.
+
+    Every text in it, however deeply nested, is checked for characters no person types
+    (``ivr.domain.text_input``), and every whole number must fit a database integer, so a
+    field a model forgot to constrain still gets a 422, never a stored escape or a 500.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_values(cls, value: Any) -> Any:
+        _check_plain(value)
+        return value
+
+
+def _check_plain(value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if (problem := refused_character(value)) is not None:
+            raise ValueError(f"contains {problem}")
+    elif isinstance(value, int):
+        if not -INT32_MAX - 1 <= value <= INT32_MAX:
+            raise ValueError(f"must be between {-INT32_MAX - 1} and {INT32_MAX}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _check_plain(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key)
+            _check_plain(item)
 
 
 async def parse_body(
@@ -49,7 +79,7 @@ async def parse_body(
 def path_id(request: web.Request, name: str, what: str) -> int:
     """A numeric id from the path; anything else is 404 ``no such {what}``."""
     raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > INT32_MAX:
         raise json_error(web.HTTPNotFound, f"no such {what}")
     return int(raw)
 

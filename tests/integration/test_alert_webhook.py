@@ -56,6 +56,7 @@ class Receiver:
             request.headers.get(TIMESTAMP_HEADER, ""),
             body,
             request.headers.get(SIGNATURE_HEADER, ""),
+            now=time.time(),
         )
         key = request.headers.get(KEY_HEADER, "")
         if not signed:

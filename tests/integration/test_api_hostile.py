@@ -208,11 +208,15 @@ async def test_agents_api_refuses_unknown_fields_wrong_types_and_dial_metacharac
         body = {"name": "x", "interface": interface, "skills": ["q-repair"]}
         response = await api.client.put("/api/agents/7302", json=body, headers=sup)
         assert response.status == 400, interface
-    for name in ("a\nAction: Originate", "x\x00", "\x1b[31m"):
+    response = await api.client.put(
+        "/api/agents/7302", json={**good, "name": "a\nAction: Originate"}, headers=sup
+    )
+    assert response.status == 400  # a line break is text, but not in a name that reaches AMI
+    for name in ("x\x00", "\x1b[31m"):  # characters no person types: refused by the body
         response = await api.client.put(
             "/api/agents/7302", json={**good, "name": name}, headers=sup
         )
-        assert response.status == 400, name
+        assert response.status == 422, name
     listed = await (await api.client.get("/api/agents", headers=sup)).json()
     assert [a["job_number"] for a in listed["agents"]] == ["7301"]
     # a pause reason that would end the AMI action's header and start another is refused
@@ -228,3 +232,30 @@ async def test_agents_api_refuses_unknown_fields_wrong_types_and_dial_metacharac
     assert response.status == 422
     response = await api.client.post("/api/agents/7301/login", json={"x": 1}, headers=sup)
     assert response.status == 422
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("address", "幸福路\x00 12号"),
+        ("address", "幸福路\x1b]0;owned\x07"),
+        ("fault", "停\x85电"),
+        ("fault", "\u202e电停"),
+        ("summary", "停电\u2066隐藏\u2069"),
+        ("customer_surname", "王\x7f"),
+    ],
+)
+async def test_control_and_bidi_characters_are_refused_everywhere(
+    api: Api, field: str, text: str
+) -> None:
+    """NUL gave a 500 on PostgreSQL and was stored on SQLite; escapes, C1 controls and bidi
+    overrides passed. Each is a 422 naming the field, and nothing is stored."""
+    before = await count_orders(api)
+    response = await api.client.post(
+        "/api/work-orders", json=order(**{field: text}), headers=api.auth(Role.INTEGRATION)
+    )
+    assert response.status == 422, await response.text()
+    [detail] = (await response.json())["details"]
+    assert detail["field"] == field.replace("customer_", "customer.")
+    assert "contains U+" in detail["problem"] or "pattern" in detail["problem"]
+    assert await count_orders(api) == before

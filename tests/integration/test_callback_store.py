@@ -98,6 +98,35 @@ async def test_nothing_before_the_window_opens(setup) -> None:  # type: ignore[n
     assert len(await callbacks.claim("a", 3, 0.5, 30, 10)) == 1
 
 
+async def test_a_task_due_before_closing_is_not_dialled_after_it(setup) -> None:  # type: ignore[no-untyped-def]
+    """Calling hours are checked when an attempt is claimed, not only when it is scheduled:
+    a task due at 19:59 that a backlog or an AMI outage kept until 20:05 waits for 08:00."""
+    orders, callbacks, clock, engine = setup
+    clock.now = datetime(2026, 3, 2, 11, 59, tzinfo=UTC)  # 19:59 in Beijing
+    await closed_repairs(orders, 1)
+    async with engine.begin() as conn:
+        await conn.execute(update(tasks_table).values(next_attempt_at=clock.now))
+    clock.now = datetime(2026, 3, 2, 12, 5, tzinfo=UTC)  # 20:05: the backlog cleared
+    assert await callbacks.claim("a", 3, 0.5, 30, 10) == []
+    async with engine.connect() as conn:
+        task = (await conn.execute(select(tasks_table))).one()
+        placed = (await conn.execute(select(attempts_table))).all()
+    assert placed == [] and task.attempts_made == 0
+    assert task.next_attempt_at.astimezone(UTC) == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+    clock.now = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 08:00 next morning
+    assert len(await callbacks.claim("a", 3, 0.5, 30, 10)) == 1
+
+
+async def test_a_rate_slot_past_closing_time_is_not_dialled(setup) -> None:  # type: ignore[no-untyped-def]
+    orders, callbacks, clock, _ = setup
+    clock.now = datetime(2026, 3, 2, 11, 59, 59, tzinfo=UTC)  # 19:59:59 in Beijing
+    await closed_repairs(orders, 3)
+    # slots 0.6 s apart from 19:59:59: 19:59:59.0, 19:59:59.6, 20:00:00.2 (after closing)
+    claims = await callbacks.claim("a", 5, 0.6, 30, 10)
+    assert len(claims) == 2
+    assert all(c.originate_at < datetime(2026, 3, 2, 12, 0, tzinfo=UTC) for c in claims)
+
+
 async def test_expired_claim_is_given_back_not_doubled(setup) -> None:  # type: ignore[no-untyped-def]
     orders, callbacks, clock, engine = setup
     await closed_repairs(orders, 1)

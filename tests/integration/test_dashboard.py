@@ -213,6 +213,9 @@ async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered( 
             return needle in await asyncio.to_thread(browser.text, element_id)
 
         await until(lambda: shows("status", "updated"), 15, "the page polls the API")
+        # the token does not stay in the address bar (history, bookmarks, screenshots)
+        where = await asyncio.to_thread(browser.driver.execute_script, "return location.href")
+        assert tokens["supervisor"] not in where and "token" not in where
         # the agent's name is text, not markup
         await until(lambda: shows("agents", "<img src=x"), 10, "agent 3001 listed")
         assert await asyncio.to_thread(browser.driver.execute_script, "return window.__xss") is None

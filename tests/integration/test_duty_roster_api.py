@@ -323,3 +323,39 @@ async def test_at_risk_after_the_set_time_once_and_exhausted_at_once(env: Env) -
     claims = await env.dispatch.claim("bridge", 15, 10)
     assert [c.order_no for c in claims] == [late]  # …and is busy for the new one
     assert (await env.dispatch.for_order(nobody))["calls"] == []  # waits, no call
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("一班\x00", "U+0000"),
+        ("一班\x1b[2J", "U+001B"),
+        ("一班\x07", "U+0007"),
+        ("一\x85班", "U+0085"),  # C1: NEL
+        ("\u202e班一", "U+202E"),  # right-to-left override
+    ],
+)
+async def test_crew_names_with_characters_no_person_types_are_422(env: Env, name, problem) -> None:  # type: ignore[no-untyped-def]
+    got, answer = await env.call("POST", "/api/crews", {"name": name, "phone": "13700000001"})
+    assert got == 422, answer
+    [detail] = answer["details"]
+    assert detail["field"] == "name" and f"contains {problem}" in detail["problem"]
+    assert (await env.call("GET", "/api/crews"))[1]["crews"] == []
+
+
+@pytest.mark.parametrize("crew_id", [10**40, 2**31])
+async def test_a_crew_id_no_database_holds_is_422_not_500(env: Env, crew_id: int) -> None:
+    got, answer = await env.call(
+        "POST",
+        "/api/duty-shifts",
+        {
+            "crew_id": crew_id,
+            "starts_at": T0.isoformat(),
+            "ends_at": (T0 + timedelta(hours=1)).isoformat(),
+            "priority": 1,
+        },
+    )
+    assert got == 422, answer
+    assert answer["details"][0]["field"] == "crew_id"
+    assert "must be between -2147483648 and 2147483647" in answer["details"][0]["problem"]
+    assert (await env.call("GET", "/api/crews/4294967296"))[0] == 404

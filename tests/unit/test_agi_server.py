@@ -150,6 +150,26 @@ async def test_100_trying_is_skipped() -> None:
     assert await outcome_of([b"100 result=0 Trying...\n200 result=0\n"]) is None
 
 
+async def test_endless_100_trying_drops_the_link_instead_of_waiting_forever() -> None:
+    """A peer answering every command with ``100 Trying`` lines (panoramisk waits through any
+    number of them) is cut off after a few, and the session ends with a ChannelError."""
+    result: list[BaseException] = []
+
+    async def route(channel: AgiChannel, _env: AgiEnvironment) -> None:
+        with pytest.raises(ChannelError, match="AGI link broken") as caught:
+            await channel.wait_for_digit(100)
+        result.append(caught.value)
+
+    async with server(route) as agi:
+        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+        writer.write(ENV)
+        await reader.readline()  # the command
+        writer.write(b"100 result=0 Trying...\n" * 10_000 + b"200 result=0\n")
+        assert await closed_by_server(reader)  # the server gave up on the link
+        writer.close()
+    assert len(result) == 1
+
+
 async def test_a_silent_asterisk_times_out() -> None:
     async def route(channel: AgiChannel, _env: AgiEnvironment) -> None:
         with pytest.raises(ChannelError, match="no reply"):
@@ -284,3 +304,40 @@ async def test_a_flood_of_stalling_peers_never_takes_a_real_calls_place() -> Non
         assert len(agi._handshakes) <= 256  # bounded, whatever the flood
         for w in stalled:
             w.close()
+
+
+async def test_only_the_configured_asterisk_addresses_may_speak_agi() -> None:
+    """A peer outside ``agi.allowed_peers`` is cut off before its environment is read, so it
+    can neither create a call record nor answer for a callback or dispatch leg."""
+    served: list[str] = []
+
+    async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
+        served.append(env.get("uniqueid"))
+
+    # listen on every loopback address; only 127.0.0.2 plays Asterisk in this test
+    async with server(route, host="0.0.0.0", allowed_peers=["127.0.0.2/32"]) as agi:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", agi.port, local_addr=("127.0.0.3", 0)
+        )
+        writer.write(ENV)
+        assert await closed_by_server(reader)
+        writer.close()
+        assert served == [] and agi.refused_peers == 1
+
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", agi.port, local_addr=("127.0.0.2", 0)
+        )
+        writer.write(ENV)
+        assert await closed_by_server(reader)  # served: the route returns, the call ends
+        writer.close()
+    assert len(served) == 1 and agi.refused_peers == 1
+
+
+def test_allowed_peers_accept_networks_and_v4_mapped_addresses() -> None:
+    settings = AgiSettings(allowed_peers=["10.1.2.0/24", "::1"])
+    assert settings.peer_allowed("10.1.2.7") and settings.peer_allowed("::ffff:10.1.2.7")
+    assert settings.peer_allowed("::1")
+    for other in ("10.1.3.1", "127.0.0.1", "", None, "not-an-address"):
+        assert not settings.peer_allowed(other)
+    with pytest.raises(ValueError):
+        AgiSettings(allowed_peers=[])

@@ -135,10 +135,17 @@ def test_signature_and_backoff() -> None:
     item = OutboxItem(1, "deadline:7:dispatch:breach", 1, {"key": "k", "message": "逾期"})
     body = body_of(item)
     signature = sign(b"s3cret", 1700000000, body)
-    assert verify(b"s3cret", "1700000000", body, signature)
-    assert not verify(b"other", "1700000000", body, signature)
-    assert not verify(b"s3cret", "1700000001", body, signature)
-    assert not verify(b"s3cret", "1700000000", body + b" ", signature)
+    now = 1700000000 + 10
+    assert verify(b"s3cret", "1700000000", body, signature, now=now)
+    assert not verify(b"other", "1700000000", body, signature, now=now)
+    assert not verify(b"s3cret", "1700000001", body, signature, now=now)
+    assert not verify(b"s3cret", "1700000000", body + b" ", signature, now=now)
+    # a replay: the same signed request, presented outside the window either way
+    assert verify(b"s3cret", "1700000000", body, signature, now=1700000000 + 300)
+    assert not verify(b"s3cret", "1700000000", body, signature, now=1700000000 + 301)
+    assert not verify(b"s3cret", "1700000000", body, signature, now=1700000000 - 301)
+    assert not verify(b"s3cret", "+1700000000", body, signature, now=now)
+    assert not verify(b"s3cret", "1" * 40, body, signature, now=now)
     backoff = Backoff(timedelta(seconds=2), 2.0, timedelta(seconds=30))
     assert [backoff.after(n).total_seconds() for n in (1, 2, 3, 4, 5, 9)] == [2, 4, 8, 16, 30, 30]
 

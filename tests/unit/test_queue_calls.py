@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ivr.asterisk.ami_events import MalformedEvent, parse_member, parse_queue_event, timestamp_us
 from ivr.domain import queue_calls as q
-from ivr.domain.agents import Agent, AgentRoster, MemberState, digits_as_spoken, greeting_text
+from ivr.domain.agents import Agent, AgentRoster, MemberState, greeting_text
 from ivr.domain.queue_calls import QueueCallTracker, RingEnd, VisitOutcome
 
 S = 1_000_000  # microseconds
@@ -214,8 +214,7 @@ def test_member_events() -> None:
 
 
 def test_greeting_reads_the_job_number_digit_by_digit() -> None:
-    assert digits_as_spoken("1024") == "一零二四"
-    assert greeting_text("1024") == "您好，一零二四号为您服务"
+    assert greeting_text("1024") == "您好，幺零二四号为您服务"
     with pytest.raises(ValueError):
         greeting_text("10x4")
 

@@ -111,20 +111,3 @@ def test_every_number_reads_without_digits_and_without_double_zero(value: int) -
     assert not any(ch.isascii() for ch in text)
     assert "零零" not in text
     assert not text.endswith("零") or value == 0
-
-
-def test_standard_scripts_carry_spoken_values_and_no_digits() -> None:
-    from ivr.domain import scripts
-
-    assert scripts.opening("1024") == "您好，幺零二四号为您服务"
-    callback = scripts.callback_after_repair("1024", "王", "先生")
-    assert callback.startswith("您好，我是供电公司客户服务中心幺零二四号，请问您是王先生吗？")
-    assert scripts.callback_number("13812345678") == (
-        "我们将回拨您的电话幺三八，幺二三四，五六七八，请问对吗？"
-    )
-    bill = scripts.bill_due("123.40", date(2026, 3, 5))
-    assert bill == "您的本期电费为一百二十三元四角，请于二零二六年三月五日前缴纳。"
-    dispatch = scripts.dispatch_call("2001", "幸福路12号", "3户停电")
-    assert "两零零幺值班员" not in dispatch and "二零零幺值班员" in dispatch
-    for text in (callback, bill, dispatch):
-        assert not any(ch.isdigit() and ch.isascii() for ch in text)
