@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -277,3 +278,26 @@ class DispatchOriginator(Protocol):
     ``OriginateUnconfirmed`` as ``Originator`` does."""
 
     async def originate(self, claim: DispatchClaim) -> None: ...
+
+
+class AgiObserver(Protocol):
+    """Told of every AGI session and of our think time between commands (``/metrics``)."""
+
+    def agi_session(self, route: str) -> None: ...
+
+    def agi_think_time(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcomeCounts:
+    """Totals that only grow, counted in the shared tables (every bridge sees the same)."""
+
+    callback_results: Mapping[tuple[str], int] = field(default_factory=dict)
+    dispatch_results: Mapping[tuple[str], int] = field(default_factory=dict)
+    alerts: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (level, kind)
+
+
+class StoredOutcomes(Protocol):
+    """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
+
+    async def outcome_counts(self) -> StoredOutcomeCounts: ...

@@ -79,3 +79,11 @@ def _error(
     return kind(
         text=json.dumps({"error": message}), content_type="application/json", headers=headers
     )
+
+
+def route_roles(handler: Handler) -> frozenset[Role] | None:
+    """The roles a route declared (admin is always allowed besides); None for a public one."""
+    target = _target(handler)
+    if getattr(target, _PUBLIC_ATTR, False):
+        return None
+    return frozenset(getattr(target, _ROLES_ATTR, frozenset()))
