@@ -270,7 +270,7 @@ class Bridge:
             return VoskRecognizer(s.model_dir, s.workers, s.recognition_timeout_s)
         except ModelMissing as exc:
             log.warning(
-                "SPEECH DISABLED: %s. Callers use keys only. Install the model as the README "
+                "SPEECH DISABLED: %s. Callers use keys only. Install the model as docs/speech.md "
                 "says (section Speech) or set speech.model_dir.",
                 exc,
             )

@@ -187,7 +187,7 @@ def spoken_digits(number: str) -> str:
 
 
 def script_greeting(ctx: CallbackContext) -> str:
-    """The standard callback opening (DOMAIN.md), with the keys to answer."""
+    """The standard callback opening (docs/standard.md), with the keys to answer."""
     return (
         f"您好，我是供电公司客户服务中心{spoken_digits(ctx.job_number)}号，"
         f"请问您是{ctx.surname}{ctx.title}吗？是请按1，不是请按2。"

@@ -1,4 +1,4 @@
-"""The standard scripts (DOMAIN.md, wording fixed by the standard) filled with spoken values.
+"""The standard scripts (docs/standard.md, wording fixed by the standard) filled with spoken values.
 
 Every value goes through :mod:`ivr.domain.spoken`, so the renderer never sees a digit: a job
 number is 幺零二四号, never "one thousand and twenty-four".
