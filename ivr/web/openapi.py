@@ -21,15 +21,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ivr.domain.access import Role
+from ivr.domain.agents import JOB_NUMBER
 from ivr.web.agents_api import AgentIn, PauseIn
 from ivr.web.auth import requires, route_roles
 from ivr.web.duty_roster import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups import RequeueIn, ResolveIn
+from ivr.web.requests import ORDER_NO
 from ivr.web.workorders import CloseIn, CreateIn, UpdateIn
 
 SPEC_PATH = "/api/openapi.json"
 _REF = "#/components/schemas/{model}"
-ORDER_NO = "^[0-9A-F]{20}$"
 
 
 class Problem(BaseModel):
@@ -269,9 +270,9 @@ _STATUS_TEXT = {
     422: "invalid input, with details per field",
     503: "Asterisk unreachable or refusing",
 }
-_PATH_PARAMS = {
-    "order_no": Param("order_no", "work-order number", {"type": "string", "pattern": ORDER_NO}),
-    "job": Param("job", "agent job number (工号)", {"type": "string", "pattern": r"^\d{1,16}$"}),
+_PATH_PARAMS = {  # the same patterns the handlers check
+    "order_no": Param("order_no", "work-order number", {"pattern": ORDER_NO.pattern}),
+    "job": Param("job", "agent job number (工号)", {"pattern": JOB_NUMBER.pattern}),
 }
 
 
@@ -279,7 +280,8 @@ def _path_param(name: str) -> dict[str, Any]:
     known = _PATH_PARAMS.get(name)
     if known is None:
         known = Param(name, "numeric id", {"type": "string", "pattern": r"^\d{1,18}$"})
-    return Param(known.name, known.description, known.schema, where="path").as_openapi()
+    schema = {"type": "string", **known.schema}
+    return Param(known.name, known.description, schema, where="path").as_openapi()
 
 
 def build_spec(app: web.Application, prefix: str = "/api/") -> dict[str, Any]:
