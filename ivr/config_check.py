@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from ivr.config import Settings
 
 ENV_PREFIX = "IVR_"
+_NEVER_ECHOED = ("secret", "url")  # values that may hold a password or a token
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ def _from_pydantic(source: str, error: object) -> Problem:
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key (misspelt, or not in this version)"
-    elif "input" in err and "secret" not in key:
+    elif "input" in err and not any(word in key for word in _NEVER_ECHOED):
         message += f" (got {err['input']!r:.60})"
     return Problem(where, key, message)
 
@@ -152,8 +153,8 @@ def _database(settings: Settings, problem) -> Iterator[Problem]:  # type: ignore
 
     try:
         path = sqlite_file(normalize_url(settings.database.url))
-    except Exception as exc:  # a URL SQLAlchemy cannot parse
-        yield problem("database.url", f"not a database URL: {exc}")
+    except Exception:  # a URL SQLAlchemy cannot parse (not echoed: it may hold a password)
+        yield problem("database.url", "not a database URL (dialect+driver://user:password@host/db)")
         return
     if path is not None and not path.parent.is_dir():
         yield problem("database.url", f"the SQLite file's folder {path.parent} does not exist")

@@ -107,7 +107,13 @@ def test_the_example_file_is_fine(capsys) -> None:  # type: ignore[no-untyped-de
 
 def test_a_secret_value_is_never_echoed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "ivr.toml"
-    config.write_text('[ami]\nsecret = 12345\n[alerts]\nwebhook_secret = ["s3cr3t-value"]\n')
+    config.write_text(
+        '[ami]\nsecret = 12345\n[alerts]\nwebhook_secret = ["s3cr3t-value"]\n'
+        'webhook_url = "ftp://hook.example/?token=t0ken-value"\n'
+        '[database]\nurl = "::postgresql://ivr:pa55word@db/ivr"\n'
+    )
     code, lines = run(capsys, "config", "check", "--config", str(config))
-    assert code == 1 and len(lines) == 3
-    assert "12345" not in "\n".join(lines) and "s3cr3t-value" not in "\n".join(lines)
+    text = "\n".join(lines)
+    assert code == 1 and len(lines) == 5, lines  # the database URL is checked once alerts is out
+    for secret in ("12345", "s3cr3t-value", "t0ken-value", "pa55word"):
+        assert secret not in text
