@@ -41,6 +41,7 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.spool import FileSpool
@@ -69,6 +70,7 @@ from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
+from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
@@ -80,6 +82,8 @@ from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
+from ivr.web.metrics import add_metrics_route
+from ivr.web.openapi import add_openapi_route
 from ivr.web.reports_api import add_report_routes
 from ivr.web.webhook import AiohttpWebhookSender
 
@@ -153,12 +157,15 @@ class Bridge:
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
         self.visits = SqlVisitRepository(self.engine)
+        self.metrics = BridgeMetrics()  # this bridge's own registry (/metrics)
+        self.outcome_counts = SqlOutcomeCounts(self.engine)
         self.tracking = CallTracking(
             self.visits,
             now_us,
             settings.tracking.short_abandon_s,
             calls=self.repository,
             agents=self.agents,
+            on_finished=self.metrics.visits_finished,
         )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
@@ -222,7 +229,7 @@ class Bridge:
             "dispatch": dispatch_route(dispatch_deps),
             "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
-        self.agi = FastAgiServer(settings.agi, self.routes)
+        self.agi = FastAgiServer(settings.agi, self.routes, self.metrics)
         self.dialer: Dialer | None = None
         self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
@@ -284,7 +291,7 @@ class Bridge:
             return VoskRecognizer(s.model_dir, s.workers, s.recognition_timeout_s)
         except ModelMissing as exc:
             log.warning(
-                "SPEECH DISABLED: %s. Callers use keys only. Install the model as the README "
+                "SPEECH DISABLED: %s. Callers use keys only. Install the model as docs/speech.md "
                 "says (section Speech) or set speech.model_dir.",
                 exc,
             )
@@ -451,6 +458,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     follow_ups_api.add_routes(app, bridge.follow_ups)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
+    add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
     alerts_api.add_routes(
         app,
         alerts_api.AlertsDeps(
@@ -459,6 +467,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     )
     add_report_routes(app, bridge.reports)
     add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
+    add_openapi_route(app)
     return app
 
 

@@ -41,7 +41,7 @@ def china_is_workday(day: date) -> bool:
 
 
 def known_years() -> range:
-    """Years this installed version covers (for the README and start-up log)."""
+    """Years this installed version covers (for `ivr calendar years` and the start-up log)."""
     years = [y for y in range(2004, 2100) if _known(y)]
     return range(years[0], years[-1] + 1)
 

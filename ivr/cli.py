@@ -1,5 +1,5 @@
-"""``ivr``: run the bridge, the demo, the Asterisk sandbox, migrations, prompt rendering and the
-working-day calendar."""
+"""``ivr``: run the bridge, the demo, the Asterisk sandbox, migrations, prompt rendering, the
+working-day calendar, and check a settings file."""
 
 from __future__ import annotations
 
@@ -56,9 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     calendar_cmd.add_parser(
         "recompute", help="recompute open provisional deadlines whose year is now known"
     )
+    config = commands.add_parser("config", help="the settings file")
+    config_cmd = config.add_subparsers(dest="action", required=True)
+    check = config_cmd.add_parser("check", help="validate it and list every problem at once")
+    check.add_argument("--config", dest="check_file", type=Path, help="(default: $IVR_CONFIG)")
     args = parser.parse_args(argv)
 
     logging_setup.configure(args.log_level)
+    if args.command == "config":  # before load_settings: a bad file is what it reports
+        from ivr.config_check import run_check
+
+        logging_setup.configure("WARNING")  # only the problems, one per line
+
+        return run_check(args.check_file or args.config)
     settings = load_settings(args.config)
     if args.command == "run":
         from ivr.app import serve

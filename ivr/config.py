@@ -211,7 +211,7 @@ class DispatchSettings(_Section):
 
 
 class TrackingSettings(_Section):
-    """Answer-time figures (see README, "Figures")."""
+    """Answer-time figures (docs/answer-times.md, "Figures")."""
 
     short_abandon_s: float = Field(
         5.0, ge=0, le=120, description="abandons within this many seconds count apart"
@@ -256,7 +256,7 @@ class AlertsSettings(_Section):
 
 
 class CalendarSettings(_Section):
-    """The working-day calendar (see README, "Working-day calendar")."""
+    """The working-day calendar (docs/work-orders.md, "Working-day calendar")."""
 
     schedule_file: Path | None = Field(
         None,

@@ -6,7 +6,8 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -442,3 +443,26 @@ class DeadlineBoard(Protocol):
     """Open deadlines with their order's status and owner (see ``ivr.db.deadline_source``)."""
 
     async def open_deadlines(self, order_no: str | None = None) -> list[OpenDeadline]: ...
+
+
+class AgiObserver(Protocol):
+    """Told of every AGI session and of our think time between commands (``/metrics``)."""
+
+    def agi_session(self, route: str) -> None: ...
+
+    def agi_think_time(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcomeCounts:
+    """Totals that only grow, counted in the shared tables (every bridge sees the same)."""
+
+    callback_results: Mapping[tuple[str], int] = field(default_factory=dict)
+    dispatch_results: Mapping[tuple[str], int] = field(default_factory=dict)
+    alerts: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (level, kind)
+
+
+class StoredOutcomes(Protocol):
+    """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
+
+    async def outcome_counts(self) -> StoredOutcomeCounts: ...

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,17 @@ class TooManyTrying(ValueError):
 
 
 class AgiChannel:
-    def __init__(self, request: Request, command_timeout_s: float) -> None:
+    def __init__(
+        self,
+        request: Request,
+        command_timeout_s: float,
+        think: Callable[[float], None] | None = None,
+    ) -> None:
         self._request = request
         self._timeout = command_timeout_s
         self._gone = False
+        self._think = think  # told our time from a reply to the next command (metrics)
+        self._replied_at: float | None = None
 
     async def answer(self) -> None:
         await self._command("ANSWER")
@@ -99,9 +108,13 @@ class AgiChannel:
         return gone
 
     async def _send(self, command: str) -> dict[str, Any]:
+        if self._think is not None and self._replied_at is not None:
+            self._think(time.monotonic() - self._replied_at)
         try:
             async with asyncio.timeout(self._timeout):
-                return await send_command(self._request, command)
+                reply = await send_command(self._request, command)
+                self._replied_at = time.monotonic()
+                return reply
         except TimeoutError:
             self._gone = True
             raise ChannelError(

@@ -18,6 +18,7 @@ from panoramisk.fast_agi import Request
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment, AgiProtocolError, read_agi_environment
 from ivr.config import AgiSettings
+from ivr.ports import AgiObserver
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,14 @@ AgiRoute = Callable[[AgiChannel, AgiEnvironment], Awaitable[None]]
 
 
 class FastAgiServer:
-    def __init__(self, settings: AgiSettings, routes: Mapping[str, AgiRoute]) -> None:
+    def __init__(
+        self,
+        settings: AgiSettings,
+        routes: Mapping[str, AgiRoute],
+        observer: AgiObserver | None = None,
+    ) -> None:
         self._settings = settings
+        self._observer = observer
         self._routes = dict(routes)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
@@ -105,7 +112,10 @@ class FastAgiServer:
             return True
 
         try:
-            if not await serve_session(reader, writer, self._routes, self._settings, admit=admit):
+            served = await serve_session(
+                reader, writer, self._routes, self._settings, admit=admit, observer=self._observer
+            )
+            if not served:
                 self.refused += 1
         finally:
             self._handshakes.pop(task, None)
@@ -120,6 +130,7 @@ async def serve_session(
     settings: AgiSettings,
     classic_route: str | None = None,
     admit: Callable[[], bool] | None = None,
+    observer: AgiObserver | None = None,
 ) -> bool:
     """Serve one AGI session on any pair of streams (a FastAGI socket, or a classic AGI
     script's stdin/stdout). Returns False if the peer was turned away. ``admit`` is asked,
@@ -144,7 +155,11 @@ async def serve_session(
     if admit is not None and not admit():
         return False
     request = Request(app=None, headers=env.headers, reader=reader, writer=writer)
-    channel = AgiChannel(request, settings.command_timeout_s)
+    think = None
+    if observer is not None:
+        observer.agi_session(env.script)
+        think = observer.agi_think_time
+    channel = AgiChannel(request, settings.command_timeout_s, think)
     try:
         await route(channel, env)
     except asyncio.CancelledError:

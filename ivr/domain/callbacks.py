@@ -180,7 +180,7 @@ def result_of_originate_failure(reason: str | int | None) -> AttemptResult:
 
 
 def script_greeting(ctx: CallbackContext) -> str:
-    """The standard callback opening (DOMAIN.md), with the keys to answer."""
+    """The standard callback opening (docs/standard.md), with the keys to answer."""
     opening = scripts.callback_opening(ctx.job_number, f"{ctx.surname}{ctx.title}")
     return opening + "是请按1，不是请按2。"
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from ivr.domain import scripts, spoken
 from ivr.domain.phone import PhoneNumber
 
-DISPATCH_LIMIT = timedelta(minutes=5)  # DOMAIN.md: dispatch within 5 minutes of recording
+DISPATCH_LIMIT = timedelta(minutes=5)  # docs/standard.md: dispatch within 5 minutes of recording
 
 
 class CallResult(StrEnum):

@@ -2,7 +2,7 @@
 
 The database adapter loads what happened in one month (queue visits, work orders with their
 deadlines and callback tasks); this module turns it into the figures the centre and each agent
-are judged by. Every definition is in the README, section "Monthly reports"; in short:
+are judged by. Every definition is in docs/reports.md; in short:
 
 * a call counts in the month (local time) it **entered the queue**;
 * a work order, with everything that later happens to it (dispatch, deadlines, callback,
@@ -31,7 +31,7 @@ from ivr.domain.service_level import (
     figures_by_agent,
 )
 
-SATISFACTION_TARGET = 0.90  # DOMAIN.md: customer satisfaction of 90 % or more
+SATISFACTION_TARGET = 0.90  # docs/standard.md: customer satisfaction of 90 % or more
 CLOSED_STATUSES = frozenset({"closed", "callback_done", "archived"})
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MIN_YEAR, MAX_YEAR = 2000, 2100

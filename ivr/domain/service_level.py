@@ -1,4 +1,5 @@
-"""The centre's figures over finished queue visits: pure functions, definitions in the README.
+"""The centre's figures over finished queue visits: pure functions (definitions:
+docs/answer-times.md).
 
 * offered           visits that entered the queue (answered + abandoned + timed out + lost)
 * answered          visits an agent answered

@@ -1,6 +1,6 @@
 """Work orders (工单): kinds, statuses and their transitions, and the standard's time limits.
 
-Limits come from DOMAIN.md. Each is a named deadline met when the order reaches a status (or
+Limits come from docs/standard.md. Each is a named deadline met when the order reaches a status (or
 any later one): dispatch is met by ``dispatched``, a reply by ``closed``, a callback by
 ``callback_done``. A limit may carry an earlier target (warn then; overdue only at the limit).
 Wall-clock limits are plain durations; "working days" use the injected ``is_workday`` (see

@@ -1,6 +1,6 @@
 """The callback (回访) conversation, on the answered leg of a callback call.
 
-Standard script (DOMAIN.md) with the owner's job number and the customer's surname and title;
+Standard script (docs/standard.md) with the owner's job number and the customer's surname and title;
 confirms the person (1 yes / 2 no), asks whether the power is back (repairs) and whether the
 handling satisfied them, offers to record a suggestion, says goodbye. Whatever happens (wrong
 person, silence, hang-up mid-script, our own failure) the attempt's result is written back.

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -80,8 +80,10 @@ class CallTracking:
         short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
         calls: CallRepository | None = None,
         agents: AgentDirectory | None = None,
+        on_finished: Callable[[Sequence[QueueVisit]], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_finished = on_finished  # told of every visit as it finishes (metrics)
         self.calls = calls
         self.agents = agents
         self.now_us = now_us
@@ -162,6 +164,8 @@ class CallTracking:
         for visit in [*result.changed, *result.finished]:
             self._writes.put_nowait(visit)
         self._recent.extend(result.finished)
+        if result.finished and self.on_finished is not None:
+            self.on_finished(result.finished)
         for visit in result.finished:
             log.info(
                 "queue call %s in %s: %s (ring-to-answer %s ms, queue wait %s ms)",
@@ -226,6 +230,8 @@ class CallTracking:
         closed = self.tracker.close_missing(present_uids, now, LOST_NOTE)
         for visit in closed:
             self._writes.put_nowait(visit)
+        if closed and self.on_finished is not None:
+            self.on_finished(closed)
         self.board.replace_all(members)
         await self._close_lost_menu_calls(present_uids, now, cut_since_us)
         self.resyncs += 1

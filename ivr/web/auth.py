@@ -104,3 +104,11 @@ def _too_many(wait_s: float) -> web.HTTPException:
         "too many bad tokens from this address: wait before trying again",
         headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
     )
+
+
+def route_roles(handler: Handler) -> frozenset[Role] | None:
+    """The roles a route declared (admin is always allowed besides); None for a public one."""
+    target = _target(handler)
+    if getattr(target, _PUBLIC_ATTR, False):
+        return None
+    return frozenset(getattr(target, _ROLES_ATTR, frozenset()))

@@ -24,6 +24,7 @@ from ivr.web.report_export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 
 REPORTS = web.AppKey("reports", MonthlyReports)
 _FORMATS = ("json", "csv", "xlsx")
+XLSX_TREND_MONTHS = 6  # as the dashboard's chart
 
 
 def _month(request: web.Request, name: str = "month") -> Month:
@@ -45,9 +46,11 @@ async def monthly(request: web.Request) -> web.StreamResponse:
     report = await request.app[REPORTS].monthly(month)
     if kind == "json":
         return web.json_response(report.as_dict(), headers={"Cache-Control": "no-store"})
-    body, content_type = (
-        (to_csv(report), CSV_TYPE) if kind == "csv" else (to_xlsx(report), XLSX_TYPE)
-    )
+    if kind == "csv":
+        body, content_type = to_csv(report), CSV_TYPE
+    else:  # the chart of the months ending with this one, as the dashboard draws it
+        trend = await request.app[REPORTS].series(month, XLSX_TREND_MONTHS)
+        body, content_type = to_xlsx(report, trend), XLSX_TYPE
     headers = {
         "Content-Disposition": f'attachment; filename="95598-report-{month}.{kind}"',
         "Cache-Control": "no-store",

@@ -90,7 +90,7 @@ async def timed(bridge, ami) -> dict[str, QueueVisit]:  # type: ignore[no-untype
         for interface, queue in members:
             await log_out_agent(client, interface, [queue])
     result = {name: found[s.number] for name, s in SCENARIOS.items()}
-    for name, v in result.items():  # the measured figures quoted in the README (pytest -s)
+    for name, v in result.items():  # the figures quoted in docs/answer-times.md (pytest -s)
         rings = [(r.interface.split("@")[0], r.end, r.duration_ms) for r in v.rings]
         print(f"{name}: {v.outcome} ring->answer {v.ring_to_answer_ms} ms, queue wait "
               f"{v.queue_wait_ms} ms, talk {v.talk_ms} ms, rings {rings}")  # fmt: skip

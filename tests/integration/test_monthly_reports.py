@@ -414,7 +414,8 @@ async def test_csv_and_xlsx_carry_the_same_figures_as_json(env) -> None:  # type
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
     book = openpyxl.load_workbook(io.BytesIO(await response.read()))
-    assert book.sheetnames == ["中心", "坐席"]
+    assert book.sheetnames == ["中心", "坐席", "趋势"]
+    assert len(book["坐席"]._charts) == 1 and len(book["趋势"]._charts) == 1  # native charts
     sheet_rows = [list(r) for r in book["中心"].iter_rows(values_only=True)]
     start = sheet_rows.index(["指标 (figure)", "数值 (value)"])
     _compare({_key(k): v for k, v in sheet_rows[start + 1 :]}, report["centre"])

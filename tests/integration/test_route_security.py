@@ -40,6 +40,7 @@ EXPECTED = {
     ("POST", "/api/follow-ups/{follow_up_id}/requeue"): {Role.SUPERVISOR},
     ("GET", "/api/dashboard"): {Role.SUPERVISOR},
     ("GET", "/metrics"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
     ("GET", "/api/agents"): {Role.SUPERVISOR, Role.AGENT},
     ("PUT", "/api/agents/{job}"): {Role.SUPERVISOR},
     **{

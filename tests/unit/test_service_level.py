@@ -1,4 +1,4 @@
-"""Figures checked against a hand computation (README, "Figures")."""
+"""Figures checked against a hand computation (docs/answer-times.md, "Figures")."""
 
 from __future__ import annotations
 

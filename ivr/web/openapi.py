@@ -1,0 +1,372 @@
+"""The OpenAPI 3.1 document of the bridge's HTTP API, built from the app itself.
+
+The paths and methods come from the app's router and the roles from each handler's
+``@requires`` declaration, so the document cannot list a route that does not exist or miss one
+that does; the request bodies are the handlers' own pydantic models (``model_json_schema``:
+the same constraints the handlers enforce). What a router cannot say — a summary, the query
+parameters, the headers, what a response holds — is in :data:`OPERATIONS`, and a route
+missing from it is marked ``x-undocumented`` (a test refuses that).
+
+``GET /api/openapi.json`` serves it to any valid token (every role): the document holds no data,
+only the API's shape, which every client needs and no anonymous caller does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from ivr.domain.access import Role
+from ivr.domain.agents import JOB_NUMBER
+from ivr.web.agents_api import AgentIn, PauseIn
+from ivr.web.auth import requires, route_roles
+from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
+from ivr.web.follow_ups_api import RequeueIn, ResolveIn
+from ivr.web.requests import ORDER_NO
+from ivr.web.work_orders_api import CloseIn, CreateIn, UpdateIn
+
+SPEC_PATH = "/api/openapi.json"
+_REF = "#/components/schemas/{model}"
+
+
+class Problem(BaseModel):
+    field: str
+    problem: str
+
+
+class Error(BaseModel):
+    """Every error answer (400, 401, 403, 404, 405, 409, 413, 422, 503)."""
+
+    error: str
+    details: list[Problem] | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    where: str = "query"
+    required: bool = False
+
+    def as_openapi(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "description": self.description,
+            "schema": self.schema,
+        }
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tag: str
+    params: tuple[Param, ...] = ()
+    body: type[BaseModel] | None = None
+    ok: str = "the result as JSON"
+    ok_status: int = 200
+    ok_type: str = "application/json"
+    errors: tuple[int, ...] = ()
+
+
+def _enum(*values: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+LIMIT = Param("limit", "at most this many (1-500)", {"type": "integer", "minimum": 1})
+ISO = {"type": "string", "format": "date-time"}
+MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$"}
+IDEMPOTENCY = Param(
+    "Idempotency-Key",
+    "a retry with the same key returns the first answer instead of acting twice",
+    {"type": "string", "maxLength": 128},
+    where="header",
+)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/api/openapi.json"): Operation("this document", "meta"),
+    ("POST", "/api/work-orders"): Operation(
+        "record a work order (its deadlines computed on the working-day calendar)",
+        "work orders",
+        (IDEMPOTENCY,),
+        CreateIn,
+        "the order (201 when created, 200 for a retry with the same Idempotency-Key)",
+        201,
+        errors=(400, 409, 422),
+    ),
+    ("GET", "/api/work-orders"): Operation(
+        "list work orders, newest first (an agent sees only their own)",
+        "work orders",
+        (
+            Param("status", "only this status"),
+            Param("kind", "only this kind"),
+            Param("overdue", "only overdue ones (true) or not (false)", _enum("true", "false")),
+            Param("owner", "only this owner's (工号)"),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/work-orders/{order_no}"): Operation(
+        "one order with deadlines, history, follow-ups and callback", "work orders", errors=(404,)
+    ),
+    ("PATCH", "/api/work-orders/{order_no}"): Operation(
+        "change status, summary, do_not_call or add a note",
+        "work orders",
+        body=UpdateIn,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/work-orders/{order_no}/close"): Operation(
+        "close the order (schedules its callback)",
+        "work orders",
+        (IDEMPOTENCY,),
+        CloseIn,
+        errors=(404, 409, 422),
+    ),
+    ("GET", "/api/work-orders/{order_no}/callbacks"): Operation(
+        "the order's callback task and every attempt", "callbacks", errors=(404,)
+    ),
+    ("GET", "/api/work-orders/{order_no}/dispatch"): Operation(
+        "the order's dispatch job and every call to a crew", "dispatch", errors=(404,)
+    ),
+    ("GET", "/api/follow-ups"): Operation(
+        "follow-ups (督办) for supervisors, oldest first",
+        "callbacks",
+        (
+            Param("state", "default open", _enum("open", "resolved", "all")),
+            Param("flagged", "callbacks flagged for a person", _enum("true", "false")),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/follow-ups/{follow_up_id}"): Operation(
+        "one follow-up", "callbacks", errors=(404,)
+    ),
+    ("POST", "/api/follow-ups/{follow_up_id}/resolve"): Operation(
+        "resolve with a note (idempotent)", "callbacks", body=ResolveIn, errors=(404, 409, 422)
+    ),
+    ("POST", "/api/follow-ups/{follow_up_id}/requeue"): Operation(
+        "give a flagged callback one more automatic attempt (idempotent)",
+        "callbacks",
+        body=RequeueIn,
+        errors=(404, 409, 422),
+    ),
+    ("GET", "/api/crews"): Operation("repair crews (phones masked for integration)", "dispatch"),
+    ("POST", "/api/crews"): Operation(
+        "add a crew", "dispatch", body=CrewIn, ok_status=201, errors=(409, 422)
+    ),
+    ("GET", "/api/crews/{crew_id}"): Operation("one crew", "dispatch", errors=(404,)),
+    ("PATCH", "/api/crews/{crew_id}"): Operation(
+        "change a crew's name, phone or active flag",
+        "dispatch",
+        body=CrewPatch,
+        errors=(404, 409, 422),
+    ),
+    ("GET", "/api/duty-shifts"): Operation(
+        "shifts overlapping the range (default yesterday to a week ahead, at most 62 days)",
+        "dispatch",
+        (Param("from", "start, ISO 8601 with offset", ISO), Param("to", "end", ISO)),
+        errors=(400,),
+    ),
+    ("POST", "/api/duty-shifts"): Operation(
+        "add a shift (at most 7 days, priority 1-99)",
+        "dispatch",
+        body=ShiftIn,
+        ok_status=201,
+        errors=(422,),
+    ),
+    ("GET", "/api/duty-shifts/on-duty"): Operation(
+        "the crews the dispatcher would call, in calling order",
+        "dispatch",
+        (Param("at", "the moment (default now), ISO 8601 with offset", ISO),),
+        errors=(400,),
+    ),
+    ("DELETE", "/api/duty-shifts/{shift_id}"): Operation(
+        "remove a shift", "dispatch", errors=(404,)
+    ),
+    ("GET", "/api/dashboard"): Operation(
+        "the live queues, agents and today's figures", "dashboard"
+    ),
+    ("GET", "/api/alerts"): Operation(
+        "alerts, newest first (default: open)",
+        "alerts",
+        (
+            Param("state", "default open", _enum("open", "acknowledged", "all")),
+            Param("level", "only this level", _enum("warning", "breach")),
+            Param("since", "raised at or after, ISO 8601 with offset", ISO),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("POST", "/api/alerts/{alert_id}/ack"): Operation(
+        "acknowledge an alert (idempotent)", "alerts", errors=(404,)
+    ),
+    ("GET", "/api/deadlines"): Operation(
+        "unmet deadlines grouped per order",
+        "alerts",
+        (
+            Param("state", "default attention", _enum("attention", "at_risk", "overdue", "open")),
+            Param("order_no", "one order only"),
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/reports/monthly"): Operation(
+        "the centre's and every agent's figures for a month",
+        "reports",
+        (
+            Param("month", "YYYY-MM", MONTH, required=True),
+            Param(
+                "format", "default json; csv and xlsx as a download", _enum("json", "csv", "xlsx")
+            ),
+        ),
+        ok="JSON, or the CSV / XLSX file",
+        errors=(400,),
+    ),
+    ("GET", "/api/reports/monthly/me"): Operation(
+        "the calling agent's own row",
+        "reports",
+        (Param("month", "YYYY-MM", MONTH, required=True),),
+        errors=(400,),
+    ),
+    ("GET", "/api/reports/series"): Operation(
+        "the centre's figures for N months ending with `to`, oldest first",
+        "reports",
+        (
+            Param("to", "YYYY-MM", MONTH, required=True),
+            Param("months", "1-24, default 6", {"type": "integer", "minimum": 1, "maximum": 24}),
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
+    ("PUT", "/api/agents/{job}"): Operation(
+        "register or change an agent (a desk phone `device`, or an `interface`)",
+        "agents",
+        body=AgentIn,
+        errors=(400, 422),
+    ),
+    **{
+        ("POST", f"/api/agents/{{job}}/{kind}"): Operation(
+            f"{kind} the agent in every skill queue (AMI)",
+            "agents",
+            body=PauseIn if kind == "pause" else None,
+            errors=(400, 404, 422, 503),
+        )
+        for kind in ("login", "logout", "pause", "unpause")
+    },
+}
+
+_STATUS_TEXT = {
+    400: "bad request (not JSON, bad query)",
+    401: "no or unknown bearer token",
+    403: "the token's role is not allowed here",
+    404: "no such thing",
+    409: "not allowed in the current state",
+    413: "body too large",
+    422: "invalid input, with details per field",
+    503: "Asterisk unreachable or refusing",
+}
+_PATH_PARAMS = {  # the same patterns the handlers check
+    "order_no": Param("order_no", "work-order number", {"pattern": ORDER_NO.pattern}),
+    "job": Param("job", "agent job number (工号)", {"pattern": JOB_NUMBER.pattern}),
+}
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    known = _PATH_PARAMS.get(name)
+    if known is None:
+        known = Param(name, "numeric id", {"type": "string", "pattern": r"^\d{1,18}$"})
+    schema = {"type": "string", **known.schema}
+    return Param(known.name, known.description, schema, where="path").as_openapi()
+
+
+def build_spec(app: web.Application, prefix: str = "/api/") -> dict[str, Any]:
+    """The OpenAPI document for every route of ``app`` under ``prefix``."""
+    bodies = [(m, "validation") for m in _body_models()] + [(Error, "serialization")]
+    _, defs = models_json_schema(bodies, ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method in ("HEAD", "OPTIONS") or not path.startswith(prefix):
+            continue
+        paths.setdefault(path, {})[route.method.lower()] = _operation(
+            route.method, path, route_roles(route.handler)
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "95598 hotline bridge API",
+            "version": "1",
+            "description": "JSON over HTTP with a bearer token per role; see docs/api.md.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def _body_models() -> list[type[BaseModel]]:
+    seen: dict[str, type[BaseModel]] = {}
+    for op in OPERATIONS.values():
+        if op.body is not None:
+            seen[op.body.__name__] = op.body
+    return list(seen.values())
+
+
+def _operation(method: str, path: str, roles: frozenset[Role] | None) -> dict[str, Any]:
+    op = OPERATIONS.get((method, path))
+    allowed = sorted({r.value for r in roles or ()} | {Role.ADMIN.value})
+    out: dict[str, Any] = {
+        "operationId": _operation_id(method, path),
+        "x-roles": allowed,
+        "description": "roles: " + ", ".join(allowed),
+    }
+    params = [_path_param(n) for n in _placeholders(path)]
+    if op is None:
+        out |= {"summary": "(undocumented)", "x-undocumented": True}
+        op = Operation("", "")
+    else:
+        out |= {"summary": op.summary, "tags": [op.tag]}
+        params += [p.as_openapi() for p in op.params]
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        schema = {"$ref": _REF.format(model=op.body.__name__)}
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}
+    responses: dict[str, Any] = {
+        str(op.ok_status): {"description": op.ok or "the result", "content": {op.ok_type: {}}}
+    }
+    for status in sorted({401, 403, *op.errors}):
+        responses[str(status)] = {"description": _STATUS_TEXT[status], **error}
+    out["responses"] = responses
+    return out
+
+
+def _placeholders(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [p.strip("{}").replace("-", "_") for p in path.removeprefix("/api/").split("/")]
+    return method.lower() + "_" + "_".join(w for w in words if w)
+
+
+def add_openapi_route(app: web.Application) -> None:
+    """Serve the document; built once, when first asked (every route is registered by then)."""
+    cached: dict[str, Any] = {}
+
+    @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
+    async def spec(request: web.Request) -> web.Response:
+        if not cached:
+            cached.update(build_spec(request.app))
+        return web.json_response(cached, headers={"Cache-Control": "no-store"})
+
+    app.router.add_get(SPEC_PATH, spec)

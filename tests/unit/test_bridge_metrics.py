@@ -1,0 +1,69 @@
+"""The hooks that feed /metrics, on made-up visits (the scrape itself: integration tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
+from ivr.services.metrics import BridgeMetrics
+
+
+def samples(metrics: BridgeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+
+
+def ring(end: RingEnd) -> RingAttempt:
+    return RingAttempt("Local/1@x/n", "agent", 0, ended_us=1, end=end)
+
+
+def visit(outcome: VisitOutcome, ring_ms: int | None = None, wait_ms: int | None = None,
+          rings: tuple[RingAttempt, ...] = ()) -> QueueVisit:  # fmt: skip
+    return QueueVisit("u", "q-a", "13800000000", 0, outcome, rings=rings,
+                      ring_to_answer_ms=ring_ms, queue_wait_ms=wait_ms)  # fmt: skip
+
+
+def test_finished_visits_feed_counters_and_histograms_at_the_15_second_boundary() -> None:
+    m = BridgeMetrics()
+    m.visits_finished([
+        visit(VisitOutcome.ANSWERED, 15_000, 19_000,
+              (ring(RingEnd.NO_ANSWER), ring(RingEnd.ANSWERED))),
+        visit(VisitOutcome.ANSWERED, 15_001, 15_001, (ring(RingEnd.ANSWERED),)),
+        visit(VisitOutcome.ABANDONED, rings=(ring(RingEnd.CALLER_LEFT),)),
+        visit(VisitOutcome.TIMED_OUT, rings=(ring(RingEnd.NO_ANSWER),)),
+    ])  # fmt: skip
+    got = samples(m)
+    q = (("queue", "q-a"),)
+    assert got[("ivr_queue_answered_total", q)] == 2
+    assert got[("ivr_queue_answered_in_15s_total", q)] == 1  # 15.000 s is within, 15.001 s not
+    assert got[("ivr_queue_abandoned_total", q)] == 1
+    assert got[("ivr_rings_missed_total", q)] == 2  # a caller leaving is not a missed ring
+    assert got[("ivr_queue_calls_total", (("outcome", "timed_out"), ("queue", "q-a")))] == 1
+    assert got[("ivr_ring_to_answer_seconds_bucket", (("le", "15.0"), ("queue", "q-a")))] == 1
+    assert got[("ivr_ring_to_answer_seconds_bucket", (("le", "20.0"), ("queue", "q-a")))] == 2
+    assert got[("ivr_queue_wait_seconds_sum", q)] == 34.001
+
+
+def test_agi_sessions_count_calls_only_for_the_menu_and_think_time_never_goes_negative() -> None:
+    m = BridgeMetrics()
+    for route in ("inbound", "call-ended", "inbound", "callback"):
+        m.agi_session(route)
+    m.agi_think_time(-0.001)  # a clock step: counted as 0
+    m.agi_think_time(0.0003)
+    got = samples(m)
+    assert got[("ivr_calls_total", ())] == 2
+    assert got[("ivr_agi_sessions_total", (("route", "callback"),))] == 1
+    assert got[("ivr_agi_think_seconds_count", ())] == 2
+    assert got[("ivr_agi_think_seconds_bucket", (("le", "0.0005"),))] == 2
+
+
+def test_each_bridge_has_its_own_registry() -> None:
+    one, two = BridgeMetrics(), BridgeMetrics()  # the global registry would refuse a second
+    one.agi_session("inbound")
+    assert samples(one)[("ivr_calls_total", ())] == 1
+    assert samples(two)[("ivr_calls_total", ())] == 0
