@@ -191,11 +191,6 @@ class Bridge:
             )
         deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
-        # the web API's door to orders: each change wakes the watch, dispatcher and dialer
-        self.work_orders = WorkOrderService(
-            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
-            OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
-        )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.reports = MonthlyReports(
@@ -221,6 +216,12 @@ class Bridge:
         )
         dispatch_deps = DispatchDeps(
             self.dispatch, self.prompts, dp.max_plays, round(dp.digit_timeout_s * 1000)
+        )
+        # the web API's door to orders: each change wakes the watch, dispatcher and dialer
+        self.work_orders = WorkOrderService(
+            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
+            OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
+            acceptances=self.dispatch,
         )
         self.routes = {
             "inbound": inbound_route(deps),

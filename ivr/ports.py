@@ -418,6 +418,15 @@ class DutyRoster(Protocol):
     async def on_duty(self, moment: datetime) -> list[Crew]: ...
 
 
+class DispatchAcceptances(Protocol):
+    """Acceptances a dispatcher records by hand (see ``ivr.db.dispatch_store``); raises
+    ``OrderNotFound`` / ``OrderConflict`` (``ivr.domain.workorders``) or ``RosterNotFound``."""
+
+    async def record_acceptance(
+        self, order_no: str, actor: str, reason: str, crew_id: int | None
+    ) -> datetime: ...
+
+
 class DispatchHistory(Protocol):
     """A repair order's dispatch job and the calls made for it (see ``ivr.db.dispatch_store``)."""
 

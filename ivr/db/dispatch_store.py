@@ -39,12 +39,19 @@ from ivr.domain.dispatch import (
     DispatchPolicy,
     JobState,
     PastCall,
+    RosterNotFound,
     Target,
     at_risk,
     next_call,
 )
 from ivr.domain.privacy import mask_number
-from ivr.domain.workorders import OrderKind, OrderStatus
+from ivr.domain.workorders import (
+    MET_BY_ACCEPTANCE_ONLY,
+    OrderConflict,
+    OrderKind,
+    OrderNotFound,
+    OrderStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,36 +230,85 @@ class SqlDispatch(SqlStore):
             order_id = (
                 await conn.execute(select(jobs.c.order_id).where(jobs.c.id == row.job_id))
             ).scalar_one()
-            lock = select(orders.c.status).where(orders.c.id == order_id)
-            status = (await conn.execute(lock.with_for_update() if self._pg else lock)).scalar_one()
-            if status == OrderStatus.CREATED.value:
-                who = await self._who(conn, row)
-                await conn.execute(
-                    update(orders)
-                    .where(orders.c.id == order_id)
-                    .values(status=OrderStatus.DISPATCHED.value, updated_at=now)
-                )
-                await conn.execute(
-                    insert(history).values(
-                        order_id=order_id,
-                        at=now,
-                        from_status=status,
-                        to_status=OrderStatus.DISPATCHED.value,
-                        actor=f"dispatch:{who}"[:64],
-                        note=f"接令 (call {row.call_no})",
-                    )
-                )
-                await conn.execute(
-                    update(deadlines)
-                    .where(
-                        deadlines.c.order_id == order_id,
-                        deadlines.c.met_by == OrderStatus.DISPATCHED.value,
-                        deadlines.c.met_at.is_(None),
-                    )
-                    .values(met_at=now)
-                )
+            who = await self._who(conn, row)
+            await self._dispatched(
+                conn, order_id, f"dispatch:{who}", f"接令 (call {row.call_no})", now
+            )
         log.info("dispatch call %s accepted", action_id)
         return now
+
+    async def record_acceptance(
+        self, order_no: str, actor: str, reason: str, crew_id: int | None
+    ) -> datetime:
+        """A dispatcher records an acceptance the phone did not carry (the crew took the order
+        by radio, in person, on another line), with the reason: the order is dispatched and its
+        dispatch limit met now, and no more crews are called. Only for a repair order that
+        is still waiting for its crew."""
+        now = self._clock()
+        async with self._writer.begin() as conn:
+            query = select(orders.c.id, orders.c.kind, orders.c.status).where(
+                orders.c.order_no == order_no
+            )
+            order = (await conn.execute(query.with_for_update() if self._pg else query)).first()
+            if order is None:
+                raise OrderNotFound(order_no)
+            if order.kind != OrderKind.REPAIR.value:
+                raise OrderConflict("only a repair order is dispatched to a crew")
+            if order.status != OrderStatus.CREATED.value:
+                raise OrderConflict(f"order {order_no} is already {order.status}")
+            crew = ""
+            if crew_id is not None:
+                name = (
+                    await conn.execute(select(crews.c.name).where(crews.c.id == crew_id))
+                ).scalar_one_or_none()
+                if name is None:
+                    raise RosterNotFound(f"no crew {crew_id}")
+                crew = f"crew {name}: "
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.order_id == order.id, jobs.c.state != JobState.ACCEPTED.value)
+                .values(
+                    state=JobState.ACCEPTED.value,
+                    accepted_at=now,
+                    detail=f"acceptance recorded by {actor}"[:200],
+                )
+            )
+            await self._dispatched(conn, order.id, actor, f"接令 recorded: {crew}{reason}", now)
+        log.info("dispatch acceptance of %s recorded by %s", order_no, actor)
+        return now
+
+    async def _dispatched(
+        self, conn: AsyncConnection, order_id: int, actor: str, note: str, now: datetime
+    ) -> None:
+        """An acceptance: the dispatch limit is met now, and an order still waiting for its
+        crew becomes ``dispatched`` (one that moved on meanwhile keeps its status)."""
+        lock = select(orders.c.status).where(orders.c.id == order_id)
+        status = (await conn.execute(lock.with_for_update() if self._pg else lock)).scalar_one()
+        if status == OrderStatus.CREATED.value:
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id == order_id)
+                .values(status=OrderStatus.DISPATCHED.value, updated_at=now)
+            )
+            await conn.execute(
+                insert(history).values(
+                    order_id=order_id,
+                    at=now,
+                    from_status=status,
+                    to_status=OrderStatus.DISPATCHED.value,
+                    actor=actor[:64],
+                    note=note[:500],
+                )
+            )
+        await conn.execute(
+            update(deadlines)
+            .where(
+                deadlines.c.order_id == order_id,
+                deadlines.c.name.in_(MET_BY_ACCEPTANCE_ONLY),
+                deadlines.c.met_at.is_(None),
+            )
+            .values(met_at=now)
+        )
 
     async def conversation_over(self, action_id: str, plays: int) -> None:
         """The accepted call's leg is done (the goodbye was said)."""

@@ -39,6 +39,7 @@ from ivr.db.workorder_models import (
 from ivr.domain.callbacks import CallbackPolicy, TaskState
 from ivr.domain.workdays import IsWorkday
 from ivr.domain.workorders import (
+    MET_BY_ACCEPTANCE_ONLY,
     CustomerClass,
     Deadline,
     NewOrder,
@@ -47,6 +48,7 @@ from ivr.domain.workorders import (
     OrderNotFound,
     OrderStatus,
     OrderView,
+    check_manual_move,
     check_transition,
     deadlines_for,
     is_overdue,
@@ -156,6 +158,7 @@ class SqlWorkOrders:
                     await self._cancel_callback(conn, current.id, now)
             if status is not None and status.value != current.status:
                 check_transition(OrderStatus(current.status), status)
+                check_manual_move(OrderKind(current.kind), OrderStatus(current.status), status)
                 if status is OrderStatus.ARCHIVED:
                     await self._refuse_if_callback_owed(conn, current)
                 values["status"] = status.value
@@ -297,6 +300,7 @@ class SqlWorkOrders:
                 deadlines.c.order_id == order_id,
                 deadlines.c.met_at.is_(None),
                 deadlines.c.met_by.in_(met),
+                deadlines.c.name.not_in(MET_BY_ACCEPTANCE_ONLY),
             )
             .values(met_at=now)
         )

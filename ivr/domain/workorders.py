@@ -81,6 +81,33 @@ def check_transition(current: OrderStatus, target: OrderStatus) -> None:
         raise TransitionError(f"cannot go from {current} to {target} (allowed: {allowed})")
 
 
+# Deadlines no status change meets: a repair's 5-minute dispatch limit is met by a crew's 接令
+# (or an acceptance a supervisor records with a reason), not by anyone moving the order on.
+MET_BY_ACCEPTANCE_ONLY = frozenset({"dispatch"})
+
+
+def check_manual_move(kind: OrderKind, current: OrderStatus, target: OrderStatus) -> None:
+    """A status change a person may make through the API (after :func:`check_transition`).
+
+    A repair order leaves ``created`` for ``dispatched`` or ``in_progress`` only by an
+    acceptance; ``callback_done`` is written by the 回访 itself (or the follow-up desk that
+    finishes it), so nobody can mark an order's callback done without it happening.
+    """
+    if target is OrderStatus.CALLBACK_DONE:
+        raise TransitionError(
+            "callback_done is recorded by the 回访 (or by finishing its follow-up), not set by hand"
+        )
+    if (
+        kind is OrderKind.REPAIR
+        and current is OrderStatus.CREATED
+        and target in (OrderStatus.DISPATCHED, OrderStatus.IN_PROGRESS)
+    ):
+        raise TransitionError(
+            "a repair order is dispatched by a crew's 接令, or by an acceptance a supervisor"
+            " records with its reason (POST …/dispatch-acceptance)"
+        )
+
+
 def reached(status: OrderStatus, milestone: OrderStatus) -> bool:
     """True if ``status`` is ``milestone`` or later in the life of an order."""
     return _ORDER.index(status) >= _ORDER.index(milestone)

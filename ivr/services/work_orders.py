@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
-from ivr.ports import WorkOrderStore
+from ivr.domain.workorders import NewOrder, OrderConflict, OrderKind, OrderStatus, OrderView
+from ivr.ports import DispatchAcceptances, WorkOrderStore
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,27 @@ class OrderWakeups:
 
 
 class WorkOrderService:
-    def __init__(self, store: WorkOrderStore, wake: OrderWakeups | None = None) -> None:
+    def __init__(
+        self,
+        store: WorkOrderStore,
+        wake: OrderWakeups | None = None,
+        acceptances: DispatchAcceptances | None = None,
+    ) -> None:
         self._store = store
         self.wake = wake or OrderWakeups()
+        self._acceptances = acceptances
+
+    async def record_dispatch_acceptance(
+        self, order_no: str, actor: str, reason: str, crew_id: int | None
+    ) -> OrderView:
+        """A crew's 接令 that did not come by phone, recorded by a dispatcher with its reason:
+        the only way besides the crew's key press that meets a repair's dispatch limit."""
+        if self._acceptances is None:
+            raise OrderConflict("this bridge records no dispatch acceptances (dispatch is off)")
+        await self._acceptances.record_acceptance(order_no, actor, reason, crew_id)
+        view = await self._store.get(order_no)
+        self._changed(view, dispatch=True)  # the dispatcher stops calling crews for it
+        return view
 
     async def create(
         self, new: NewOrder, actor: str, create_key: str | None

@@ -27,7 +27,7 @@ from ivr.web.auth import requires, route_roles
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
 from ivr.web.requests import ORDER_NO
-from ivr.web.work_orders_api import CloseIn, CreateIn, UpdateIn
+from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, UpdateIn
 
 SPEC_PATH = "/api/openapi.json"
 _REF = "#/components/schemas/{model}"
@@ -126,6 +126,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "work orders",
         (IDEMPOTENCY,),
         CloseIn,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/work-orders/{order_no}/dispatch-acceptance"): Operation(
+        "record a crew's 接令 that did not come by phone, with the reason (meets the dispatch"
+        " limit of a repair order still waiting for its crew)",
+        "dispatch",
+        body=AcceptanceIn,
         errors=(404, 409, 422),
     ),
     ("GET", "/api/work-orders/{order_no}/callbacks"): Operation(

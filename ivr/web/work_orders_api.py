@@ -13,9 +13,10 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from ivr.domain.access import Principal, Role
+from ivr.domain.dispatch import RosterNotFound
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_address, mask_name, mask_number
 from ivr.domain.workorders import (
@@ -217,6 +218,34 @@ async def close_order(request: web.Request) -> web.Response:
     return web.json_response(_out(view, principal(request)))
 
 
+class AcceptanceIn(StrictIn):
+    """``POST /api/work-orders/{no}/dispatch-acceptance``: a crew's 接令 that did not come by
+    phone, with why (it is in the order's history, and the figures count it as dispatched)."""
+
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=2, max_length=500, pattern=NO_CONTROLS),
+    ]
+    crew_id: int | None = Field(None, ge=1)
+
+
+@requires(Role.SUPERVISOR)
+async def record_dispatch_acceptance(request: web.Request) -> web.Response:
+    order_no = path_order_no(request)
+    body: AcceptanceIn = await parse_body(request, AcceptanceIn)
+    try:
+        view = await request.app[ORDERS].record_dispatch_acceptance(
+            order_no, actor(principal(request)), body.reason, body.crew_id
+        )
+    except OrderNotFound:
+        raise json_error(web.HTTPNotFound, "no such work order") from None
+    except RosterNotFound as exc:
+        raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
+    except OrderConflict as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
+    return web.json_response(_out(view, principal(request)))
+
+
 def add_routes(app: web.Application, orders: WorkOrderService) -> None:
     app[ORDERS] = orders
     app.router.add_post("/api/work-orders", create_order)
@@ -224,4 +253,7 @@ def add_routes(app: web.Application, orders: WorkOrderService) -> None:
     app.router.add_get("/api/work-orders/{order_no}", get_order)
     app.router.add_patch("/api/work-orders/{order_no}", update_order)
     app.router.add_post("/api/work-orders/{order_no}/close", close_order)
+    app.router.add_post(
+        "/api/work-orders/{order_no}/dispatch-acceptance", record_dispatch_acceptance
+    )
     app.router.add_get("/api/work-orders/{order_no}/callbacks", callback_history)

@@ -29,6 +29,7 @@ EXPECTED = {
     ("GET", "/api/work-orders/{order_no}"): {Role.INTEGRATION, Role.AGENT, Role.SUPERVISOR},
     ("PATCH", "/api/work-orders/{order_no}"): {Role.INTEGRATION, Role.AGENT},
     ("POST", "/api/work-orders/{order_no}/close"): {Role.INTEGRATION, Role.AGENT},
+    ("POST", "/api/work-orders/{order_no}/dispatch-acceptance"): {Role.SUPERVISOR},
     ("GET", "/api/work-orders/{order_no}/callbacks"): {
         Role.INTEGRATION,
         Role.AGENT,

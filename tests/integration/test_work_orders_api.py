@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 
 from ivr.calendar_cn import china_is_workday
 from ivr.db.calls import SqlCallRepository
+from ivr.db.dispatch_store import SqlDispatch
+from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.workorder_models import follow_ups_table, orders_table, tasks_table
@@ -22,6 +24,7 @@ from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.access import Role
 from ivr.domain.callbacks import CallbackPolicy
 from ivr.domain.calls import CallOutcome, CallRecord
+from ivr.domain.dispatch import DispatchPolicy
 from ivr.services.work_orders import WorkOrderService
 from ivr.web import work_orders_api as api
 from ivr.web.auth import auth_middleware
@@ -48,7 +51,8 @@ async def env(db_url: str) -> AsyncIterator[tuple[TestClient, dict[str, str], Cl
     clock = Clock()
     orders = SqlWorkOrders(engine, china_is_workday, CallbackPolicy(), clock)
     app = web.Application(middlewares=[auth_middleware(store)])
-    api.add_routes(app, WorkOrderService(orders))
+    dispatch = SqlDispatch(engine, SqlDutyRoster(engine, clock), DispatchPolicy(), clock)
+    api.add_routes(app, WorkOrderService(orders, acceptances=dispatch))
     await SqlCallRepository(engine).add(
         CallRecord(
             "a" * 32, "u1", "13800138000", "95598", "Local/x", clock.now, outcome=CallOutcome.ROUTED
@@ -116,7 +120,13 @@ async def test_lifecycle_close_once_and_one_callback(env) -> None:  # type: igno
     url = f"/api/work-orders/{order['order_no']}"
     bad = await client.patch(url, json={"status": "callback_done"}, headers=headers)
     assert bad.status == 409 and "cannot go from created" in (await bad.json())["error"]
-    ok = await client.patch(url, json={"status": "dispatched"}, headers=headers)
+    # the crew took it by radio: a supervisor records the acceptance with its reason
+    ok = await client.post(
+        url + "/dispatch-acceptance",
+        json={"reason": "一班电台接令"},
+        headers=auth(tokens["supervisor"]),
+    )
+    assert ok.status == 200, await ok.text()
     assert (await ok.json())["deadlines"][0]["met_at"] is not None
     closes = await asyncio.gather(
         *(
@@ -325,3 +335,61 @@ async def test_new_kinds_refuse_a_missing_or_wrong_class(env, body, needle) -> N
         assert (
             await conn.execute(select(func.count()).select_from(orders_table))
         ).scalar_one() == 0
+
+
+async def test_only_an_acceptance_dispatches_a_repair(env) -> None:  # type: ignore[no-untyped-def]
+    """The 5-minute dispatch limit is met by a crew's 接令 (or an acceptance a supervisor
+    records with its reason), never by someone moving the order on or closing it."""
+    client, tokens, clock, _ = env
+    agent = auth(tokens["agent"])
+    order = await (await client.post("/api/work-orders", json=REPAIR, headers=agent)).json()
+    url = f"/api/work-orders/{order['order_no']}"
+    for status in ("dispatched", "in_progress"):
+        moved = await client.patch(url, json={"status": status}, headers=agent)
+        assert moved.status == 409, status
+        assert "dispatched by a crew's 接令" in (await moved.json())["error"]
+    # an agent (or integration) may not record an acceptance; a reason is required
+    refused = await client.post(
+        url + "/dispatch-acceptance", json={"reason": "x" * 5}, headers=agent
+    )
+    assert refused.status == 403
+    sup = auth(tokens["supervisor"])
+    no_reason = await client.post(url + "/dispatch-acceptance", json={}, headers=sup)
+    assert no_reason.status == 422
+    no_crew = await client.post(
+        url + "/dispatch-acceptance", json={"reason": "电台接令", "crew_id": 999}, headers=sup
+    )
+    assert no_crew.status == 422 and "no crew 999" in (await no_crew.json())["error"]
+    # closing it undispatched (the customer's own fuse) stops the crew calls but meets nothing
+    clock.now += timedelta(minutes=2)
+    closed = await client.post(url + "/close", json={"result": "客户自行恢复"}, headers=agent)
+    assert closed.status == 200
+    dispatch = next(d for d in (await closed.json())["deadlines"] if d["name"] == "dispatch")
+    assert dispatch["met_at"] is None
+    late = await client.post(url + "/dispatch-acceptance", json={"reason": "补录接令"}, headers=sup)
+    assert late.status == 409 and "already closed" in (await late.json())["error"]
+    # and nobody marks its 回访 done by hand
+    skip = await client.patch(url, json={"status": "callback_done"}, headers=agent)
+    assert skip.status == 409 and "recorded by the 回访" in (await skip.json())["error"]
+
+
+async def test_a_recorded_acceptance_is_in_the_history_with_its_reason(env) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, clock, _ = env
+    order = await (
+        await client.post("/api/work-orders", json=REPAIR, headers=auth(tokens["agent"]))
+    ).json()
+    url = f"/api/work-orders/{order['order_no']}"
+    clock.now += timedelta(minutes=3)
+    sup = auth(tokens["supervisor"])
+    ok = await client.post(
+        url + "/dispatch-acceptance", json={"reason": "一班电台接令"}, headers=sup
+    )
+    view = await ok.json()
+    assert view["status"] == "dispatched"
+    dispatch = next(d for d in view["deadlines"] if d["name"] == "dispatch")
+    assert dispatch["met_at"] == clock.now.isoformat()
+    last = view["history"][-1]
+    assert (last["to"], last["actor"]) == ("dispatched", "supervisor:sup")
+    assert last["note"] == "接令 recorded: 一班电台接令"
+    again = await client.post(url + "/dispatch-acceptance", json={"reason": "再次"}, headers=sup)
+    assert again.status == 409
