@@ -35,6 +35,7 @@ from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
+from ivr.db.centre_secrets import SqlCentreSecrets
 from ivr.db.deadline_source import SqlDeadlineSource
 from ivr.db.dispatch_store import SqlDispatch
 from ivr.db.duty_roster import SqlDutyRoster
@@ -54,6 +55,7 @@ from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPo
 from ivr.domain.deadline_watch import WarningPolicy
 from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
+from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
@@ -223,11 +225,12 @@ class Bridge:
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
         )
+        self.leg_keys = LegKeys()  # its secret is read from the database at start
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
-            "callback": callback_route(callback_deps),
-            "dispatch": dispatch_route(dispatch_deps),
+            "callback": callback_route(callback_deps, self.leg_keys),
+            "dispatch": dispatch_route(dispatch_deps, self.leg_keys),
             "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
         self.agi = FastAgiServer(settings.agi, self.routes, self.metrics)
@@ -309,6 +312,7 @@ class Bridge:
             )
         self._hold_files()
         await upgrade(self.settings.database.url)
+        self.leg_keys.set_secret(await SqlCentreSecrets(self.engine).leg_secret())
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
@@ -348,7 +352,7 @@ class Bridge:
             raise RuntimeError("callback.dialer needs [ami] with its secret")
         self.dialer = Dialer(
             self.callbacks,
-            callback_originator(self.ami, cb),
+            callback_originator(self.ami, cb, self.leg_keys),
             DialerLimits(
                 cb.max_concurrent,
                 cb.rate_per_s,
@@ -369,7 +373,7 @@ class Bridge:
             raise RuntimeError("dispatch.dispatcher needs [ami] with its secret")
         self.dispatcher = Dispatcher(
             self.dispatch,
-            dispatch_originator(self.ami, dp),
+            dispatch_originator(self.ami, dp, self.leg_keys),
             self.alerts,
             DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
             utc_now,

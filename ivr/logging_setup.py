@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ivr.domain.attempt_ids import short as short_attempt_ids
 from ivr.domain.privacy import mask_numbers_in
 
 _secrets: set[str] = set()
@@ -22,8 +23,9 @@ def register_secret(value: str) -> None:
 
 
 def mask(text: str) -> str:
-    """``text`` with every phone-like number masked and every registered secret hidden."""
-    masked = mask_numbers_in(text)
+    """``text`` with every phone-like number masked, every registered secret hidden and every
+    outbound attempt id shortened."""
+    masked = short_attempt_ids(mask_numbers_in(text))
     for secret in _secrets:
         masked = masked.replace(secret, "***")
     return masked

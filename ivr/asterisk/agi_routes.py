@@ -3,8 +3,10 @@
 ``inbound``     ``AGI(agi://…/inbound)`` from the 95598 entry context: the menu.
 ``call-ended``  ``AGI(agi://…/call-ended,<call id>,<QUEUESTATUS>,<MEMBERINTERFACE>)`` from the
                 hangup handler: when, and how, the call finally ended.
-``dispatch``    ``AGI(agi://…/dispatch,<call id>)`` from ``[dispatch-out]``: the order read to the
-                repair crew on duty, who accepts with 1.
+``callback``    ``AGI(agi://…/callback,<attempt id>,<leg key>)`` from ``[callback-out]``: the 回访.
+``dispatch``    ``AGI(agi://…/dispatch,<call id>,<leg key>)`` from ``[dispatch-out]``: the order
+                read to the repair crew on duty, who accepts with 1. Both legs must carry the
+                key set at Originate (``ivr.domain.leg_keys``), or they are hung up untouched.
 ``agent-greeting``  ``AGI(agi://…/agent-greeting,<member interface>)`` on the agent's leg when
                 the agent answers: the standard opening with the agent's job number.
 """
@@ -19,7 +21,8 @@ from datetime import datetime
 from ivr.asterisk.agi_channel import AgiChannel
 from ivr.asterisk.agi_reader import AgiEnvironment
 from ivr.asterisk.agi_server import AgiRoute
-from ivr.domain.attempt_ids import CALLBACK_ATTEMPT, DISPATCH_CALL
+from ivr.domain.attempt_ids import CALLBACK_ATTEMPT, DISPATCH_CALL, AttemptIds, short
+from ivr.domain.leg_keys import LegKeys
 from ivr.flows import agent_greeting, callback_call, dispatch_call, inbound
 from ivr.ports import CallJournal
 
@@ -69,13 +72,25 @@ def call_ended_route(journal: CallJournal, clock: Callable[[], datetime]) -> Agi
     return route
 
 
-def callback_route(deps: callback_call.CallbackDeps) -> AgiRoute:
-    """``AGI(agi://…/callback,<attempt id>)`` on the answered leg of a callback call."""
+def _keyed_leg(env: AgiEnvironment, ids: AttemptIds, keys: LegKeys, what: str) -> str | None:
+    """The attempt id of an outbound leg whose key matches it, else None (logged)."""
+    args = [*env.args, "", ""]
+    action_id, key = args[0].strip(), args[1].strip()
+    if not ids.valid(action_id):
+        log.warning("%s leg with a malformed attempt id: hung up", what)
+        return None
+    if not keys.valid(action_id, key):
+        log.warning("%s leg %s with a wrong or missing leg key: hung up", what, short(action_id))
+        return None
+    return action_id
+
+
+def callback_route(deps: callback_call.CallbackDeps, keys: LegKeys) -> AgiRoute:
+    """``AGI(agi://…/callback,<attempt id>,<leg key>)`` on the answered leg of a callback."""
 
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
-        action_id = (env.args[0] if env.args else "").strip()
-        if not CALLBACK_ATTEMPT.valid(action_id):
-            log.warning("callback leg with a malformed attempt id %r: hung up", action_id[:40])
+        action_id = _keyed_leg(env, CALLBACK_ATTEMPT, keys, "callback")
+        if action_id is None:
             await channel.hangup()
             return
         await callback_call.run(channel, action_id, deps, clean(env.get("uniqueid"), 64))
@@ -83,13 +98,12 @@ def callback_route(deps: callback_call.CallbackDeps) -> AgiRoute:
     return route
 
 
-def dispatch_route(deps: dispatch_call.DispatchDeps) -> AgiRoute:
-    """``AGI(agi://…/dispatch,<call id>)`` on the answered leg of a call to a repair crew."""
+def dispatch_route(deps: dispatch_call.DispatchDeps, keys: LegKeys) -> AgiRoute:
+    """``AGI(agi://…/dispatch,<call id>,<leg key>)`` on the answered leg of a call to a crew."""
 
     async def route(channel: AgiChannel, env: AgiEnvironment) -> None:
-        action_id = (env.args[0] if env.args else "").strip()
-        if not DISPATCH_CALL.valid(action_id):
-            log.warning("dispatch leg with a malformed call id %r: hung up", action_id[:40])
+        action_id = _keyed_leg(env, DISPATCH_CALL, keys, "dispatch")
+        if action_id is None:
             await channel.hangup()
             return
         await dispatch_call.run(channel, action_id, deps)

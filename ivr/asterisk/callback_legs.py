@@ -19,12 +19,15 @@ from ivr.asterisk.originate import AmiLegOriginator, OutboundRoute
 from ivr.config import CallbackSettings
 from ivr.domain.attempt_ids import CALLBACK_ATTEMPT
 from ivr.domain.callbacks import Claim, result_of_originate_failure
+from ivr.domain.leg_keys import LegKeys
 from ivr.ports import CallbackLegStore
 
 log = logging.getLogger(__name__)
 
 
-def callback_originator(ami: AmiClient, settings: CallbackSettings) -> AmiLegOriginator[Claim]:
+def callback_originator(
+    ami: AmiClient, settings: CallbackSettings, keys: LegKeys
+) -> AmiLegOriginator[Claim]:
     route = OutboundRoute(
         trunk_context=settings.trunk_context,
         originate_context=settings.originate_context,
@@ -33,7 +36,7 @@ def callback_originator(ami: AmiClient, settings: CallbackSettings) -> AmiLegOri
         agi_variable="IVR_CB_AGI",
         agi_url=settings.agi_url,
     )
-    return AmiLegOriginator(ami, route, lambda _claim: settings.ring_timeout_s)
+    return AmiLegOriginator(ami, route, lambda _claim: settings.ring_timeout_s, keys)
 
 
 def watch_callback_events(

@@ -17,13 +17,14 @@ from ivr.config import DispatchSettings
 from ivr.domain.attempt_ids import DISPATCH_CALL
 from ivr.domain.callbacks import AttemptResult, result_of_originate_failure
 from ivr.domain.dispatch import CallResult, DispatchClaim
+from ivr.domain.leg_keys import LegKeys
 from ivr.ports import DispatchLegStore
 
 _RESULTS = {AttemptResult.NO_ANSWER: CallResult.NO_ANSWER, AttemptResult.BUSY: CallResult.BUSY}
 
 
 def dispatch_originator(
-    ami: AmiClient, settings: DispatchSettings
+    ami: AmiClient, settings: DispatchSettings, keys: LegKeys
 ) -> AmiLegOriginator[DispatchClaim]:
     route = OutboundRoute(
         trunk_context=settings.trunk_context,
@@ -33,7 +34,7 @@ def dispatch_originator(
         agi_variable="IVR_DP_AGI",
         agi_url=settings.agi_url,
     )
-    return AmiLegOriginator(ami, route, lambda claim: claim.ring_timeout_s)
+    return AmiLegOriginator(ami, route, lambda claim: claim.ring_timeout_s, keys)
 
 
 def originate_result(reason: str | int | None) -> CallResult:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from ivr.asterisk.ami import AmiClient, AmiLinkLost
+from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber, dial_string
 from ivr.ports import OriginateUnconfirmed
 
@@ -47,15 +48,24 @@ class AmiLegOriginator(Generic[ClaimT]):
     long a claim rings (a setting for callbacks, the plan's for each call to a crew)."""
 
     def __init__(
-        self, ami: AmiClient, route: OutboundRoute, ring_timeout_s: Callable[[ClaimT], float]
+        self,
+        ami: AmiClient,
+        route: OutboundRoute,
+        ring_timeout_s: Callable[[ClaimT], float],
+        keys: LegKeys,
     ) -> None:
         self._ami = ami
         self._route = route
         self._ring_timeout_s = ring_timeout_s
+        self._keys = keys
 
     async def originate(self, claim: ClaimT) -> None:
         route = self._route
-        variables = [f"{route.attempt_variable}={claim.action_id}"]
+        variables = [
+            f"{route.attempt_variable}={claim.action_id}",
+            # the answered leg hands it back to the AGI route, which checks it
+            f"IVR_LEG_KEY={self._keys.key_for(claim.action_id)}",
+        ]
         if route.agi_url:
             variables.append(f"{route.agi_variable}={route.agi_url}")
         await originate(

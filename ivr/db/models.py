@@ -111,6 +111,16 @@ class ApiTokenRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class CentreSecretRow(Base):
+    """Secrets every bridge of the centre shares, made by the migration that adds them (the
+    leg key secret: ``ivr.domain.leg_keys``)."""
+
+    __tablename__ = "centre_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
 class AgentRow(Base):
     """An agent: job number (工号), queue member interface, skills (the queues they log in to)."""
 
@@ -181,18 +191,21 @@ rings_table = RingAttemptRow.__table__
 calls_table = CallRow.__table__
 steps_table = StepRow.__table__
 tokens_table = ApiTokenRow.__table__
+centre_secrets_table = CentreSecretRow.__table__
 
 __all__ = [
     "AgentRow",
     "ApiTokenRow",
     "Base",
     "CallRow",
+    "CentreSecretRow",
     "QueueVisitRow",
     "RingAttemptRow",
     "StepRow",
     "UtcDateTime",
     "agents_table",
     "calls_table",
+    "centre_secrets_table",
     "rings_table",
     "steps_table",
     "tokens_table",

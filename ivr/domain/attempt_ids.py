@@ -32,3 +32,13 @@ class AttemptIds:
 
 CALLBACK_ATTEMPT = AttemptIds("cb-")
 DISPATCH_CALL = AttemptIds("dp-")
+
+
+_ANY_ID = re.compile(r"\b(cb|dp)-([0-9a-f]{8})[0-9a-f]{24}\b")
+
+
+def short(text: str) -> str:
+    """Attempt ids as logs show them: the kind and 8 hex digits, enough to follow one attempt
+    through the log, not enough to name it to anyone (``cb-1a2b3c4d…``). Applied to every
+    formatted log line, and usable on one id."""
+    return _ANY_ID.sub(r"\1-\2…", text)

@@ -178,7 +178,7 @@ def test_dialplan_contexts_and_the_agi_contract(asterisk_sandbox: AsteriskSandbo
     assert "AGI(${IVR_AGI_URL}/inbound)" in inbound, inbound
     assert "Queue(${IVR_QUEUE},,,,${IVR_QUEUE_TIMEOUT})" in inbound, inbound
     dispatch = asterisk_sandbox.rx("dialplan show s@dispatch-out")
-    assert "AGI(${IVR_AGI_URL}/dispatch,${IVR_DISPATCH_CALL})" in dispatch, dispatch
+    assert "AGI(${IVR_AGI_URL}/dispatch,${IVR_DISPATCH_CALL},${IVR_LEG_KEY})" in dispatch, dispatch
     ended = asterisk_sandbox.rx("dialplan show s@ivr-call-ended")
     assert "${IVR_CALL_ID},${QUEUESTATUS},${MEMBERINTERFACE}" in ended, ended
     globals_ = asterisk_sandbox.rx("dialplan show globals")

@@ -96,3 +96,14 @@ def test_a_prompt_is_named_in_logs_by_digest_not_by_its_words() -> None:
     named = describe(said)
     assert "幸福路" not in named and "幺三八" not in named
     assert named == describe(said) != describe(said + "。")
+
+
+def test_an_outbound_attempt_id_never_reaches_the_log_whole() -> None:
+    """An attempt id names a 回访 or a dispatch call to the AGI routes; logs keep 8 hex digits
+    of it, enough to follow the attempt, not enough to name it."""
+    logger, out = _bridge_log()
+    attempt = "cb-" + "0123456789abcdef" * 2
+    logger.warning("callback %s: dialling; crew call %s", attempt, "dp-" + "f" * 32)
+    written = out.getvalue()
+    assert attempt not in written and "f" * 32 not in written
+    assert "cb-01234567…" in written and "dp-ffffffff…" in written
