@@ -139,6 +139,10 @@ class AmiClient:
     def logged_in(self) -> bool:
         return self._logged_in.is_set()
 
+    async def wait_logged_in(self) -> None:
+        """Return once the link is logged in (at once if it is)."""
+        await self._logged_in.wait()
+
     def drop_connection(self, reconnect_after_s: float | None = None) -> None:
         """Close the TCP link as a network fault would (tests); panoramisk reconnects, after
         ``reconnect_after_s`` if given (a longer outage)."""

@@ -4,6 +4,11 @@ On the first login and after every reconnect, events may have been missed: the l
 Asterisk what is there now (``QueueStatus`` for callers waiting and members,
 ``CoreShowChannels`` for every channel still up) and lets the service rebuild from that.
 Events arriving during a resync are held and replayed after it, in order.
+
+A resync that fails (an action refused or timed out, the link lost again) is retried, with
+backoff, until one succeeds: the held events are replayed only then, and ``resynced`` is set
+only then. A login that comes while a resync runs (the link dropped and came back) starts it
+over on the new link; the events held so far stay held until that one has succeeded.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 SHUTDOWN_WINDOW_US = 3_000_000  # calls that ended this long before the link dropped
+RESYNC_RETRY_S = 1.0  # first wait after a failed resync; doubles up to RESYNC_RETRY_MAX_S
+RESYNC_RETRY_MAX_S = 30.0
 
 
 def now_us() -> int:
@@ -36,11 +43,16 @@ def now_us() -> int:
 
 
 class TrackerLink:
-    def __init__(self, ami: AmiClient, tracking: CallTracking) -> None:
+    def __init__(
+        self, ami: AmiClient, tracking: CallTracking, retry_s: float = RESYNC_RETRY_S
+    ) -> None:
         self.ami = ami
         self.tracking = tracking
+        self.retry_s = retry_s
         self._held: list[Mapping[str, str]] | None = None
         self._resync_task: asyncio.Task[None] | None = None
+        self._logins = 0  # logins seen: a resync counts only if none came while it ran
+        self.failed_resyncs = 0
         self._started: str | None = None  # Asterisk's start time, as CoreStatus reports it
         self.restarts = 0  # Asterisk restarts seen across reconnects
         self.resynced = asyncio.Event()
@@ -76,25 +88,41 @@ class TrackerLink:
             log.exception("AMI event %s could not be handled", name[:40])
 
     def _logged_in(self) -> None:
-        if self._resync_task is not None and not self._resync_task.done():
-            self._resync_task.cancel()
-        self._held = []
-        self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+        self._logins += 1
+        if self._held is None:
+            self._held = []
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.get_running_loop().create_task(
+                self._resync(), name="ami-resync"
+            )
+        # else: the running loop sees the new login and starts over on the new link
 
     async def _resync(self) -> None:
-        try:
-            for attempt in range(5):
-                try:
-                    await self._resync_once()
-                    break
-                except Exception as exc:
-                    log.warning("resync attempt %d failed: %s", attempt + 1, exc)
-                    await asyncio.sleep(1 + attempt)
-        finally:
-            held, self._held = self._held or [], None
-            for event in held:
-                self._apply(event)
-            self.resynced.set()
+        """Resync until one attempt succeeds with no login in between; then replay."""
+        wait_s = self.retry_s
+        while True:
+            await self.ami.wait_logged_in()
+            logins = self._logins
+            try:
+                await self._resync_once()
+            except Exception as exc:
+                self.failed_resyncs += 1
+                log.warning(
+                    "resync failed (%s); attempt %d, next in %.0f s",
+                    _reason(exc),
+                    self.failed_resyncs,
+                    wait_s,
+                )
+                await asyncio.sleep(wait_s)
+                wait_s = min(RESYNC_RETRY_MAX_S, wait_s * 2)
+                continue
+            if logins == self._logins:
+                break
+            log.info("logged in again during the resync: resyncing on the new link")
+        held, self._held = self._held or [], None
+        for event in held:
+            self._apply(event)
+        self.resynced.set()
 
     async def _resync_once(self) -> None:
         # Did Asterisk restart while we were away? Then the hang-ups and queue events of its
@@ -144,6 +172,11 @@ class TrackerLink:
             self._resync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._resync_task
+
+
+def _reason(exc: Exception) -> str:
+    """A failure in a few words (an action's timeout has no text of its own)."""
+    return f"{type(exc).__name__}: {exc}"[:160] if str(exc) else type(exc).__name__
 
 
 def _int(value: Any) -> int:
