@@ -86,6 +86,7 @@ class CallTracking:
         self._writer: asyncio.Task[None] | None = None
         self._roster_task: asyncio.Task[None] | None = None
         self._roster_stale = False
+        self._roster_failures = 0  # reads failed in a row (logged in full once)
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="visit-writer")
@@ -109,9 +110,16 @@ class CallTracking:
             return True
         try:
             self.roster.load(await self.agents.all())
-        except Exception:
-            log.exception("could not read the agents table; job numbers may be missing")
+        except Exception as exc:
+            self._roster_failures += 1
+            if self._roster_failures == 1:  # once per outage, not every RETRY_S
+                log.exception("could not read the agents table; job numbers may be missing")
+            else:
+                log.debug("agents table still unreadable (%s)", type(exc).__name__)
             return False
+        if self._roster_failures:
+            log.warning("agents table read again after %d failed tries", self._roster_failures)
+            self._roster_failures = 0
         return True
 
     def agents_changed(self) -> None:
@@ -297,12 +305,19 @@ class CallTracking:
         while True:
             visit = await self._writes.get()
             try:
+                failures = 0
                 while True:
                     try:
                         await self.store.save(visit)
                         break
-                    except Exception:
-                        log.exception("could not store queue call; retrying in %.0f s", RETRY_S)
+                    except Exception as exc:
+                        failures += 1
+                        if failures == 1:  # in full once; then a line a minute
+                            log.exception(
+                                "could not store queue call; retrying every %.0f s", RETRY_S
+                            )
+                        elif failures % round(60 / RETRY_S) == 0:
+                            log.warning("queue call still not stored (%s)", type(exc).__name__)
                         await asyncio.sleep(RETRY_S)
             finally:
                 self._writes.task_done()
