@@ -22,8 +22,9 @@ class FakeAmi:
     else; remembers its connections and the actions each one received. ``refuse``: every
     login is refused as Asterisk refuses a wrong secret (an error, then the link closes)."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, pong: bool = False) -> None:
         self.refuse = refuse
+        self.pong = pong  # answer Pings as Asterisk does
         self.writers: list[asyncio.StreamWriter] = []
         self.actions: list[list[str]] = []
 
@@ -41,6 +42,11 @@ class FakeAmi:
             fields = dict(x.split(": ", 1) for x in block if ": " in x)
             block = []
             received.append(fields.get("Action", ""))
+            if fields.get("Action", "").lower() == "ping" and self.pong:
+                writer.write(
+                    f"Response: Success\r\nActionID: {fields.get('ActionID', '')}\r\n"
+                    "Ping: Pong\r\nTimestamp: 1764866000.000000\r\n\r\n".encode()
+                )
             if fields.get("Action", "").lower() == "login" and self.refuse:
                 writer.write(
                     f"Response: Error\r\nActionID: {fields.get('ActionID', '')}\r\n"
@@ -155,6 +161,21 @@ async def test_a_peer_that_stops_answering_is_dropped_and_reconnected() -> None:
         await wait_until(lambda: client.logins == 2)
         assert client.silent_drops >= 1
         assert fake.actions[0][:2] == ["Login", "Ping"]
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_peer_that_answers_its_pings_keeps_the_link() -> None:
+    fake = FakeAmi(pong=True)
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AmiClient("127.0.0.1", port, "u", "s", ping_interval_s=0.5, ping_timeout_s=0.5)
+    try:
+        await client.connect(timeout_s=5)
+        await wait_until(lambda: fake.actions[0].count("Ping") >= 5)
+        assert client.silent_drops == 0 and client.logins == 1 and len(fake.writers) == 1
     finally:
         await client.close()
         server.close()
