@@ -17,6 +17,8 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 2.0  # a probe that takes longer counts as not ready ("no answer")
+REUSE_S = 1.0  # a report this young is answered again: unauthenticated callers cannot make
+# the bridge probe its database more than once a second, however often they ask
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +46,27 @@ class ReadinessReport:
 
 
 class Readiness:
-    """Runs every part's probe at once, each bounded by ``timeout_s``."""
+    """Runs every part's probe at once, each bounded by ``timeout_s``; concurrent and repeated
+    requests within ``reuse_s`` share one round of probes."""
 
-    def __init__(self, probes: Mapping[str, Probe], timeout_s: float = CHECK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        probes: Mapping[str, Probe],
+        timeout_s: float = CHECK_TIMEOUT_S,
+        reuse_s: float = REUSE_S,
+    ) -> None:
         self._probes = dict(probes)
         self._timeout_s = timeout_s
+        self._reuse_s = reuse_s
+        self._last: tuple[float, asyncio.Future[ReadinessReport]] | None = None
 
     async def report(self) -> ReadinessReport:
+        loop = asyncio.get_running_loop()
+        if self._last is None or loop.time() - self._last[0] >= self._reuse_s:
+            self._last = (loop.time(), asyncio.ensure_future(self._probe_all()))
+        return await asyncio.shield(self._last[1])
+
+    async def _probe_all(self) -> ReadinessReport:
         names = list(self._probes)
         states = await asyncio.gather(*(self._run(name) for name in names))
         return ReadinessReport(dict(zip(names, states, strict=True)))

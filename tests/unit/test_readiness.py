@@ -25,6 +25,19 @@ async def test_a_slow_or_failing_probe_is_not_ready_and_says_only_a_fixed_word()
     assert report.parts["database"] == PartState(False, "check failed")  # not the error's text
 
 
+async def test_many_requests_at_once_share_one_round_of_probes() -> None:
+    calls: list[int] = []
+
+    async def database() -> PartState:
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        return PartState(True, "reachable")
+
+    readiness = Readiness({"database": database}, reuse_s=3600)
+    reports = await asyncio.gather(*(readiness.report() for _ in range(500)))
+    assert len(calls) == 1 and all(r.ready for r in reports)
+
+
 async def test_the_migration_is_retried_until_it_succeeds_then_on_ready_runs_once() -> None:
     attempts: list[int] = []
     ready: list[int] = []
