@@ -52,6 +52,7 @@ class TrackerLink:
         self._held: list[Mapping[str, str]] | None = None
         self._resync_task: asyncio.Task[None] | None = None
         self._logins = 0  # logins seen: a resync counts only if none came while it ran
+        self._new_login = asyncio.Event()  # cuts a retry's wait short: try on the new link now
         self.failed_resyncs = 0
         self._started: str | None = None  # Asterisk's start time, as CoreStatus reports it
         self.restarts = 0  # Asterisk restarts seen across reconnects
@@ -89,6 +90,7 @@ class TrackerLink:
 
     def _logged_in(self) -> None:
         self._logins += 1
+        self._new_login.set()
         if self._held is None:
             self._held = []
         if self._resync_task is None or self._resync_task.done():
@@ -103,6 +105,7 @@ class TrackerLink:
         while True:
             await self.ami.wait_logged_in()
             logins = self._logins
+            self._new_login.clear()
             try:
                 await self._resync_once()
             except Exception as exc:
@@ -113,8 +116,13 @@ class TrackerLink:
                     self.failed_resyncs,
                     wait_s,
                 )
-                await asyncio.sleep(wait_s)
-                wait_s = min(RESYNC_RETRY_MAX_S, wait_s * 2)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_login.wait(), wait_s)
+                wait_s = (
+                    self.retry_s
+                    if self._new_login.is_set()
+                    else min(RESYNC_RETRY_MAX_S, wait_s * 2)
+                )
                 continue
             if logins == self._logins:
                 break
