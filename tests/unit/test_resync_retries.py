@@ -132,3 +132,14 @@ async def test_a_second_login_during_a_resync_keeps_the_events_held_until_it_is_
     await asyncio.wait_for(link.resynced.wait(), 10)
     assert tracking.handled == ["1700000000.1", "1700000000.2"]  # both kept, in order
     await link.stop()
+
+
+async def test_a_new_login_ends_the_wait_after_a_failed_resync() -> None:
+    ami, tracking = ScriptedAmi(fail=1), RecordingTracking()
+    link = TrackerLink(ami, tracking, retry_s=3600)  # type: ignore[arg-type]
+    ami.login()
+    await eventually(lambda: link.failed_resyncs == 1)  # now waiting an hour…
+    ami.login()  # …unless the link comes back: then at once
+    await asyncio.wait_for(link.resynced.wait(), 10)
+    assert tracking.resyncs == 1
+    await link.stop()
