@@ -16,6 +16,7 @@ from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import text
 
 from ivr.asterisk.agi_routes import (
     agent_greeting_route,
@@ -74,6 +75,8 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.readiness import PartState, Readiness
+from ivr.services.schema_migration import SchemaMigration
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
@@ -84,6 +87,7 @@ from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
+from ivr.web.health import add_health_routes
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
 from ivr.web.reports_api import add_report_routes
@@ -240,6 +244,13 @@ class Bridge:
         self.recompute = SqlDeadlineRecompute(
             self.engine, self.is_workday, self.warning_policy, utc_now
         )
+        # the database may be down at start: calls are served anyway, the schema comes later
+        self.schema = SchemaMigration(
+            lambda: upgrade(settings.database.url), self._start_database_work
+        )
+        self.readiness = Readiness(
+            {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
+        )
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -302,6 +313,13 @@ class Bridge:
             return None
 
     async def start(self) -> None:
+        """Start what calls need first (FastAGI, the menu's prompts), then the schema (now, or
+        in the background while the database is down) and the AMI link (in the background:
+        nothing waits for its login)."""
+        ami = self.settings.ami
+        secret = ami.secret_value()
+        if not secret and (self.settings.callback.dialer or self.settings.dispatch.dispatcher):
+            raise RuntimeError("callback.dialer and dispatch.dispatcher need [ami] with its secret")
         if self.recognizer is not None:
             await self.recognizer.start()  # seconds, in the recogniser's thread
             self.recognizer.prepare(self.grammars)  # a word the model lacks stops us here
@@ -311,30 +329,45 @@ class Bridge:
                 ", ".join(sorted(self.grammars)),
             )
         self._hold_files()
-        await upgrade(self.settings.database.url)
-        self.leg_keys.set_secret(await SqlCentreSecrets(self.engine).leg_secret())
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
-        texts |= {greeting_text(a.job_number) for a in await self.agents.all()}
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
+        await self.agi.start()
+        if secret:
+            register_secret(secret)  # the log filter replaces it wherever it would appear
+            self.ami = AmiClient(
+                ami.host,
+                ami.port,
+                ami.username,
+                secret,
+                ping_interval_s=ami.ping_interval_s,
+                ping_timeout_s=ami.ping_timeout_s,
+                reconnect_max_s=ami.reconnect_max_s,
+            )
+            self.link = TrackerLink(self.ami, self.tracking)
+            self.control.queues = self.ami
+        else:
+            log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
+        await self.schema.start()  # on success (now or later): _start_database_work
+        await self.tracking.start()  # reads the agents; retries by itself while the db is down
+        if self.ami is not None:
+            self.ami.start()  # in the background: calls and the web never wait on AMI
+
+    async def _start_database_work(self) -> None:
+        """What needs the schema: the legs' key, agents' greetings, deadline recompute, dialer,
+        watch …"""
+        self.leg_keys.set_secret(await SqlCentreSecrets(self.engine).leg_secret())
+        try:
+            greetings = {greeting_text(a.job_number) for a in await self.agents.all()}
+            await self.prompts.prerender(sorted(greetings))
+        except Exception:  # rendered at the first greeting instead
+            log.exception("could not render the agents' greetings ahead of time")
         try:  # before the watch starts: its first round judges the new due times
             await recompute_provisional(self.recompute, self.poke_watch)
         except Exception:  # idempotent: the next start or `ivr calendar recompute` does it
             log.exception("recomputing provisional deadlines failed; the bridge runs on")
-        await self.tracking.start()
-        ami = self.settings.ami
-        secret = ami.secret_value()
-        if secret:
-            register_secret(secret)  # the log filter replaces it wherever it would appear
-            self.ami = AmiClient(ami.host, ami.port, ami.username, secret)
-            self.link = TrackerLink(self.ami, self.tracking)
-            self.control.queues = self.ami
-            await self.ami.connect(give_up=False)
-        else:
-            log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
-        await self.agi.start()
         if self.settings.callback.dialer:
             await self._start_dialer()
         if self.watch is not None:
@@ -345,6 +378,28 @@ class Bridge:
             log.info("alerts pushed to the webhook %s", self.webhook)
         if self.settings.dispatch.dispatcher:
             self._start_dispatcher()
+
+    async def _ami_state(self) -> PartState:
+        if self.ami is None:
+            return PartState(True, "not configured")
+        if not self.ami.logged_in:
+            return PartState(False, "login refused" if self.ami.refused else "not connected")
+        if self.link is not None and not self.link.resynced.is_set():
+            return PartState(False, "resyncing")
+        return PartState(True, "logged in")
+
+    async def _database_state(self) -> PartState:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return PartState(False, "unreachable")
+        if not self.schema.done.is_set():
+            return PartState(False, "not migrated yet")
+        return PartState(True, "reachable")
+
+    async def _agi_state(self) -> PartState:
+        return PartState(True, "listening") if self.agi.listening else PartState(False, "stopped")
 
     async def _start_dialer(self) -> None:
         cb = self.settings.callback
@@ -411,6 +466,7 @@ class Bridge:
             )
 
     async def stop(self) -> None:
+        await self.schema.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.pusher is not None:
@@ -459,6 +515,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
+    add_health_routes(app, bridge.readiness)
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)

@@ -62,9 +62,24 @@ class AgiSettings(_Section):
 
 
 class AmiSettings(_Section):
+    """The Asterisk Manager link (call tracking, agents, originates) and how it is watched."""
+
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ivr-bridge"
+    ping_interval_s: float = Field(
+        10.0, ge=0.5, le=60, description="a Ping is sent this often and its answer awaited"
+    )
+    ping_timeout_s: float = Field(
+        10.0,
+        ge=0.5,
+        le=60,
+        description="no answer to a Ping within this: the link is dropped and reconnected "
+        "(a silent link is noticed within ping_interval_s + ping_timeout_s)",
+    )
+    reconnect_max_s: float = Field(
+        30.0, ge=1, le=600, description="longest wait between failed connects or logins"
+    )
     secret: SecretStr = SecretStr("")
     secret_file: Path | None = Field(
         None, description="a file holding the secret (one line), used when `secret` is empty"

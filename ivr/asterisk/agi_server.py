@@ -48,6 +48,11 @@ class FastAgiServer:
         return self._server.sockets[0].getsockname()[1]
 
     @property
+    def listening(self) -> bool:
+        """Accepting connections (readiness)."""
+        return self._server is not None and self._server.is_serving()
+
+    @property
     def active_sessions(self) -> int:
         return len(self._sessions)
 

@@ -1,10 +1,16 @@
-"""A small AMI client over panoramisk: login with a deadline, actions, event subscriptions.
+"""A small AMI client over panoramisk: login, actions, event subscriptions, a watched link.
 
-panoramisk reconnects by itself but reports a failed login only by never calling back; we
-turn that into a clear error after a deadline. It retries every ``reconnect_timeout`` seconds
-for ever; :class:`_BackoffManager` doubles the wait after each failed attempt (up to
-``MAX_RECONNECT_S``, plus jitter: ``reconnect_wait``, tenacity's) and stops reconnecting once
-we close on purpose.
+panoramisk reconnects by itself, but it reports a refused login only by never calling back,
+retries every ``reconnect_timeout`` seconds for ever, and pings without waiting for the answer,
+so a link whose peer went silent without closing it (a half-open TCP connection: a firewall
+dropped the state, the host froze) looks alive for ever. :class:`_WatchedManager` adds:
+
+* an awaited ``Ping`` every ``ping_interval_s``: no answer within ``ping_timeout_s`` and the link
+  is aborted and reconnected (then the tracker resyncs, as after any reconnect);
+* a refused login logged as what it is, naming the AMI user (never the secret), then backed off;
+* exponential backoff (``MIN_RECONNECT_S`` doubling to ``reconnect_max_s``) after every attempt
+  that did not end logged in; a link that was logged in reconnects at once;
+* no reconnect once we close on purpose, and no re-sending of unanswered actions.
 """
 
 from __future__ import annotations
@@ -28,19 +34,21 @@ EventCallback = Callable[[Message], Any]
 
 MIN_RECONNECT_S = 0.5
 MAX_RECONNECT_S = 30.0
-_RECONNECT_WAIT = wait_exponential(multiplier=MIN_RECONNECT_S, max=MAX_RECONNECT_S) + wait_random(
-    0, MIN_RECONNECT_S
-)
+PING_INTERVAL_S = 10.0
+PING_TIMEOUT_S = 10.0
 
 
-def reconnect_wait(failures: int) -> float:
-    """The wait after ``failures`` failed connects in a row: ``MIN_RECONNECT_S * 2**failures``
-    (at most ``MAX_RECONNECT_S``) plus up to ``MIN_RECONNECT_S`` of jitter, so bridges that lost
-    the same Asterisk do not all knock at once. panoramisk does the waiting; tenacity's wait
-    strategy says how long."""
+def reconnect_wait(
+    failures: int, max_s: float = MAX_RECONNECT_S, first_s: float = MIN_RECONNECT_S
+) -> float:
+    """The wait after ``failures`` failed attempts in a row: ``first_s * 2**failures`` (at most
+    ``max_s``) plus up to ``first_s`` of jitter, so bridges that lost the same Asterisk do not
+    all knock at once. We (or panoramisk) do the waiting; tenacity's wait strategy says how
+    long."""
+    wait = wait_exponential(multiplier=first_s, max=max_s) + wait_random(0, first_s)
     state = RetryCallState(AsyncRetrying(), None, (), {})
     state.attempt_number = failures + 1
-    return _RECONNECT_WAIT(state)
+    return float(wait(state))
 
 
 class AmiError(RuntimeError):
@@ -61,33 +69,121 @@ def _check_framing(action: dict[str, str]) -> None:
             raise ValueError(f"AMI header {str(key)[:20]!r} would break the action's framing")
 
 
-class _BackoffManager(Manager):  # type: ignore[misc]
-    """panoramisk's Manager with exponential backoff between reconnect attempts."""
+class _WatchedManager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager with an awaited ping, plain login failures and backoff."""
 
     closing = False
-    attempts = 0
+    attempts = 0  # attempts in a row that did not end logged in
     next_reconnect_s: float | None = None  # one-off wait after the next loss (tests)
+    max_reconnect_s = MAX_RECONNECT_S
+    ping_timeout_s = PING_TIMEOUT_S
+    refusals = 0  # logins Asterisk refused (wrong user or secret), in all
+    silent_drops = 0  # links dropped because a Ping went unanswered, in all
+    last_refusal: str | None = None  # what the last refused login was told, for health
+    _ping_task: asyncio.Task[None] | None = None
+    _wait_after_loss: float | None = None  # set by a refused login: its backoff, logged there
+
+    @property
+    def where(self) -> str:
+        return f"{self.config['host']}:{self.config['port']}"
+
+    def _backoff(self) -> float:
+        self.attempts += 1
+        self.reconnect_timeout = reconnect_wait(self.attempts, self.max_reconnect_s)
+        return float(self.reconnect_timeout)
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         if self.closing:
             if not f.cancelled() and f.exception() is None:
                 f.result()[0].close()
             return
-        failed = f.cancelled() or f.exception() is not None
-        if failed:
-            self.attempts += 1
-            self.reconnect_timeout = reconnect_wait(self.attempts)
-            log.warning("AMI connect failed; next attempt in %.1f s", self.reconnect_timeout)
+        if f.cancelled() or f.exception() is not None:
+            reason = "cancelled" if f.cancelled() else _oserror(f.exception())
+            log.warning(
+                "AMI connect to %s failed (%s); next attempt in %.1f s",
+                self.where,
+                reason,
+                self._backoff(),
+            )
+            self.loop.call_later(self.reconnect_timeout, self.connect)
+            return
         super().connection_made(f)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail_unanswered()
-        if self.closing:
-            self._connected = False
+    def login(self, future: asyncio.Future[Any]) -> bool:
+        if future.cancelled() or future.exception() is not None:
+            return False  # the link went first; connection_lost reconnects
+        response = future.result()
+        if not response.success:
+            self.refusals += 1
+            said = str(response.get("Message") or "no reason given")[:80]
+            self.last_refusal = said
+            log.error(
+                "AMI authentication failed for user %r on %s (Asterisk: %s): check "
+                "ami.username and the secret (IVR_AMI__SECRET or ami.secret_file) against "
+                "Asterisk's manager.conf; next attempt in %.1f s",
+                self.config["username"],
+                self.where,
+                said,
+                self._backoff(),
+            )
+            self._wait_after_loss = self.reconnect_timeout
+            self.authenticated = False
+            if self.protocol is not None and self.protocol.transport is not None:
+                self.protocol.transport.close()  # Asterisk closes it too; we do not wait
+            return False
+        self.last_refusal = None
+        return bool(super().login(future))
+
+    def ping(self) -> None:
+        """Every ``ping_interval``: one Ping at a time, its answer awaited (see module doc)."""
+        self.pinger = self.loop.call_later(self.ping_interval, self.ping)
+        if self._ping_task is None or self._ping_task.done():
+            self._ping_task = self.loop.create_task(self._ping(self.protocol), name="ami-ping")
+
+    async def _ping(self, protocol: Any) -> None:
+        if protocol is None or protocol.closed:
             return
-        self.reconnect_timeout = self.next_reconnect_s or MIN_RECONNECT_S
-        self.next_reconnect_s = None
-        super().connection_lost(exc)
+        try:
+            await asyncio.wait_for(protocol.send({"Action": "Ping"}), self.ping_timeout_s)
+        except TimeoutError:
+            if protocol is not self.protocol or protocol.closed or self.closing:
+                return
+            self.silent_drops += 1
+            log.error(
+                "AMI link to %s silent: no answer to Ping in %.0f s; dropping it and reconnecting",
+                self.where,
+                self.ping_timeout_s,
+            )
+            protocol.transport.abort()  # no FIN to wait for: connection_lost follows at once
+        except Exception:  # the link closed under the Ping: connection_lost handles it
+            return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Replaces panoramisk's (which logs "Connection lost" at ERROR and reconnects after a
+        fixed wait): one line saying what happens, then a reconnect with backoff."""
+        self._fail_unanswered()
+        if self.pinger is not None:
+            self.pinger.cancel()
+            self.pinger = None
+        if self._ping_task is not None:
+            self._ping_task.cancel()
+        was_up, self.authenticated = self.authenticated, False
+        self._connected = False
+        if self.closing:
+            return
+        self.loop.call_soon(self.on_disconnect, self, exc)
+        if was_up:
+            wait = self.next_reconnect_s or MIN_RECONNECT_S
+            log.warning("AMI link to %s lost; reconnecting in %.1f s", self.where, wait)
+        elif self._wait_after_loss is not None:
+            wait = self._wait_after_loss  # logged with the refusal
+        else:
+            wait = self._backoff()
+            log.warning(
+                "AMI link to %s closed before login; next attempt in %.1f s", self.where, wait
+            )
+        self.next_reconnect_s = self._wait_after_loss = None
+        self.loop.call_later(wait, self.connect)
 
     def _fail_unanswered(self) -> None:
         """panoramisk keeps every action that had no answer when the link dropped and sends it
@@ -107,26 +203,45 @@ class _BackoffManager(Manager):  # type: ignore[misc]
         self._fail_unanswered()
 
 
+def _oserror(exc: BaseException | None) -> str:
+    """A connect error in a few words (``[Errno 111] Connect call failed ('127.0.0.1', 5038)``
+    says the address twice)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
+
+
 class AmiClient:
-    def __init__(self, host: str, port: int, username: str, secret: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        ping_interval_s: float = PING_INTERVAL_S,
+        ping_timeout_s: float = PING_TIMEOUT_S,
+        reconnect_max_s: float = MAX_RECONNECT_S,
+    ) -> None:
         self._logged_in = asyncio.Event()
         self._login_callbacks: list[Callable[[], Any]] = []
         self._disconnect_callbacks: list[Callable[[], Any]] = []
         self.logins = 0
         self.disconnected_at_us: int | None = None  # wall clock when the link last went down
-        self._manager = _BackoffManager(
+        self._manager = _WatchedManager(
             host=host,
             port=port,
             username=username,
             secret=secret,
-            ping_delay=10,
-            ping_interval=10,
-            reconnect_timeout=2,
+            reconnect_timeout=MIN_RECONNECT_S,
             protocol_factory=BoundedAmiProtocol,
             loop=asyncio.get_running_loop(),
             on_login=lambda _manager: self._on_login(),
             on_disconnect=lambda _manager, _exc: self._on_disconnect(),
         )
+        # panoramisk reads these as whole seconds; the watch wants them as given
+        self._manager.ping_delay = self._manager.ping_interval = ping_interval_s
+        self._manager.ping_timeout_s = ping_timeout_s
+        self._manager.max_reconnect_s = reconnect_max_s
 
     def _on_login(self) -> None:
         self._manager.attempts = 0
@@ -154,6 +269,20 @@ class AmiClient:
     def logged_in(self) -> bool:
         return self._logged_in.is_set()
 
+    @property
+    def refused(self) -> bool:
+        """The last login attempt was refused (wrong user or secret) and none succeeded since."""
+        return self._manager.last_refusal is not None
+
+    @property
+    def silent_drops(self) -> int:
+        """Links dropped because Asterisk did not answer a Ping in time."""
+        return int(self._manager.silent_drops)
+
+    async def wait_logged_in(self) -> None:
+        """Return once the link is logged in (at once if it is)."""
+        await self._logged_in.wait()
+
     def drop_connection(self, reconnect_after_s: float | None = None) -> None:
         """Close the TCP link as a network fault would (tests); panoramisk reconnects, after
         ``reconnect_after_s`` if given (a longer outage)."""
@@ -162,23 +291,26 @@ class AmiClient:
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
-    async def connect(self, timeout_s: float = 10.0, give_up: bool = True) -> None:
-        """Log in within ``timeout_s``. ``give_up=False`` (the bridge) keeps retrying with
-        backoff in the background instead of raising: the calls must not wait on AMI."""
+    def start(self) -> None:
+        """Connect and log in in the background, retrying with backoff for as long as it
+        takes (the bridge: calls and the web must not wait on AMI; ``logged_in`` and the
+        login callbacks say when it is up)."""
+        self._manager.connect()
+
+    async def connect(self, timeout_s: float = 10.0) -> None:
+        """Log in within ``timeout_s`` or raise :class:`AmiError` (commands and tests)."""
         self._manager.connect()
         try:
             await asyncio.wait_for(self._logged_in.wait(), timeout_s)
         except TimeoutError:
-            where = (
-                f"{self._manager.config['host']}:{self._manager.config['port']} "
-                f"as {self._manager.config['username']!r}"
-            )
-            if not give_up:
-                log.error("AMI login to %s not done in %.0f s; still trying", where, timeout_s)
-                return
+            config = self._manager.config
+            refused = " (authentication failed)" if self.refused else ""
             self._manager.closing = True
             self._manager.close()
-            raise AmiError(f"AMI login to {where} failed or timed out") from None
+            raise AmiError(
+                f"AMI login to {self._manager.where} as {config['username']!r} failed or "
+                f"timed out{refused}"
+            ) from None
 
     def on_event(self, pattern: str, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every event whose name matches ``pattern`` (fnmatch)."""
@@ -273,3 +405,5 @@ class AmiClient:
     async def close(self) -> None:
         self._manager.closing = True
         self._manager.close()
+        if self._manager._ping_task is not None:
+            self._manager._ping_task.cancel()

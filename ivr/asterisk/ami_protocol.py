@@ -5,8 +5,8 @@ across two chunks loses characters), buffers a message without limit until its b
 lets an exception from one message (a duplicated ``Event:`` header makes a list that has no
 ``lower()``; a failing callback) escape, which drops the rest of that chunk. This one keeps
 bytes until a whole message is there, decodes it with replacement, skips a message larger than
-``MAX_MESSAGE_BYTES`` (logged; the link stays up: what follows is read normally), and handles
-each message alone.
+``MAX_MESSAGE_BYTES`` (logged; the link stays up: what follows is read normally, even when the
+oversized message's blank line is split across reads), and handles each message alone.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ class BoundedAmiProtocol(AMIProtocol):  # type: ignore[misc]
             banner, _, buffer = buffer.partition(b"\r\n")
             self.version = banner[len(_BANNER) :].decode("ascii", "replace").strip()[:32]
         if self._skipping:
-            _, found, buffer = buffer.partition(_END)
+            skipped, found, rest = buffer.partition(_END)
             if not found:
-                self._pending = b""
+                self._pending = _tail(skipped)
                 return
-            self._skipping = False
+            self._skipping, buffer = False, rest
         *messages, self._pending = buffer.split(_END)
         for raw in messages:
             if len(raw) > self.max_message_bytes:
@@ -53,7 +53,7 @@ class BoundedAmiProtocol(AMIProtocol):  # type: ignore[misc]
             self._one(raw)
         if len(self._pending) > self.max_message_bytes:
             self._drop(len(self._pending))
-            self._pending = b""
+            self._pending = _tail(self._pending)
             self._skipping = True
 
     def _drop(self, size: int) -> None:
@@ -75,3 +75,10 @@ class BoundedAmiProtocol(AMIProtocol):  # type: ignore[misc]
         except Exception as exc:  # one broken message or callback never stops the link
             reason = mask_numbers_in(f"{type(exc).__name__}: {exc}")[:160]
             log.warning("AMI message could not be handled (%s); dropped", reason)
+
+
+def _tail(skipped: bytes) -> bytes:
+    """What to keep of bytes being skipped: the start of a blank line that the next read may
+    complete (``\r\n`` now, ``\r\n`` next). Dropping it would make the skip run on to the
+    *next* message's end and swallow that message."""
+    return skipped[-(len(_END) - 1) :]

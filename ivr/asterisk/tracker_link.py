@@ -4,6 +4,11 @@ On the first login and after every reconnect, events may have been missed: the l
 Asterisk what is there now (``QueueStatus`` for callers waiting and members,
 ``CoreShowChannels`` for every channel still up) and lets the service rebuild from that.
 Events arriving during a resync are held and replayed after it, in order.
+
+A resync that fails (an action refused or timed out, the link lost again) is retried, with
+backoff, until one succeeds: the held events are replayed only then, and ``resynced`` is set
+only then. A login that comes while a resync runs (the link dropped and came back) starts it
+over on the new link; the events held so far stay held until that one has succeeded.
 """
 
 from __future__ import annotations
@@ -15,16 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
-
-from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.ami import AmiClient, reconnect_wait
 from ivr.asterisk.ami_events import (
     MEMBER_EVENTS,
     TRACKED,
@@ -37,10 +33,9 @@ from ivr.services.call_tracking import CallTracking, LiveEntry
 log = logging.getLogger(__name__)
 
 
-RESYNC_ATTEMPTS = 5  # then the held events are applied and the next login resyncs
-RESYNC_RETRY_S = 1.0  # first wait after a failed resync; doubles, with jitter
-RESYNC_RETRY_MAX_S = 8.0
 SHUTDOWN_WINDOW_US = 3_000_000  # calls that ended this long before the link dropped
+RESYNC_RETRY_S = 1.0  # first wait after a failed resync; doubles (with jitter) up to the max
+RESYNC_RETRY_MAX_S = 30.0
 
 
 def now_us() -> int:
@@ -48,11 +43,17 @@ def now_us() -> int:
 
 
 class TrackerLink:
-    def __init__(self, ami: AmiClient, tracking: CallTracking) -> None:
+    def __init__(
+        self, ami: AmiClient, tracking: CallTracking, retry_s: float = RESYNC_RETRY_S
+    ) -> None:
         self.ami = ami
         self.tracking = tracking
+        self.retry_s = retry_s
         self._held: list[Mapping[str, str]] | None = None
         self._resync_task: asyncio.Task[None] | None = None
+        self._logins = 0  # logins seen: a resync counts only if none came while it ran
+        self._new_login = asyncio.Event()  # cuts a retry's wait short: try on the new link now
+        self.failed_resyncs = 0
         self._started: str | None = None  # Asterisk's start time, as CoreStatus reports it
         self.restarts = 0  # Asterisk restarts seen across reconnects
         self.resynced = asyncio.Event()
@@ -88,34 +89,48 @@ class TrackerLink:
             log.exception("AMI event %s could not be handled", name[:40])
 
     def _logged_in(self) -> None:
-        if self._resync_task is not None and not self._resync_task.done():
-            self._resync_task.cancel()
-        self._held = []
-        self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+        self._logins += 1
+        self._new_login.set()
+        if self._held is None:
+            self._held = []
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.get_running_loop().create_task(
+                self._resync(), name="ami-resync"
+            )
+        # else: the running loop sees the new login and starts over on the new link
 
     async def _resync(self) -> None:
-        def failed(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            log.warning("resync attempt %d failed: %s", state.attempt_number, exc)
-
-        attempts = AsyncRetrying(
-            wait=wait_exponential(multiplier=RESYNC_RETRY_S, max=RESYNC_RETRY_MAX_S)
-            + wait_random(0, RESYNC_RETRY_S),
-            stop=stop_after_attempt(RESYNC_ATTEMPTS),
-            retry=retry_if_exception_type(Exception),
-            before_sleep=failed,
-            reraise=True,
-        )
-        try:
-            await attempts(self._resync_once)
-        except Exception as exc:  # the held events are applied all the same
-            log.warning("resync failed %d times (%s); the next login tries again",
-                        RESYNC_ATTEMPTS, exc)  # fmt: skip
-        finally:
-            held, self._held = self._held or [], None
-            for event in held:
-                self._apply(event)
-            self.resynced.set()
+        """Resync until one attempt succeeds with no login in between; then replay."""
+        wait_s = self.retry_s
+        while True:
+            await self.ami.wait_logged_in()
+            logins = self._logins
+            self._new_login.clear()
+            try:
+                await self._resync_once()
+            except Exception as exc:
+                self.failed_resyncs += 1
+                log.warning(
+                    "resync failed (%s); attempt %d, next in %.0f s",
+                    _reason(exc),
+                    self.failed_resyncs,
+                    wait_s,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_login.wait(), wait_s)
+                wait_s = (
+                    self.retry_s
+                    if self._new_login.is_set()
+                    else reconnect_wait(self.failed_resyncs, RESYNC_RETRY_MAX_S, self.retry_s)
+                )
+                continue
+            if logins == self._logins:
+                break
+            log.info("logged in again during the resync: resyncing on the new link")
+        held, self._held = self._held or [], None
+        for event in held:
+            self._apply(event)
+        self.resynced.set()
 
     async def _resync_once(self) -> None:
         # Did Asterisk restart while we were away? Then the hang-ups and queue events of its
@@ -165,6 +180,11 @@ class TrackerLink:
             self._resync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._resync_task
+
+
+def _reason(exc: Exception) -> str:
+    """A failure in a few words (an action's timeout has no text of its own)."""
+    return f"{type(exc).__name__}: {exc}"[:160] if str(exc) else type(exc).__name__
 
 
 def _int(value: Any) -> int:

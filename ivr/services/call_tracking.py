@@ -99,6 +99,7 @@ class CallTracking:
         self._writer: asyncio.Task[None] | None = None
         self._roster_task: asyncio.Task[None] | None = None
         self._roster_stale = False
+        self._roster_failures = 0  # reads failed in a row (logged in full once)
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="visit-writer")
@@ -122,9 +123,16 @@ class CallTracking:
             return True
         try:
             self.roster.load(await self.agents.all())
-        except Exception:
-            log.exception("could not read the agents table; job numbers may be missing")
+        except Exception as exc:
+            self._roster_failures += 1
+            if self._roster_failures == 1:  # once per outage, not every RETRY_S
+                log.exception("could not read the agents table; job numbers may be missing")
+            else:
+                log.debug("agents table still unreadable (%s)", type(exc).__name__)
             return False
+        if self._roster_failures:
+            log.warning("agents table read again after %d failed tries", self._roster_failures)
+            self._roster_failures = 0
         return True
 
     def agents_changed(self) -> None:
@@ -323,9 +331,13 @@ async def _until_stored(save: Callable[[QueueVisit], Awaitable[None]], visit: Qu
     """Store a visit, retrying with backoff and jitter until the database takes it."""
 
     def failed(state: RetryCallState) -> None:
+        # in full once; then a line a minute or so, not one per retry
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        log.error("could not store queue call; retrying in %.0f s", wait, exc_info=exc)
+        if state.attempt_number == 1:
+            log.error("could not store queue call; retrying in %.0f s", wait, exc_info=exc)
+        elif state.idle_for // 60 != (state.idle_for - wait) // 60:
+            log.warning("queue call still not stored (%s)", type(exc).__name__)
 
     attempts = AsyncRetrying(
         wait=_RETRY_WAIT, retry=retry_if_exception_type(Exception), before_sleep=failed
