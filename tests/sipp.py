@@ -157,6 +157,7 @@ async def run_sipp(
     except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
+
     def read(name: str) -> str:
         path = workdir / name
         return path.read_text(errors="replace") if path.exists() else ""
@@ -179,8 +180,9 @@ def phone_call(
     transfer_to: str | None = None,
 ) -> str:
     """The scenario XML of a phone's call to ``number``: answered and hung up after
-    ``hold_ms``; answered, then a REFER to ``transfer_to`` refused with ``refused_with``; or
-    (the result is in the NOTIFYs: :attr:`SippResult.messages`); or the call itself refused with ``refused_with`` after the digest challenge."""
+    ``hold_ms``; answered, then a REFER to ``transfer_to`` (its result is in the NOTIFYs:
+    :attr:`SippResult.messages`); or refused with ``refused_with`` after the digest challenge.
+    """
     text = (SIP_DIR / "phone_outcomes.xml").read_text(encoding="utf-8")
     outcomes = dict(re.findall(r'<outcome name="(\w+)">(.*?)</outcome>', text, re.S))
     if transfer_to is not None:
