@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -20,6 +21,7 @@ SIP_DIR = Path(__file__).with_name("sip")
 ASTERISK = "127.0.0.1:5060"
 CARRIER_IP = "127.0.0.2"
 STRANGER_IP = "127.0.0.3"
+PCAP_DIR = Path("/usr/share/sip-tester")
 PCAP_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
 
 
@@ -61,16 +63,45 @@ class Refer:
 Step = Pause | Audio | Key | Refer
 
 
+def key_pcap(key: str, index: int, workdir: Path) -> Path:
+    """sip-tester's ``dtmf_2833_<key>.pcap``, renumbered as the ``index``-th key of a call.
+
+    The shipped pcaps are slices of one recorded stream: one SSRC, and sequence numbers and
+    timestamps that rise from 1 to 9, then * and #, with 0 last. Played as they are, the same key
+    twice repeats an event Asterisk has already ended (same timestamp: ignored) and a lower key
+    after a higher one goes back in sequence (dropped as a replay). Each key of a call therefore
+    gets its own copy with sequence numbers and timestamps after the previous key's; the
+    events, durations and packet timing are the shipped ones.
+    """
+    data = bytearray((PCAP_DIR / f"dtmf_2833_{PCAP_NAMES[key]}.pcap").read_bytes())
+    offset, packet = 24, 0
+    while offset < len(data):
+        captured = struct.unpack_from("<I", data, offset + 8)[0]
+        frame = offset + 16
+        ip_header = (data[frame + 14] & 0x0F) * 4
+        udp = frame + 14 + ip_header
+        struct.pack_into(">H", data, udp + 6, 0)  # UDP checksum: none (IPv4 allows it)
+        rtp = udp + 8
+        struct.pack_into(">H", data, rtp + 2, 1000 + 100 * index + packet)
+        struct.pack_into(">I", data, rtp + 4, 160_000 * (index + 1))
+        offset, packet = frame + captured, packet + 1
+    path = workdir / f"key-{index}-{PCAP_NAMES[key]}.pcap"
+    path.write_bytes(bytes(data))
+    return path
+
+
 def carrier_call(
     steps: list[Step],
     caller_hangs_up: bool,
+    workdir: Path,
     did: str = "95598",
     from_user: str = "anonymous",
     pai: str | None = None,
 ) -> str:
-    """The scenario XML of one carrier call."""
+    """The scenario XML of one carrier call (its key pcaps are written to ``workdir``)."""
     parts = _fragments()
     cseq = 1
+    pressed = 0
     body: list[str] = []
     common = {"did": did, "from_user": from_user}
     for step in steps:
@@ -89,7 +120,9 @@ def carrier_call(
             cseq += 1
             body.append(Template(parts["info"]).substitute(common, key=step.key, cseq=cseq))
         else:
-            body.append(Template(parts["rfc4733"]).substitute(pcap=PCAP_NAMES[step.key]))
+            pcap = key_pcap(step.key, pressed, workdir)
+            body.append(Template(parts["rfc4733"]).substitute(pcap=pcap))
+            pressed += 1
     cseq += 1
     ending = "caller_hangs_up" if caller_hangs_up else "far_end_hangs_up"
     template = Template((SIP_DIR / "carrier_call.xml").read_text(encoding="utf-8"))
