@@ -595,6 +595,10 @@ class AsteriskSandbox:
 
     # ---------------------------------------------------------------- process
 
+    def daemon_pid(self) -> int | None:
+        """The running Asterisk daemon's pid (tests watch its system calls)."""
+        return self._daemon_pid()
+
     def _daemon_pid(self) -> int | None:
         """The running Asterisk daemon whose root is ours (pidfile first, then /proc)."""
         pidfile = self.host_path("/var/run/asterisk/asterisk.pid")
