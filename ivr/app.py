@@ -77,6 +77,8 @@ from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
 from ivr.services.readiness import PartState, Readiness
 from ivr.services.schema_migration import SchemaMigration
+from ivr.services.security_events import FAILURES as SECURITY_FAILURES
+from ivr.services.security_events import SecurityEvents
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
@@ -177,8 +179,9 @@ class Bridge:
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
         self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
-            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone)
+            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
@@ -347,6 +350,8 @@ class Bridge:
                 reconnect_max_s=ami.reconnect_max_s,
             )
             self.link = TrackerLink(self.ami, self.tracking)
+            for name in SECURITY_FAILURES:
+                self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
         else:
             log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")

@@ -238,6 +238,16 @@ class _LiveStateCollector(Collector):
         yield CounterMetricFamily(
             "ivr_ami_resyncs", "resyncs with Asterisk since start", value=snap["ami_resyncs"]
         )
+        security = snap.get("sip_security_events")
+        if security is not None:
+            family = CounterMetricFamily(
+                "ivr_sip_security_events",
+                "Asterisk security failures (refused SIP logins, unknown sources) since start",
+                labels=["event"],
+            )
+            for event, count in sorted(security.items()):
+                family.add_metric([event], count)
+            yield family
         today = snap["today"]
         for field, text in TODAY.items():
             family = GaugeMetricFamily(f"ivr_today_{field}", text, labels=["queue"])
