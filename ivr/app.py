@@ -14,6 +14,7 @@ from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.asterisk.agi_routes import (
     agent_greeting_route,
@@ -26,9 +27,16 @@ from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callbacks import AmiOriginator, watch_callback_events
 from ivr.asterisk.dispatch import AmiDispatchOriginator, watch_dispatch_events
+from ivr.asterisk.seat_conf import AmiPjsipReloader, FileSeatConfig
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
-from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
+from ivr.config import (
+    AlertsSettings,
+    CallbackSettings,
+    DispatchSettings,
+    SeatSettings,
+    Settings,
+)
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callbacks import SqlCallbacks
 from ivr.db.deadline_watch import SqlDeadlineSource
@@ -40,6 +48,7 @@ from ivr.db.migrate import upgrade
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.reports import SqlReportRows
 from ivr.db.repository import SqlCallRepository
+from ivr.db.seats import SqlSeatStore
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
@@ -67,6 +76,7 @@ from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.reports import MonthlyReports
+from ivr.services.seats import SeatService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
@@ -79,6 +89,7 @@ from ivr.web.auth import auth_middleware, public
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.reports import add_report_routes
+from ivr.web.seats_api import add_seat_routes
 from ivr.web.webhook import AiohttpWebhookSender
 
 log = logging.getLogger(__name__)
@@ -125,6 +136,20 @@ def dispatch_policy(settings: DispatchSettings) -> DispatchPolicy:
     )
 
 
+def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
+    """Seats from the table; changing them needs ``conf_dir`` and the seats' AMI secret (the
+    secret joins the log filter's list as soon as it is read)."""
+    config = reloader = None
+    secret = settings.ami.secret_value()
+    if secret:
+        register_secret(secret)
+    if settings.conf_dir is not None and secret:
+        config = FileSeatConfig(settings.conf_dir)
+        a = settings.ami
+        reloader = AmiPjsipReloader(a.host, a.port, a.username, secret)
+    return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
+
+
 def journal_spool(settings: Settings) -> FileSpool | None:
     """Where unwritten call records wait: the configured file, or beside a SQLite database."""
     if settings.database.spool_file is not None:
@@ -144,6 +169,7 @@ class Bridge:
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
+        self.seats = seat_service(settings.seats, self.engine)
         self.journal = CallJournal(
             self.repository, settings.database.journal_max_calls, journal_spool(settings)
         )
@@ -424,6 +450,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     app.on_response_prepare.append(orders_changed)
     add_report_routes(app, bridge.reports)
     add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
+    add_seat_routes(app, bridge.seats)
     return app
 
 

@@ -242,4 +242,5 @@ __all__ = [
 # Work-order, dispatch and alert tables register themselves on Base.metadata (own modules).
 from ivr.db import alert_models as _alert_models  # noqa: E402, F401
 from ivr.db import dispatch_models as _dispatch_models  # noqa: E402, F401
+from ivr.db import seat_models as _seat_models  # noqa: E402, F401
 from ivr.db import workorder_models as _workorder_models  # noqa: E402, F401
