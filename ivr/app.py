@@ -449,7 +449,9 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
 
     app.on_response_prepare.append(orders_changed)
     add_report_routes(app, bridge.reports)
-    add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
+    add_agent_routes(
+        app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
+    )
     add_seat_routes(app, bridge.seats)
     return app
 
