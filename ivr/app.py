@@ -77,6 +77,8 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.reports import MonthlyReports
 from ivr.services.seats import SeatService
+from ivr.services.security_events import FAILURES as SECURITY_FAILURES
+from ivr.services.security_events import SecurityEvents
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
@@ -187,8 +189,9 @@ class Bridge:
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
         self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
-            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone)
+            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
@@ -322,6 +325,8 @@ class Bridge:
             register_secret(secret)  # the log filter replaces it wherever it would appear
             self.ami = AmiClient(ami.host, ami.port, ami.username, secret)
             self.link = TrackerLink(self.ami, self.tracking)
+            for name in SECURITY_FAILURES:
+                self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
             await self.ami.connect(give_up=False)
         else:

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--calls", type=int, default=8, help="how many simulated callers")
     sandbox = commands.add_parser("sandbox", help="the local Asterisk for demos and tests")
     sandbox.add_argument("action", choices=["up", "down", "status"])
+    asterisk = commands.add_parser("asterisk", help="Asterisk configuration from our settings")
+    asterisk_cmd = asterisk.add_subparsers(dest="action", required=True)
+    render = asterisk_cmd.add_parser(
+        "render-config", help="write pjsip_trunk.conf and extensions_trunk.conf from [sip]"
+    )
+    render.add_argument("directory", type=Path, help="e.g. /etc/asterisk")
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     prompts = commands.add_parser("prompts", help="render every menu prompt ahead of time")
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             print("Asterisk sandbox stopped")
         else:
             print(json.dumps(box.status(), indent=2, default=str))
+    elif args.command == "asterisk":
+        return _render_config(settings, args.directory)
     elif args.command == "db":
         from ivr.db.migrate import upgrade
 
@@ -91,6 +99,32 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_seats(settings, args))
     elif args.command == "calendar":
         return _calendar(settings, args.action)
+    return 0
+
+
+def _render_config(settings: Settings, directory: Path) -> int:
+    """Write the generated includes (atomically: Asterisk never reads half a file)."""
+    import os
+
+    from ivr.asterisk.sip_config import RenderError, render_sip_config
+
+    try:
+        rendered = render_sip_config(settings.sip)
+    except RenderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not directory.is_dir():
+        print(f"error: {directory} is not a directory", file=sys.stderr)
+        return 1
+    for name, text in rendered.files.items():
+        target = directory / name
+        partial = target.with_name(f".{name}.new")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(partial, target)
+        print(target)
+    print("then: asterisk -rx 'core reload'", file=sys.stderr)
     return 0
 
 

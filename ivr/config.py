@@ -7,9 +7,11 @@ committed; ``repr`` of a secret never shows its value.
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -111,6 +113,83 @@ class SandboxSettings(_Section):
     root: Path = DEFAULT_CACHE_DIR / "asterisk-root"
     recordings_dir: Path = DEFAULT_STATE_DIR / "recordings"
     start_timeout_s: float = 60.0
+    carrier_address: IPv4Address = Field(
+        IPv4Address("127.0.0.2"),
+        description="loopback address the simulated carrier (SIPp) sends from and listens on; "
+        "the sandbox's trunk is this address, whatever [sip] names",
+    )
+    carrier_port: int = Field(5060, ge=1, le=65535, description="the simulated carrier's port")
+
+    @field_validator("carrier_address")
+    @classmethod
+    def _loopback(cls, value: IPv4Address) -> IPv4Address:
+        if not value.is_loopback or value == IPv4Address("127.0.0.1"):
+            raise ValueError("the simulated carrier lives on loopback, apart from 127.0.0.1")
+        return value
+
+
+Codec = Literal["alaw", "ulaw", "g722", "gsm"]
+
+
+class SipSettings(_Section):
+    """The SIP edge: Asterisk's transport and the carrier trunk (see docs/sip.md).
+
+    ``ivr asterisk render-config DIR`` turns this into ``pjsip_trunk.conf`` and
+    ``extensions_trunk.conf``. Addresses are IP addresses, never host names: a name would be
+    resolved by Asterisk (on the call path, where no resolver may answer).
+    """
+
+    bind_address: IPv4Address = Field(
+        IPv4Address("127.0.0.1"), description="address the UDP transport listens on"
+    )
+    bind_port: int = Field(5060, ge=1, le=65535)
+    media_address: IPv4Address | None = Field(
+        None, description="address put in SDP for RTP; default: bind_address (never looked up)"
+    )
+    trunk_sources: list[IPv4Network] = Field(
+        default_factory=list,
+        max_length=32,
+        description="carrier addresses or CIDRs whose INVITEs are the trunk; empty: no trunk",
+    )
+    trunk_host: IPv4Address | None = Field(
+        None, description="the carrier's SBC our outbound INVITEs go to; default: none"
+    )
+    trunk_port: int = Field(5060, ge=1, le=65535)
+    codecs: list[Codec] = Field(
+        default_factory=lambda: ["alaw", "ulaw"], min_length=1, description="in preference order"
+    )
+    dids: list[str] = Field(
+        default_factory=lambda: ["95598"],
+        min_length=1,
+        max_length=100,
+        description="numbers the carrier delivers that land on the 95598 entry",
+    )
+    dtmf_mode: Literal["rfc4733", "info"] = Field(
+        "rfc4733", description="how the carrier sends keys: RTP telephone-events or SIP INFO"
+    )
+
+    @model_validator(mode="after")
+    def _media(self) -> SipSettings:
+        if (self.media_address or self.bind_address).is_unspecified:
+            raise ValueError("sip.media_address must name this host's address for RTP")
+        return self
+
+    @field_validator("dids")
+    @classmethod
+    def _dids(cls, value: list[str]) -> list[str]:
+        for did in value:
+            if not (3 <= len(did) <= 20 and did.isascii() and did.isdigit()):
+                raise ValueError(f"a DID is 3 to 20 digits, not {did!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("a DID is listed twice")
+        return value
+
+    @field_validator("codecs")
+    @classmethod
+    def _codecs(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a codec is listed twice")
+        return value
 
 
 class CallbackSettings(_Section):
@@ -279,6 +358,7 @@ class Settings(BaseSettings):
     speech: SpeechSettings = SpeechSettings()
     menu: MenuSettings = MenuSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    sip: SipSettings = SipSettings()
     web: WebSettings = WebSettings()
     callback: CallbackSettings = CallbackSettings()
     tracking: TrackingSettings = TrackingSettings()

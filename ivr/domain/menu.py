@@ -76,6 +76,10 @@ class MenuTree:
     speech_keys_prompt: str = SPEECH_KEYS_PROMPT
     max_speech_retries: int = 1  # then keys only, at that menu
     max_menu_s: float = 180.0  # a caller still in the menu after this goes to an agent
+    # a caller who has pressed nothing and said nothing understood goes to an agent after this
+    # many unanswered menus (0: only after max_retries, like everyone): someone who cannot use
+    # the keypad should not sit through every retry
+    silent_timeouts: int = 1
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MenuTree:
@@ -104,6 +108,7 @@ class MenuTree:
             speech_keys_prompt=_text(settings, "speech_keys_prompt", "menu.", SPEECH_KEYS_PROMPT),
             max_speech_retries=_int(settings, "max_speech_retries", 1, 0, 3),
             max_menu_s=_number(settings, "max_menu_s", 180, 30, 1800),
+            silent_timeouts=_int(settings, "silent_timeouts", 1, 0, 9),
         )
         tree._check_links()
         return tree
@@ -271,6 +276,8 @@ class MenuSession:
     speech_retries: int = 0
     keys_only: bool = False  # at this menu: the caller said nothing when asked
     keys: str = ""
+    understood: bool = False  # some spoken answer was understood in this call
+    timeouts: int = 0
     path: list[str] = field(default_factory=list)
     steps: list[CallStep] = field(default_factory=list)
     started_at: datetime | None = None
@@ -308,6 +315,7 @@ class MenuSession:
             return self._default("menu time limit")
         match heard:
             case Understood(answer=answer):
+                self.understood = True
                 return self._choose(answer, spoken=True)
             case Silence():
                 # nothing said: wait for a key now, and stop listening at this menu (a caller
@@ -346,9 +354,16 @@ class MenuSession:
 
     def on_timeout(self) -> Action:
         self._step(StepKind.TIMEOUT)
+        self.timeouts += 1
         if self._out_of_time():
             return self._default("menu time limit")
+        if self._silent_caller() and self.timeouts >= self.tree.silent_timeouts:
+            return self._default("caller pressed nothing")
         return self._retry(self.tree.timeout_prompt)
+
+    def _silent_caller(self) -> bool:
+        """Nothing pressed, nothing understood, and the menu hands such callers over early."""
+        return self.tree.silent_timeouts > 0 and not self.keys and not self.understood
 
     @property
     def _current(self) -> MenuNode:

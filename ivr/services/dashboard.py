@@ -15,6 +15,7 @@ from ivr.domain.agents import Agent
 from ivr.domain.privacy import mask_number
 from ivr.ports import AgentDirectory
 from ivr.services.call_tracking import CallTracking
+from ivr.services.security_events import SecurityEvents
 
 
 @dataclass
@@ -23,6 +24,7 @@ class DashboardSource:
     agents: AgentDirectory
     timezone: tzinfo
     cache_s: float = 1.0
+    security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     _cached: tuple[float, dict[str, Any]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
@@ -42,7 +44,12 @@ class DashboardSource:
                 "by_agent": {a: f.as_dict() for a, f in report.by_agent.items()},
             }
             self._cached = (time.monotonic(), figures)
-        return {**self._live(await self.agents.all()), "today": figures}
+        security = self.security.counts() if self.security is not None else {}
+        return {
+            **self._live(await self.agents.all()),
+            "today": figures,
+            "sip_security_events": security,
+        }
 
     def _live(self, directory: list[Agent]) -> dict[str, Any]:
         now_us = self.tracking.now_us()

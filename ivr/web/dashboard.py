@@ -116,4 +116,10 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
         samples = [({"queue": "_all"}, today["total"][field])]
         samples += [({"queue": q}, f[field]) for q, f in today["by_queue"].items()]
         gauge(f"today_{field}", helptext, samples)
+    events = snapshot.get("sip_security_events") or {}
+    if events:
+        lines.append("# HELP ivr_sip_security_events_total Asterisk security failures since start")
+        lines.append("# TYPE ivr_sip_security_events_total counter")
+        for name, count in events.items():
+            lines.append(f'ivr_sip_security_events_total{{event="{_label(name)}"}} {count}')
     return "\n".join(lines) + "\n"

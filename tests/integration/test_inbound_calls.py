@@ -110,10 +110,10 @@ async def test_keys_and_path_are_recorded_step_by_step(calls) -> None:  # type: 
     assert StepKind.REPLAY in [s.kind for s in replay.steps]
 
 
-async def test_timeout_then_retry_then_default_route(calls) -> None:  # type: ignore[no-untyped-def]
+async def test_a_silent_caller_goes_to_an_agent_after_one_menu(calls) -> None:  # type: ignore[no-untyped-def]
     record = calls["timeout_retry_default"]
     kinds = [s.kind for s in record.steps]
-    assert kinds.count(StepKind.TIMEOUT) == 3
+    assert kinds.count(StepKind.TIMEOUT) == 1  # menu silent_timeouts = 1: no retries
     assert kinds[-2:] == [StepKind.DEFAULT, StepKind.ROUTE]
     assert record.keys == ""
 

@@ -65,7 +65,26 @@ def test_start_plays_greeting_then_main_menu(tree: MenuTree) -> None:
     assert action.texts == (tree.greeting, tree.nodes["main"].prompt)
 
 
-def test_timeouts_retry_then_route_to_default(tree: MenuTree) -> None:
+def test_a_caller_who_presses_nothing_reaches_an_agent_after_one_menu(tree: MenuTree) -> None:
+    session, action = walk(tree, [None])
+    assert action == Route("q-general", "agent.default", 0, by_default=True)
+    kinds = [s.kind for s in session.steps]
+    assert kinds == [StepKind.PROMPT, StepKind.TIMEOUT, StepKind.DEFAULT, StepKind.ROUTE]
+    assert session.steps[-2].detail == "caller pressed nothing"
+
+
+def test_a_caller_who_pressed_a_key_gets_the_retries(tree: MenuTree) -> None:
+    session, action = walk(tree, ["1", None])
+    assert isinstance(action, Prompt)
+    assert action.texts == (tree.timeout_prompt, tree.nodes["repair"].prompt)
+    session.on_timeout()
+    assert session.on_timeout() == Route("q-general", "agent.default", 0, by_default=True)
+
+
+def test_timeouts_retry_then_route_to_default() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["menu"]["silent_timeouts"] = 0  # off: silence is forgiven max_retries times
+    tree = MenuTree.from_dict(raw)
     session, action = walk(tree, [None, None])
     assert isinstance(action, Prompt)
     assert action.texts == (tree.timeout_prompt, tree.nodes["main"].prompt)
@@ -129,7 +148,7 @@ def test_a_caller_who_keeps_the_menu_going_is_handed_over_at_the_time_limit(
 
 
 def test_silence_is_forgiven_twice_then_the_record_says_why(tree: MenuTree) -> None:
-    session, action = walk(tree, [None, None, None])
+    session, action = walk(tree, ["9", None, None])
     assert action == Route("q-general", "agent.default", 0, by_default=True)
     defaults = [s for s in session.steps if s.kind is StepKind.DEFAULT]
     assert [s.detail for s in defaults] == ["no valid key"]

@@ -146,10 +146,20 @@ def test_a_spoken_answer_acts_as_its_key_and_is_recorded() -> None:
     assert isinstance(route, Route) and route.choice == "repair.no_power"
 
 
+def test_a_silent_caller_who_pressed_nothing_goes_to_an_agent_after_the_key_wait() -> None:
+    session = MenuSession(load_menu(), clock, speech=True)
+    session.start()
+    assert session.on_speech(Silence()) == Prompt("main", ())  # one wait for a key
+    assert session.on_timeout() == Route("q-general", "agent.default", 0, by_default=True)
+    kinds = [s.kind for s in session.steps]
+    assert kinds[-4:] == [StepKind.SPEECH, StepKind.TIMEOUT, StepKind.DEFAULT, StepKind.ROUTE]
+
+
 def test_silence_waits_for_keys_and_unclear_speech_is_asked_again_once() -> None:
     menu = load_menu()
     session = MenuSession(menu, clock, speech=True)
     session.start()
+    session.on_key("*")  # a caller who pressed something is not handed over for silence
     assert session.on_speech(Silence()) == Prompt("main", ())  # straight to waiting for a key
     assert session.on_timeout().grammar is None  # type: ignore[union-attr]  # keys only here now
     session.on_key("1")
