@@ -10,7 +10,10 @@ what it received holds the greeting 您好，{工号}号为您服务. Callers ar
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 import uuid
 from pathlib import Path
 
@@ -171,3 +174,42 @@ async def test_queue_rings_the_registered_phone_which_hears_the_greeting(
     finally:
         await web.delete(f"/api/seats/{name}", headers=headers)
         await web.close()
+
+
+async def test_ivr_seat_command_adds_lists_and_removes(sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`ivr seat` as an operator runs it: the secret on stdout once, the seat in Asterisk."""
+    box = AsteriskSandbox.from_settings(Settings())
+    seats_ami = box.seats_ami
+    env = os.environ | {
+        "IVR_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'seats.db'}",
+        "IVR_SEATS__CONF_DIR": str(box.seats_conf_dir),
+        "IVR_SEATS__AMI__SECRET": seats_ami.secret,
+    }
+    name = f"c{uuid.uuid4().hex[:8]}"
+
+    async def ivr(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ivr", "seat", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        return process.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await ivr("add", name)
+    assert code == 0, err
+    [secret] = re.findall(r"^secret (\S+)$", out, re.M)
+    register_secret(secret)
+    try:
+        assert "shown once" in err
+        assert f"[{name}]" in (box.seats_conf_dir / "pjsip_seats.conf").read_text()
+        assert f"Endpoint:  {name}" in box.rx(f"pjsip show endpoint {name}")
+        code, out, _ = await ivr("list")
+        assert code == 0 and out.startswith(f"{name}\t") and secret not in out
+        code, _, err = await ivr("add", "bad-name")
+        assert code == 2 and "seat name" in err
+        code, _, err = await ivr("add", name)
+        assert code == 2 and "exists" in err
+    finally:
+        code, _, err = await ivr("remove", name)
+    assert code == 0, err
+    assert f"[{name}]" not in (box.seats_conf_dir / "pjsip_seats.conf").read_text()
