@@ -330,6 +330,12 @@ class WebSettings(_Section):
     port: int = Field(8080, ge=1, le=65535)
 
 
+class SeatAmiSettings(AmiSettings):
+    """The seats' own AMI login (manager.conf ``[ivr-seats]``), not the bridge's."""
+
+    username: str = "ivr-seats"
+
+
 class SeatSettings(_Section):
     """Agents' SIP seats (docs/seats.md): where the generated PJSIP include goes and the AMI
     user that may reload res_pjsip (write class ``system`` only, not the bridge's user)."""
@@ -342,7 +348,7 @@ class SeatSettings(_Section):
     realm: str = Field(
         "ivr95598", pattern=r"^[A-Za-z0-9.-]{1,64}$", description="the digest realm of seats"
     )
-    ami: AmiSettings = Field(default_factory=lambda: AmiSettings(username="ivr-seats"))
+    ami: SeatAmiSettings = SeatAmiSettings()
 
 
 class Settings(BaseSettings):

@@ -18,7 +18,14 @@ import pytest
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import AmiSettings, DatabaseSettings, SeatSettings, Settings, SpeechSettings
+from ivr.config import (
+    AmiSettings,
+    DatabaseSettings,
+    SeatAmiSettings,
+    SeatSettings,
+    Settings,
+    SpeechSettings,
+)
 from ivr.domain.calls import CallRecord
 from ivr.sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr.sandbox.simulation import log_in_agent, log_out_agent
@@ -111,7 +118,7 @@ async def bridge(
         speech=speech,
         seats=SeatSettings(
             conf_dir=box.seats_conf_dir,
-            ami=AmiSettings(
+            ami=SeatAmiSettings(
                 host=seats_ami.host,
                 port=seats_ami.port,
                 username=seats_ami.username,
