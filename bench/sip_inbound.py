@@ -10,17 +10,22 @@ Per level N, in one run on the sandbox:
 
 Columns as in ``bench/inbound_load.py`` (routed, CPU per call of Asterisk and the bridge, start
 and think p50/p99 from Asterisk's AGIExec events), plus SIPp's own count of failed calls and its
-INVITE → 200 OK response time (p50/p99, ms). Run as root: ``.venv/bin/python
-bench/sip_inbound.py --levels 50 100 200``. Figures are in docs/sip.md.
+INVITE → 200 OK response time (p50/p99, ms). Run as root: ``.venv/bin/python -m
+bench.sip_inbound --levels 50 100 200``. The shipped ``rtp.conf`` has ports for 100 calls;
+``--rtp-end 11999`` widens the sandbox's range for this run only (restored afterwards) to see
+where the machine itself breaks. Figures are in docs/sip.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
+import re
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,32 +139,56 @@ HEADER = (
 )
 
 
-async def main(levels: list[int]) -> None:
+@contextlib.contextmanager
+def rtp_range(sandbox: AsteriskSandbox, end: int | None) -> Iterator[None]:
+    """The sandbox's RTP ports up to ``end`` while the block runs (None: as shipped)."""
+    if end is None:
+        yield
+        return
+    path = sandbox.host_path("/etc/asterisk/rtp.conf")
+    shipped = path.read_text()
+    path.write_text(re.sub(r"(?m)^rtpend\s*=\s*\d+", f"rtpend = {end}", shipped))
+    sandbox.rx("module reload res_rtp_asterisk.so")
+    try:
+        yield
+    finally:
+        path.write_text(shipped)
+        sandbox.rx("module reload res_rtp_asterisk.so")
+
+
+async def main(levels: list[int], rtp_end: int | None) -> None:
     sandbox = AsteriskSandbox.from_settings(Settings())
     with sandbox.exclusive(), tempfile.TemporaryDirectory() as tmp:
         await asyncio.to_thread(sandbox.up)
-        bridge = Bridge(Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp}/b.db")))
-        await bridge.start()
-        observer = sandbox.observer
-        ami = AmiClient(observer.host, observer.port, observer.username, observer.secret)
-        events: list[dict[str, str]] = []
-        ami.on_event("*", lambda e: events.append(dict(e)))
-        await ami.connect()
-        try:
-            print("CPU per call in ms; AGI latencies from Asterisk's events; SIPp response ms")
-            print(HEADER, flush=True)
-            unused = SqlCallRepository(bridge.engine)
-            for n in levels:
-                base = await run_level(ami, bridge, unused, Path(tmp), "dialplan", n, events)
-                sip, stats = await sip_level(bridge, n, events, Path(tmp) / f"sip-{n}")
-                print(row(n, base, base, None))
-                print(row(n, sip, base, stats), flush=True)
-        finally:
-            await ami.close()
-            await bridge.stop()
+        with rtp_range(sandbox, rtp_end):
+            await run_levels(sandbox, levels, Path(tmp))
+
+
+async def run_levels(sandbox: AsteriskSandbox, levels: list[int], tmp: Path) -> None:
+    bridge = Bridge(Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp}/b.db")))
+    await bridge.start()
+    observer = sandbox.observer
+    ami = AmiClient(observer.host, observer.port, observer.username, observer.secret)
+    events: list[dict[str, str]] = []
+    ami.on_event("*", lambda e: events.append(dict(e)))
+    await ami.connect()
+    try:
+        print("CPU per call in ms; AGI latencies from Asterisk's events; SIPp response ms")
+        print(HEADER, flush=True)
+        unused = SqlCallRepository(bridge.engine)
+        for n in levels:
+            base = await run_level(ami, bridge, unused, tmp, "dialplan", n, events)
+            sip, stats = await sip_level(bridge, n, events, tmp / f"sip-{n}")
+            print(row(n, base, base, None))
+            print(row(n, sip, base, stats), flush=True)
+    finally:
+        await ami.close()
+        await bridge.stop()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[50, 100, 200])
-    asyncio.run(main(parser.parse_args().levels))
+    parser.add_argument("--rtp-end", type=int, help="last RTP port for this run (from 10000)")
+    args = parser.parse_args()
+    asyncio.run(main(args.levels, args.rtp_end))
