@@ -149,3 +149,13 @@ async def test_without_a_seats_directory_changes_are_refused(tmp_path: Path) -> 
     with pytest.raises(SeatError) as off:
         await seats.add(SUPERVISOR, "desk1")
     assert off.value.status == 503
+
+
+def test_the_seats_secret_alone_logs_in_as_the_seats_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting only IVR_SEATS__AMI__SECRET must not log in as the bridge's user."""
+    from ivr.config import Settings
+
+    monkeypatch.setenv("IVR_SEATS__AMI__SECRET", "x" * 20)
+    seats = Settings().seats
+    assert seats.ami.username == "ivr-seats" and seats.ami.secret_value() == "x" * 20
+    assert Settings().ami.username == "ivr-bridge"
