@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ivr.db.repository import SqlCallRepository
-
 from bench.inbound_load import Level, agi_latencies, asterisk_cpu_s, pct, run_level
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import DatabaseSettings, Settings
+from ivr.db.calls import SqlCallRepository
 from ivr.domain.calls import CallOutcome
 from ivr_sandbox.asterisk import AsteriskSandbox
 from tests.sipp import ASTERISK, CARRIER_IP, Audio, Key, Pause, carrier_call

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.asterisk.agi_routes import (
     agent_greeting_route,
@@ -29,9 +30,16 @@ from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
+from ivr.asterisk.seat_conf import AmiPjsipReloader, FileSeatConfig
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
-from ivr.config import AlertsSettings, CallbackSettings, DispatchSettings, Settings
+from ivr.config import (
+    AlertsSettings,
+    CallbackSettings,
+    DispatchSettings,
+    SeatSettings,
+    Settings,
+)
 from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callback_store import SqlCallbacks
@@ -46,6 +54,7 @@ from ivr.db.migrate import upgrade
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.report_rows import SqlReportRows
+from ivr.db.seats import SqlSeatStore
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
@@ -77,6 +86,7 @@ from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
 from ivr.services.readiness import PartState, Readiness
 from ivr.services.schema_migration import SchemaMigration
+from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
@@ -93,6 +103,7 @@ from ivr.web.health import add_health_routes
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
 from ivr.web.reports_api import add_report_routes
+from ivr.web.seats_api import add_seat_routes
 from ivr.web.webhook import AiohttpWebhookSender
 
 log = logging.getLogger(__name__)
@@ -139,6 +150,20 @@ def dispatch_policy(settings: DispatchSettings) -> DispatchPolicy:
     )
 
 
+def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
+    """Seats from the table; changing them needs ``conf_dir`` and the seats' AMI secret (the
+    secret joins the log filter's list as soon as it is read)."""
+    config = reloader = None
+    secret = settings.ami.secret_value()
+    if secret:
+        register_secret(secret)
+    if settings.conf_dir is not None and secret:
+        config = FileSeatConfig(settings.conf_dir)
+        a = settings.ami
+        reloader = AmiPjsipReloader(a.host, a.port, a.username, secret)
+    return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
+
+
 def journal_spool(settings: Settings) -> FileSpool | None:
     """Where unwritten call records wait: the configured file, or beside a SQLite database."""
     if settings.database.spool_file is not None:
@@ -158,6 +183,7 @@ class Bridge:
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
         self.tokens = SqlTokenStore(self.engine)
+        self.seats = seat_service(settings.seats, self.engine)
         spool = journal_spool(settings)
         self.journal_spool_path = spool.path if spool is not None else None
         self.journal = CallJournal(self.repository, settings.database.journal_max_calls, spool)
@@ -533,7 +559,10 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         ),
     )
     add_report_routes(app, bridge.reports)
-    add_agent_routes(app, bridge.agents, bridge.agents, bridge.control, bridge.tracking)
+    add_agent_routes(
+        app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
+    )
+    add_seat_routes(app, bridge.seats)
     add_openapi_route(app)
     return app
 

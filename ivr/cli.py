@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="how long the old secret still works after a rotation (0 to 720)",
     )
+    seat = commands.add_parser("seat", help="agents' SIP seats (secret shown once, stored hashed)")
+    seat.add_argument("action", choices=["add", "remove", "list", "sync"])
+    seat.add_argument("name", nargs="?", help="the seat: 1-32 letters and digits (add, remove)")
+    seat.add_argument("--by", default="ivr seat (cli)", help="who is recorded as adding it")
     speech = commands.add_parser("speech", help="the vosk model and grammars")
     speech_cmd = speech.add_subparsers(dest="action", required=True)
     install = speech_cmd.add_parser("install-model", help="check a model archive and unpack it")
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_tokens(settings, args))
     elif args.command == "speech":
         return _speech(settings, args)
+    elif args.command == "seat":
+        return asyncio.run(_seats(settings, args))
     elif args.command == "calendar":
         return _calendar(settings, args.action)
     return 0
@@ -255,6 +261,45 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 2
         return 0
+    finally:
+        await engine.dispose()
+
+
+async def _seats(settings: Settings, args: argparse.Namespace) -> int:
+    """The seats service as the API runs it, acting as an admin (whoever may run this command
+    on the host may read the settings' secrets anyway)."""
+    from ivr.app import seat_service
+    from ivr.db.engine import create_engine
+    from ivr.db.migrate import upgrade
+    from ivr.domain.access import Principal
+    from ivr.services.seats import SeatError
+
+    await upgrade(settings.database.url)
+    engine = create_engine(settings.database.url)
+    seats = seat_service(settings.seats, engine)
+    who = Principal(args.by[:64], Role.ADMIN)
+    try:
+        if args.action == "list":
+            for seat in await seats.list(who):
+                print(f"{seat.name}\t{seat.created_at.isoformat()}\t{seat.created_by}")
+        elif args.action == "sync":
+            print(f"{await seats.sync()} seat(s) written and reloaded")
+        elif not args.name:
+            print("a seat name is required", file=sys.stderr)
+            return 2
+        elif args.action == "add":
+            new = await seats.add(who, args.name)
+            print(f"seat {new.seat.name} added: device {new.seat.device}")
+            print(f"username {new.seat.name}  realm {new.realm}")
+            print(f"secret {new.secret}")
+            print("(shown once, stored nowhere: enter it in the phone now)", file=sys.stderr)
+        else:
+            await seats.remove(who, args.name)
+            print(f"seat {args.name} removed")
+        return 0
+    except SeatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1 if exc.status >= 500 else 2
     finally:
         await engine.dispose()
 

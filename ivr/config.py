@@ -377,6 +377,27 @@ class WebSettings(_Section):
     )
 
 
+class SeatAmiSettings(AmiSettings):
+    """The seats' own AMI login (manager.conf ``[ivr-seats]``), not the bridge's."""
+
+    username: str = "ivr-seats"
+
+
+class SeatSettings(_Section):
+    """Agents' SIP seats (docs/seats.md): where the generated PJSIP include goes and the AMI
+    user that may reload res_pjsip (write class ``system`` only, not the bridge's user)."""
+
+    conf_dir: Path | None = Field(
+        None,
+        description="directory Asterisk reads pjsip_seats.conf from (pjsip.conf includes "
+        "ivr/pjsip_seats.conf: /etc/asterisk/ivr); unset: seats cannot be changed here",
+    )
+    realm: str = Field(
+        "ivr95598", pattern=r"^[A-Za-z0-9.-]{1,64}$", description="the digest realm of seats"
+    )
+    ami: SeatAmiSettings = SeatAmiSettings()
+
+
 class Settings(BaseSettings):
     """All settings. Load with :func:`load_settings`."""
 
@@ -397,6 +418,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     dispatch: DispatchSettings = DispatchSettings()
     calendar: CalendarSettings = CalendarSettings()
+    seats: SeatSettings = SeatSettings()
 
     @classmethod
     def settings_customise_sources(

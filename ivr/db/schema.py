@@ -6,9 +6,17 @@ all, so a foreign key to another module's table always resolves. ``ivr.db`` impo
 
 from __future__ import annotations
 
-from ivr.db import alert_models, dispatch_models, models, workorder_models
+from ivr.db import alert_models, dispatch_models, models, seat_models, workorder_models
 from ivr.db.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["Base", "alert_models", "dispatch_models", "metadata", "models", "workorder_models"]
+__all__ = [
+    "Base",
+    "alert_models",
+    "dispatch_models",
+    "metadata",
+    "models",
+    "seat_models",
+    "workorder_models",
+]

@@ -14,6 +14,7 @@ from ivr.domain.agents import Agent, phone_member_interface
 from ivr.ports import AgentDirectory
 from ivr.services.agent_control import AgentControl, AgentControlError, check_agent
 from ivr.services.call_tracking import CallTracking
+from ivr.services.seats import SeatService
 from ivr.web.auth import principal, requires
 from ivr.web.requests import StrictIn, parse_body
 
@@ -67,6 +68,7 @@ def add_agent_routes(
     store: Any,
     control: AgentControl,
     tracking: CallTracking,
+    seats: SeatService,
 ) -> None:
     @requires(Role.SUPERVISOR, Role.AGENT)
     async def list_agents(request: web.Request) -> web.Response:
@@ -88,6 +90,11 @@ def add_agent_routes(
                 Agent(job, body.name, interface or "", tuple(body.skills), device),
                 control.test_phone_context,
             )
+            seat = device.removeprefix("PJSIP/") if device and device.startswith("PJSIP/") else None
+            if seat is not None and await seats.get(seat) is None:
+                raise AgentControlError(
+                    400, f"device {device} is not a seat (add it: POST /api/seats)"
+                )
             await store.put(agent)
         except AgentControlError as exc:
             return _error(exc.status, str(exc))

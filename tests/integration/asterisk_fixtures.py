@@ -18,7 +18,14 @@ import pytest
 
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import AmiSettings, DatabaseSettings, Settings, SpeechSettings
+from ivr.config import (
+    AmiSettings,
+    DatabaseSettings,
+    SeatAmiSettings,
+    SeatSettings,
+    Settings,
+    SpeechSettings,
+)
 from ivr.domain.calls import CallRecord
 from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
 from ivr_sandbox.simulation import log_in_agent, log_out_agent
@@ -103,9 +110,21 @@ async def bridge(
         grammar_dir=KO_GRAMMARS,
         recordings_dir=Settings().sandbox.recordings_dir,
     )
+    box = AsteriskSandbox.from_settings(Settings())
+    seats_ami = box.seats_ami  # the seats' own AMI user: it may reload res_pjsip
+    register_secret(seats_ami.secret)
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
         speech=speech,
+        seats=SeatSettings(
+            conf_dir=box.seats_conf_dir,
+            ami=SeatAmiSettings(
+                host=seats_ami.host,
+                port=seats_ami.port,
+                username=seats_ami.username,
+                secret=seats_ami.secret,  # type: ignore[arg-type]
+            ),
+        ),
         ami=AmiSettings(
             host=sandbox.host,
             port=sandbox.port,

@@ -25,6 +25,7 @@ from ivr.services.agent_control import check_agent
 from ivr_sandbox.simulation import SimulatedCaller, place_queue_call
 from tests.integration.test_agent_greeting import best_match, envelope
 from tests.integration.test_answer_times import finished_visits
+from tests.log_scan import register_secret
 
 pytestmark = pytest.mark.integration
 
@@ -140,16 +141,25 @@ async def test_api_registers_a_phone_agent_and_refuses_unsafe_devices(bridge) ->
     token = await bridge.tokens.create(f"sup-{uuid.uuid4().hex[:6]}", Role.SUPERVISOR)
     headers = {"Authorization": f"Bearer {token}"}
     async with TestClient(TestServer(make_web_app(bridge, manage_bridge=False))) as web:
-        body = {"name": "王工", "device": "PJSIP/8001", "skills": ["q-repair"]}
+        body = {"name": "王工", "device": "PJSIP/desk4713", "skills": ["q-repair"]}
+        response = await web.put("/api/agents/4713", json=body, headers=headers)
+        assert response.status == 400  # not a seat (yet): nothing to register as that phone
+        assert "not a seat" in (await response.json())["error"]
+        seat = await bridge.seats.add(Principal("test", Role.SUPERVISOR), "desk4713")
+        register_secret(seat.secret)
         response = await web.put("/api/agents/4713", json=body, headers=headers)
         assert response.status == 200, await response.text()
         agent = await response.json()
-        assert (agent["interface"], agent["device"]) == ("Local/4713@agent-dial/n", "PJSIP/8001")
+        assert (agent["interface"], agent["device"]) == (
+            "Local/4713@agent-dial/n",
+            "PJSIP/desk4713",
+        )
         stored = await bridge.agents.get("4713")
-        assert (stored.interface, stored.device) == ("Local/4713@agent-dial/n", "PJSIP/8001")
+        assert (stored.interface, stored.device) == ("Local/4713@agent-dial/n", "PJSIP/desk4713")
         for device in (
-            "PJSIP/8001&PJSIP/8002",
+            "PJSIP/desk4713&PJSIP/8002",
             "PJSIP/13500000000@trunk-95598",
+            "PJSIP/trunk-95598",  # the carrier's endpoint: well-formed, but no seat
             "Local/9001@sim-phones/n",
         ):
             body = {"name": "x", "device": device, "skills": ["q-repair"]}
@@ -160,6 +170,7 @@ async def test_api_registers_a_phone_agent_and_refuses_unsafe_devices(bridge) ->
         response = await web.put("/api/agents/4714", json=body, headers=headers)
         assert response.status == 400  # an [agent-dial] member with nothing to dial
     assert await bridge.agents.get("4714") is None
+    await bridge.seats.remove(Principal("test", Role.SUPERVISOR), "desk4713")
 
 
 async def test_caller_hanging_up_during_the_greeting_releases_the_phone(bridge, ami) -> None:  # type: ignore[no-untyped-def]
