@@ -82,7 +82,9 @@ async def test_caller_hears_the_greeting_with_the_job_number(bridge, ami) -> Non
         await asyncio.sleep(0.2)
     try:
         heard = envelope(wav)
-        greeting = envelope(prompt.with_suffix(".wav"))
+        # all but the last 200 ms: the greeting plays on both legs at once (the agent hears it
+        # too) and the bridge that joins them may cut its fading tail
+        greeting = envelope(prompt.with_suffix(".wav"))[:-10]
         offset, score = best_match(heard, greeting)
         print(f"greeting found at {offset * 20} ms into the recording, correlation {score:.3f}")
         assert score > 0.9

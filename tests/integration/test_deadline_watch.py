@@ -21,13 +21,16 @@ from ivr.calendar_cn import china_is_workday
 from ivr.db.alert_models import alerts_table
 from ivr.db.alerts import SqlAlerts
 from ivr.db.deadline_source import SqlDeadlineSource
+from ivr.db.dispatch_store import SqlDispatch
+from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine
 from ivr.db.migrate import upgrade
 from ivr.db.workorders import NewOrder, SqlWorkOrders
 from ivr.domain.callbacks import CallbackPolicy
 from ivr.domain.deadline_watch import WarningPolicy
+from ivr.domain.dispatch import DispatchPolicy
 from ivr.domain.phone import PhoneNumber
-from ivr.domain.workorders import CustomerClass, OrderKind, OrderStatus
+from ivr.domain.workorders import CustomerClass, OrderKind
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Beijing
@@ -54,6 +57,12 @@ def new_order(kind: OrderKind, customer_class: CustomerClass | None = None) -> N
         customer_phone=PhoneNumber("13800138000"),
         summary="整栋楼停电",
     )
+
+
+async def crew_accepts(engine: AsyncEngine, clock: Clock, order_no: str) -> None:
+    """A crew's 接令 (recorded: the only thing that meets a repair's dispatch limit)."""
+    dispatch = SqlDispatch(engine, SqlDutyRoster(engine, clock), DispatchPolicy(), clock)
+    await dispatch.record_acceptance(order_no, "crew", "电台接令", None)
 
 
 class Bridge:
@@ -96,7 +105,7 @@ async def test_two_watches_raise_each_warning_and_breach_exactly_once(two) -> No
     assert first.raised == 0 and first.next_at == T0 + timedelta(minutes=3)
 
     clock.at(timedelta(minutes=2))
-    await orders.update(on_time.order_no, "test", status=OrderStatus.DISPATCHED)  # in time
+    await crew_accepts(a.engine, clock, on_time.order_no)  # in time
     clock.at(timedelta(minutes=3) - timedelta(seconds=1))
     assert await both(a, b) == 0
     clock.at(timedelta(minutes=3))
@@ -106,7 +115,7 @@ async def test_two_watches_raise_each_warning_and_breach_exactly_once(two) -> No
     clock.at(timedelta(minutes=5))
     assert await both(a, b) == 2  # both breached at the limit
     clock.at(timedelta(minutes=6))
-    await orders.update(late.order_no, "test", status=OrderStatus.DISPATCHED)  # met late
+    await crew_accepts(a.engine, clock, late.order_no)  # met late
     assert await both(a, b) == 0  # its breach exists already: nothing twice
     # its warning needs nobody now: settled by the watch; the repair's stays open, and breaches
     # stay open until a person acknowledges them
@@ -148,7 +157,7 @@ async def test_a_deadline_met_late_between_two_looks_is_one_breach(two) -> None:
     orders, a, b, clock = two
     order, _ = await orders.create(new_order(OrderKind.REPAIR), "test", None)
     clock.at(timedelta(minutes=6, seconds=30))  # nobody looked at 3 or 5 minutes
-    await orders.update(order.order_no, "test", status=OrderStatus.DISPATCHED)
+    await crew_accepts(a.engine, clock, order.order_no)
     clock.at(timedelta(minutes=10))
     assert await both(a, b) == 1
     [row] = await stored(a.engine)

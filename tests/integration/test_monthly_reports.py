@@ -22,6 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.calendar_cn import china_is_workday
 from ivr.db.callback_store import SqlCallbacks
+from ivr.db.dispatch_store import SqlDispatch
+from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.tokens import SqlTokenStore
@@ -30,6 +32,7 @@ from ivr.db.workorders import NewOrder, SqlWorkOrders
 from ivr.domain.access import Principal, Role
 from ivr.domain.agents import Agent, phone_member_interface
 from ivr.domain.callbacks import AttemptResult, CallbackPolicy, Conversation
+from ivr.domain.dispatch import DispatchPolicy
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import (
     AgentAnswered,
@@ -164,7 +167,9 @@ async def callback(
     await callbacks.channel_ended("cb-" + phone, 15)
 
 
-async def record_orders(orders: SqlWorkOrders, callbacks: SqlCallbacks, clock: Clock) -> None:
+async def record_orders(
+    orders: SqlWorkOrders, callbacks: SqlCallbacks, dispatch: SqlDispatch, clock: Clock
+) -> None:
     # O5 (August, owner 1002): consultation never answered; reply due 23 Aug 10:00 (72 h).
     clock.now = bj(2026, 8, 20, 10, 0)
     await orders.create(new_order(OrderKind.CONSULTATION, "1002", "13800000005"), "t", None)
@@ -173,7 +178,7 @@ async def record_orders(orders: SqlWorkOrders, callbacks: SqlCallbacks, clock: C
     clock.now = bj(2026, 9, 10, 10, 0)
     o1, _ = await orders.create(new_order(OrderKind.REPAIR, "1001", "13800000001"), "t", None)
     clock.now = bj(2026, 9, 10, 10, 4, 59)
-    await orders.update(o1.order_no, "crew", status=OrderStatus.DISPATCHED)
+    await dispatch.record_acceptance(o1.order_no, "crew", "电台接令", None)
     clock.now = bj(2026, 9, 10, 12, 0)
     await orders.close(o1.order_no, "已修复", "t", None)  # callback due 11 Sep 12:00
     await callback(callbacks, clock, bj(2026, 9, 10, 15, 0), True, "13800000001")
@@ -182,7 +187,7 @@ async def record_orders(orders: SqlWorkOrders, callbacks: SqlCallbacks, clock: C
     clock.now = bj(2026, 9, 11, 10, 0)
     o2, _ = await orders.create(new_order(OrderKind.REPAIR, "1002", "13800000002"), "t", None)
     clock.now = bj(2026, 9, 11, 10, 5, 1)
-    await orders.update(o2.order_no, "crew", status=OrderStatus.DISPATCHED)
+    await dispatch.record_acceptance(o2.order_no, "crew", "电台接令", None)
     clock.now = bj(2026, 9, 11, 13, 0)
     await orders.close(o2.order_no, "已修复", "t", None)
     await callback(callbacks, clock, bj(2026, 9, 14, 10, 0), True, "13800000002")
@@ -315,6 +320,7 @@ async def environment(db_url: str) -> AsyncIterator[Env]:
     await record_orders(
         SqlWorkOrders(engine, china_is_workday, policy, clock),
         SqlCallbacks(engine, policy, clock),
+        SqlDispatch(engine, SqlDutyRoster(engine, clock), DispatchPolicy(), clock),
         clock,
     )
     clock.now = bj(2026, 11, 2, 9, 0)  # reports are made after the month is over
