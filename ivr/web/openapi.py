@@ -27,6 +27,7 @@ from ivr.web.auth import requires, route_roles
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
 from ivr.web.requests import ORDER_NO
+from ivr.web.seats_api import SeatIn
 from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, UpdateIn
 
 SPEC_PATH = "/api/openapi.json"
@@ -196,6 +197,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/api/duty-shifts/{shift_id}"): Operation(
         "remove a shift", "dispatch", errors=(404,)
     ),
+    ("GET", "/api/seats"): Operation("agents' SIP seats (never their secrets)", "seats"),
+    ("POST", "/api/seats"): Operation(
+        "add a seat: a PJSIP endpoint with a generated secret, shown in this answer only",
+        "seats",
+        body=SeatIn,
+        ok="the seat with its username, realm and secret (shown once)",
+        ok_status=201,
+        errors=(400, 409, 422, 503),
+    ),
+    ("DELETE", "/api/seats/{name}"): Operation(
+        "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
+    ),
     ("GET", "/api/dashboard"): Operation(
         "the live queues, agents and today's figures", "dashboard"
     ),
@@ -280,13 +293,14 @@ _STATUS_TEXT = {
 _PATH_PARAMS = {  # the same patterns the handlers check
     "order_no": Param("order_no", "work-order number", {"pattern": ORDER_NO.pattern}),
     "job": Param("job", "agent job number (工号)", {"pattern": JOB_NUMBER.pattern}),
+    "name": Param("name", "seat name (PJSIP endpoint)", {"pattern": r"^[A-Za-z0-9]{1,32}$"}),
 }
 
 
 def _path_param(name: str) -> dict[str, Any]:
     known = _PATH_PARAMS.get(name)
     if known is None:
-        known = Param(name, "numeric id", {"type": "string", "pattern": r"^\d{1,18}$"})
+        known = Param(name, "numeric id", {"type": "string", "pattern": r"^\d{1,10}$"})
     schema = {"type": "string", **known.schema}
     return Param(known.name, known.description, schema, where="path").as_openapi()
 

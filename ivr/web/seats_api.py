@@ -8,18 +8,18 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ivr.domain.access import Role
 from ivr.domain.seats import Seat
 from ivr.services.seats import SeatError, SeatService
 from ivr.web.auth import principal, requires
-from ivr.web.requests import parse_body
+from ivr.web.requests import StrictIn, parse_body
 
 log = logging.getLogger(__name__)
 
 
-class SeatIn(BaseModel):
+class SeatIn(StrictIn):
     """``POST /api/seats``; the name's rules are ``check_seat_name``'s (400 with the reason)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)

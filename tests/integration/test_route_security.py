@@ -19,7 +19,8 @@ from tests.integration.api_app import AGENT_JOB, Api, api_app
 # Public, and why: /health says only "ok", the AGI port and how many calls are in the menu;
 # /dashboard is a static page (the packaged file, byte for byte) whose data comes from
 # /api/dashboard with a supervisor's token.
-PUBLIC = {("GET", "/health"), ("GET", "/dashboard")}
+# /health/ready: the load balancer's and systemd's probe; fixed state words, nothing else
+PUBLIC = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/dashboard")}
 
 # The least-privilege decisions for the routes that exist today (admin may do everything).
 # Routes added later are checked against their own @requires declaration.
