@@ -23,6 +23,17 @@ def get_json(url: str) -> dict:  # type: ignore[type-arg]
         return json.load(response)
 
 
+async def health_when_up(process: asyncio.subprocess.Process, web_port: int) -> dict:  # type: ignore[type-arg]
+    """``/health`` of an ``ivr run`` process once it answers (60 s at most)."""
+    for _ in range(120):
+        await asyncio.sleep(0.5)
+        try:
+            return await asyncio.to_thread(get_json, f"http://127.0.0.1:{web_port}/health")
+        except OSError:
+            assert process.returncode is None, "ivr run exited early"
+    raise AssertionError("ivr run did not answer /health within 60 s")
+
+
 async def test_ivr_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
     web_port = free_port()
     env = os.environ | {
@@ -34,15 +45,8 @@ async def test_ivr_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
         sys.executable, "-m", "ivr", "run", env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
-        health = None
-        for _ in range(120):
-            await asyncio.sleep(0.5)
-            try:
-                health = await asyncio.to_thread(get_json, f"http://127.0.0.1:{web_port}/health")
-                break
-            except OSError:
-                assert process.returncode is None, "ivr run exited early"
-        assert health is not None and health["status"] == "ok"
+        health = await health_when_up(process, web_port)
+        assert health["status"] == "ok"
         assert health["agi_port"] > 0 and health["calls_in_menu"] == 0
     finally:
         process.send_signal(signal.SIGTERM)
@@ -92,13 +96,7 @@ async def test_a_second_bridge_on_one_sqlite_file_is_refused_with_a_clear_messag
         sys.executable, "-m", "ivr", "run", env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
-        for _ in range(120):
-            await asyncio.sleep(0.5)
-            try:
-                await asyncio.to_thread(get_json, f"http://127.0.0.1:{web_port}/health")
-                break
-            except OSError:
-                assert first.returncode is None, "the first bridge exited early"
+        await health_when_up(first, web_port)
         second = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -153,13 +151,7 @@ async def test_half_sent_web_requests_cannot_starve_the_calls(tmp_path: Path) ->
     )
     writers: list[asyncio.StreamWriter] = []
     try:
-        for _ in range(120):
-            await asyncio.sleep(0.5)
-            try:
-                await asyncio.to_thread(get_json, f"http://127.0.0.1:{web_port}/health")
-                break
-            except OSError:
-                assert process.returncode is None, "ivr run exited early"
+        await health_when_up(process, web_port)
         for _ in range(400):
             _, writer = await asyncio.open_connection("127.0.0.1", web_port)
             writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never finished
