@@ -205,6 +205,7 @@ class Bridge:
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
         self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.control.test_member_context = settings.sandbox.simulated_agents
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security

@@ -160,6 +160,12 @@ class SandboxSettings(_Section):
         "the sandbox's trunk is this address, whatever [sip] names",
     )
     carrier_port: int = Field(5060, ge=1, le=65535, description="the simulated carrier's port")
+    simulated_agents: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9-]{1,40}$",
+        description="the dialplan context of the sandbox's simulated agents, accepted as queue "
+        "members (Local/<digits>@<context>/n) besides real seats; unset on a site",
+    )
 
     @field_validator("carrier_address")
     @classmethod

@@ -62,8 +62,16 @@ def valid_device(device: str, test_phone_context: str | None = None) -> bool:
     return False
 
 
-def check_agent(agent: Agent, test_phone_context: str | None = None) -> Agent:
-    """An agent record as we accept it from the API; the message says what is wrong."""
+def check_agent(
+    agent: Agent, test_phone_context: str | None = None, test_member_context: str | None = None
+) -> Agent:
+    """An agent record as we accept it from the API; the message says what is wrong.
+
+    Only an agent's own seat can become a queue member (``Local/<工号>@agent-dial/n``, which
+    rings their ``PJSIP/<seat>``): a member interface in any other context would let whoever
+    sets it point a queue at the outbound trunk (toll fraud) or back at the 95598 entry (a call
+    storm). The sandbox's simulated agents (``Local/<digits>@<test_member_context>/n``) are
+    accepted only where that context is configured (``sandbox.simulated_agents``)."""
     if not JOB_NUMBER.match(agent.job_number):
         raise AgentControlError(400, "job_number is 1-16 digits")
     if agent.device is not None:
@@ -75,6 +83,10 @@ def check_agent(agent: Agent, test_phone_context: str | None = None) -> Agent:
             )
     elif f"@{AGENT_DIAL_CONTEXT}/" in agent.interface:
         raise AgentControlError(400, f"a member in {AGENT_DIAL_CONTEXT} needs a device to dial")
+    elif not _simulated_member(agent.interface, test_member_context):
+        raise AgentControlError(
+            400, "an agent answers on their seat: give device PJSIP/<seat> (no other interface)"
+        )
     if not MEMBER_INTERFACE.match(agent.interface):
         raise AgentControlError(400, "interface is PJSIP/<endpoint> or Local/<digits>@<ctx>/n")
     if not agent.skills or not all(QUEUE_NAME.match(q) for q in agent.skills):
@@ -82,6 +94,12 @@ def check_agent(agent: Agent, test_phone_context: str | None = None) -> Agent:
     if not 1 <= len(agent.name) <= 64 or not agent.name.isprintable():
         raise AgentControlError(400, "name is 1-64 printable characters")
     return agent
+
+
+def _simulated_member(interface: str, context: str | None) -> bool:
+    if not context or not re.fullmatch(r"[a-z0-9-]{1,40}", context):
+        return False
+    return re.fullmatch(rf"Local/[0-9]{{1,16}}@{context}/n", interface) is not None
 
 
 class AgentControl:
@@ -95,6 +113,7 @@ class AgentControl:
         self._agents = agents
         self.queues = queues  # set once AMI is configured
         self.test_phone_context = test_phone_context  # sandbox stand-in phones, never a site
+        self.test_member_context: str | None = None  # sandbox simulated agents, never a site
         # told the fresh record before QueueAdd, so the call tracker knows whose member rings
         # first (waiting callers ring a new member at once)
         self._logging_in = logging_in
@@ -104,9 +123,9 @@ class AgentControl:
         member to each skill queue, its state watched on the phone itself."""
         agent, queues = await self._allowed(who, job_number)
         state_interface = None
+        # the stored record is checked again: a row written around the API never dials
+        check_agent(agent, self.test_phone_context, self.test_member_context)
         if agent.device is not None:
-            # the stored record is checked again: a row written around the API never dials
-            check_agent(agent, self.test_phone_context)
             await queues.set_agent_device(agent.job_number, agent.device)
             state_interface = device_state_interface(agent.device)
         if self._logging_in is not None:

@@ -89,6 +89,7 @@ def add_agent_routes(
             agent = check_agent(
                 Agent(job, body.name, interface or "", tuple(body.skills), device),
                 control.test_phone_context,
+                control.test_member_context,
             )
             seat = device.removeprefix("PJSIP/") if device and device.startswith("PJSIP/") else None
             if seat is not None and await seats.get(seat) is None:

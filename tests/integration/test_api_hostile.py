@@ -204,7 +204,14 @@ async def test_agents_api_refuses_unknown_fields_wrong_types_and_dial_metacharac
         body = {"name": "x", "device": device, "skills": ["q-repair"]}
         response = await api.client.put("/api/agents/7302", json=body, headers=sup)
         assert response.status == 400, device
-    for interface in ("Local/7302@sim-agents/n&Local/x", "Local/7302@a,b/n", "Local/7302@x\n/n"):
+    for interface in (
+        "Local/7302@sim-agents/n&Local/x",
+        "Local/7302@a,b/n",
+        "Local/7302@x\n/n",
+        "Local/13800138000@outbound-trunk/n",  # a queue that dials out: toll fraud
+        "Local/95598@from-pstn/n",  # a queue that calls the hotline: a call storm
+        "PJSIP/trunk-95598",
+    ):
         body = {"name": "x", "interface": interface, "skills": ["q-repair"]}
         response = await api.client.put("/api/agents/7302", json=body, headers=sup)
         assert response.status == 400, interface

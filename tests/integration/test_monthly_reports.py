@@ -632,6 +632,7 @@ async def test_an_agent_keeps_their_calls_when_their_interface_changes(db_url: s
         await directory.put(Agent("2001", "张三", SIM_2001, ("q-repair",)))
         tracking = CallTracking(visits, lambda: 0, agents=directory)
         control = AgentControl(directory, _Queues(), logging_in=tracking.agent_noted)
+        control.test_member_context = "sim-agents"
         await tracking.start()
         sup = Principal("sup", Role.SUPERVISOR)
         try:

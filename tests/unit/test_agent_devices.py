@@ -52,8 +52,13 @@ def test_check_agent() -> None:
     ok = Agent("1024", "王工", "Local/1024@agent-dial/n", ("q-repair",), "PJSIP/8001")
     assert check_agent(ok) is ok
     sim = Agent("2101", "sim", "Local/2101@sim-agents/n", ("q-t-1",))
-    assert check_agent(sim) is sim
+    assert check_agent(sim, test_member_context="sim-agents") is sim
     bad = [
+        sim,  # a simulated agent where none are configured (a site)
+        # a member that dials out or back into the hotline: toll fraud, a call storm
+        Agent("2101", "x", "Local/13800138000@outbound-trunk/n", ("q-repair",)),
+        Agent("2101", "x", "Local/95598@from-pstn/n", ("q-repair",)),
+        Agent("2101", "x", "PJSIP/trunk-95598", ("q-repair",)),
         Agent("1024", "x", "Local/1024@agent-dial/n", ("q-repair",), "PJSIP/8001&PJSIP/8002"),
         Agent("1024", "x", "Local/9999@agent-dial/n", ("q-repair",), "PJSIP/8001"),  # other 工号
         Agent("1024", "x", "Local/1024@agent-dial/n", ("q-repair",)),  # nothing to dial
@@ -63,3 +68,6 @@ def test_check_agent() -> None:
         with pytest.raises(AgentControlError) as exc:
             check_agent(agent)
         assert exc.value.status == 400
+    for agent in bad[1:]:  # and not in the sandbox either
+        with pytest.raises(AgentControlError):
+            check_agent(agent, test_member_context="sim-agents")

@@ -108,6 +108,7 @@ async def test_an_agent_logging_in_is_known_at_the_first_ring_without_a_reload()
     directory = Directory()
     tracking = CallTracking(Visits(), lambda: 0, agents=directory)
     control = AgentControl(directory, Queues(), logging_in=tracking.agent_noted)
+    control.test_member_context = "sim-agents"
     await directory.put(Agent("2003", "王五", "Local/2003@sim-agents/n", ("q-repair",)))
     await control.log_in(Principal("sup", Role.SUPERVISOR), "2003")
     tracking.handle(q.CallerJoined(0, "c", "q-repair"))
