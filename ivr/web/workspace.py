@@ -18,12 +18,13 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ivr.domain.access import Principal, Role
 from ivr.domain.auth_throttle import AuthThrottle
@@ -96,11 +97,19 @@ class WorkspaceEvents:
         self.feed = feed
         self.tokens = tokens
         self.throttle = AuthThrottle()
+        self.open: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    async def close_all(self, _app: web.Application) -> None:
+        """The web server is stopping: tell every page (1001), which reconnects by itself."""
+        for ws in list(self.open):
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         _same_origin(request)
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=4096)
         await ws.prepare(request)
+        self.open.add(ws)
         source = request.remote or "unknown"
         if self.throttle.wait_s(source, time.monotonic()) > 0:
             await ws.close(code=TOO_MANY, message=b"too many bad tokens: wait")
@@ -202,6 +211,7 @@ def add_workspace_routes(
     clock: Any,
 ) -> None:
     events = WorkspaceEvents(feed, tokens)
+    app.on_shutdown.append(events.close_all)
 
     @public  # authenticated by its first message, not by a header a browser cannot set
     async def agent_events(request: web.Request) -> web.StreamResponse:
