@@ -360,12 +360,22 @@ async function loadState() {
   try {
     const r = await api("/api/agents/me");
     if (!r.ok) throw new Error("HTTP " + r.status);
-    const d = await r.json();
-    const a = d.agent || d;
-    const queuesIn = a.logged_in_queues || a.queues || [];
-    text("agent-state", [a.state, a.paused ? "paused " + (a.pause_reason || "") : "",
-                         queuesIn.length ? "in " + queuesIn.join(", ") : "logged out"]
+    const a = await r.json();
+    const queuesIn = a.queues || [];
+    text("agent-state", [a.state, a.pause_reason || "",
+                         a.after_call_work_ends_at ? "until " + local(a.after_call_work_ends_at) : "",
+                         queuesIn.length ? "in " + queuesIn.join(", ") : ""]
       .filter(Boolean).join(" · "));
+    const select = $("pause-reason");
+    const reasons = a.pause_reasons || [];
+    if (reasons.length && [...select.options].map(o => o.value).join("|") !== reasons.join("|")) {
+      select.replaceChildren(...reasons.map(reason => {  // the centre's configured reasons
+        const option = document.createElement("option");
+        option.value = reason;
+        option.textContent = reason;
+        return option;
+      }));
+    }
   } catch (e) {
     text("agent-state", "state not available (" + e.message + ")");
   }
