@@ -4,8 +4,9 @@ number, the choice and a running 15-second ring timer before the agent answers; 
 order form is prefilled; the agent records the repair order with two form actions (the surname,
 then the summary and Enter) while the bridge's web server is restarted under the page: the
 link drops, the save fails, nothing typed is lost, the page reconnects by itself, resyncs the
-call and saves the order once. The order is linked to the call and owned by that agent's 工号.
-Markup in every displayed field stays text.
+call and saves the order once. The order is linked to the call and owned by that agent's 工号;
+closed from the page's list, it shows the 回访 its close scheduled. Markup in every displayed
+field stays text.
 """
 
 from __future__ import annotations
@@ -212,6 +213,18 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             order_no = (await text(browser, "mine-status")).split()[-1]
             await until(lambda: shows(browser, "my-orders", order_no), 10, "listed as mine")
             await no_xss(browser)
+
+            # closing it from the list with a resolution: the 回访 the policy schedules is shown
+            def close_from_the_list() -> None:
+                row = browser.driver.find_element("css selector", f'tr[data-order="{order_no}"]')
+                row.find_element("css selector", ".resolution-input").send_keys(f"已抢修 {XSS}")
+                row.find_element("css selector", ".close-button").click()
+
+            await asyncio.to_thread(close_from_the_list)
+            await until(lambda: shows(browser, "mine-status", f"closed {order_no}"), 10, "closed")
+            await until(lambda: shows(browser, "my-orders", "回访 pending"), 10, "回访 shown")
+            assert f"已抢修 {XSS}" in await text(browser, "my-orders")
+            await no_xss(browser)
             # and if markup reached the page, the CSP would still stop an inline handler
             await js(
                 browser,
@@ -231,6 +244,7 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
         assert [o["order_no"] for o in repairs] == [order_no]
         (order,) = repairs
         assert order["owner_job_number"] == JOB and order["call_ids"] == [call_id]
+        assert order["status"] == "closed" and order["result"] == f"已抢修 {XSS}"
         assert order["customer_surname"] == "王" and order["summary"] == f"整栋楼停电 {XSS}"
         linked = await (await http.get(f"/api/calls/{call_id}/work-orders", headers=sup)).json()
         assert [o["order_no"] for o in linked["work_orders"]] == [order_no]
