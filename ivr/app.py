@@ -37,6 +37,7 @@ from ivr.config import (
     AlertsSettings,
     CallbackSettings,
     DispatchSettings,
+    OutageSettings,
     SeatSettings,
     Settings,
 )
@@ -51,6 +52,7 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.report_rows import SqlReportRows
@@ -67,10 +69,12 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
+from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
 from ivr.services.agent_control import AgentControl
@@ -84,6 +88,7 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.outages import OutageNotices, OutageService
 from ivr.services.readiness import PartState, Readiness
 from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
@@ -93,7 +98,7 @@ from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
-from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
+from ivr.web import alerts_api, duty_roster_api, follow_ups_api, outages_api, work_orders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
@@ -225,8 +230,12 @@ class Bridge:
                 min_confidence=s.min_confidence,
                 keep_recordings=s.keep_recordings,
             )
-        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
+        order_store = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
+        self._setup_outages(settings.outages, order_store)
+        deps = InboundDeps(
+            self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
+        )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.reports = MonthlyReports(
@@ -255,7 +264,7 @@ class Bridge:
         )
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
-            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
+            order_store,
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
         )
@@ -281,6 +290,29 @@ class Bridge:
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
         )
+
+    def _setup_outages(self, o: OutageSettings, order_store: SqlWorkOrders) -> None:
+        """The customer and outage registers; the notice index when notices are on."""
+        self.customers = SqlCustomers(self.engine, utc_now)
+        self.outage_register = SqlOutages(self.engine, order_store, utc_now)
+        self.notices: OutageNotices | None = None
+        self.notice_deps: NoticeDeps | None = None
+        if o.notices:
+            self.notices = OutageNotices(
+                self.outage_register,
+                self.customers,
+                self.prompts,
+                ZoneInfo(self.settings.tracking.timezone),
+                utc_now,
+                o.refresh_s,
+            )
+            self.notice_deps = NoticeDeps(
+                self.notices, o.menu_choice, round(o.digit_timeout_s * 1000), o.max_plays
+            )
+        self.outages = OutageService(
+            self.outage_register, self.customers, self.notices, self._poke_dialer
+        )
+        self.dashboard.outages = self.outage_register
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -361,6 +393,8 @@ class Bridge:
         self._hold_files()
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
+        if self.notices is not None:
+            texts |= outage_notice.texts()
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
@@ -400,6 +434,8 @@ class Bridge:
             await recompute_provisional(self.recompute, self.poke_watch)
         except Exception:  # idempotent: the next start or `ivr calendar recompute` does it
             log.exception("recomputing provisional deadlines failed; the bridge runs on")
+        if self.notices is not None:
+            self.notices.start()  # its first round loads the active outages
         if self.settings.callback.dialer:
             await self._start_dialer()
         if self.watch is not None:
@@ -499,6 +535,8 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.schema.stop()
+        if self.notices is not None:
+            await self.notices.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.pusher is not None:
@@ -564,6 +602,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )
     add_seat_routes(app, bridge.seats)
+    outages_api.add_routes(app, bridge.outages)
     add_openapi_route(app)
     return app
 

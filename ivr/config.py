@@ -317,6 +317,24 @@ class DispatchSettings(_Section):
     )
 
 
+class OutageSettings(_Section):
+    """Storm days (docs/storm-days.md): outage notices in the menu from the outage register."""
+
+    notices: bool = Field(
+        True, description="read an active outage's notice to callers from its area"
+    )
+    refresh_s: float = Field(
+        30.0, ge=1, le=3600, description="rebuild the in-memory notice index this often"
+    )
+    menu_choice: str = Field(
+        "billing.outage_info",
+        pattern=r"^[a-z][a-z0-9_.]{0,63}$",
+        description="the menu route that reads the outages for the caller (menu 2-3)",
+    )
+    max_plays: int = Field(3, ge=1, le=10, description="the notice and its repeats")
+    digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the notice")
+
+
 class TrackingSettings(_Section):
     """Answer-time figures (docs/answer-times.md, "Figures")."""
 
@@ -425,6 +443,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     calendar: CalendarSettings = CalendarSettings()
     seats: SeatSettings = SeatSettings()
+    outages: OutageSettings = OutageSettings()
 
     @classmethod
     def settings_customise_sources(

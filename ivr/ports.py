@@ -6,7 +6,7 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,15 @@ from ivr.domain.dispatch import (
     DispatchClaim,
     DispatchContext,
     ShiftView,
+)
+from ivr.domain.outage_files import PlannedOutage
+from ivr.domain.outages import (
+    Customer,
+    Notice,
+    Outage,
+    OutageChange,
+    OutageKind,
+    OutageState,
 )
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
@@ -469,9 +478,80 @@ class StoredOutcomeCounts:
     callback_results: Mapping[tuple[str], int] = field(default_factory=dict)
     dispatch_results: Mapping[tuple[str], int] = field(default_factory=dict)
     alerts: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (level, kind)
+    callers_informed: int = 0  # heard an outage notice and hung up
 
 
 class StoredOutcomes(Protocol):
     """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
 
     async def outcome_counts(self) -> StoredOutcomeCounts: ...
+
+
+class CustomerRegister(Protocol):
+    """The customer register (户号, phones, supply area and feeder)."""
+
+    async def upsert(self, batch: Sequence[Customer]) -> int: ...
+
+    async def get(self, account_no: str) -> Customer: ...
+
+    async def by_phone(self, phone: str) -> list[Customer]: ...
+
+    async def list(
+        self, area: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[Customer]: ...
+
+    async def delete(self, account_no: str) -> None: ...
+
+    async def in_places(self, areas: Iterable[str], feeders: Iterable[str]) -> list[Customer]: ...
+
+
+class OutageRegister(Protocol):
+    """Outages (停电信息) with their history and linked repair orders."""
+
+    async def create(
+        self,
+        kind: OutageKind,
+        areas: Sequence[str],
+        feeders: Sequence[str],
+        starts_at: datetime,
+        expected_at: datetime,
+        cause: str,
+        actor: str,
+        ref: str | None = None,
+    ) -> Outage: ...
+
+    async def import_schedule(
+        self, planned: Sequence[PlannedOutage], actor: str
+    ) -> tuple[int, int, int]: ...
+
+    async def update(self, outage_id: int, values: dict[str, Any], actor: str) -> Outage: ...
+
+    async def close(
+        self, outage_id: int, resolution: str, actor: str
+    ) -> tuple[Outage, int, int]: ...
+
+    async def cancel(self, outage_id: int, reason: str, actor: str) -> Outage: ...
+
+    async def get(self, outage_id: int) -> Outage: ...
+
+    async def list(self, state: OutageState | None = None, limit: int = 100) -> list[Outage]: ...
+
+    async def open_outages(self) -> list[Outage]: ...
+
+    async def history(self, outage_id: int) -> list[OutageChange]: ...
+
+    async def linked_orders(self, outage_id: int) -> list[dict[str, Any]]: ...
+
+    async def informed_counts(self, since: datetime | None = None) -> dict[int, int]: ...
+
+    async def informed_since(self, since: datetime) -> int: ...
+
+
+class OutageLookup(Protocol):
+    """What the menu asks about a caller: the notice for their number or 户号 (in memory)."""
+
+    def for_phone(self, phone: str) -> Notice | None: ...
+
+    def for_account(self, account_no: str) -> Notice | None: ...
+
+    async def account_known(self, account_no: str) -> bool: ...
