@@ -136,12 +136,12 @@ def _list(raw: str) -> list[str]:
 
 def parse_phones(raw: str) -> tuple[str, ...]:
     phones: list[str] = []
-    for part in _list(raw):
+    for n, part in enumerate(_list(raw), 1):
         digits = part.replace("-", "")
         try:
             phones.append(PhoneNumber(digits).digits)
-        except InvalidPhone as exc:
-            raise OutageError(f"phones: {part!r}: {exc}") from None
+        except InvalidPhone as exc:  # the number itself is not echoed: it is personal data
+            raise OutageError(f"phones: number {n}: {exc}") from None
     if not phones:
         raise OutageError("phones: at least one number")
     return tuple(dict.fromkeys(phones))

@@ -83,7 +83,8 @@ async def ask_account(
     deps: NoticeDeps,
     clock: Callable[[], datetime],
 ) -> str | None:
-    """Ask for the 户号 (keys, ended by #) until a known one comes; None: none did."""
+    """Ask for the 户号 (keys, ended by #) until a known one comes; None: none did, or the
+    caller keyed nothing (they go to the queue at once)."""
     for attempt in range(deps.account_tries):
         if attempt:
             await channel.play(await prompts.prompt_path(UNKNOWN_ACCOUNT))
@@ -99,8 +100,11 @@ async def ask_account(
                 if len(digits) >= ACCOUNT_MAX_DIGITS:
                     break
             key = None
+        if not digits:  # silence: the caller wants a person, not another question
+            _step(session, clock, StepKind.TIMEOUT)
+            return None
         _step(session, clock, StepKind.KEY, detail=f"account {len(digits)} digits")
-        if digits and await deps.lookup.account_known(digits):
+        if await deps.lookup.account_known(digits):
             return digits
     return None
 

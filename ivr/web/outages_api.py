@@ -1,8 +1,8 @@
 """The customer register (``/api/customers``) and the outage register (``/api/outages``).
 
-Customers are personal data: agents (who answer the caller) and supervisors see names, phones
-and addresses; the outside system (integration) keeps the register up to date and reads it
-masked. Outages carry no personal data: every role reads them; agents may declare a fault
+Customers are personal data: agents (who answer the caller) see names, phones and addresses;
+supervisors and the outside system (integration), who keep the register up to date, read it
+masked, as supervisors read work orders. Outages carry no personal data: every role reads them; agents may declare a fault
 outage (repair calls clustering in one area), supervisors and the integration manage all of
 them. Errors are ``{"error": …}`` like every other API: 404, 409 (a closed outage), 422.
 """
@@ -39,7 +39,7 @@ OUTAGES = web.AppKey("outages", OutageService)
 Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Cause = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-_READERS_OF_PEOPLE = (Role.AGENT, Role.SUPERVISOR)
+_READERS_OF_PEOPLE = (Role.AGENT,)  # who answers the customer; admin too
 
 
 class CustomerIn(StrictIn):
@@ -69,7 +69,7 @@ class OutagePatch(StrictIn):
     cause: Cause | None = None
 
 
-class CloseIn(StrictIn):
+class OutageCloseIn(StrictIn):
     resolution: Text
 
 
@@ -261,7 +261,7 @@ async def update_outage(request: web.Request) -> web.Response:
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
 async def close_outage(request: web.Request) -> web.Response:
     outage_id = await _outage_id(request)
-    body: CloseIn = await parse_body(request, CloseIn)
+    body: OutageCloseIn = await parse_body(request, OutageCloseIn)
     try:
         outage, closed, owed = await request.app[OUTAGES].close(
             outage_id, body.resolution, actor(principal(request))

@@ -45,6 +45,21 @@ EXPECTED = {
     ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
     ("GET", "/api/agents"): {Role.SUPERVISOR, Role.AGENT},
     ("PUT", "/api/agents/{job}"): {Role.SUPERVISOR},
+    ("GET", "/api/customers"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/customers/{account_no}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PUT", "/api/customers/{account_no}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("DELETE", "/api/customers/{account_no}"): {Role.SUPERVISOR},
+    ("GET", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PATCH", "/api/outages/{outage_id}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/close"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/cancel"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}/history"): {
+        Role.AGENT,
+        Role.SUPERVISOR,
+        Role.INTEGRATION,
+    },
     **{
         ("POST", f"/api/agents/{{job}}/{kind}"): {Role.SUPERVISOR, Role.AGENT}
         for kind in ("login", "logout", "pause", "unpause")
