@@ -2,9 +2,10 @@
 
 Customers are personal data: agents (who answer the caller) see names, phones and addresses;
 supervisors and the outside system (integration), who keep the register up to date, read it
-masked, as supervisors read work orders. Outages carry no personal data: every role reads them; agents may declare a fault
-outage (repair calls clustering in one area), supervisors and the integration manage all of
-them. Errors are ``{"error": …}`` like every other API: 404, 409 (a closed outage), 422.
+masked, as supervisors read work orders. Outages carry no personal data: every role reads
+them; agents may declare a fault outage (repair calls clustering in one area), supervisors and
+the integration manage all of them. Errors are ``{"error": …}`` like every other API: 404,
+409 (a closed outage), 422.
 """
 
 from __future__ import annotations
