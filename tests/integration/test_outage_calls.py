@@ -43,9 +43,6 @@ async def heard_in(target: Path) -> list[float]:
             break
         await asyncio.sleep(0.2)
     try:
-        import shutil
-
-        shutil.copy(wav, "/tmp/storm_" + wav.name)
         return envelope(wav)
     finally:
         wav.unlink(missing_ok=True)
@@ -119,9 +116,11 @@ async def test_an_unknown_caller_keys_in_the_account_at_menu_2_3(bridge, ami, ou
         client, SimulatedCaller(UNKNOWN, keys, pause_s=1.5, hold_s=hold), record_to=str(target)
     )
     record = (await wait_for_records(bridge, {UNKNOWN}, timeout_s=120))[UNKNOWN]
-    offset, score = best_match(await heard_in(target), envelope(notice.with_suffix(".wav"))[:-10])
+    # the caller starts recording once its # is sent, as the bridge starts the notice: all of
+    # the notice but its first second is certainly in the recording
+    wanted = envelope(notice.with_suffix(".wav"))[50:-10]
+    offset, score = best_match(await heard_in(target), wanted)
     print(f"notice after the 户号 at {offset * 20} ms, correlation {score:.3f}")
-    print([(s.kind.value, s.node, s.key, s.detail) for s in record.steps], record.keys)
     assert score > 0.9
     assert record.outage_id == outage.id and record.informed
     assert record.menu_path[:2] == ["main", "billing"]
