@@ -6,7 +6,14 @@ all, so a foreign key to another module's table always resolves. ``ivr.db`` impo
 
 from __future__ import annotations
 
-from ivr.db import alert_models, dispatch_models, models, seat_models, workorder_models
+from ivr.db import (
+    alert_models,
+    dispatch_models,
+    models,
+    recording_models,
+    seat_models,
+    workorder_models,
+)
 from ivr.db.base import Base
 
 metadata = Base.metadata
@@ -17,6 +24,7 @@ __all__ = [
     "dispatch_models",
     "metadata",
     "models",
+    "recording_models",
     "seat_models",
     "workorder_models",
 ]
