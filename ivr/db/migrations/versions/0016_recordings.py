@@ -1,7 +1,7 @@
 """recordings: recorded calls and the playback audit; the inspector role
 
-Revision ID: 0015_recordings
-Revises: 0014_seats
+Revision ID: 0016_recordings
+Revises: 0015_call_orders
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_recordings"
-down_revision: str | Sequence[str] | None = "0014_seats"
+revision: str = "0016_recordings"
+down_revision: str | Sequence[str] | None = "0015_call_orders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
