@@ -39,6 +39,8 @@ from ivr.domain.outages import (
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
+from ivr.domain.recording_findings import Finding, FindingRules
+from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
@@ -556,6 +558,92 @@ class OutageLookup(Protocol):
     def for_account(self, account_no: str) -> Notice | None: ...
 
     async def account_known(self, account_no: str) -> bool: ...
+
+
+class RecordingStore(Protocol):
+    """Recorded calls and the playback audit (see ``ivr.db.recordings``)."""
+
+    async def started(
+        self,
+        call_id: str,
+        kind: RecordingKind,
+        job_number: str | None,
+        agent_path: str,
+        customer_path: str,
+        failure: str | None = None,
+    ) -> bool: ...
+
+    async def ended(self, call_id: str) -> Recording | None: ...
+
+    async def owner_from_call(self, call_id: str) -> str | None: ...
+
+    async def finished(
+        self,
+        recording_id: int,
+        agent: RecordingFile,
+        customer: RecordingFile,
+        findings: Sequence[Finding],
+        job_number: str | None,
+    ) -> bool: ...
+
+    async def failed(self, recording_id: int, reason: str) -> bool: ...
+
+    async def deleted(self, recording_id: int) -> bool: ...
+
+    async def unfinished(
+        self, ended_before: datetime, started_before: datetime
+    ) -> list[Recording]: ...
+
+    async def expired(self, cutoff: datetime, limit: int = ...) -> list[Recording]: ...
+
+    async def get(self, recording_id: int) -> Recording | None: ...
+
+    async def by_call(self, call_id: str) -> Recording | None: ...
+
+    async def listing(
+        self, job_number: str | None, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[Recording]: ...
+
+    async def audit(
+        self,
+        recording_id: int,
+        principal: str,
+        role: str,
+        job_number: str | None,
+        side: str,
+        byte_range: str | None,
+        outcome: str,
+    ) -> None: ...
+
+    async def playbacks(self, recording_id: int) -> list[dict[str, Any]]: ...
+
+
+class RecordingFiles(Protocol):
+    """The recording files on disk (see ``ivr.recording_files``): measured, analysed, deleted."""
+
+    def measure(self, path: str) -> RecordingFile | None:
+        """Size, duration and SHA-256 of a closed file; ``None`` if missing or not a WAV."""
+        ...
+
+    def stable(self, path: str) -> bool:
+        """The file exists and Asterisk is done writing it (its header is complete)."""
+        ...
+
+    def analyse(
+        self, agent_path: str, customer_path: str, greeting: Path | None, rules: FindingRules
+    ) -> list[Finding]: ...
+
+    def delete(self, path: str) -> bool:
+        """Remove the file; ``False`` if it was not there. Other errors raise."""
+        ...
+
+    def size(self, path: str) -> int | None:
+        """Bytes on disk; ``None`` if the file is missing."""
+        ...
+
+    def read(self, path: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``start`` (a player's range, one chunk at a time)."""
+        ...
 
 
 class WorkspaceLookup(Protocol):

@@ -1,6 +1,6 @@
 """Tables of storm days: the customer register (户号, phones, supply area and feeder), outages
 with their history, and the repair orders linked to an outage (created only by migration
-``0016_outages``; ``tests/integration`` checks the two agree).
+``0017_outages``; ``tests/integration`` checks the two agree).
 
 A phone number is its own row (``customer_phones``) so that "who is calling" is one indexed read;
 an outage's areas and feeders are JSON lists (a handful per outage). ``outage_orders.order_id``

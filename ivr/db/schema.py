@@ -11,6 +11,7 @@ from ivr.db import (
     dispatch_models,
     models,
     outage_models,
+    recording_models,
     seat_models,
     workorder_models,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "metadata",
     "models",
     "outage_models",
+    "recording_models",
     "seat_models",
     "workorder_models",
 ]

@@ -41,7 +41,7 @@ class Problem(BaseModel):
 
 
 class Error(BaseModel):
-    """Every error answer (400, 401, 403, 404, 405, 409, 413, 422, 503)."""
+    """Every error answer (400, 401, 403, 404, 405, 409, 410, 413, 416, 422, 503)."""
 
     error: str
     details: list[Problem] | None = None
@@ -328,6 +328,34 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ),
         errors=(400,),
     ),
+    ("GET", "/api/recordings"): Operation(
+        "recorded calls, newest first (an agent: only their own calls)",
+        "recordings",
+        (
+            Param("since", "started at or after, ISO 8601 with offset", ISO),
+            Param("until", "started before, ISO 8601 with offset", ISO),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/recordings/{id}"): Operation(
+        "one recording: state, duration, checksums, work orders, automatic findings"
+        " (inspectors and supervisors also see who played it)",
+        "recordings",
+        errors=(404,),
+    ),
+    ("GET", "/api/recordings/{id}/audio"): Operation(
+        "the WAV of one direction; a Range header is answered with 206 (seeking); every"
+        " request is audited",
+        "recordings",
+        (
+            Param("side", "default customer", _enum("agent", "customer")),
+            Param("Range", "bytes=START-END (one range)", where="header"),
+        ),
+        ok="audio/wav, whole (200) or the range asked for (206, Content-Range)",
+        ok_type="audio/wav",
+        errors=(400, 404, 410, 416),
+    ),
     ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
     ("PUT", "/api/agents/{job}"): Operation(
         "register or change an agent (a desk phone `device`, or an `interface`)",
@@ -371,7 +399,9 @@ _STATUS_TEXT = {
     403: "the token's role is not allowed here",
     404: "no such thing",
     409: "not allowed in the current state",
+    410: "gone: deleted by retention, or never written",
     413: "body too large",
+    416: "the range is outside the file",
     422: "invalid input, with details per field",
     503: "Asterisk unreachable or refusing",
 }
@@ -472,7 +502,7 @@ def add_openapi_route(app: web.Application) -> None:
     """Serve the document; built once, when first asked (every route is registered by then)."""
     cached: dict[str, Any] = {}
 
-    @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
+    @requires(Role.AGENT, Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION)
     async def spec(request: web.Request) -> web.Response:
         if not cached:
             cached.update(build_spec(request.app))

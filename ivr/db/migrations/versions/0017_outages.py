@@ -1,8 +1,8 @@
 """outages: the customer register, outages and their history, orders linked to an outage, and
 the outage a caller was told about (calls.outage_id, calls.informed)
 
-Revision ID: 0016_outages
-Revises: 0015_call_orders
+Revision ID: 0017_outages
+Revises: 0016_recordings
 
 Frozen on purpose: no imports from ``ivr``. The two columns of ``calls`` are added in place
 (ADD COLUMN), never by rebuilding a table other tables reference.
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_outages"
-down_revision: str | Sequence[str] | None = "0015_call_orders"
+revision: str = "0017_outages"
+down_revision: str | Sequence[str] | None = "0016_recordings"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
