@@ -42,6 +42,7 @@ from ivr.config import (
 )
 from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
+from ivr.db.call_search import SqlCallSearch
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
 from ivr.db.centre_secrets import SqlCentreSecrets
@@ -93,13 +94,14 @@ from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
-from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
+from ivr.web import alerts_api, calls_api, duty_roster_api, follow_ups_api, work_orders_api
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
 from ivr.web.reports_api import add_report_routes
@@ -182,6 +184,7 @@ class Bridge:
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
+        self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
         spool = journal_spool(settings)
@@ -535,21 +538,24 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         await bridge.stop()
 
     @public
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response(
+    async def health(request: web.Request) -> web.Response:
+        return json_response(
+            request,
             {
                 "status": "ok",
                 "agi_port": bridge.agi.port,
                 "calls_in_menu": bridge.agi.active_sessions,
-            }
+            },
         )
 
+    set_centre_timezone(app, ZoneInfo(bridge.settings.tracking.timezone))
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
     add_health_routes(app, bridge.readiness)
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
+    calls_api.add_routes(app, bridge.call_search)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
