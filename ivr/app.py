@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
@@ -39,6 +40,8 @@ from ivr.config import (
     DispatchSettings,
     SeatSettings,
     Settings,
+    StartupError,
+    setting_source,
 )
 from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
@@ -166,6 +169,14 @@ def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
     return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
 
 
+def database_place(url: str) -> str:
+    """Where the database is, for a log line: host, port and name (never the password)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database}"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
 def journal_spool(settings: Settings) -> FileSpool | None:
     """Where unwritten call records wait: the configured file, or beside a SQLite database."""
     if settings.database.spool_file is not None:
@@ -279,7 +290,10 @@ class Bridge:
         )
         # the database may be down at start: calls are served anyway, the schema comes later
         self.schema = SchemaMigration(
-            lambda: upgrade(settings.database.url), self._start_database_work
+            lambda: upgrade(settings.database.url),
+            self._start_database_work,
+            setting=f"database.url ({setting_source('database.url')}) "
+            f"{database_place(settings.database.url)}",
         )
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
@@ -367,7 +381,10 @@ class Bridge:
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            raise listen_error("agi", self.settings.agi.host, self.settings.agi.port, exc) from None
         if secret:
             register_secret(secret)  # the log filter replaces it wherever it would appear
             self.ami = AmiClient(
@@ -574,6 +591,26 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     return app
 
 
+def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupError:
+    """Why the bridge cannot listen on ``section``'s host and port, and what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(
+            f"{section}.port",
+            f"{where} is already in use by another program: stop it (ss -ltnp 'sport = :{port}' "
+            f"shows which) or set {section}.port to a free port",
+        )
+    if exc.errno == errno.EACCES:
+        return StartupError(
+            f"{section}.port", f"{where} needs privileges this user lacks: use a port above 1023"
+        )
+    return StartupError(
+        f"{section}.host",
+        f"cannot listen on {where} ({exc.strerror or exc}): correct {section}.host or "
+        f"{section}.port",
+    )
+
+
 def raise_file_limit() -> None:
     """Use the hard limit on open files that the service manager allows (systemd's
     ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
@@ -587,7 +624,11 @@ async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StartupError:
+        await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
+        raise
     raise_file_limit()
     site = GuardedTCPSite(
         runner,
@@ -596,7 +637,11 @@ async def serve(settings: Settings) -> None:
         max_connections=settings.web.max_connections,
         header_timeout_s=settings.web.header_timeout_s,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error("web", settings.web.host, settings.web.port, exc) from None
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
