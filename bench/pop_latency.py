@@ -184,7 +184,13 @@ async def run(
         sockets: list[aiohttp.ClientWebSocketResponse] = []
         tasks: list[asyncio.Task[None]] = []
         try:
-            async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            base = f"http://127.0.0.1:{port}"
+            # no connection limit (aiohttp's default of 100 would leave the poller waiting
+            # behind 100 WebSockets), and the poller on a session of its own, like a browser tab
+            async with (
+                aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=0)) as session,
+                aiohttp.ClientSession(base) as dashboard,
+            ):
                 for job in jobs:
                     body = {
                         "name": f"bench {job}",
@@ -211,7 +217,7 @@ async def run(
                 after = rss_kib(process.pid)
                 by_interface = {i: j for j, i in interfaces.items()}
                 tasks.append(
-                    asyncio.ensure_future(poll(session, supervisor, by_interface, results))
+                    asyncio.ensure_future(poll(dashboard, supervisor, by_interface, results))
                 )
                 for i in range(calls):
                     number = f"1350000{i:04d}"
