@@ -11,7 +11,7 @@ import contextlib
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ from ivr.config import (
     Settings,
 )
 from ivr.db import instance_lock
+from ivr.db.agent_states import SqlAgentStates, SqlCallTransfers
 from ivr.db.alerts import SqlAlerts
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
@@ -67,6 +68,7 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.queue_calls import QueueVisit
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
@@ -78,6 +80,7 @@ from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
+from ivr.services.call_transfer import CallTransferService
 from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
@@ -90,10 +93,12 @@ from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
+from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
 from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
+from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
@@ -199,13 +204,29 @@ class Bridge:
             settings.tracking.short_abandon_s,
             calls=self.repository,
             agents=self.agents,
-            on_finished=self.metrics.visits_finished,
+            on_finished=self._visits_finished,
         )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
-        self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.agent_states = SqlAgentStates(self.engine)
+        self.control = AgentControl(
+            self.agents,
+            None,
+            logging_in=self.tracking.agent_noted,
+            states=self.agent_states,
+            clock=utc_now,
+        )
         self.control.test_member_context = settings.sandbox.simulated_agents
+        # after-call work (话后处理) after every answered queue call; blind transfers
+        self.wrap_up = WrapUp(self.control, self.tracking, settings.agents.wrapup_s)
+        self.transfers = CallTransferService(
+            self.control,
+            self.tracking,
+            SqlCallTransfers(self.engine),
+            frozenset(settings.agents.transfer_queues),
+            utc_now,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security
@@ -258,6 +279,7 @@ class Bridge:
             SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
+            agents=self.agents,
         )
         self.leg_keys = LegKeys()  # its secret is read from the database at start
         self.routes = {
@@ -308,6 +330,11 @@ class Bridge:
             )
             self.pusher = AlertPusher(self.alerts, self.webhook, utc_now, backoff, limits)
             self.alerts.on_raised = self.pusher.poke
+
+    def _visits_finished(self, visits: Sequence[QueueVisit]) -> None:
+        """Every queue visit as it finishes: the metrics count it, after-call work starts."""
+        self.metrics.visits_finished(visits)
+        self.wrap_up.calls_ended(visits)
 
     def poke_watch(self) -> None:
         """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
@@ -380,6 +407,8 @@ class Bridge:
             for name in SECURITY_FAILURES:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
+            self.transfers.channels = self.ami
+            self.wrap_up.start()
         else:
             log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
         await self.schema.start()  # on success (now or later): _start_database_work
@@ -509,6 +538,7 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()
         if self.ami is not None:
@@ -560,6 +590,17 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         ),
     )
     add_report_routes(app, bridge.reports)
+    add_me_routes(  # before /api/agents/{job}: "me" is no job number
+        app,
+        MeDeps(
+            bridge.control,
+            bridge.tracking,
+            bridge.wrap_up,
+            bridge.transfers,
+            bridge.agent_states,
+            tuple(bridge.settings.agents.pause_reasons),
+        ),
+    )
     add_agent_routes(
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )

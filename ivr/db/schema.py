@@ -6,13 +6,21 @@ all, so a foreign key to another module's table always resolves. ``ivr.db`` impo
 
 from __future__ import annotations
 
-from ivr.db import alert_models, dispatch_models, models, seat_models, workorder_models
+from ivr.db import (
+    agent_state_models,
+    alert_models,
+    dispatch_models,
+    models,
+    seat_models,
+    workorder_models,
+)
 from ivr.db.base import Base
 
 metadata = Base.metadata
 
 __all__ = [
     "Base",
+    "agent_state_models",
     "alert_models",
     "dispatch_models",
     "metadata",
