@@ -1,5 +1,5 @@
 """Agents' state changes and the calls they transferred (created only by migration
-``0016_agent_state``)."""
+``0018_agent_state``)."""
 
 from __future__ import annotations
 

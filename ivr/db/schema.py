@@ -11,6 +11,8 @@ from ivr.db import (
     alert_models,
     dispatch_models,
     models,
+    outage_models,
+    recording_models,
     seat_models,
     workorder_models,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "dispatch_models",
     "metadata",
     "models",
+    "outage_models",
+    "recording_models",
     "seat_models",
     "workorder_models",
 ]

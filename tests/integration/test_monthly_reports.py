@@ -269,6 +269,7 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "satisfaction_rate": 2 / 3,
     "satisfaction_target": 0.9,
     "satisfaction_target_met": False,  # 66.7 % < 90 %
+    "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
 }
 
 EXPECTED_AGENTS: list[dict[str, Any]] = [

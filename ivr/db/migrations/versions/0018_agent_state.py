@@ -1,7 +1,7 @@
 """agent_state_changes and call_transfers: agents' own state over time, and blind transfers
 
-Revision ID: 0016_agent_state
-Revises: 0015_call_orders
+Revision ID: 0018_agent_state
+Revises: 0017_outages
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_agent_state"
-down_revision: str | Sequence[str] | None = "0015_call_orders"
+revision: str = "0018_agent_state"
+down_revision: str | Sequence[str] | None = "0017_outages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
