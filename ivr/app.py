@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
@@ -43,10 +44,13 @@ from ivr.config import (
     RecordingSettings,
     SeatSettings,
     Settings,
+    StartupError,
+    setting_source,
 )
 from ivr.db import instance_lock
 from ivr.db.agent_states import SqlAgentStates, SqlCallTransfers
 from ivr.db.alerts import SqlAlerts
+from ivr.db.call_search import SqlCallSearch
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
 from ivr.db.centre_secrets import SqlCentreSecrets
@@ -114,6 +118,7 @@ from ivr.speech.prompts import PromptCache
 from ivr.web import (
     alerts_api,
     call_orders_api,
+    calls_api,
     duty_roster_api,
     follow_ups_api,
     outages_api,
@@ -126,6 +131,7 @@ from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
 from ivr.web.recordings_api import add_recording_routes
@@ -192,6 +198,14 @@ def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
     return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
 
 
+def database_place(url: str) -> str:
+    """Where the database is, for a log line: host, port and name (never the password)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database}"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
 def finding_rules(settings: RecordingSettings) -> FindingRules:
     return FindingRules(
         short_call_s=settings.short_call_s,
@@ -228,6 +242,7 @@ class Bridge:
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
+        self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
         spool = journal_spool(settings)
@@ -347,7 +362,10 @@ class Bridge:
         )
         # the database may be down at start: calls are served anyway, the schema comes later
         self.schema = SchemaMigration(
-            lambda: upgrade(settings.database.url), self._start_database_work
+            lambda: upgrade(settings.database.url),
+            self._start_database_work,
+            setting=f"database.url ({setting_source('database.url')}) "
+            f"{database_place(settings.database.url)}",
         )
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
@@ -488,7 +506,10 @@ class Bridge:
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            raise listen_error("agi", self.settings.agi.host, self.settings.agi.port, exc) from None
         if secret:
             register_secret(secret)  # the log filter replaces it wherever it would appear
             self.ami = AmiClient(
@@ -676,21 +697,24 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         await bridge.stop()
 
     @public
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response(
+    async def health(request: web.Request) -> web.Response:
+        return json_response(
+            request,
             {
                 "status": "ok",
                 "agi_port": bridge.agi.port,
                 "calls_in_menu": bridge.agi.active_sessions,
-            }
+            },
         )
 
+    set_centre_timezone(app, ZoneInfo(bridge.settings.tracking.timezone))
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
     add_health_routes(app, bridge.readiness)
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
+    calls_api.add_routes(app, bridge.call_search)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
@@ -724,6 +748,26 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     return app
 
 
+def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupError:
+    """Why the bridge cannot listen on ``section``'s host and port, and what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(
+            f"{section}.port",
+            f"{where} is already in use by another program: stop it (ss -ltnp 'sport = :{port}' "
+            f"shows which) or set {section}.port to a free port",
+        )
+    if exc.errno == errno.EACCES:
+        return StartupError(
+            f"{section}.port", f"{where} needs privileges this user lacks: use a port above 1023"
+        )
+    return StartupError(
+        f"{section}.host",
+        f"cannot listen on {where} ({exc.strerror or exc}): correct {section}.host or "
+        f"{section}.port",
+    )
+
+
 def raise_file_limit() -> None:
     """Use the hard limit on open files that the service manager allows (systemd's
     ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
@@ -737,7 +781,11 @@ async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StartupError:
+        await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
+        raise
     raise_file_limit()
     site = GuardedTCPSite(
         runner,
@@ -746,7 +794,11 @@ async def serve(settings: Settings) -> None:
         max_connections=settings.web.max_connections,
         header_timeout_s=settings.web.header_timeout_s,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error("web", settings.web.host, settings.web.port, exc) from None
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

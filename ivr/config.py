@@ -544,3 +544,22 @@ def load_settings(path: Path | None = None) -> Settings:
     if config and not Path(config).is_file():
         raise FileNotFoundError(f"settings file {config} does not exist")
     return Settings()
+
+
+def setting_source(key: str) -> str:
+    """Where the setting ``key`` (dotted, ``web.port``) came from: the environment variable
+    that overrides it, the settings file, or the defaults."""
+    section_key = ".".join(key.split(".")[:2])
+    env = "IVR_" + section_key.upper().replace(".", "__")
+    if env in os.environ:
+        return f"environment {env}"
+    return os.environ.get("IVR_CONFIG") or "(defaults)"
+
+
+class StartupError(Exception):
+    """The bridge cannot start because of one setting; the message says what to do. Shown as
+    one line: ``<file or environment variable>: <key>: <message>``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{setting_source(key)}: {key}: {message}")
+        self.key = key

@@ -16,6 +16,7 @@ from ivr.domain.agent_state import StateChange
 from ivr.domain.agents import Agent
 from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert, AlertLevel
+from ivr.domain.call_search import CallFilter, CallPage, FoundCall
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep, SpooledCall
 from ivr.domain.deadline_watch import OpenDeadline, WatchedDeadline, Window
@@ -137,6 +138,19 @@ class CallRepository(Protocol):
         """Close as ``lost`` the calls started before ``started_before`` whose channel is not in
         ``present_uids`` and whose end is unknown (or, after an Asterisk restart, came after
         ``cut_since``); how many."""
+        ...
+
+
+class CallSearch(Protocol):
+    """Finding stored calls for the API (``GET /api/calls``), read only."""
+
+    async def find(self, criteria: CallFilter) -> CallPage:
+        """Calls matching ``criteria``, newest first, one page of at most ``criteria.limit``."""
+        ...
+
+    async def get(self, call_id: str, agent_job_number: str | None = None) -> FoundCall | None:
+        """One call with its steps and queue stays; with ``agent_job_number`` only if that
+        agent answered it."""
         ...
 
 

@@ -26,6 +26,7 @@ from ivr.services.call_tracking import CallTracking
 from ivr.services.call_transfer import CallTransferService
 from ivr.services.wrap_up import WrapUp
 from ivr.web.auth import principal, requires
+from ivr.web.json_body import error_response, json_response
 from ivr.web.requests import StrictIn, parse_body
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ async def _me_json(deps: MeDeps, agent: Agent) -> dict[str, Any]:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return error_response(message, status)
 
 
 def add_me_routes(app: web.Application, deps: MeDeps) -> None:
@@ -118,7 +119,7 @@ def add_me_routes(app: web.Application, deps: MeDeps) -> None:
             agent = await control.own_agent(principal(request))
         except AgentControlError as exc:
             return _error(exc.status, str(exc))
-        return web.json_response(await _me_json(deps, agent))
+        return json_response(request, await _me_json(deps, agent))
 
     async def _act(who: Principal, kind: str, body: Any) -> Agent:
         job = who.job_number or ""
@@ -161,7 +162,7 @@ def add_me_routes(app: web.Application, deps: MeDeps) -> None:
                 log.warning("agent %s: %s failed: %s", who.job_number, kind, exc)
                 return _error(503, f"Asterisk did not accept the {kind}: {exc}")
             log.info("agent %s: %s (own token)", who.job_number, kind)
-            return web.json_response({"done": kind, "me": await _me_json(deps, agent)})
+            return json_response(request, {"done": kind, "me": await _me_json(deps, agent)})
 
         return handler
 
@@ -176,7 +177,7 @@ def add_me_routes(app: web.Application, deps: MeDeps) -> None:
         except Exception as exc:
             log.warning("agent %s: transfer failed: %s", who.job_number, exc)
             return _error(503, f"Asterisk did not accept the transfer: {exc}")
-        return web.json_response({"done": "transfer", "transfer": done.as_dict()})
+        return json_response(request, {"done": "transfer", "transfer": done.as_dict()})
 
     app.router.add_get("/api/agents/me", me)
     for kind in ("login", "logout", "pause", "unpause", "ready"):

@@ -505,7 +505,7 @@ async def test_bad_requests_and_roles(env) -> None:  # type: ignore[no-untyped-d
         ("?month=2026-9", "YYYY-MM"),
         ("?month=26-09", "YYYY-MM"),
         ("?month=1999-12", "between 2000 and 2100"),
-        ("?month=2026-09&format=pdf", "json, csv or xlsx"),
+        ("?month=2026-09&format=pdf", "format is one of json, csv, xlsx"),
     ]:
         response = await client.get("/api/reports/monthly" + query, headers=sup)
         assert response.status == 400, query

@@ -49,6 +49,8 @@ EXPECTED = {
         Role.AGENT,
         Role.SUPERVISOR,
     },
+    ("GET", "/api/calls"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
+    ("GET", "/api/calls/{call_id}"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
     ("GET", "/api/follow-ups"): {Role.SUPERVISOR},
     ("GET", "/api/follow-ups/{follow_up_id}"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/resolve"): {Role.SUPERVISOR},
