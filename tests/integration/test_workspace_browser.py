@@ -24,7 +24,7 @@ from aiohttp.test_utils import unused_port
 from ivr.app import make_web_app
 from ivr.domain.access import Role
 from ivr_sandbox.simulation import SimulatedCaller, place_call
-from tests.integration.test_dashboard import Browser, _browser_or_fail, until
+from tests.integration.test_dashboard import Browser, _browser_or_fail, _not, until
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,6 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
         assert note.status == 200
         for name, value in ((f"SIM_AGENT_DELAY_{JOB}", "6"), (f"SIM_AGENT_TALK_{JOB}", "60")):
             await client.action({"Action": "Setvar", "Variable": name, "Value": value})
-        assert (await http.post(f"/api/agents/{JOB}/login", headers=sup)).status == 200
 
         browser = await asyncio.to_thread(Browser)
         try:
@@ -153,6 +152,29 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             where = await js(browser, "return location.href")
             assert token not in where and "token" not in where
             await until(lambda: shows(browser, "my-orders", earlier_no), 10, "my orders listed")
+
+            # the state buttons (the agent's own /api/agents/me/… routes)
+            async def click(element_id: str) -> None:
+                await asyncio.to_thread(
+                    lambda: browser.driver.find_element("id", element_id).click()
+                )
+
+            await click("do-login")
+            await until(lambda: shows(browser, "agent-state", "in q-repair"), 15, "logged in")
+            await until(lambda: shows(browser, "agent-state", "ready"), 10, "ready")
+            await asyncio.to_thread(
+                lambda: browser.driver.find_element(
+                    "css selector", "#pause-reason option[value='培训']"
+                ).click()
+            )
+            await click("do-pause")
+            await until(lambda: shows(browser, "agent-state", "培训"), 10, "paused for 培训")
+            assert "paused" in await text(browser, "agent-state")
+            await click("do-unpause")
+            await until(lambda: shows(browser, "control-status", "unpause done"), 10, "unpaused")
+            await until(lambda: _not(shows(browser, "agent-state", "培训")), 10, "ready again")
+            await click("do-ready")  # not in after-call work: refused, and said so
+            await until(lambda: shows(browser, "control-status", "ready failed"), 10, "refused")
             assert XSS in await text(browser, "my-orders")
             assert "<script>window.__xss=2</script>" in await text(browser, "my-orders")
 
@@ -234,6 +256,8 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             await asyncio.sleep(0.5)
             assert await js(browser, "return window.__csp") is None
             assert await js(browser, "return localStorage.length") == 0  # saved: nothing left
+            await click("do-logout")
+            await until(lambda: shows(browser, "agent-state", "logged_out"), 15, "logged out")
         finally:
             await asyncio.to_thread(browser.close)
             await http.post(f"/api/agents/{JOB}/logout", headers=sup)
