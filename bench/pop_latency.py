@@ -93,6 +93,7 @@ async def start_bridge(db_url: str, ami: AmiEndpoint, logs: Path) -> tuple[Any, 
         "IVR_AMI__SECRET": ami.secret,
         "IVR_SANDBOX__SIMULATED_AGENTS": "sim-agents",
         "IVR_ALERTS__WATCH": "false",
+        "IVR_AGENTS__WRAPUP_S": "0",  # back to back: no after-call work between the calls
     }
     with (logs / "bridge.log").open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
