@@ -47,12 +47,20 @@ class SimulatedCaller:
                 )
 
 
-async def place_call(ami: AmiClient, caller: SimulatedCaller, entry: str = "95598") -> str:
-    """Originate the call; returns the ActionID to match the OriginateResponse event."""
+async def place_call(
+    ami: AmiClient, caller: SimulatedCaller, entry: str = "95598", record_to: str | None = None
+) -> str:
+    """Originate the call; returns the ActionID to match the OriginateResponse event.
+    ``record_to`` (a path without extension, visible to Asterisk) keeps what the caller hears
+    after its keys, for as long as it holds."""
+    if record_to is not None and not _PATH.match(record_to):
+        raise ValueError("a recording path is absolute, letters, digits, '/', '_', '-' and '.'")
     action_id = "sim-" + uuid.uuid4().hex[:12]
     variables = f"SIM_KEYS={caller.keys},SIM_PAUSE={caller.pause_s:g},SIM_HOLD={caller.hold_s:g}"
     if caller.say:
         variables += f",SIM_SAY={caller.say}"
+    if record_to is not None:
+        variables += f",SIM_RECORD={record_to}"
     if caller.talk:
         variables += f",SIM_TALK={caller.talk},SIM_TALK_AFTER={caller.talk_after_s:g}"
     await ami.action(

@@ -1,8 +1,9 @@
 """The rows a monthly report is computed from (``ivr.domain.reports`` does the arithmetic).
 
-Three reads, each bounded by the month: queue visits that joined in it (the tracking store's own
-query), work orders recorded in it with their deadlines and callback tasks, and the missed
-deadlines (of any order) due before the month-end snapshot.
+Four reads, each bounded by the month: queue visits that joined in it (the tracking store's own
+query), work orders recorded in it with their deadlines and callback tasks, the missed
+deadlines (of any order) due before the month-end snapshot, and the agents' state changes in it
+(with each agent's last one before it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ivr.db.agent_states import SqlAgentStates
+from ivr.db.models import calls_table as calls
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
@@ -25,6 +28,7 @@ class SqlReportRows:
         self._engine = engine
         self._visits = SqlVisitRepository(engine)
         self._agents = SqlAgentDirectory(engine)
+        self._states = SqlAgentStates(engine)
 
     async def month_rows(self, start: datetime, end: datetime, cut: datetime) -> MonthRows:
         """Rows for the month [start, end); ``cut`` is the overdue snapshot instant."""
@@ -33,7 +37,17 @@ class SqlReportRows:
             orders=await self._orders(start, end),
             agents=await self._agents.all(),
             missed_before_cut=await self._missed_before(cut),
+            callers_informed=await self._informed(start, end),
+            state_changes=await self._states.for_period(start, end),
         )
+
+    async def _informed(self, start: datetime, end: datetime) -> int:
+        """Calls of the month whose caller hung up after an outage notice."""
+        query = select(func.count()).where(
+            calls.c.informed.is_(True), calls.c.started_at >= start, calls.c.started_at < end
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def _orders(self, start: datetime, end: datetime) -> list[OrderFact]:
         recorded = (orders.c.created_at >= start) & (orders.c.created_at < end)

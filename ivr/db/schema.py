@@ -7,9 +7,11 @@ all, so a foreign key to another module's table always resolves. ``ivr.db`` impo
 from __future__ import annotations
 
 from ivr.db import (
+    agent_state_models,
     alert_models,
     dispatch_models,
     models,
+    outage_models,
     recording_models,
     seat_models,
     workorder_models,
@@ -20,10 +22,12 @@ metadata = Base.metadata
 
 __all__ = [
     "Base",
+    "agent_state_models",
     "alert_models",
     "dispatch_models",
     "metadata",
     "models",
+    "outage_models",
     "recording_models",
     "seat_models",
     "workorder_models",
