@@ -2,8 +2,8 @@
 request an Idempotency-Key was first used with, so that the key reused with another body is
 refused (409) instead of answered with the first order
 
-Revision ID: 0018_request_hashes
-Revises: 0017_outages
+Revision ID: 0019_request_hashes
+Revises: 0018_agent_state
 
 Frozen on purpose: no imports from ``ivr``. Added in place (ADD COLUMN), never by rebuilding a
 table other tables reference. Nullable: keys used before this migration have no hash, and a
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_request_hashes"
-down_revision: str | Sequence[str] | None = "0017_outages"
+revision: str = "0019_request_hashes"
+down_revision: str | Sequence[str] | None = "0018_agent_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
