@@ -60,6 +60,7 @@ class OutageNotices(BackgroundLoop):
         self._refresh_s = refresh_s
         self.index = OutageIndex()
         self.refreshed_at: datetime | None = None
+        self._refreshing = asyncio.Lock()
 
     def for_phone(self, phone: str) -> Notice | None:
         return self.index.for_phone(phone)
@@ -80,6 +81,10 @@ class OutageNotices(BackgroundLoop):
         """Rebuild the index if anything it holds changed (the loop's round; tests and the
         benchmark call it directly). Unchanged outages, customers and day: the index is kept,
         so a storm's hundred thousand customers are not reloaded every ``refresh_s``."""
+        async with self._refreshing:  # one rebuild at a time; the next sees it done
+            return await self._refresh(force)
+
+    async def _refresh(self, force: bool) -> OutageIndex:
         now = self._clock()
         open_outages = await self._outages.open_outages()
         active = [o for o in open_outages if o.active(now)]
