@@ -898,6 +898,16 @@ class AsteriskSandbox:
                 if paused:
                     self.rx(f"queue pause member {interface} queue {queue}")
 
+    def remove_dynamic_members(self) -> list[tuple[str, str]]:
+        """Take every dynamic queue member out (``queue show`` says which are dynamic): a test
+        session starts with none, so the simulated agents of an aborted earlier run cannot
+        answer its calls. Returns the (queue, interface) pairs removed."""
+        removed = []
+        for queue, interface, _name, _state, _paused in self._runtime_members():
+            self.rx(f"queue remove member {interface} from {queue}")
+            removed.append((queue, interface))
+        return removed
+
     def _runtime_globals(self) -> dict[str, str]:
         """Dialplan globals as they are now (set by tests and agents' logins through AMI)."""
         shown = self.rx("dialplan show globals")
