@@ -680,6 +680,10 @@ class AsteriskSandbox:
                 os.chown(source, uid, gid)
                 # recordings are customers' voices: the asterisk group may read, nobody else
                 os.chmod(source, 0o750)  # noqa: S103
+            else:
+                # the prompt cache: its personal/ prompts (dispatch calls) are readable by this
+                # directory's group only, so it is the chroot's asterisk group
+                os.chown(source, -1, gid)
             self._chroot("mkdir", "-p", str(source), what=f"create {source} in the root")
             target = self.host_path(source)
             if not target.is_relative_to(self.root):
