@@ -1,8 +1,8 @@
 """A real Asterisk for demos and integration tests, in a debootstrapped chroot.
 
 Asterisk is not packaged for the host's Debian release, so it lives in a private root made by
-``debootstrap --variant=minbase --include=asterisk sid ROOT`` (see DESIGN.md, "A real Asterisk
-on this machine"). The chroot shares the network namespace: AMI (127.0.0.1:5038) and the
+``debootstrap --variant=minbase --include=asterisk sid ROOT`` (docs/sandbox.md says how it is
+built and run, and what the code relies on). The chroot shares the network namespace: AMI (127.0.0.1:5038) and the
 bridge's FastAGI server (127.0.0.1:4573) meet on loopback. Directories both sides must see (the
 prompt cache, recordings) are bind-mounted at the same path inside the root.
 
@@ -63,7 +63,7 @@ LOCAL_QUEUES = Path(__file__).with_name("queues_local.conf")
 LOCAL_PJSIP_CONF = "pjsip_local.conf"
 TEST_PHONE = "sandbox-phone"  # a phone endpoint of the sandbox alone (fraud-guard tests)
 
-# Asterisk's own directories inside the root (chowned to the asterisk user, as DESIGN.md says).
+# Asterisk's own directories inside the root (chowned to the asterisk user: docs/sandbox.md).
 ASTERISK_DIRS = (
     "/etc/asterisk",
     "/var/lib/asterisk",
