@@ -2,9 +2,10 @@
 
 Asterisk is not packaged for the host's Debian release, so it lives in a private root made by
 ``debootstrap --variant=minbase --include=asterisk sid ROOT`` (docs/sandbox.md says how it is
-built and run, and what the code relies on). The chroot shares the network namespace: AMI (127.0.0.1:5038) and the
-bridge's FastAGI server (127.0.0.1:4573) meet on loopback. Directories both sides must see (the
-prompt cache, recordings) are bind-mounted at the same path inside the root.
+built and run, and what the code relies on). The chroot shares the network namespace: AMI
+(127.0.0.1:5038) and the bridge's FastAGI server (127.0.0.1:4573) meet on loopback.
+Directories both sides must see (the prompt cache, recordings) are bind-mounted at the same
+path inside the root.
 
 Everything here is synchronous and needs root. Nothing here prints or logs the AMI secret.
 """
