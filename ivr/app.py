@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -30,6 +32,7 @@ from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
+from ivr.asterisk.recording_events import watch_recordings
 from ivr.asterisk.seat_conf import AmiPjsipReloader, FileSeatConfig
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
@@ -37,11 +40,16 @@ from ivr.config import (
     AlertsSettings,
     CallbackSettings,
     DispatchSettings,
+    OutageSettings,
+    RecordingSettings,
     SeatSettings,
     Settings,
+    StartupError,
+    setting_source,
 )
 from ivr.db import instance_lock
 from ivr.db.alerts import SqlAlerts
+from ivr.db.call_search import SqlCallSearch
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
 from ivr.db.centre_secrets import SqlCentreSecrets
@@ -51,14 +59,17 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
+from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorders import SqlWorkOrders
+from ivr.db.workspace_store import SqlWorkspaceLookup
 from ivr.domain.agents import greeting_text
 from ivr.domain.alert_push import Backoff
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
@@ -67,13 +78,18 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.recording_findings import FindingRules
+from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
+from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
+from ivr.recording_files import RecordingFilesOnDisk
 from ivr.services.agent_control import AgentControl
+from ivr.services.agent_feed import AgentFeed
 from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
@@ -84,7 +100,9 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.outages import OutageNotices, OutageService
 from ivr.services.readiness import PartState, Readiness
+from ivr.services.recordings import KeeperTiming, RecordingKeeper, RecordingService
 from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
@@ -93,18 +111,29 @@ from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
-from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
+from ivr.web import (
+    alerts_api,
+    call_orders_api,
+    calls_api,
+    duty_roster_api,
+    follow_ups_api,
+    outages_api,
+    work_orders_api,
+)
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
+from ivr.web.recordings_api import add_recording_routes
 from ivr.web.reports_api import add_report_routes
 from ivr.web.seats_api import add_seat_routes
 from ivr.web.webhook import AiohttpWebhookSender
+from ivr.web.workspace import add_workspace_routes
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +193,32 @@ def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
     return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
 
 
+def database_place(url: str) -> str:
+    """Where the database is, for a log line: host, port and name (never the password)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database}"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def finding_rules(settings: RecordingSettings) -> FindingRules:
+    return FindingRules(
+        short_call_s=settings.short_call_s,
+        opening_window_s=settings.opening_window_s,
+        long_silence_s=settings.long_silence_s,
+        over_talk_s=settings.over_talk_s,
+    )
+
+
+def keeper_timing(settings: RecordingSettings) -> KeeperTiming:
+    return KeeperTiming(
+        retention_days=settings.retention_days,
+        interval_s=settings.keeper_interval_s,
+        finish_grace_s=settings.finish_grace_s,
+        stuck_after_s=settings.stuck_after_s,
+    )
+
+
 def journal_spool(settings: Settings) -> FileSpool | None:
     """Where unwritten call records wait: the configured file, or beside a SQLite database."""
     if settings.database.spool_file is not None:
@@ -182,6 +237,7 @@ class Bridge:
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
+        self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
         spool = journal_spool(settings)
@@ -225,8 +281,12 @@ class Bridge:
                 min_confidence=s.min_confidence,
                 keep_recordings=s.keep_recordings,
             )
-        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
+        order_store = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
+        self._setup_outages(settings.outages, order_store)
+        deps = InboundDeps(
+            self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
+        )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.reports = MonthlyReports(
@@ -255,11 +315,12 @@ class Bridge:
         )
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
-            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
+            order_store,
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
         )
         self.leg_keys = LegKeys()  # its secret is read from the database at start
+        self._setup_recordings(settings.recording)
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
@@ -271,16 +332,45 @@ class Bridge:
         self.dialer: Dialer | None = None
         self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
+        # the agents' workspace: its reads, and the live feed the call tracker drives
+        self.workspace = SqlWorkspaceLookup(self.engine, self.warning_policy, utc_now)
+        self.feed = AgentFeed(self.tracking, self.workspace, self.agents, utc_now)
         self.recompute = SqlDeadlineRecompute(
             self.engine, self.is_workday, self.warning_policy, utc_now
         )
         # the database may be down at start: calls are served anyway, the schema comes later
         self.schema = SchemaMigration(
-            lambda: upgrade(settings.database.url), self._start_database_work
+            lambda: upgrade(settings.database.url),
+            self._start_database_work,
+            setting=f"database.url ({setting_source('database.url')}) "
+            f"{database_place(settings.database.url)}",
         )
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
         )
+
+    def _setup_outages(self, o: OutageSettings, order_store: SqlWorkOrders) -> None:
+        """The customer and outage registers; the notice index when notices are on."""
+        self.customers = SqlCustomers(self.engine, utc_now)
+        self.outage_register = SqlOutages(self.engine, order_store, utc_now)
+        self.notices: OutageNotices | None = None
+        self.notice_deps: NoticeDeps | None = None
+        if o.notices:
+            self.notices = OutageNotices(
+                self.outage_register,
+                self.customers,
+                self.prompts,
+                ZoneInfo(self.settings.tracking.timezone),
+                utc_now,
+                o.refresh_s,
+            )
+            self.notice_deps = NoticeDeps(
+                self.notices, o.menu_choice, round(o.digit_timeout_s * 1000), o.max_plays
+            )
+        self.outages = OutageService(
+            self.outage_register, self.customers, self.notices, self._poke_dialer
+        )
+        self.dashboard.outages = self.outage_register
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -308,6 +398,29 @@ class Bridge:
             )
             self.pusher = AlertPusher(self.alerts, self.webhook, utc_now, backoff, limits)
             self.alerts.on_raised = self.pusher.poke
+
+    def _setup_recordings(self, r: RecordingSettings) -> None:
+        """Recordings: the store, the files, the service the AMI events and the API use,
+        and the keeper (seals, flags and deletes) started with the database work."""
+        self.recordings = RecordingService(
+            SqlRecordings(self.engine, utc_now),
+            RecordingFilesOnDisk(),
+            self.agents,
+            r.dir,
+            finding_rules(r),
+            self._greeting_file,
+            utc_now,
+        )
+        self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
+        self.recordings.on_ended = self.recording_keeper.poke
+
+    async def _greeting_file(self, job_number: str) -> Path | None:
+        """The opening as rendered for this agent (what the no_opening finding looks for)."""
+        try:
+            return (await self.prompts.prompt_path(greeting_text(job_number))).with_suffix(".wav")
+        except Exception:
+            log.exception("no greeting prompt for agent %s: no_opening not judged", job_number)
+            return None
 
     def poke_watch(self) -> None:
         """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
@@ -363,10 +476,15 @@ class Bridge:
         # a killed bridge may have left a dispatch prompt (an address, a phone number) behind
         await asyncio.to_thread(self.prompts.remove_personal_leftovers)
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
+        if self.notices is not None:
+            texts |= outage_notice.texts()
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            raise listen_error("agi", self.settings.agi.host, self.settings.agi.port, exc) from None
         if secret:
             register_secret(secret)  # the log filter replaces it wherever it would appear
             self.ami = AmiClient(
@@ -382,6 +500,12 @@ class Bridge:
             for name in SECURITY_FAILURES:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
+            rec = self.settings.recording
+            watch_recordings(
+                self.ami,
+                self.recordings if rec.enabled else None,
+                rec.dir if rec.enabled else None,
+            )
         else:
             log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
         await self.schema.start()  # on success (now or later): _start_database_work
@@ -402,6 +526,8 @@ class Bridge:
             await recompute_provisional(self.recompute, self.poke_watch)
         except Exception:  # idempotent: the next start or `ivr calendar recompute` does it
             log.exception("recomputing provisional deadlines failed; the bridge runs on")
+        if self.notices is not None:
+            self.notices.start()  # its first round loads the active outages
         if self.settings.callback.dialer:
             await self._start_dialer()
         if self.watch is not None:
@@ -412,6 +538,8 @@ class Bridge:
             log.info("alerts pushed to the webhook %s", self.webhook)
         if self.settings.dispatch.dispatcher:
             self._start_dispatcher()
+        if self.settings.recording.enabled:
+            self.recording_keeper.start()
 
     async def _ami_state(self) -> PartState:
         if self.ami is None:
@@ -501,6 +629,9 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.schema.stop()
+        if self.notices is not None:
+            await self.notices.stop()
+        await self.recording_keeper.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.pusher is not None:
@@ -519,6 +650,7 @@ class Bridge:
         await self.journal.close()
         if self.recognizer is not None:
             await self.recognizer.close()
+        await self.feed.stop()
         await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
@@ -537,21 +669,24 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         await bridge.stop()
 
     @public
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response(
+    async def health(request: web.Request) -> web.Response:
+        return json_response(
+            request,
             {
                 "status": "ok",
                 "agi_port": bridge.agi.port,
                 "calls_in_menu": bridge.agi.active_sessions,
-            }
+            },
         )
 
+    set_centre_timezone(app, ZoneInfo(bridge.settings.tracking.timezone))
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
     add_health_routes(app, bridge.readiness)
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
+    calls_api.add_routes(app, bridge.call_search)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
@@ -566,8 +701,32 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )
     add_seat_routes(app, bridge.seats)
+    outages_api.add_routes(app, bridge.outages)
+    add_recording_routes(app, bridge.recordings)
+    call_orders_api.add_routes(app, bridge.workspace)
+    add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)
     return app
+
+
+def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupError:
+    """Why the bridge cannot listen on ``section``'s host and port, and what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(
+            f"{section}.port",
+            f"{where} is already in use by another program: stop it (ss -ltnp 'sport = :{port}' "
+            f"shows which) or set {section}.port to a free port",
+        )
+    if exc.errno == errno.EACCES:
+        return StartupError(
+            f"{section}.port", f"{where} needs privileges this user lacks: use a port above 1023"
+        )
+    return StartupError(
+        f"{section}.host",
+        f"cannot listen on {where} ({exc.strerror or exc}): correct {section}.host or "
+        f"{section}.port",
+    )
 
 
 def raise_file_limit() -> None:
@@ -583,7 +742,11 @@ async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StartupError:
+        await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
+        raise
     raise_file_limit()
     site = GuardedTCPSite(
         runner,
@@ -592,7 +755,11 @@ async def serve(settings: Settings) -> None:
         max_connections=settings.web.max_connections,
         header_timeout_s=settings.web.header_timeout_s,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error("web", settings.web.host, settings.web.port, exc) from None
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

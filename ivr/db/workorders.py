@@ -18,8 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db.engine import writer
+from ivr.db.outage_links import link_new_repair
 from ivr.db.workorder_models import (
     attempts_table as attempts,
+)
+from ivr.db.workorder_models import (
+    call_orders_table as call_orders,
 )
 from ivr.db.workorder_models import (
     deadlines_table as deadlines,
@@ -126,6 +130,16 @@ class SqlWorkOrders:
                         ],
                     )
                 await self._log(conn, order_id, None, OrderStatus.CREATED, actor, None, now)
+                if new.kind is OrderKind.REPAIR:  # one outage, one dispatch
+                    await link_new_repair(
+                        conn, order_id, new.call_id, new.customer_phone.digits, now
+                    )
+                if new.call_id is not None:  # the call ↔ order link, both ways in the API
+                    await conn.execute(
+                        insert(call_orders).values(
+                            call_id=new.call_id, order_id=order_id, linked_at=now, linked_by=actor
+                        )
+                    )
         except IntegrityError:
             # a concurrent retry with the same key won the race; or the call id does not exist
             if create_key is not None and (found := await self._by_create_key(create_key)):
@@ -166,6 +180,9 @@ class SqlWorkOrders:
                     conn, current.id, OrderStatus(current.status), status, actor, note, now
                 )
                 await self._meet_deadlines(conn, current.id, status, now)
+            elif note is not None:  # a note alone: a history line at the current status
+                same = OrderStatus(current.status)
+                await self._log(conn, current.id, same, same, actor, note, now)
             await conn.execute(update(orders).where(orders.c.id == current.id).values(values))
         return await self.get(order_no)
 
@@ -186,30 +203,42 @@ class SqlWorkOrders:
                 else:
                     raise OrderConflict(f"order {order_no} is already {current.status}")
             else:
-                check_transition(OrderStatus(current.status), OrderStatus.CLOSED)
-                await conn.execute(
-                    update(orders)
-                    .where(orders.c.id == current.id)
-                    .values(
-                        status=OrderStatus.CLOSED.value,
-                        result=result,
-                        close_key=close_key,
-                        closed_at=now,
-                        updated_at=now,
-                    )
-                )
-                await self._log(
-                    conn,
-                    current.id,
-                    OrderStatus(current.status),
-                    OrderStatus.CLOSED,
-                    actor,
-                    None,
-                    now,
-                )
-                await self._meet_deadlines(conn, current.id, OrderStatus.CLOSED, now)
-                await self._schedule_callback(conn, current, now)
+                await self.close_in(conn, current, result, actor, now, close_key=close_key)
         return await self.get(order_no)
+
+    async def close_in(
+        self,
+        conn: AsyncConnection,
+        current: Any,
+        result: str,
+        actor: str,
+        now: datetime,
+        *,
+        close_key: str | None = None,
+        callback: bool = True,
+        note: str | None = None,
+    ) -> None:
+        """Close a locked order row inside the caller's transaction (an outage closes its
+        linked orders this way); ``callback=False`` when the customer's 回访 is owed by
+        another order of the same outage."""
+        check_transition(OrderStatus(current.status), OrderStatus.CLOSED)
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == current.id)
+            .values(
+                status=OrderStatus.CLOSED.value,
+                result=result,
+                close_key=close_key,
+                closed_at=now,
+                updated_at=now,
+            )
+        )
+        await self._log(
+            conn, current.id, OrderStatus(current.status), OrderStatus.CLOSED, actor, note, now
+        )
+        await self._meet_deadlines(conn, current.id, OrderStatus.CLOSED, now)
+        if callback:
+            await self._schedule_callback(conn, current, now)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -379,6 +408,15 @@ class SqlWorkOrders:
             closed_at=row.closed_at,
             address=row.address,
             fault=row.fault,
+        )
+        view.call_ids = list(
+            (
+                await conn.execute(
+                    select(call_orders.c.call_id)
+                    .where(call_orders.c.order_id == row.id)
+                    .order_by(call_orders.c.linked_at, call_orders.c.id)
+                )
+            ).scalars()
         )
         now = self._clock()
         view.deadlines = [

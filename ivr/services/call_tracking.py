@@ -56,6 +56,11 @@ RECENT_VISITS = 2000  # finished visits kept to find those an Asterisk restart c
 WRITE_BATCH = 500  # visit changes stored per transaction at most
 
 
+# told of every event with the visits it changed or finished; None (and no visits) after a
+# membership change or a resync. Runs inside event handling: it must be quick and not wait.
+TrackerListener = Callable[[QueueEvent | None, Sequence[QueueVisit]], None]
+
+
 @dataclass(frozen=True, slots=True)
 class LiveEntry:
     """A caller found in a queue by QueueStatus (``wait_s`` is Asterisk's whole seconds)."""
@@ -85,6 +90,7 @@ class CallTracking:
     ) -> None:
         self.store = store
         self.on_finished = on_finished  # told of every visit as it finishes (metrics)
+        self.listeners: list[TrackerListener] = []  # the agents' live feed, …
         self.calls = calls
         self.agents = agents
         self.now_us = now_us
@@ -127,7 +133,14 @@ class CallTracking:
         except Exception as exc:
             self._roster_failures += 1
             if self._roster_failures == 1:  # once per outage, not every RETRY_S
-                log.exception("could not read the agents table; job numbers may be missing")
+                # one line (a database outage is already reported as such); the traceback
+                # only when asked for with --log-level DEBUG
+                log.warning(
+                    "could not read the agents table (%s); job numbers may be missing until it"
+                    " can be read",
+                    f"{type(exc).__name__}: {exc}".splitlines()[0][:200],
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
             else:
                 log.debug("agents table still unreadable (%s)", type(exc).__name__)
             return False
@@ -186,10 +199,12 @@ class CallTracking:
             )
         if result.changed or result.finished:
             self._notify()
+        self._tell(event, [*result.changed, *result.finished])
 
     def member_changed(self, member: Membership) -> None:
         self.board.upsert(member)
         self._notify()
+        self._tell(None, ())
 
     def member_added(self, member: Membership) -> None:
         """A login (maybe through another bridge, after an agent was saved there)."""
@@ -199,6 +214,7 @@ class CallTracking:
     def member_removed(self, queue: str, interface: str) -> None:
         self.board.remove(queue, interface)
         self._notify()
+        self._tell(None, ())
 
     async def resync(
         self,
@@ -251,6 +267,7 @@ class CallTracking:
             len(closed),
         )
         self._notify()
+        self._tell(None, closed)
         return closed
 
     def _relabel_cut(self, cut_since_us: int, present_uids: set[str]) -> None:
@@ -323,6 +340,13 @@ class CallTracking:
 
     def _notify(self) -> None:
         self.version += 1
+
+    def _tell(self, event: QueueEvent | None, visits: Sequence[QueueVisit]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, visits)
+            except Exception:  # a listener's bug must never stop call tracking
+                log.exception("call tracking listener failed")
 
     async def _write_loop(self) -> None:
         """Whatever has queued up since the last write goes in one transaction (up to

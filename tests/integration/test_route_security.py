@@ -1,6 +1,7 @@
 """Every route of the real web app, enumerated from its router (routes added later are covered
 without touching this file): no token → 401, a role the route does not allow → 403, an allowed
-role gets past authentication. Only /health and the dashboard's static shell are public."""
+role gets past authentication. Only /health, the dashboard and workspace shells and the
+workspace WebSocket (authenticated by its first message) are public."""
 
 from __future__ import annotations
 
@@ -20,7 +21,18 @@ from tests.integration.api_app import AGENT_JOB, Api, api_app
 # /dashboard is a static page (the packaged file, byte for byte) whose data comes from
 # /api/dashboard with a supervisor's token.
 # /health/ready: the load balancer's and systemd's probe; fixed state words, nothing else
-PUBLIC = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/dashboard")}
+# /workspace and its two static files: the agent's page, no data in it (the data comes over the
+# WebSocket and /api with the agent's token).
+# /api/agents/me/events: a WebSocket a browser cannot give a header to; it is authenticated by
+# its first message (test_workspace_feed.py: 4401/4403/4408/4429 without a valid agent token).
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/health/ready"),
+    ("GET", "/dashboard"),
+    ("GET", "/workspace"),
+    ("GET", "/workspace/{name}"),
+    ("GET", "/api/agents/me/events"),
+}
 
 # The least-privilege decisions for the routes that exist today (admin may do everything).
 # Routes added later are checked against their own @requires declaration.
@@ -36,25 +48,49 @@ EXPECTED = {
         Role.AGENT,
         Role.SUPERVISOR,
     },
+    ("GET", "/api/calls"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
+    ("GET", "/api/calls/{call_id}"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
     ("GET", "/api/follow-ups"): {Role.SUPERVISOR},
     ("GET", "/api/follow-ups/{follow_up_id}"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/resolve"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/requeue"): {Role.SUPERVISOR},
     ("GET", "/api/dashboard"): {Role.SUPERVISOR},
     ("GET", "/metrics"): {Role.SUPERVISOR, Role.INTEGRATION},
-    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
+    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION, Role.AGENT},
+    # recordings: an agent only their own calls (checked per recording), never integration
+    ("GET", "/api/recordings"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/recordings/{id}"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/recordings/{id}/audio"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
     ("GET", "/api/agents"): {Role.SUPERVISOR, Role.AGENT},
     ("PUT", "/api/agents/{job}"): {Role.SUPERVISOR},
+    ("GET", "/api/customers"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/customers/{account_no}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PUT", "/api/customers/{account_no}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("DELETE", "/api/customers/{account_no}"): {Role.SUPERVISOR},
+    ("GET", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PATCH", "/api/outages/{outage_id}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/close"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/cancel"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}/history"): {
+        Role.AGENT,
+        Role.SUPERVISOR,
+        Role.INTEGRATION,
+    },
     **{
         ("POST", f"/api/agents/{{job}}/{kind}"): {Role.SUPERVISOR, Role.AGENT}
         for kind in ("login", "logout", "pause", "unpause")
     },
+    ("GET", "/api/agents/me/work-orders"): {Role.AGENT},
+    ("GET", "/api/calls/{call_id}/work-orders"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
 }
 # Roles that must never reach these, whatever is declared later (customer data, escalations).
 NEVER = [
     (re.compile(r"^/api/follow-ups"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/dashboard"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/tokens"), {Role.AGENT, Role.INTEGRATION, Role.SUPERVISOR}),
+    (re.compile(r"^/api/recordings"), {Role.INTEGRATION}),  # customers' voices
 ]
 
 
