@@ -176,7 +176,7 @@ def test_dialplan_contexts_and_the_agi_contract(asterisk_sandbox: AsteriskSandbo
         assert f"Context '{context}'" in shown, shown
     inbound = asterisk_sandbox.rx("dialplan show 95598@from-pstn")
     assert "AGI(${IVR_AGI_URL}/inbound)" in inbound, inbound
-    assert "Queue(${IVR_QUEUE},,,,${IVR_QUEUE_TIMEOUT})" in inbound, inbound
+    assert "Queue(${IVR_QUEUE},,,,${IVR_QUEUE_TIMEOUT}," in inbound, inbound  # then ivr-record
     dispatch = asterisk_sandbox.rx("dialplan show s@dispatch-out")
     assert "AGI(${IVR_AGI_URL}/dispatch,${IVR_DISPATCH_CALL},${IVR_LEG_KEY})" in dispatch, dispatch
     ended = asterisk_sandbox.rx("dialplan show s@ivr-call-ended")
