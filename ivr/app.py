@@ -12,7 +12,7 @@ import errno
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -48,6 +48,7 @@ from ivr.config import (
     setting_source,
 )
 from ivr.db import instance_lock
+from ivr.db.agent_states import SqlAgentStates, SqlCallTransfers
 from ivr.db.alerts import SqlAlerts
 from ivr.db.call_search import SqlCallSearch
 from ivr.db.callback_store import SqlCallbacks
@@ -78,6 +79,7 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
 from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
@@ -94,6 +96,7 @@ from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
+from ivr.services.call_transfer import CallTransferService
 from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
@@ -108,6 +111,7 @@ from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
+from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
@@ -120,6 +124,7 @@ from ivr.web import (
     outages_api,
     work_orders_api,
 )
+from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
@@ -255,13 +260,29 @@ class Bridge:
             settings.tracking.short_abandon_s,
             calls=self.repository,
             agents=self.agents,
-            on_finished=self.metrics.visits_finished,
+            on_finished=self._visits_finished,
         )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
-        self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.agent_states = SqlAgentStates(self.engine)
+        self.control = AgentControl(
+            self.agents,
+            None,
+            logging_in=self.tracking.agent_noted,
+            states=self.agent_states,
+            clock=utc_now,
+        )
         self.control.test_member_context = settings.sandbox.simulated_agents
+        # after-call work (话后处理) after every answered queue call; blind transfers
+        self.wrap_up = WrapUp(self.control, self.tracking, settings.agents.wrapup_s)
+        self.transfers = CallTransferService(
+            self.control,
+            self.tracking,
+            SqlCallTransfers(self.engine),
+            frozenset(settings.agents.transfer_queues),
+            utc_now,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security
@@ -316,8 +337,9 @@ class Bridge:
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
             order_store,
-            OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
+            OrderWakeups(self.poke_watch, self.poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
+            agents=self.agents,
         )
         self.leg_keys = LegKeys()  # its secret is read from the database at start
         self._setup_recordings(settings.recording)
@@ -422,12 +444,17 @@ class Bridge:
             log.exception("no greeting prompt for agent %s: no_opening not judged", job_number)
             return None
 
+    def _visits_finished(self, visits: Sequence[QueueVisit]) -> None:
+        """Every queue visit as it finishes: the metrics count it, after-call work starts."""
+        self.metrics.visits_finished(visits)
+        self.wrap_up.calls_ended(visits)
+
     def poke_watch(self) -> None:
         """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
         if self.watch is not None:
             self.watch.poke()
 
-    def _poke_dispatcher(self) -> None:
+    def poke_dispatcher(self) -> None:
         """A repair order was recorded or moved on: the dispatcher claims it now."""
         if self.dispatcher is not None:
             self.dispatcher.poke()
@@ -500,6 +527,8 @@ class Bridge:
             for name in SECURITY_FAILURES:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
+            self.transfers.channels = self.ami
+            self.wrap_up.start()
             rec = self.settings.recording
             watch_recordings(
                 self.ami,
@@ -642,6 +671,7 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()
         if self.ami is not None:
@@ -687,7 +717,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
     calls_api.add_routes(app, bridge.call_search)
-    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
+    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch, bridge.poke_dispatcher)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
     alerts_api.add_routes(
@@ -697,6 +727,17 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         ),
     )
     add_report_routes(app, bridge.reports)
+    add_me_routes(  # before /api/agents/{job}: "me" is no job number
+        app,
+        MeDeps(
+            bridge.control,
+            bridge.tracking,
+            bridge.wrap_up,
+            bridge.transfers,
+            bridge.agent_states,
+            tuple(bridge.settings.agents.pause_reasons),
+        ),
+    )
     add_agent_routes(
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )

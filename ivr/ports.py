@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from ivr.domain.agent_state import StateChange
 from ivr.domain.agents import Agent
 from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert, AlertLevel
@@ -44,6 +45,7 @@ from ivr.domain.recompute import RecomputeResult
 from ivr.domain.recording_findings import Finding, FindingRules
 from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
 from ivr.domain.speech import Grammar, Hypothesis
+from ivr.domain.transfers import CallTransfer
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
 
@@ -381,7 +383,11 @@ class WorkOrderStore(Protocol):
     ``OrderNotFound`` / ``OrderConflict`` / ``TransitionError`` (``ivr.domain.workorders``)."""
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
         """The order, and True if this call created it (False: the key was seen before)."""
         ...
@@ -397,10 +403,22 @@ class WorkOrderStore(Protocol):
     ) -> OrderView: ...
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
-    ) -> OrderView: ...
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
+    ) -> OrderView:
+        """Close; ``request_hash`` as for ``create`` (the close key again with another body
+        raises ``KeyReused``)."""
+        ...
 
     async def get(self, order_no: str) -> OrderView: ...
+
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """A new owner (a supervisor's decision, with its reason in the order's history)."""
+        ...
 
     async def list(
         self,
@@ -514,6 +532,24 @@ class StoredOutcomes(Protocol):
     """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
 
     async def outcome_counts(self) -> StoredOutcomeCounts: ...
+
+
+class AgentStateStore(Protocol):
+    """Agents' state changes with their times (``ivr.db.agent_states``)."""
+
+    async def record(self, change: StateChange) -> bool:
+        """False when that very change is stored already (another bridge saw it too)."""
+        ...
+
+    async def latest(self, job_number: str) -> StateChange | None: ...
+
+
+class CallTransferStore(Protocol):
+    """Blind transfers, recorded on the call (``ivr.db.agent_states``)."""
+
+    async def record(self, transfer: CallTransfer) -> None: ...
+
+    async def of_call(self, call_id: str) -> list[CallTransfer]: ...
 
 
 class CustomerRegister(Protocol):

@@ -51,6 +51,9 @@ class WorkOrderRow(Base):
     order_no: Mapped[str] = mapped_column(String(32), unique=True)
     create_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     close_key: Mapped[str | None] = mapped_column(String(128))
+    # SHA-256 of the request each key came with: the key again with another body is refused
+    create_request_hash: Mapped[str | None] = mapped_column(String(64))
+    close_request_hash: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     customer_class: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), index=True)

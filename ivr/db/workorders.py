@@ -46,6 +46,7 @@ from ivr.domain.workorders import (
     MET_BY_ACCEPTANCE_ONLY,
     CustomerClass,
     Deadline,
+    KeyReused,
     NewOrder,
     OrderConflict,
     OrderKind,
@@ -80,12 +81,18 @@ class SqlWorkOrders:
     # --- create / update / close ---------------------------------------------------------
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
-        """The order, and True if this call created it (False: the key was seen before)."""
+        """The order, and True if this call created it (False: the key was seen before).
+        ``request_hash`` (of the request the key came with) is stored with the key; the key
+        again with another hash raises :class:`KeyReused`."""
         validate_kind_class(new.kind, new.customer_class)
         if create_key is not None:
-            found = await self._by_create_key(create_key)
+            found = await self._by_create_key(create_key, request_hash)
             if found is not None:
                 return found, False
         now = self._clock()
@@ -93,6 +100,7 @@ class SqlWorkOrders:
         row = {
             "order_no": order_no,
             "create_key": create_key,
+            "create_request_hash": request_hash if create_key is not None else None,
             "kind": new.kind.value,
             "customer_class": new.customer_class.value if new.customer_class else None,
             "status": OrderStatus.CREATED.value,
@@ -142,7 +150,9 @@ class SqlWorkOrders:
                     )
         except IntegrityError:
             # a concurrent retry with the same key won the race; or the call id does not exist
-            if create_key is not None and (found := await self._by_create_key(create_key)):
+            if create_key is not None and (
+                found := await self._by_create_key(create_key, request_hash)
+            ):
                 return found, False
             raise OrderConflict("call_id does not name a recorded call") from None
         view = await self.get(order_no)
@@ -187,7 +197,12 @@ class SqlWorkOrders:
         return await self.get(order_no)
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
     ) -> OrderView:
         """Close with the result; schedule its callback if the policy asks for one.
 
@@ -199,11 +214,40 @@ class SqlWorkOrders:
             current = await self._lock(conn, order_no)
             if reached(OrderStatus(current.status), OrderStatus.CLOSED):
                 if close_key is not None and close_key == current.close_key:
-                    pass  # the same request again: answer as the first time
+                    # the same request again: answer as the first time (not another one)
+                    _same_request(close_key, current.close_request_hash, request_hash)
                 else:
                     raise OrderConflict(f"order {order_no} is already {current.status}")
             else:
-                await self.close_in(conn, current, result, actor, now, close_key=close_key)
+                await self.close_in(
+                    conn,
+                    current,
+                    result,
+                    actor,
+                    now,
+                    close_key=close_key,
+                    close_request_hash=request_hash if close_key is not None else None,
+                )
+        return await self.get(order_no)
+
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """Give the order to another agent (首问负责制: only a supervisor does this, with a
+        reason); a history line at the current status says from whom, to whom and why."""
+        now = self._clock()
+        async with self._writer.begin() as conn:
+            current = await self._lock(conn, order_no)
+            status = OrderStatus(current.status)
+            if status is OrderStatus.ARCHIVED:
+                raise OrderConflict(f"order {order_no} is archived")
+            if current.owner_job_number == owner:
+                raise OrderConflict(f"order {order_no} is owned by {owner} already")
+            note = f"reassigned {current.owner_job_number} → {owner}: {reason}"
+            await self._log(conn, current.id, status, status, actor, note, now)
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id == current.id)
+                .values(owner_job_number=owner, updated_at=now)
+            )
         return await self.get(order_no)
 
     async def close_in(
@@ -215,6 +259,7 @@ class SqlWorkOrders:
         now: datetime,
         *,
         close_key: str | None = None,
+        close_request_hash: str | None = None,
         callback: bool = True,
         note: str | None = None,
     ) -> None:
@@ -229,6 +274,7 @@ class SqlWorkOrders:
                 status=OrderStatus.CLOSED.value,
                 result=result,
                 close_key=close_key,
+                close_request_hash=close_request_hash,
                 closed_at=now,
                 updated_at=now,
             )
@@ -284,10 +330,13 @@ class SqlWorkOrders:
 
     # --- internals -----------------------------------------------------------------------
 
-    async def _by_create_key(self, key: str) -> OrderView | None:
+    async def _by_create_key(self, key: str, request_hash: str | None) -> OrderView | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(orders).where(orders.c.create_key == key))).first()
-            return None if row is None else await self._view(conn, row)
+            if row is None:
+                return None
+            _same_request(key, row.create_request_hash, request_hash)
+            return await self._view(conn, row)
 
     async def _lock(self, conn: AsyncConnection, order_no: str) -> Any:
         query = select(orders).where(orders.c.order_no == order_no)
@@ -497,3 +546,10 @@ class SqlWorkOrders:
                 for f in follow
             )
         return view
+
+
+def _same_request(key: str, stored: str | None, sent: str | None) -> None:
+    """A key seen before must come with the request it came with first (a key stored before
+    hashes were kept, or a caller that sends none, is taken at its word)."""
+    if stored is not None and sent is not None and stored != sent:
+        raise KeyReused(key)

@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 from ivr.domain.access import Role
 from ivr.domain.agents import JOB_NUMBER
 from ivr.domain.call_search import OUTCOMES, QUEUE_OUTCOMES
+from ivr.web.agent_me_api import MePauseIn, TransferIn
 from ivr.web.agents_api import AgentIn, PauseIn
 from ivr.web.auth import requires, route_roles
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
@@ -31,7 +32,7 @@ from ivr.web.json_body import json_response
 from ivr.web.outages_api import CancelIn, CustomerIn, OutageCloseIn, OutageIn, OutagePatch
 from ivr.web.requests import ORDER_NO
 from ivr.web.seats_api import SeatIn
-from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, UpdateIn
+from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, ReassignIn, UpdateIn
 
 SPEC_PATH = "/api/openapi.json"
 _REF = "#/components/schemas/{model}"
@@ -137,6 +138,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         " limit of a repair order still waiting for its crew)",
         "dispatch",
         body=AcceptanceIn,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/work-orders/{order_no}/reassign"): Operation(
+        "give the order to another agent, with a reason (kept in its history; 首问负责制:"
+        " only a supervisor, never a transfer)",
+        "work orders",
+        body=ReassignIn,
         errors=(404, 409, 422),
     ),
     ("GET", "/api/work-orders/{order_no}/callbacks"): Operation(
@@ -383,6 +391,40 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400, 404, 410, 416),
     ),
     ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
+    ("GET", "/api/agents/me"): Operation(
+        "the calling agent: state (logged_out, ready, paused, after_call_work) with its reason"
+        " and since when, queues, device state, current call, the pause reasons and transfer"
+        " queues to offer",
+        "agent state",
+        errors=(404,),
+    ),
+    ("POST", "/api/agents/me/login"): Operation(
+        "log in to the queues of the agent's skills (their own seat only)",
+        "agent state",
+        errors=(400, 404, 422, 503),
+    ),
+    ("POST", "/api/agents/me/logout"): Operation(
+        "log out of every skill queue", "agent state", errors=(400, 404, 422, 503)
+    ),
+    ("POST", "/api/agents/me/pause"): Operation(
+        "pause in every queue with one of the configured reasons (agents.pause_reasons)",
+        "agent state",
+        body=MePauseIn,
+        errors=(400, 404, 422, 503),
+    ),
+    ("POST", "/api/agents/me/unpause"): Operation(
+        "ready again after a pause", "agent state", errors=(400, 404, 422, 503)
+    ),
+    ("POST", "/api/agents/me/ready"): Operation(
+        "end after-call work (话后处理) now", "agent state", errors=(404, 409, 422, 503)
+    ),
+    ("POST", "/api/agents/me/call/transfer"): Operation(
+        "blind-transfer the call the agent is talking on to an allowed queue or to an agent"
+        " by 工号 (recorded on the call)",
+        "agent state",
+        body=TransferIn,
+        errors=(400, 404, 409, 422, 503),
+    ),
     ("PUT", "/api/agents/{job}"): Operation(
         "register or change an agent (a desk phone `device`, or an `interface`)",
         "agents",

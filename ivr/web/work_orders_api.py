@@ -3,7 +3,8 @@ list/filter (status, kind, overdue) and the callback history of an order.
 
 JSON in and out; input validated with pydantic; every error is ``{"error": …}`` with a status
 that says what went wrong (400 bad JSON, 404, 409 conflict, 422 invalid). Agents act on the
-orders they own (首问负责制: the owner is the agent who took it and never changes).
+orders they own (首问负责制: the owner is the agent who took it; a transfer of the call keeps
+it, and only a supervisor reassigns the order, with a reason kept in its history).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_address, mask_name, mask_number
 from ivr.domain.workorders import (
     CustomerClass,
+    KeyReused,
     NewOrder,
     OrderConflict,
     OrderKind,
@@ -29,7 +31,7 @@ from ivr.domain.workorders import (
     OrderView,
     TransitionError,
 )
-from ivr.services.work_orders import WorkOrderService
+from ivr.services.work_orders import UnknownOwner, WorkOrderService
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.json_body import json_response
@@ -37,6 +39,7 @@ from ivr.web.requests import (
     NO_CONTROLS,
     StrictIn,
     actor,
+    body_hash,
     parse_body,
     path_order_no,
     query_choice,
@@ -152,7 +155,11 @@ async def create_order(request: web.Request) -> web.Response:
         fault=body.fault,
     )
     try:
-        view, created = await request.app[ORDERS].create(new, actor(who), key)
+        view, created = await request.app[ORDERS].create(
+            new, actor(who), key, body_hash(body, owner_job_number=owner)
+        )
+    except KeyReused as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
     except ValueError as exc:  # kind/class mismatch, unknown call id
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
     return json_response(request, _out(view, who), status=201 if created else 200)
@@ -215,7 +222,7 @@ async def close_order(request: web.Request) -> web.Response:
     body: CloseIn = await parse_body(request, CloseIn)
     try:
         view = await request.app[ORDERS].close(
-            order_no, body.result, actor(principal(request)), key
+            order_no, body.result, actor(principal(request)), key, body_hash(body)
         )
     except (TransitionError, OrderConflict) as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
@@ -250,6 +257,36 @@ async def record_dispatch_acceptance(request: web.Request) -> web.Response:
     return json_response(request, _out(view, principal(request)))
 
 
+class ReassignIn(StrictIn):
+    """``POST /api/work-orders/{no}/reassign``: the new owner's 工号 and why (kept in the
+    order's history)."""
+
+    owner_job_number: JobNumber
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=2, max_length=500, pattern=NO_CONTROLS),
+    ]
+
+
+@requires(Role.SUPERVISOR)
+async def reassign_order(request: web.Request) -> web.Response:
+    """首问负责制: the owner stays the agent who took the call (a transfer changes nothing);
+    a supervisor may give the order to another agent, with a reason."""
+    order_no = path_order_no(request)
+    body: ReassignIn = await parse_body(request, ReassignIn)
+    try:
+        view = await request.app[ORDERS].reassign(
+            order_no, body.owner_job_number, body.reason, actor(principal(request))
+        )
+    except OrderNotFound:
+        raise json_error(web.HTTPNotFound, "no such work order") from None
+    except UnknownOwner as exc:
+        raise json_error(web.HTTPUnprocessableEntity, f"owner_job_number: {exc}") from None
+    except OrderConflict as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
+    return json_response(request, _out(view, principal(request)))
+
+
 def add_routes(app: web.Application, orders: WorkOrderService) -> None:
     app[ORDERS] = orders
     app.router.add_post("/api/work-orders", create_order)
@@ -261,3 +298,4 @@ def add_routes(app: web.Application, orders: WorkOrderService) -> None:
         "/api/work-orders/{order_no}/dispatch-acceptance", record_dispatch_acceptance
     )
     app.router.add_get("/api/work-orders/{order_no}/callbacks", callback_history)
+    app.router.add_post("/api/work-orders/{order_no}/reassign", reassign_order)
