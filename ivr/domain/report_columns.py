@@ -35,6 +35,21 @@ CENTRE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("satisfaction_rate", "满意率", "ratio"),
     ("satisfaction_target", "满意率目标", "ratio"),
     ("satisfaction_target_met", "满意率达标", "bool"),
+    ("callbacks_needed", "需回访工单", "int"),
+    ("callbacks_satisfied", "回访结果:满意", "int"),
+    ("callbacks_satisfied_share", "回访结果:满意占比", "ratio"),
+    ("callbacks_dissatisfied", "回访结果:不满意", "int"),
+    ("callbacks_dissatisfied_share", "回访结果:不满意占比", "ratio"),
+    ("callbacks_no_valid_answer", "回访结果:无有效回答", "int"),
+    ("callbacks_no_valid_answer_share", "回访结果:无有效回答占比", "ratio"),
+    ("callbacks_refused", "回访结果:拒绝", "int"),
+    ("callbacks_refused_share", "回访结果:拒绝占比", "ratio"),
+    ("callbacks_unreachable", "回访结果:联系不上", "int"),
+    ("callbacks_unreachable_share", "回访结果:联系不上占比", "ratio"),
+    ("callbacks_do_not_call", "回访结果:勿扰", "int"),
+    ("callbacks_do_not_call_share", "回访结果:勿扰占比", "ratio"),
+    ("callbacks_still_owed", "回访未结束", "int"),
+    ("callbacks_still_owed_share", "回访未结束占比", "ratio"),
 )
 
 AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (

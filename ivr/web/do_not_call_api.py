@@ -33,13 +33,13 @@ Words = Annotated[
 _STATES = {"current": True, "removed": False, "all": None}
 
 
-class AddIn(StrictIn):
+class DoNotCallIn(StrictIn):
     phone: Annotated[str, StringConstraints(max_length=20)]
     request: Words  # the customer's request as they made it (when, how, in their words)
     order_no: Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{20}$")] | None = None
 
 
-class RemoveIn(StrictIn):
+class DoNotCallRemoveIn(StrictIn):
     phone: Annotated[str, StringConstraints(max_length=20)]
     reason: Words
 
@@ -69,7 +69,7 @@ async def list_entries(request: web.Request) -> web.Response:
 
 @requires(Role.SUPERVISOR)
 async def add_entry(request: web.Request) -> web.Response:
-    body: AddIn = await parse_body(request, AddIn)
+    body: DoNotCallIn = await parse_body(request, DoNotCallIn)
     phone = _phone(body.phone)
     try:
         entry, added = await request.app[DO_NOT_CALL].add(
@@ -82,7 +82,7 @@ async def add_entry(request: web.Request) -> web.Response:
 
 @requires(Role.SUPERVISOR)
 async def remove_entry(request: web.Request) -> web.Response:
-    body: RemoveIn = await parse_body(request, RemoveIn)
+    body: DoNotCallRemoveIn = await parse_body(request, DoNotCallRemoveIn)
     phone = _phone(body.phone)
     try:
         entry = await request.app[DO_NOT_CALL].remove(phone, body.reason, actor(principal(request)))
