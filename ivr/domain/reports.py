@@ -171,10 +171,19 @@ class CentreFigures:
     timed_out: int
     lost: int
     service_level: float | None  # answered_in_15s / (offered - short_abandoned)
-    answered_service_level: float | None  # answered_in_15s / answered (the live dashboard's)
+    answered_service_level: float | None  # answered_in_15s / answered
+    queue_wait_service_level: float | None  # queue wait ≤ 15 s / answered (Asterisk's)
     abandon_rate: float | None
     asa_ms: int | None
     avg_ring_to_answer_ms: int | None
+    rings: int
+    rings_answered_in_15s: int
+    rings_answered_late: int
+    rings_missed: int
+    rings_gave_up: int
+    rings_taken_by_other: int
+    rings_against_agent: int
+    ring_service_level: float | None
     orders_recorded: int
     repair_orders: int
     dispatched_in_5min: int
@@ -234,6 +243,14 @@ class AgentFigures:
     answered_in_15s_rate: float | None = None
     asa_ms: int | None = None
     avg_ring_to_answer_ms: int | None = None
+    rings: int = 0
+    rings_answered_in_15s: int = 0
+    rings_answered_late: int = 0
+    rings_missed: int = 0
+    rings_gave_up: int = 0
+    rings_taken_by_other: int = 0
+    rings_against_agent: int = 0
+    ring_service_level: float | None = None
     orders_owned: int = 0
     orders_closed_on_time: int = 0
     callbacks_due: int = 0
@@ -308,11 +325,13 @@ def centre_figures(
         short_abandoned=calls.short_abandoned,
         timed_out=calls.timed_out,
         lost=calls.lost,
-        service_level=_ratio(calls.answered_in_15s, calls.offered - calls.short_abandoned),
-        answered_service_level=calls.service_level,
+        service_level=calls.service_level,
+        answered_service_level=calls.answered_service_level,
+        queue_wait_service_level=calls.queue_wait_service_level,
         abandon_rate=calls.abandon_rate,
         asa_ms=calls.asa_ms,
         avg_ring_to_answer_ms=calls.avg_ring_to_answer_ms,
+        **_ring_fields(calls),
         orders_recorded=len(orders),
         repair_orders=len(repairs),
         dispatched_in_5min=dispatched,
@@ -371,6 +390,23 @@ def attribution(agents: Sequence[Agent]) -> Callable[[str, str | None], tuple[st
     return agent_of
 
 
+_RING_FIELDS = (
+    "rings",
+    "rings_answered_in_15s",
+    "rings_answered_late",
+    "rings_missed",
+    "rings_gave_up",
+    "rings_taken_by_other",
+    "rings_against_agent",
+    "ring_service_level",
+)
+
+
+def _ring_fields(calls: Figures) -> dict[str, Any]:
+    """Every ring presented to an agent, by result (``ivr.domain.ring_rule``)."""
+    return {name: getattr(calls, name) for name in _RING_FIELDS}
+
+
 def _agent_row(
     job: str | None,
     name: str | None,
@@ -392,6 +428,7 @@ def _agent_row(
         answered_in_15s_rate=_ratio(calls.answered_in_15s, calls.answered),
         asa_ms=calls.asa_ms,
         avg_ring_to_answer_ms=calls.avg_ring_to_answer_ms,
+        **_ring_fields(calls),
         orders_owned=len(orders),
         orders_closed_on_time=sum(o.closed_on_time() for o in orders),
         callbacks_due=len(callbacks),

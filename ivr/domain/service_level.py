@@ -3,11 +3,13 @@ docs/answer-times.md).
 
 * offered           visits that entered the queue (answered + abandoned + timed out + lost)
 * answered          visits an agent answered
-* answered_in_15s   answered with ring-to-answer ≤ 15 s (the 95598 rule, ring of the answering
-                    agent until that agent answered)
-* service_level     answered_in_15s / answered
-* queue_sl          answered with queue wait ≤ 15 s / answered: Asterisk's ``servicelevel``
-                    (``ServicelevelPerf`` counts the same, in whole seconds)
+* answered_in_15s   answered within 15 s of the call's **first ring** (the 95598 rule,
+                    ``ivr.domain.ring_rule``); for an agent's row: of that agent's own ring
+* service_level     answered_in_15s / (offered − short_abandoned): the standard's figure, the
+                    one every view shows under this name (agent rows: None, see ring figures)
+* answered_service_level   answered_in_15s / answered
+* queue_wait_service_level answered with queue wait ≤ 15 s / answered: Asterisk's
+                    ``servicelevel`` (``ServicelevelPerf`` counts the same, in whole seconds)
 * asa_ms            average speed of answer: mean queue wait (entry → answer) of answered calls
 * p90_answer_ms     90th percentile (nearest rank) of that queue wait
 * avg/p90_ring_to_answer_ms   the same over ring-to-answer
@@ -15,8 +17,8 @@ docs/answer-times.md).
 * short_abandoned   caller hung up within ``grace_s`` (misdial, changed mind): counted apart,
                     and left out of the abandon rate's numerator and denominator
 * abandon_rate      abandoned / (offered − short_abandoned)
-* rings_not_answered  ring attempts that ended because the agent did not answer (ring timeout,
-                    refused): not those cut short by the caller leaving or another agent answering
+* rings_*           every ring presented to an agent, by result (``ring_rule.RingResult``),
+                    how many count against the agent, and ring_service_level
 * avg_talk_ms       mean talk time (answer → end of the conversation) of answered calls
 """
 
@@ -25,12 +27,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
-from ivr.domain.queue_calls import QueueVisit, RingEnd, VisitOutcome
+from ivr.domain.queue_calls import QueueVisit, RingAttempt, VisitOutcome
+from ivr.domain.ring_rule import RULE_MS, answered_within_rule, ring_figures
 
-SERVICE_LEVEL_MS = 15_000
+SERVICE_LEVEL_MS = RULE_MS
 DEFAULT_SHORT_ABANDON_S = 5.0
 
 
@@ -40,8 +43,9 @@ class Figures:
     answered: int = 0
     answered_in_15s: int = 0
     service_level: float | None = None
+    answered_service_level: float | None = None
     queue_answered_in_15s: int = 0
-    queue_sl: float | None = None
+    queue_wait_service_level: float | None = None
     asa_ms: int | None = None
     p90_answer_ms: int | None = None
     avg_ring_to_answer_ms: int | None = None
@@ -51,7 +55,14 @@ class Figures:
     abandon_rate: float | None = None
     timed_out: int = 0
     lost: int = 0
-    rings_not_answered: int = 0
+    rings: int = 0
+    rings_answered_in_15s: int = 0
+    rings_answered_late: int = 0
+    rings_missed: int = 0
+    rings_gave_up: int = 0
+    rings_taken_by_other: int = 0
+    rings_against_agent: int = 0
+    ring_service_level: float | None = None
     avg_talk_ms: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,27 +89,30 @@ def _ratio(part: int, whole: int) -> float | None:
 def figures(
     visits: Iterable[QueueVisit],
     short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
-    rings: Iterable[Any] | None = None,
+    rings: Iterable[RingAttempt] | None = None,
 ) -> Figures:
-    """Figures over ``visits`` (finished ones; live ones are skipped)."""
+    """Figures over ``visits`` (finished ones; live ones are skipped); ``rings``: the rings to
+    count instead of every ring of those visits (an agent's own)."""
     done = [v for v in visits if v.finished]
     answered = [v for v in done if v.outcome is VisitOutcome.ANSWERED]
     waits = [v.queue_wait_ms for v in answered if v.queue_wait_ms is not None]
     ring_times = [v.ring_to_answer_ms for v in answered if v.ring_to_answer_ms is not None]
     abandoned = [v for v in done if v.outcome is VisitOutcome.ABANDONED]
     short = [v for v in abandoned if _wait_ms(v) < short_abandon_s * 1000]
-    in_15 = [t for t in ring_times if t <= SERVICE_LEVEL_MS]
+    in_15 = sum(answered_within_rule(v) for v in answered)
     queue_in_15 = [w for w in waits if w <= SERVICE_LEVEL_MS]
     talks = [v.talk_ms for v in answered if v.talk_ms is not None]
     ring_list = list(rings) if rings is not None else [r for v in done for r in v.rings]
+    by_ring = ring_figures(ring_list)
     offered = len(done)
     return Figures(
         offered=offered,
         answered=len(answered),
-        answered_in_15s=len(in_15),
-        service_level=_ratio(len(in_15), len(answered)),
+        answered_in_15s=in_15,
+        service_level=_ratio(in_15, offered - len(short)),
+        answered_service_level=_ratio(in_15, len(answered)),
         queue_answered_in_15s=len(queue_in_15),
-        queue_sl=_ratio(len(queue_in_15), len(answered)),
+        queue_wait_service_level=_ratio(len(queue_in_15), len(answered)),
         asa_ms=_mean(waits),
         p90_answer_ms=percentile(waits, 0.9),
         avg_ring_to_answer_ms=_mean(ring_times),
@@ -108,7 +122,14 @@ def figures(
         abandon_rate=_ratio(len(abandoned) - len(short), offered - len(short)),
         timed_out=sum(v.outcome is VisitOutcome.TIMED_OUT for v in done),
         lost=sum(v.outcome is VisitOutcome.LOST for v in done),
-        rings_not_answered=sum(r.end is RingEnd.NO_ANSWER for r in ring_list),
+        rings=by_ring.rings,
+        rings_answered_in_15s=by_ring.answered_in_15s,
+        rings_answered_late=by_ring.answered_late,
+        rings_missed=by_ring.missed,
+        rings_gave_up=by_ring.gave_up,
+        rings_taken_by_other=by_ring.taken_by_other,
+        rings_against_agent=by_ring.against_agent,
+        ring_service_level=by_ring.ring_service_level,
         avg_talk_ms=_mean(talks),
     )
 
@@ -142,9 +163,11 @@ def figures_by_agent(
     """Per agent: the calls that agent answered, and every ring that agent got.
 
     An agent is ``agent_of(interface, job number stored with the ring or answer)``: the member
-    interface by default (the live dashboard), the 工号 at the time for monthly reports.
-    ``offered`` for an agent is the calls the agent was rung for; abandon figures are the
-    queue's business and stay zero here.
+    interface by default, the 工号 at the time for the dashboard and monthly reports.
+    ``offered`` for an agent is the calls the agent was rung for, ``answered_in_15s`` the
+    calls the agent answered within 15 s of their own ring, the ``rings_*`` figures every ring
+    the agent got (``ivr.domain.ring_rule``); abandon figures and the centre's service level
+    are the queue's business and stay zero / None here.
     """
     visits = [v for v in visits if v.finished]
     rung: dict[K, list[QueueVisit]] = defaultdict(list)
@@ -163,15 +186,17 @@ def figures_by_agent(
     for agent, its_visits in sorted(rung.items()):  # type: ignore[type-var]
         mine = [v for v in its_visits if answerer.get(id(v)) == agent]
         base = figures(mine, short_abandon_s, rings=rings[agent])
-        result[agent] = Figures(
-            **{
-                **base.as_dict(),
-                "offered": len(its_visits),
-                "abandoned": 0,
-                "short_abandoned": 0,
-                "abandon_rate": None,
-                "timed_out": 0,
-                "lost": 0,
-            }
+        own_in_15 = base.rings_answered_in_15s  # the agent's own ring, not the call's first
+        result[agent] = replace(
+            base,
+            offered=len(its_visits),
+            answered_in_15s=own_in_15,
+            service_level=None,  # the centre's and the queues' figure: see ring_service_level
+            answered_service_level=_ratio(own_in_15, base.answered),
+            abandoned=0,
+            short_abandoned=0,
+            abandon_rate=None,
+            timed_out=0,
+            lost=0,
         )
     return result

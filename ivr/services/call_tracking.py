@@ -69,7 +69,7 @@ class LiveEntry:
 class Report:
     total: Figures
     by_queue: dict[str, Figures]
-    by_agent: dict[str, Figures]
+    by_agent: dict[str, Figures]  # by 工号 (the member interface for a member nobody has)
 
 
 class CallTracking:
@@ -310,8 +310,13 @@ class CallTracking:
         return Report(
             total=figures(visits, self.short_abandon_s),
             by_queue=figures_by_queue(visits, self.short_abandon_s),
-            by_agent=figures_by_agent(visits, self.short_abandon_s),
+            by_agent=figures_by_agent(visits, self.short_abandon_s, self._agent_key),
         )
+
+    def _agent_key(self, interface: str, job_number: str | None) -> str:
+        """An agent's row in the live figures: the 工号 stored with the ring or answer, else
+        the one the roster gives that interface now, else the member interface itself."""
+        return job_number or self.roster.job_number_for(interface) or interface
 
     # ---------------------------------------------------------------- internals
 

@@ -156,11 +156,14 @@ async def test_figures_match_a_hand_computation(timed, bridge) -> None:  # type:
     assert got.offered == 8
     assert got.answered == 5
     assert got.answered_in_15s == 4  # 0.5, 3, 14 and the second agent's 1 s; not 16
-    assert got.service_level == pytest.approx(4 / 5)
+    assert got.service_level == pytest.approx(4 / 7)  # over offered less the short abandon
+    assert got.answered_service_level == pytest.approx(4 / 5)
     assert got.short_abandoned == 1 and got.abandoned == 1
     assert got.abandon_rate == pytest.approx(1 / 7)  # the short abandon is out of both terms
     assert got.timed_out == 1
-    assert got.rings_not_answered == 1  # 2006 rang out; rings cut by callers leaving do not count
+    assert got.rings_missed == 1  # 2006 rang out; rings cut by callers leaving are not misses
+    assert got.rings_gave_up == 3  # the timeout's 20 s ring, the 2 s and the 8 s abandons
+    assert got.rings_against_agent == 3  # 16 s late, 2006's miss, the 20 s ring cut by the timeout
     assert got.asa_ms == round(sum(waits.values()) / 5)
     ordered = sorted(waits.values())
     assert got.p90_answer_ms == ordered[4]  # nearest rank: ceil(0.9 * 5) = 5th
@@ -176,7 +179,7 @@ async def test_figures_match_a_hand_computation(timed, bridge) -> None:  # type:
         assert per_queue.answered_in_15s == (1 if name == "half_second" else 0)
         assert per_queue.asa_ms == timed[name].queue_wait_ms
     agent = report.by_agent["Local/2006@sim-agents/n"]
-    assert (agent.offered, agent.answered, agent.rings_not_answered) == (1, 0, 1)
+    assert (agent.offered, agent.answered, agent.rings_missed) == (1, 0, 1)
 
 
 async def test_asterisk_saw_what_we_stored(timed, ami) -> None:  # type: ignore[no-untyped-def]

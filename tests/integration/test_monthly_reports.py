@@ -104,14 +104,17 @@ def answered_call(
     return events
 
 
-def abandoned_call(uid: str, joined: datetime, after_ms: int) -> list[QueueEvent]:
+def abandoned_call(
+    uid: str, joined: datetime, after_ms: int, ringing: tuple[str, int] | None = None
+) -> list[QueueEvent]:
+    """The caller hangs up after ``after_ms``; ``ringing``: (agent, ms after joining) rung
+    from then until the caller gave up."""
     j = datetime_to_us(joined)
     at = j + after_ms * MS
-    return [
-        CallerJoined(j, uid, "q-repair", "13900000002"),
-        HangupRequested(at, uid),
-        CallerAbandoned(at, uid),
-    ]
+    events: list[QueueEvent] = [CallerJoined(j, uid, "q-repair", "13900000002")]
+    if ringing:
+        events.append(AgentRung(j + ringing[1] * MS, uid, ringing[0]))
+    return [*events, HangupRequested(at, uid), CallerAbandoned(at, uid)]
 
 
 CALLS = [
@@ -121,8 +124,10 @@ CALLS = [
     answered_call("v3", bj(2026, 9, 3, 10, 0), A1002, 15_001),  # 15.001 s: not within
     # V4: 1001 rang 10.002 s unanswered, then 1002 answered after 3.999 s (wait 14 001)
     answered_call("v4", bj(2026, 9, 4, 10, 0), A1002, 3_999, rang_first=(A1001, 10_002)),
-    abandoned_call("v5", bj(2026, 9, 5, 10, 0), 30_000),  # abandoned after 30 s
-    abandoned_call("v6", bj(2026, 9, 6, 10, 0), 3_000),  # short abandon (< 5 s)
+    # V5 abandoned after 30 s while 1002 had rung 20 s: a ring over 15 s, against 1002
+    abandoned_call("v5", bj(2026, 9, 5, 10, 0), 30_000, ringing=(A1002, 10_000)),
+    # V6 short abandon (< 5 s) while 1001 had rung 2 s: not against 1001
+    abandoned_call("v6", bj(2026, 9, 6, 10, 0), 3_000, ringing=(A1001, 1_000)),
     # V7 joined 23:59:59 on 30 Sep, answered after midnight: counts where it joined
     answered_call("v7", bj(2026, 9, 30, 23, 59, 59), A1001, 1_000),
     # not September: 1 Oct 00:00 Beijing (30 Sep 16:00 UTC), and 31 Aug 23:59:59 Beijing
@@ -227,16 +232,28 @@ EXPECTED_CENTRE: dict[str, Any] = {
     # calls joined in September: V1..V7 (V8 is October's, V9 August's)
     "offered": 7,
     "answered": 5,  # V1 V2 V3 V4 V7
-    "answered_in_15s": 4,  # rings 2 000, 15 000, 3 999, 1 000 (V3's 15 001 is over)
+    # within 15 s of the call's first ring: 2 000, 15 000, 14 001 (V4: 10 002 + 3 999),
+    # 1 000 (V3's 15 001 is over)
+    "answered_in_15s": 4,
     "abandoned": 1,  # V5 after 30 s
     "short_abandoned": 1,  # V6 after 3 s
     "timed_out": 0,
     "lost": 0,
     "service_level": 4 / 6,  # 4 / (7 offered − 1 short abandon)
-    "answered_service_level": 4 / 5,  # the dashboard's: 4 / 5 answered
+    "answered_service_level": 4 / 5,  # 4 / 5 answered
+    "queue_wait_service_level": 4 / 5,  # waits 2 000, 15 000, 14 001, 1 000 (15 001 over)
     "abandon_rate": 1 / 6,  # 1 / (7 − 1)
     "asa_ms": 9_400,  # (2 000 + 15 000 + 15 001 + 14 001 + 1 000) / 5 = 9 400.4
     "avg_ring_to_answer_ms": 7_400,  # (2 000 + 15 000 + 15 001 + 3 999 + 1 000) / 5
+    # every ring: V1 V2 V3 V4×2 V5 V6 V7
+    "rings": 8,
+    "rings_answered_in_15s": 4,  # V1 2 000, V2 15 000, V4's 1002 3 999, V7 1 000
+    "rings_answered_late": 1,  # V3 15 001
+    "rings_missed": 1,  # V4: 1001 rang out after 10 002
+    "rings_gave_up": 2,  # V5 (rang 20 s), V6 (rang 2 s)
+    "rings_taken_by_other": 0,
+    "rings_against_agent": 3,  # V3, V4's 1001, V5 (over 15 s before the caller left)
+    "ring_service_level": 4 / 7,  # 4 / (4 + 3): V6's 2 s ring is nobody's miss
     "orders_recorded": 4,  # O1 O2 O3 O4 (O5 August, O6 October)
     "repair_orders": 2,  # O1 O2
     "dispatched_in_5min": 1,  # O1 at 4:59; O2 at 5:01 is late
@@ -275,13 +292,21 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
         "job_number": "1001",
         "name": "李明",
         "interface": A1001,
-        "calls_rung": 4,  # V1 V2 V4 (rang unanswered) V7
+        "calls_rung": 5,  # V1 V2 V4 (rang unanswered) V6 (caller left) V7
         "calls_answered": 3,  # V1 V2 V7
-        "answer_rate": 3 / 4,
+        "answer_rate": 3 / 5,
         "answered_in_15s": 3,  # 2 000, 15 000, 1 000
         "answered_in_15s_rate": 1.0,
         "asa_ms": 6_000,  # (2 000 + 15 000 + 1 000) / 3
         "avg_ring_to_answer_ms": 6_000,
+        "rings": 5,
+        "rings_answered_in_15s": 3,
+        "rings_answered_late": 0,
+        "rings_missed": 1,  # V4
+        "rings_gave_up": 1,  # V6 after 2 s: not against 1001
+        "rings_taken_by_other": 0,
+        "rings_against_agent": 1,
+        "ring_service_level": 3 / 4,
         "orders_owned": 2,  # O1 O3
         "orders_closed_on_time": 2,  # O3 thanks to the National Day holiday
         "callbacks_due": 2,
@@ -294,13 +319,21 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
         "job_number": "1002",
         "name": "王芳",
         "interface": A1002,
-        "calls_rung": 2,  # V3 V4
+        "calls_rung": 3,  # V3 V4 V5
         "calls_answered": 2,
-        "answer_rate": 1.0,
+        "answer_rate": 2 / 3,
         "answered_in_15s": 1,  # V4's 3 999; V3's 15 001 is over
         "answered_in_15s_rate": 0.5,
         "asa_ms": 14_501,  # (15 001 + 14 001) / 2
         "avg_ring_to_answer_ms": 9_500,  # (15 001 + 3 999) / 2
+        "rings": 3,
+        "rings_answered_in_15s": 1,  # V4
+        "rings_answered_late": 1,  # V3
+        "rings_missed": 0,
+        "rings_gave_up": 1,  # V5, after 20 s of ringing: against 1002
+        "rings_taken_by_other": 0,
+        "rings_against_agent": 2,
+        "ring_service_level": 1 / 3,
         "orders_owned": 2,  # O2 O4 (O5 is August's)
         "orders_closed_on_time": 0,  # O2 dispatched late, O4 never closed
         "callbacks_due": 1,  # O2 (consultations get none)

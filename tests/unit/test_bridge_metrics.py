@@ -18,35 +18,52 @@ def samples(metrics: BridgeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ..
     }
 
 
-def ring(end: RingEnd) -> RingAttempt:
-    return RingAttempt("Local/1@x/n", "agent", 0, ended_us=1, end=end)
+S = 1_000_000
+
+
+def ring(end: RingEnd, start_s: float = 0, end_s: float = 1e-6) -> RingAttempt:
+    return RingAttempt("Local/1@x/n", "agent", int(start_s * S), int(end_s * S), end)
 
 
 def visit(outcome: VisitOutcome, ring_ms: int | None = None, wait_ms: int | None = None,
           rings: tuple[RingAttempt, ...] = ()) -> QueueVisit:  # fmt: skip
-    return QueueVisit("u", "q-a", "13800000000", 0, outcome, rings=rings,
+    answered = None if wait_ms is None else wait_ms * 1000
+    return QueueVisit("u", "q-a", "13800000000", 0, outcome, rings=rings, answered_us=answered,
                       ring_to_answer_ms=ring_ms, queue_wait_ms=wait_ms)  # fmt: skip
 
 
 def test_finished_visits_feed_counters_and_histograms_at_the_15_second_boundary() -> None:
     m = BridgeMetrics()
     m.visits_finished([
-        visit(VisitOutcome.ANSWERED, 15_000, 19_000,
-              (ring(RingEnd.NO_ANSWER), ring(RingEnd.ANSWERED))),
-        visit(VisitOutcome.ANSWERED, 15_001, 15_001, (ring(RingEnd.ANSWERED),)),
-        visit(VisitOutcome.ABANDONED, rings=(ring(RingEnd.CALLER_LEFT),)),
-        visit(VisitOutcome.TIMED_OUT, rings=(ring(RingEnd.NO_ANSWER),)),
+        # first rang 15.000 s before the answer: within, though the first agent missed
+        visit(VisitOutcome.ANSWERED, 11_000, 15_000,
+              (ring(RingEnd.NO_ANSWER, 0, 4), ring(RingEnd.ANSWERED, 4, 15))),
+        visit(VisitOutcome.ANSWERED, 15_001, 15_001, (ring(RingEnd.ANSWERED, 0, 15.001),)),
+        # the second agent took 6 s, but the call first rang 16 s before: not within
+        visit(VisitOutcome.ANSWERED, 6_000, 16_000,
+              (ring(RingEnd.NO_ANSWER, 0, 10), ring(RingEnd.ANSWERED, 10, 16))),
+        visit(VisitOutcome.ABANDONED, rings=(ring(RingEnd.CALLER_LEFT, 0, 8),)),
+        visit(VisitOutcome.TIMED_OUT, rings=(ring(RingEnd.NO_ANSWER, 0, 15),)),
     ])  # fmt: skip
     got = samples(m)
     q = (("queue", "q-a"),)
-    assert got[("ivr_queue_answered_total", q)] == 2
+    assert got[("ivr_queue_answered_total", q)] == 3
     assert got[("ivr_queue_answered_in_15s_total", q)] == 1  # 15.000 s is within, 15.001 s not
     assert got[("ivr_queue_abandoned_total", q)] == 1
-    assert got[("ivr_rings_missed_total", q)] == 2  # a caller leaving is not a missed ring
+    assert got[("ivr_rings_missed_total", q)] == 3  # a caller leaving is not a missed ring
+
+    def rings(result: str, against: str) -> float:
+        key = (("against_agent", against), ("queue", "q-a"), ("result", result))
+        return got.get(("ivr_rings_total", key), 0)
+
+    assert rings("answered_in_15s", "false") == 2
+    assert rings("answered_late", "true") == 1
+    assert rings("missed", "true") == 3
+    assert rings("gave_up", "false") == 1  # the caller left at 8 s: the agent had 7 s left
     assert got[("ivr_queue_calls_total", (("outcome", "timed_out"), ("queue", "q-a")))] == 1
-    assert got[("ivr_ring_to_answer_seconds_bucket", (("le", "15.0"), ("queue", "q-a")))] == 1
-    assert got[("ivr_ring_to_answer_seconds_bucket", (("le", "20.0"), ("queue", "q-a")))] == 2
-    assert got[("ivr_queue_wait_seconds_sum", q)] == 34.001
+    assert got[("ivr_ring_to_answer_seconds_bucket", (("le", "15.0"), ("queue", "q-a")))] == 2
+    assert got[("ivr_ring_to_answer_seconds_bucket", (("le", "20.0"), ("queue", "q-a")))] == 3
+    assert got[("ivr_queue_wait_seconds_sum", q)] == 46.001
 
 
 def test_agi_sessions_count_calls_only_for_the_menu_and_think_time_never_goes_negative() -> None:

@@ -45,16 +45,19 @@ VISITS = [
 def test_totals_by_hand() -> None:
     f = figures(VISITS, short_abandon_s=5)
     assert (f.offered, f.answered, f.answered_in_15s) == (7, 4, 3)
-    assert f.service_level == pytest.approx(3 / 4)
+    assert f.service_level == pytest.approx(3 / 6)  # the short abandon is out of both terms
+    assert f.answered_service_level == pytest.approx(3 / 4)
     assert f.queue_answered_in_15s == 2  # queue waits 2, 25, 15, 15.001 s
-    assert f.queue_sl == pytest.approx(2 / 4)
+    assert f.queue_wait_service_level == pytest.approx(2 / 4)
     assert f.asa_ms == round((2_000 + 25_000 + 15_000 + 15_001) / 4)  # 14250
     assert f.p90_answer_ms == 25_000  # nearest rank ceil(0.9*4)=4th of 2000,15000,15001,25000
     assert f.avg_ring_to_answer_ms == round((2_000 + 10_000 + 15_000 + 15_001) / 4)
     assert (f.abandoned, f.short_abandoned) == (1, 1)
     assert f.abandon_rate == pytest.approx(1 / 6)
     assert f.timed_out == 1
-    assert f.rings_not_answered == 1  # A's ring timed out; B's ring was cut by the timeout
+    assert f.rings_missed == 1  # A's ring timed out; B's ring never ended (not counted)
+    assert (f.rings, f.rings_answered_in_15s, f.rings_answered_late) == (5, 3, 1)
+    assert f.rings_against_agent == 2 and f.ring_service_level == pytest.approx(3 / 5)
     assert f.avg_talk_ms == 75_000
 
 
@@ -64,8 +67,10 @@ def test_per_queue_and_per_agent() -> None:
     assert by_queue["q-b"].service_level == 0.0
     by_agent = figures_by_agent(VISITS, short_abandon_s=5)
     a, b = by_agent[A], by_agent[B]
-    assert (a.offered, a.answered, a.answered_in_15s, a.rings_not_answered) == (3, 2, 2, 1)
-    assert (b.offered, b.answered, b.answered_in_15s, b.rings_not_answered) == (3, 2, 1, 0)
+    assert (a.offered, a.answered, a.answered_in_15s, a.rings_missed) == (3, 2, 2, 1)
+    assert (b.offered, b.answered, b.answered_in_15s, b.rings_missed) == (3, 2, 1, 0)
+    assert a.ring_service_level == pytest.approx(2 / 3) and b.rings_answered_late == 1
+    assert a.service_level is None  # the centre's figure; an agent's is ring_service_level
     assert a.avg_talk_ms == 90_000
 
 
@@ -76,3 +81,20 @@ def test_empty_and_percentile_edges() -> None:
     assert percentile([5], 0.9) == 5
     assert percentile(range(1, 11), 0.9) == 9
     assert figures(VISITS, short_abandon_s=0).abandon_rate == pytest.approx(2 / 7)
+
+
+def test_a_call_is_timed_from_its_first_ring_whoever_answers() -> None:
+    """A rang 10 s unanswered, B answered 6 s later: B was quick, the call was not."""
+    rings = (
+        RingAttempt(A, "", 0, 10 * S, RingEnd.NO_ANSWER),
+        RingAttempt(B, "", 10 * S, 16 * S, RingEnd.ANSWERED),
+    )
+    call = QueueVisit(
+        "u", "q-a", "", 0, VisitOutcome.ANSWERED, rings, B, answered_us=16 * S,
+        ring_to_answer_ms=6_000, queue_wait_ms=16_000, left_us=16 * S, ended_us=20 * S,
+    )  # fmt: skip
+    f = figures([call])
+    assert (f.answered, f.answered_in_15s, f.service_level) == (1, 0, 0.0)
+    by_agent = figures_by_agent([call])
+    assert by_agent[B].answered_in_15s == 1  # B's own ring: 6 s
+    assert (by_agent[A].rings_missed, by_agent[A].rings_against_agent) == (1, 1)
