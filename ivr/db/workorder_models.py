@@ -41,7 +41,11 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 class WorkOrderRow(Base):
     __tablename__ = "work_orders"
-    __table_args__ = (CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
+        # 0015: a caller's orders by phone (the workspace's screen pop)
+        Index("ix_work_orders_phone_created", "customer_phone", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
     order_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -58,7 +62,7 @@ class WorkOrderRow(Base):
     customer_title: Mapped[str] = mapped_column(String(8))
     customer_phone: Mapped[str] = mapped_column(String(16))
     # whether the phone was on the do-not-call list when the order was recorded (the list,
-    # table do_not_call, decides; 0015)
+    # table do_not_call, decides; 0016)
     do_not_call: Mapped[bool] = mapped_column(Boolean())
     summary: Mapped[str] = mapped_column(Text())
     address: Mapped[str | None] = mapped_column(Text())  # 0008: read to the repair crew
@@ -122,7 +126,7 @@ class CallbackTaskRow(Base):
     power_restored: Mapped[bool | None] = mapped_column(Boolean())
     satisfied: Mapped[bool | None] = mapped_column(Boolean())
     suggestion_path: Mapped[str | None] = mapped_column(Text())
-    # 0015: how the 回访 ended (ivr.domain.callbacks.CallbackOutcome), NULL while it is owed.
+    # 0016: how the 回访 ended (ivr.domain.callbacks.CallbackOutcome), NULL while it is owed.
     # No CHECK: adding one rebuilds the table on SQLite, and its attempts would cascade away.
     outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -178,9 +182,27 @@ class FollowUpRow(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text())
 
 
+class CallOrderRow(Base):
+    """A call ↔ order link (0015): the order recorded on that call, or a later call about it.
+    Both ways in the API: a call's orders, and an order's call ids."""
+
+    __tablename__ = "call_orders"
+    __table_args__ = (UniqueConstraint("call_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("calls.call_id", ondelete="CASCADE"), index=True
+    )
+    order_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey(_ORDER_FK, ondelete="CASCADE"), index=True
+    )
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    linked_by: Mapped[str] = mapped_column(String(64))
+
+
 class DoNotCallRow(Base):
     """A number the customer asked us not to call back (回访): kept by supervisors only, with
-    the customer's request as they made it (0015). A removal keeps the row with who removed it
+    the customer's request as they made it (0016). A removal keeps the row with who removed it
     and why; adding the number again makes it current."""
 
     __tablename__ = "do_not_call"
@@ -211,4 +233,5 @@ tasks_table = CallbackTaskRow.__table__
 attempts_table = CallbackAttemptRow.__table__
 follow_ups_table = FollowUpRow.__table__
 dialer_state_table = DialerStateRow.__table__
+call_orders_table = CallOrderRow.__table__
 do_not_call_table = DoNotCallRow.__table__
