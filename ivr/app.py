@@ -13,6 +13,7 @@ import resource
 import signal
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
+from ivr.asterisk.recording_events import watch_recordings
 from ivr.asterisk.seat_conf import AmiPjsipReloader, FileSeatConfig
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
@@ -37,6 +39,8 @@ from ivr.config import (
     AlertsSettings,
     CallbackSettings,
     DispatchSettings,
+    OutageSettings,
+    RecordingSettings,
     SeatSettings,
     Settings,
 )
@@ -52,8 +56,10 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
+from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
 from ivr.db.spool import FileSpool
@@ -75,13 +81,17 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.recording_findings import FindingRules
+from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
 from ivr.flows.inbound import InboundDeps, utc_now
 from ivr.flows.listen import SpeechDeps
+from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
+from ivr.recording_files import RecordingFilesOnDisk
 from ivr.services.agent_control import AgentControl
 from ivr.services.agent_feed import AgentFeed
 from ivr.services.alert_push import AlertPusher, PushLimits
@@ -94,7 +104,9 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.outages import OutageNotices, OutageService
 from ivr.services.readiness import PartState, Readiness
+from ivr.services.recordings import KeeperTiming, RecordingKeeper, RecordingService
 from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
@@ -109,6 +121,7 @@ from ivr.web import (
     do_not_call_api,
     duty_roster_api,
     follow_ups_api,
+    outages_api,
     work_orders_api,
 )
 from ivr.web.agents_api import add_agent_routes
@@ -119,6 +132,7 @@ from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
+from ivr.web.recordings_api import add_recording_routes
 from ivr.web.reports_api import add_report_routes
 from ivr.web.seats_api import add_seat_routes
 from ivr.web.webhook import AiohttpWebhookSender
@@ -180,6 +194,24 @@ def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
         a = settings.ami
         reloader = AmiPjsipReloader(a.host, a.port, a.username, secret)
     return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
+
+
+def finding_rules(settings: RecordingSettings) -> FindingRules:
+    return FindingRules(
+        short_call_s=settings.short_call_s,
+        opening_window_s=settings.opening_window_s,
+        long_silence_s=settings.long_silence_s,
+        over_talk_s=settings.over_talk_s,
+    )
+
+
+def keeper_timing(settings: RecordingSettings) -> KeeperTiming:
+    return KeeperTiming(
+        retention_days=settings.retention_days,
+        interval_s=settings.keeper_interval_s,
+        finish_grace_s=settings.finish_grace_s,
+        stuck_after_s=settings.stuck_after_s,
+    )
 
 
 def journal_spool(settings: Settings) -> FileSpool | None:
@@ -244,8 +276,12 @@ class Bridge:
                 min_confidence=s.min_confidence,
                 keep_recordings=s.keep_recordings,
             )
-        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
+        order_store = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
+        self._setup_outages(settings.outages, order_store)
+        deps = InboundDeps(
+            self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
+        )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.do_not_call = SqlDoNotCall(self.engine, utc_now)
@@ -277,11 +313,12 @@ class Bridge:
         )
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
-            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
+            order_store,
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
         )
         self.leg_keys = LegKeys()  # its secret is read from the database at start
+        self._setup_recordings(settings.recording)
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
@@ -306,6 +343,29 @@ class Bridge:
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
         )
+
+    def _setup_outages(self, o: OutageSettings, order_store: SqlWorkOrders) -> None:
+        """The customer and outage registers; the notice index when notices are on."""
+        self.customers = SqlCustomers(self.engine, utc_now)
+        self.outage_register = SqlOutages(self.engine, order_store, utc_now)
+        self.notices: OutageNotices | None = None
+        self.notice_deps: NoticeDeps | None = None
+        if o.notices:
+            self.notices = OutageNotices(
+                self.outage_register,
+                self.customers,
+                self.prompts,
+                ZoneInfo(self.settings.tracking.timezone),
+                utc_now,
+                o.refresh_s,
+            )
+            self.notice_deps = NoticeDeps(
+                self.notices, o.menu_choice, round(o.digit_timeout_s * 1000), o.max_plays
+            )
+        self.outages = OutageService(
+            self.outage_register, self.customers, self.notices, self._poke_dialer
+        )
+        self.dashboard.outages = self.outage_register
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -333,6 +393,29 @@ class Bridge:
             )
             self.pusher = AlertPusher(self.alerts, self.webhook, utc_now, backoff, limits)
             self.alerts.on_raised = self.pusher.poke
+
+    def _setup_recordings(self, r: RecordingSettings) -> None:
+        """Recordings: the store, the files, the service the AMI events and the API use,
+        and the keeper (seals, flags and deletes) started with the database work."""
+        self.recordings = RecordingService(
+            SqlRecordings(self.engine, utc_now),
+            RecordingFilesOnDisk(),
+            self.agents,
+            r.dir,
+            finding_rules(r),
+            self._greeting_file,
+            utc_now,
+        )
+        self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
+        self.recordings.on_ended = self.recording_keeper.poke
+
+    async def _greeting_file(self, job_number: str) -> Path | None:
+        """The opening as rendered for this agent (what the no_opening finding looks for)."""
+        try:
+            return (await self.prompts.prompt_path(greeting_text(job_number))).with_suffix(".wav")
+        except Exception:
+            log.exception("no greeting prompt for agent %s: no_opening not judged", job_number)
+            return None
 
     def poke_watch(self) -> None:
         """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
@@ -386,6 +469,8 @@ class Bridge:
         self._hold_files()
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
+        if self.notices is not None:
+            texts |= outage_notice.texts()
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
@@ -405,6 +490,12 @@ class Bridge:
             for name in SECURITY_FAILURES:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
+            rec = self.settings.recording
+            watch_recordings(
+                self.ami,
+                self.recordings if rec.enabled else None,
+                rec.dir if rec.enabled else None,
+            )
         else:
             log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
         await self.schema.start()  # on success (now or later): _start_database_work
@@ -425,6 +516,8 @@ class Bridge:
             await recompute_provisional(self.recompute, self.poke_watch)
         except Exception:  # idempotent: the next start or `ivr calendar recompute` does it
             log.exception("recomputing provisional deadlines failed; the bridge runs on")
+        if self.notices is not None:
+            self.notices.start()  # its first round loads the active outages
         if self.settings.callback.dialer:
             await self._start_dialer()
         if self.watch is not None:
@@ -435,6 +528,8 @@ class Bridge:
             log.info("alerts pushed to the webhook %s", self.webhook)
         if self.settings.dispatch.dispatcher:
             self._start_dispatcher()
+        if self.settings.recording.enabled:
+            self.recording_keeper.start()
 
     async def _ami_state(self) -> PartState:
         if self.ami is None:
@@ -524,6 +619,9 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.schema.stop()
+        if self.notices is not None:
+            await self.notices.stop()
+        await self.recording_keeper.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.pusher is not None:
@@ -591,6 +689,8 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )
     add_seat_routes(app, bridge.seats)
+    outages_api.add_routes(app, bridge.outages)
+    add_recording_routes(app, bridge.recordings)
     call_orders_api.add_routes(app, bridge.workspace)
     add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)

@@ -9,6 +9,7 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ivr import logging_setup
 from ivr.config import Settings, load_settings
@@ -53,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     seat.add_argument("action", choices=["add", "remove", "list", "sync"])
     seat.add_argument("name", nargs="?", help="the seat: 1-32 letters and digits (add, remove)")
     seat.add_argument("--by", default="ivr seat (cli)", help="who is recorded as adding it")
+    for register, what in (
+        ("customers", "the customer register from the marketing system's CSV export"),
+        ("outages", "the weekly planned-outage schedule (CSV)"),
+    ):
+        parser_ = commands.add_parser(register, help=what)
+        parser_.add_argument("action", choices=["import"])
+        parser_.add_argument("file", type=Path, help="a UTF-8 CSV file (docs/storm-days.md)")
+        parser_.add_argument("--by", default="ivr import (cli)", help="recorded as the author")
     speech = commands.add_parser("speech", help="the vosk model and grammars")
     speech_cmd = speech.add_subparsers(dest="action", required=True)
     install = speech_cmd.add_parser("install-model", help="check a model archive and unpack it")
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return _speech(settings, args)
     elif args.command == "seat":
         return asyncio.run(_seats(settings, args))
+    elif args.command in ("customers", "outages"):
+        return _import(settings, args.command, args.file, args.by)
     elif args.command == "calendar":
         return _calendar(settings, args.action)
     return 0
@@ -218,6 +229,54 @@ def _speech(settings, args) -> int:  # type: ignore[no-untyped-def]
     words = sum(len(g.words()) for g in grammars.values())
     print(f"{recognizer.model_dir}: {len(grammars)} grammars, {words} words, all in the vocabulary")
     return 0
+
+
+def _import(settings: Settings, register: str, path: Path, by: str) -> int:
+    """Import a CSV: 0 every row taken, 1 some rows refused (each named by its line, the rest
+    taken), 2 the file is unusable (nothing taken)."""
+    from zoneinfo import ZoneInfo
+
+    from ivr.domain.outage_files import UnusableFile, parse_customers, parse_schedule
+    from ivr.domain.privacy import mask_numbers_in
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+        if register == "customers":
+            parsed: Any = parse_customers(text)
+        else:
+            parsed = parse_schedule(text, ZoneInfo(settings.tracking.timezone))
+    except (OSError, UnicodeDecodeError, UnusableFile) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        print(f"error: {path}: {mask_numbers_in(reason)}; nothing imported", file=sys.stderr)
+        return 2
+    for problem in parsed.problems:
+        print(f"{path}: line {problem.line}: {mask_numbers_in(problem.reason)}", file=sys.stderr)
+    rows = [value for _line, value in parsed.rows]
+    print(asyncio.run(_store_import(settings, register, rows, by)), end="")
+    print(f", {len(parsed.problems)} rows refused")
+    return 1 if parsed.problems else 0
+
+
+async def _store_import(settings: Settings, register: str, rows: list[Any], by: str) -> str:
+    from ivr.db.engine import create_engine
+    from ivr.db.migrate import upgrade
+    from ivr.db.outages import SqlCustomers, SqlOutages
+
+    await upgrade(settings.database.url)
+    engine = create_engine(settings.database.url)
+    try:
+        if register == "customers":
+            count = await SqlCustomers(engine, _utc_now).upsert(rows)
+            return f"{count} customers imported"
+        outages = SqlOutages(engine, None, _utc_now)  # an import closes no orders
+        created, updated, unchanged = await outages.import_schedule(rows, by)
+        return f"{created} outages created, {updated} updated, {unchanged} unchanged"
+    finally:
+        await engine.dispose()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _tokens(settings: Settings, args: argparse.Namespace) -> int:

@@ -320,6 +320,24 @@ class DispatchSettings(_Section):
     )
 
 
+class OutageSettings(_Section):
+    """Storm days (docs/storm-days.md): outage notices in the menu from the outage register."""
+
+    notices: bool = Field(
+        True, description="read an active outage's notice to callers from its area"
+    )
+    refresh_s: float = Field(
+        30.0, ge=1, le=3600, description="rebuild the in-memory notice index this often"
+    )
+    menu_choice: str = Field(
+        "billing.outage_info",
+        pattern=r"^[a-z][a-z0-9_.]{0,63}$",
+        description="the menu route that reads the outages for the caller (menu 2-3)",
+    )
+    max_plays: int = Field(3, ge=1, le=10, description="the notice and its repeats")
+    digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the notice")
+
+
 class TrackingSettings(_Section):
     """Answer-time figures (docs/answer-times.md, "Figures")."""
 
@@ -407,6 +425,33 @@ class SeatSettings(_Section):
     ami: SeatAmiSettings = SeatAmiSettings()
 
 
+class RecordingSettings(_Section):
+    """Call recording (docs/recording.md): where Asterisk writes, how long files are kept, and
+    the thresholds of the automatic findings."""
+
+    enabled: bool = Field(True, description="record answered, 回访 and dispatch calls")
+    dir: Path = Field(
+        DEFAULT_STATE_DIR / "recordings" / "calls",
+        description="where MixMonitor writes (the same path for Asterisk and the bridge)",
+    )
+    retention_days: int = Field(
+        180, ge=1, le=3650, description="files older than this are deleted (the row stays)"
+    )
+    keeper_interval_s: float = Field(
+        3600.0, ge=1, le=86400, description="how often expired recordings are looked for"
+    )
+    finish_grace_s: float = Field(
+        2.0, ge=0, le=60, description="wait after the call's end for Asterisk to close the files"
+    )
+    stuck_after_s: float = Field(
+        7200.0, ge=60, description="a recording whose end was never reported is closed then"
+    )
+    short_call_s: float = Field(10.0, ge=0, description="finding short_call below this")
+    opening_window_s: float = Field(10.0, ge=1, description="the opening must start within")
+    long_silence_s: float = Field(8.0, ge=1, description="finding long_silence from this")
+    over_talk_s: float = Field(2.0, ge=0.2, description="finding over_talk from this")
+
+
 class Settings(BaseSettings):
     """All settings. Load with :func:`load_settings`."""
 
@@ -428,6 +473,8 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     calendar: CalendarSettings = CalendarSettings()
     seats: SeatSettings = SeatSettings()
+    outages: OutageSettings = OutageSettings()
+    recording: RecordingSettings = RecordingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db.callback_store import on_the_list
 from ivr.db.engine import writer
+from ivr.db.outage_links import link_new_repair
 from ivr.db.workorder_models import (
     attempts_table as attempts,
 )
@@ -131,6 +132,10 @@ class SqlWorkOrders:
                         ],
                     )
                 await self._log(conn, order_id, None, OrderStatus.CREATED, actor, None, now)
+                if new.kind is OrderKind.REPAIR:  # one outage, one dispatch
+                    await link_new_repair(
+                        conn, order_id, new.call_id, new.customer_phone.digits, now
+                    )
                 if new.call_id is not None:  # the call ↔ order link, both ways in the API
                     await conn.execute(
                         insert(call_orders).values(
@@ -196,30 +201,42 @@ class SqlWorkOrders:
                 else:
                     raise OrderConflict(f"order {order_no} is already {current.status}")
             else:
-                check_transition(OrderStatus(current.status), OrderStatus.CLOSED)
-                await conn.execute(
-                    update(orders)
-                    .where(orders.c.id == current.id)
-                    .values(
-                        status=OrderStatus.CLOSED.value,
-                        result=result,
-                        close_key=close_key,
-                        closed_at=now,
-                        updated_at=now,
-                    )
-                )
-                await self._log(
-                    conn,
-                    current.id,
-                    OrderStatus(current.status),
-                    OrderStatus.CLOSED,
-                    actor,
-                    None,
-                    now,
-                )
-                await self._meet_deadlines(conn, current.id, OrderStatus.CLOSED, now)
-                await self._schedule_callback(conn, current, now)
+                await self.close_in(conn, current, result, actor, now, close_key=close_key)
         return await self.get(order_no)
+
+    async def close_in(
+        self,
+        conn: AsyncConnection,
+        current: Any,
+        result: str,
+        actor: str,
+        now: datetime,
+        *,
+        close_key: str | None = None,
+        callback: bool = True,
+        note: str | None = None,
+    ) -> None:
+        """Close a locked order row inside the caller's transaction (an outage closes its
+        linked orders this way); ``callback=False`` when the customer's 回访 is owed by
+        another order of the same outage."""
+        check_transition(OrderStatus(current.status), OrderStatus.CLOSED)
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == current.id)
+            .values(
+                status=OrderStatus.CLOSED.value,
+                result=result,
+                close_key=close_key,
+                closed_at=now,
+                updated_at=now,
+            )
+        )
+        await self._log(
+            conn, current.id, OrderStatus(current.status), OrderStatus.CLOSED, actor, note, now
+        )
+        await self._meet_deadlines(conn, current.id, OrderStatus.CLOSED, now)
+        if callback:
+            await self._schedule_callback(conn, current, now)
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ CENTRE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("callbacks_do_not_call_share", "回访结果:勿扰占比", "ratio"),
     ("callbacks_still_owed", "回访未结束", "int"),
     ("callbacks_still_owed_share", "回访未结束占比", "ratio"),
+    ("callers_informed", "停电通知后挂机(已告知)", "int"),
 )
 
 AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (

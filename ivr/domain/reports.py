@@ -152,6 +152,7 @@ class MonthRows:
     agents: Sequence[Agent]
     # (order_no, deadline) for missed deadlines of any order, due before the snapshot
     missed_before_cut: Sequence[tuple[str, DeadlineFact]] = ()
+    callers_informed: int = 0  # started in the month, hung up after an outage notice
 
 
 # ------------------------------------------------------------------------------- figures out
@@ -215,6 +216,7 @@ class CentreFigures:
     callbacks_unreachable_share: float | None = None
     callbacks_do_not_call_share: float | None = None
     callbacks_still_owed_share: float | None = None
+    callers_informed: int = 0  # served by an outage notice (hung up after hearing it)
 
 
 def callback_outcomes(callbacks: Sequence[CallbackFact]) -> dict[str, Any]:
@@ -348,6 +350,7 @@ def centre_figures(
         satisfaction_target=SATISFACTION_TARGET,
         satisfaction_target_met=None if rate is None else rate >= SATISFACTION_TARGET,
         **callback_outcomes([o.callback for o in orders if o.callback is not None]),
+        callers_informed=rows.callers_informed,
     )
 
 

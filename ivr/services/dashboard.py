@@ -13,7 +13,7 @@ from typing import Any
 
 from ivr.domain.agents import Agent
 from ivr.domain.privacy import mask_number
-from ivr.ports import AgentDirectory
+from ivr.ports import AgentDirectory, OutageRegister
 from ivr.services.call_tracking import CallTracking
 from ivr.services.security_events import SecurityEvents
 
@@ -25,6 +25,7 @@ class DashboardSource:
     timezone: tzinfo
     cache_s: float = 1.0
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
+    outages: OutageRegister | None = None  # storm days: callers informed by a notice today
     _cached: tuple[float, dict[str, Any]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
@@ -43,6 +44,8 @@ class DashboardSource:
                 "by_queue": {q: f.as_dict() for q, f in report.by_queue.items()},
                 "by_agent": {a: f.as_dict() for a, f in report.by_agent.items()},
             }
+            if self.outages is not None:
+                figures["callers_informed"] = await self.outages.informed_since(self.day_start(now))
             self._cached = (time.monotonic(), figures)
         security = self.security.counts() if self.security is not None else {}
         return {

@@ -27,6 +27,7 @@ from ivr.web.auth import requires, route_roles
 from ivr.web.do_not_call_api import DoNotCallIn, DoNotCallRemoveIn
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
+from ivr.web.outages_api import CancelIn, CustomerIn, OutageCloseIn, OutageIn, OutagePatch
 from ivr.web.requests import ORDER_NO
 from ivr.web.seats_api import SeatIn
 from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, UpdateIn
@@ -41,7 +42,7 @@ class Problem(BaseModel):
 
 
 class Error(BaseModel):
-    """Every error answer (400, 401, 403, 404, 405, 409, 413, 422, 503)."""
+    """Every error answer (400, 401, 403, 404, 405, 409, 410, 413, 416, 422, 503)."""
 
     error: str
     details: list[Problem] | None = None
@@ -231,6 +232,71 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/api/seats/{name}"): Operation(
         "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
     ),
+    ("GET", "/api/customers"): Operation(
+        "customers by 户号 (personal data masked for the integration role)",
+        "storm days",
+        (
+            Param("area", "only this supply area"),
+            Param("phone", "the customer(s) with this number (agents only)"),
+            Param("after", "the last 户号 of the previous page"),
+            Param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1}),
+        ),
+        errors=(400, 403),
+    ),
+    ("GET", "/api/customers/{account_no}"): Operation(
+        "one customer (户号)", "storm days", errors=(404,)
+    ),
+    ("PUT", "/api/customers/{account_no}"): Operation(
+        "add or replace a customer (phones replaced whole)",
+        "storm days",
+        body=CustomerIn,
+        errors=(404, 422),
+    ),
+    ("DELETE", "/api/customers/{account_no}"): Operation(
+        "remove a customer", "storm days", ok="nothing", ok_status=204, errors=(404,)
+    ),
+    ("GET", "/api/outages"): Operation(
+        "outages, latest start first, each with its callers informed",
+        "storm days",
+        (
+            Param("state", "only this state", _enum("open", "closed", "cancelled")),
+            Param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1}),
+        ),
+        errors=(400,),
+    ),
+    ("POST", "/api/outages"): Operation(
+        "declare an outage (agents: fault outages only)",
+        "storm days",
+        body=OutageIn,
+        ok_status=201,
+        errors=(403, 422),
+    ),
+    ("GET", "/api/outages/{outage_id}"): Operation(
+        "one outage with its linked repair orders (which one carries the dispatch)",
+        "storm days",
+        errors=(404,),
+    ),
+    ("PATCH", "/api/outages/{outage_id}"): Operation(
+        "change an open outage (areas, feeders, start, expected restoration, cause)",
+        "storm days",
+        body=OutagePatch,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/outages/{outage_id}/close"): Operation(
+        "power restored: closes its linked orders with the resolution, one 回访 per customer",
+        "storm days",
+        body=OutageCloseIn,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/outages/{outage_id}/cancel"): Operation(
+        "a planned outage that did not take place",
+        "storm days",
+        body=CancelIn,
+        errors=(404, 409, 422),
+    ),
+    ("GET", "/api/outages/{outage_id}/history"): Operation(
+        "every change of the outage, oldest first", "storm days", errors=(404,)
+    ),
     ("GET", "/api/dashboard"): Operation(
         "the live queues, agents and today's figures", "dashboard"
     ),
@@ -284,6 +350,34 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ),
         errors=(400,),
     ),
+    ("GET", "/api/recordings"): Operation(
+        "recorded calls, newest first (an agent: only their own calls)",
+        "recordings",
+        (
+            Param("since", "started at or after, ISO 8601 with offset", ISO),
+            Param("until", "started before, ISO 8601 with offset", ISO),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/recordings/{id}"): Operation(
+        "one recording: state, duration, checksums, work orders, automatic findings"
+        " (inspectors and supervisors also see who played it)",
+        "recordings",
+        errors=(404,),
+    ),
+    ("GET", "/api/recordings/{id}/audio"): Operation(
+        "the WAV of one direction; a Range header is answered with 206 (seeking); every"
+        " request is audited",
+        "recordings",
+        (
+            Param("side", "default customer", _enum("agent", "customer")),
+            Param("Range", "bytes=START-END (one range)", where="header"),
+        ),
+        ok="audio/wav, whole (200) or the range asked for (206, Content-Range)",
+        ok_type="audio/wav",
+        errors=(400, 404, 410, 416),
+    ),
     ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
     ("PUT", "/api/agents/{job}"): Operation(
         "register or change an agent (a desk phone `device`, or an `interface`)",
@@ -327,7 +421,9 @@ _STATUS_TEXT = {
     403: "the token's role is not allowed here",
     404: "no such thing",
     409: "not allowed in the current state",
+    410: "gone: deleted by retention, or never written",
     413: "body too large",
+    416: "the range is outside the file",
     422: "invalid input, with details per field",
     503: "Asterisk unreachable or refusing",
 }
@@ -428,7 +524,7 @@ def add_openapi_route(app: web.Application) -> None:
     """Serve the document; built once, when first asked (every route is registered by then)."""
     cached: dict[str, Any] = {}
 
-    @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
+    @requires(Role.AGENT, Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION)
     async def spec(request: web.Request) -> web.Response:
         if not cached:
             cached.update(build_spec(request.app))

@@ -21,6 +21,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.config import (
     AmiSettings,
     DatabaseSettings,
+    RecordingSettings,
     SeatAmiSettings,
     SeatSettings,
     Settings,
@@ -35,6 +36,9 @@ from tests.speech import KO_GRAMMARS, ko_model_dir
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 AGENTS = [f"10{n:02d}" for n in range(1, 9)]
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+RECORDINGS_DIR = Settings().sandbox.recordings_dir / "calls"
 
 
 class EventLog:
@@ -131,6 +135,8 @@ async def bridge(
             username=sandbox.username,
             secret=sandbox.secret,  # type: ignore[arg-type]
         ),
+        # call recordings go into the sandbox's shared recordings dir, never the repository
+        recording=RecordingSettings(dir=RECORDINGS_DIR, finish_grace_s=1.0),
     )
     bridge = Bridge(settings)
     await bridge.start()

@@ -285,6 +285,7 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "callbacks_do_not_call_share": 0.0,
     "callbacks_still_owed": 0,
     "callbacks_still_owed_share": 0.0,
+    "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
 }
 
 EXPECTED_AGENTS: list[dict[str, Any]] = [

@@ -57,9 +57,28 @@ EXPECTED = {
     ("DELETE", "/api/do-not-call"): {Role.SUPERVISOR},
     ("GET", "/api/dashboard"): {Role.SUPERVISOR},
     ("GET", "/metrics"): {Role.SUPERVISOR, Role.INTEGRATION},
-    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
+    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION, Role.AGENT},
+    # recordings: an agent only their own calls (checked per recording), never integration
+    ("GET", "/api/recordings"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/recordings/{id}"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/recordings/{id}/audio"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
     ("GET", "/api/agents"): {Role.SUPERVISOR, Role.AGENT},
     ("PUT", "/api/agents/{job}"): {Role.SUPERVISOR},
+    ("GET", "/api/customers"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/customers/{account_no}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PUT", "/api/customers/{account_no}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("DELETE", "/api/customers/{account_no}"): {Role.SUPERVISOR},
+    ("GET", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PATCH", "/api/outages/{outage_id}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/close"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/cancel"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}/history"): {
+        Role.AGENT,
+        Role.SUPERVISOR,
+        Role.INTEGRATION,
+    },
     **{
         ("POST", f"/api/agents/{{job}}/{kind}"): {Role.SUPERVISOR, Role.AGENT}
         for kind in ("login", "logout", "pause", "unpause")
@@ -73,6 +92,7 @@ NEVER = [
     (re.compile(r"^/api/do-not-call"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/dashboard"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/tokens"), {Role.AGENT, Role.INTEGRATION, Role.SUPERVISOR}),
+    (re.compile(r"^/api/recordings"), {Role.INTEGRATION}),  # customers' voices
 ]
 
 
