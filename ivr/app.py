@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -43,9 +44,13 @@ from ivr.config import (
     RecordingSettings,
     SeatSettings,
     Settings,
+    StartupError,
+    setting_source,
 )
 from ivr.db import instance_lock
+from ivr.db.agent_states import SqlAgentStates, SqlCallTransfers
 from ivr.db.alerts import SqlAlerts
+from ivr.db.call_search import SqlCallSearch
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
 from ivr.db.centre_secrets import SqlCentreSecrets
@@ -81,6 +86,7 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
 from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
@@ -98,6 +104,7 @@ from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
+from ivr.services.call_transfer import CallTransferService
 from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
@@ -112,24 +119,28 @@ from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
+from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
 from ivr.web import (
     alerts_api,
     call_orders_api,
+    calls_api,
     do_not_call_api,
     duty_roster_api,
     follow_ups_api,
     outages_api,
     work_orders_api,
 )
+from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
 from ivr.web.recordings_api import add_recording_routes
@@ -196,6 +207,14 @@ def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
     return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
 
 
+def database_place(url: str) -> str:
+    """Where the database is, for a log line: host, port and name (never the password)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database}"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
 def finding_rules(settings: RecordingSettings) -> FindingRules:
     return FindingRules(
         short_call_s=settings.short_call_s,
@@ -232,6 +251,7 @@ class Bridge:
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
+        self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
         spool = journal_spool(settings)
@@ -249,13 +269,29 @@ class Bridge:
             settings.tracking.short_abandon_s,
             calls=self.repository,
             agents=self.agents,
-            on_finished=self.metrics.visits_finished,
+            on_finished=self._visits_finished,
         )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
-        self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.agent_states = SqlAgentStates(self.engine)
+        self.control = AgentControl(
+            self.agents,
+            None,
+            logging_in=self.tracking.agent_noted,
+            states=self.agent_states,
+            clock=utc_now,
+        )
         self.control.test_member_context = settings.sandbox.simulated_agents
+        # after-call work (话后处理) after every answered queue call; blind transfers
+        self.wrap_up = WrapUp(self.control, self.tracking, settings.agents.wrapup_s)
+        self.transfers = CallTransferService(
+            self.control,
+            self.tracking,
+            SqlCallTransfers(self.engine),
+            frozenset(settings.agents.transfer_queues),
+            utc_now,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security
@@ -316,6 +352,7 @@ class Bridge:
             order_store,
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
+            agents=self.agents,
         )
         self.leg_keys = LegKeys()  # its secret is read from the database at start
         self._setup_recordings(settings.recording)
@@ -338,7 +375,10 @@ class Bridge:
         )
         # the database may be down at start: calls are served anyway, the schema comes later
         self.schema = SchemaMigration(
-            lambda: upgrade(settings.database.url), self._start_database_work
+            lambda: upgrade(settings.database.url),
+            self._start_database_work,
+            setting=f"database.url ({setting_source('database.url')}) "
+            f"{database_place(settings.database.url)}",
         )
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
@@ -417,6 +457,11 @@ class Bridge:
             log.exception("no greeting prompt for agent %s: no_opening not judged", job_number)
             return None
 
+    def _visits_finished(self, visits: Sequence[QueueVisit]) -> None:
+        """Every queue visit as it finishes: the metrics count it, after-call work starts."""
+        self.metrics.visits_finished(visits)
+        self.wrap_up.calls_ended(visits)
+
     def poke_watch(self) -> None:
         """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
         if self.watch is not None:
@@ -474,7 +519,10 @@ class Bridge:
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            raise listen_error("agi", self.settings.agi.host, self.settings.agi.port, exc) from None
         if secret:
             register_secret(secret)  # the log filter replaces it wherever it would appear
             self.ami = AmiClient(
@@ -490,6 +538,8 @@ class Bridge:
             for name in SECURITY_FAILURES:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
+            self.transfers.channels = self.ami
+            self.wrap_up.start()
             rec = self.settings.recording
             watch_recordings(
                 self.ami,
@@ -632,6 +682,7 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()
         if self.ami is not None:
@@ -659,15 +710,17 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         await bridge.stop()
 
     @public
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response(
+    async def health(request: web.Request) -> web.Response:
+        return json_response(
+            request,
             {
                 "status": "ok",
                 "agi_port": bridge.agi.port,
                 "calls_in_menu": bridge.agi.active_sessions,
-            }
+            },
         )
 
+    set_centre_timezone(app, ZoneInfo(bridge.settings.tracking.timezone))
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
@@ -675,6 +728,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
     do_not_call_api.add_routes(app, bridge.do_not_call)
+    calls_api.add_routes(app, bridge.call_search)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
@@ -685,6 +739,17 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         ),
     )
     add_report_routes(app, bridge.reports)
+    add_me_routes(  # before /api/agents/{job}: "me" is no job number
+        app,
+        MeDeps(
+            bridge.control,
+            bridge.tracking,
+            bridge.wrap_up,
+            bridge.transfers,
+            bridge.agent_states,
+            tuple(bridge.settings.agents.pause_reasons),
+        ),
+    )
     add_agent_routes(
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )
@@ -695,6 +760,26 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)
     return app
+
+
+def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupError:
+    """Why the bridge cannot listen on ``section``'s host and port, and what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(
+            f"{section}.port",
+            f"{where} is already in use by another program: stop it (ss -ltnp 'sport = :{port}' "
+            f"shows which) or set {section}.port to a free port",
+        )
+    if exc.errno == errno.EACCES:
+        return StartupError(
+            f"{section}.port", f"{where} needs privileges this user lacks: use a port above 1023"
+        )
+    return StartupError(
+        f"{section}.host",
+        f"cannot listen on {where} ({exc.strerror or exc}): correct {section}.host or "
+        f"{section}.port",
+    )
 
 
 def raise_file_limit() -> None:
@@ -710,7 +795,11 @@ async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StartupError:
+        await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
+        raise
     raise_file_limit()
     site = GuardedTCPSite(
         runner,
@@ -719,7 +808,11 @@ async def serve(settings: Settings) -> None:
         max_connections=settings.web.max_connections,
         header_timeout_s=settings.web.header_timeout_s,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error("web", settings.web.host, settings.web.port, exc) from None
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

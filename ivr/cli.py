@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr import logging_setup
-from ivr.config import Settings, load_settings
+from ivr.config import Settings, StartupError, load_settings
 from ivr.domain.access import Role
 
 
@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings TOML (default: $IVR_CONFIG)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the traceback of a failure (for a bug report)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bridge: FastAGI server and web app")
     demo = commands.add_parser("demo", help="sandbox + bridge + simulated agents and callers")
@@ -88,6 +93,35 @@ def main(argv: list[str] | None = None) -> int:
         logging_setup.configure("WARNING")  # only the problems, one per line
 
         return run_check(args.check_file or args.config)
+    if args.command in _NEED_GOOD_SETTINGS:
+        from ivr.config_check import check_settings
+
+        problems = check_settings(args.config)
+        for problem in problems:  # one line each, naming the file (or variable) and the key
+            print(f"error: {problem}", file=sys.stderr)
+        if problems:
+            return 2
+    try:
+        return _command(args)
+    except StartupError as exc:
+        if args.traceback:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.traceback:
+            raise
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        print(f"error: {reason} (ivr --traceback … shows where)", file=sys.stderr)
+        return 1
+
+
+# Commands that open the database or start the bridge: their settings are checked first, and
+# every problem is reported as one line (as ``ivr config check`` does), exit 2.
+_NEED_GOOD_SETTINGS = ("run", "db", "token", "seat", "calendar", "prompts")
+
+
+def _command(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.command == "run":
         from ivr.app import serve
@@ -119,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "asterisk":
         return _render_config(settings, args.directory)
     elif args.command == "db":
-        from ivr.db.migrate import upgrade
-
-        asyncio.run(upgrade(settings.database.url))
-        print("database at head")
+        print(asyncio.run(_upgrade(settings.database.url)))
     elif args.command == "prompts":
         asyncio.run(_render_prompts(settings))
     elif args.command == "token":
@@ -136,6 +167,20 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "calendar":
         return _calendar(settings, args.action)
     return 0
+
+
+async def _upgrade(url: str) -> str:
+    """Migrate; one line saying where the database is and at which revision it now is."""
+    from ivr.app import database_place
+    from ivr.db.migrate import current_revision, upgrade
+
+    before = await current_revision(url)
+    await upgrade(url)
+    after = await current_revision(url)
+    where = database_place(url)
+    if before == after:
+        return f"database {where} at revision {after}: already up to date"
+    return f"database {where} at revision {after} (was {before or 'empty'})"
 
 
 def _render_config(settings: Settings, directory: Path) -> int:
@@ -311,11 +356,21 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
             if args.action == "rotate":
                 grace = timedelta(hours=args.grace_hours)
                 print(await store.rotate(args.name, grace, lifetime))
+                print(
+                    f"new token for {args.name}, valid {args.days} days; the old one works "
+                    f"{args.grace_hours} h more. Shown once, stored hashed: copy it now",
+                    file=sys.stderr,
+                )
                 return 0
             if not args.role:
                 print("--role is required", file=sys.stderr)
                 return 2
             print(await store.create(args.name, Role(args.role), args.job_number, lifetime))
+            print(
+                f"token for {args.name} (role {args.role}), valid {args.days} days. "
+                "Shown once, stored hashed: copy it now",
+                file=sys.stderr,
+            )
         except (TokenError, OverflowError) as exc:
             print(exc, file=sys.stderr)
             return 2

@@ -7,6 +7,7 @@ committed; ``repr`` of a secret never shows its value.
 from __future__ import annotations
 
 import os
+import re
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
@@ -347,6 +348,51 @@ class TrackingSettings(_Section):
     timezone: str = Field("Asia/Shanghai", description="where 'today' begins on the dashboard")
 
 
+class AgentsSettings(_Section):
+    """Agents' own state (docs/agent-state.md): the pause reasons they may give and the
+    after-call work (话后处理) that keeps Asterisk from ringing them after each call."""
+
+    pause_reasons: list[str] = Field(
+        default_factory=lambda: ["小休", "就餐", "培训", "会议"],
+        min_length=1,
+        max_length=20,
+        description="the reasons an agent may pause with (the report sums paused time by each)",
+    )
+    wrapup_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="after-call work after each answered queue call: the agent is paused this "
+        "long (0: none), unless they say they are ready sooner",
+    )
+    transfer_queues: list[str] = Field(
+        default_factory=lambda: ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"],
+        max_length=50,
+        description="the queues an agent may blind-transfer a call to",
+    )
+
+    @field_validator("transfer_queues")
+    @classmethod
+    def _queues(cls, value: list[str]) -> list[str]:
+        for queue in value:
+            if not re.fullmatch(r"q-[a-z0-9-]{1,30}", queue):
+                raise ValueError(f"transfer queue {queue!r} is not a queue name (q-…)")
+        return value
+
+    @field_validator("pause_reasons")
+    @classmethod
+    def _reasons(cls, value: list[str]) -> list[str]:
+        for reason in value:
+            # each becomes an AMI header value (QueuePause Reason) and a report column label
+            if not 1 <= len(reason) <= 32 or not reason.isprintable() or reason != reason.strip():
+                raise ValueError(f"pause reason {reason!r}: 1-32 printable characters")
+            if reason.startswith("话后"):
+                raise ValueError("话后… is the after-call work's own reason")
+        if len(set(value)) != len(value):
+            raise ValueError("pause reasons repeat")
+        return value
+
+
 class AlertsSettings(_Section):
     """The time-limit watch and the optional webhook its alerts are pushed to."""
 
@@ -469,6 +515,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     callback: CallbackSettings = CallbackSettings()
     tracking: TrackingSettings = TrackingSettings()
+    agents: AgentsSettings = AgentsSettings()
     alerts: AlertsSettings = AlertsSettings()
     dispatch: DispatchSettings = DispatchSettings()
     calendar: CalendarSettings = CalendarSettings()
@@ -500,3 +547,22 @@ def load_settings(path: Path | None = None) -> Settings:
     if config and not Path(config).is_file():
         raise FileNotFoundError(f"settings file {config} does not exist")
     return Settings()
+
+
+def setting_source(key: str) -> str:
+    """Where the setting ``key`` (dotted, ``web.port``) came from: the environment variable
+    that overrides it, the settings file, or the defaults."""
+    section_key = ".".join(key.split(".")[:2])
+    env = "IVR_" + section_key.upper().replace(".", "__")
+    if env in os.environ:
+        return f"environment {env}"
+    return os.environ.get("IVR_CONFIG") or "(defaults)"
+
+
+class StartupError(Exception):
+    """The bridge cannot start because of one setting; the message says what to do. Shown as
+    one line: ``<file or environment variable>: <key>: <message>``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{setting_source(key)}: {key}: {message}")
+        self.key = key

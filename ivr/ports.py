@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from ivr.domain.agent_state import StateChange
 from ivr.domain.agents import Agent
 from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert, AlertLevel
+from ivr.domain.call_search import CallFilter, CallPage, FoundCall
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep, SpooledCall
 from ivr.domain.deadline_watch import OpenDeadline, WatchedDeadline, Window
@@ -43,6 +45,7 @@ from ivr.domain.recompute import RecomputeResult
 from ivr.domain.recording_findings import Finding, FindingRules
 from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
 from ivr.domain.speech import Grammar, Hypothesis
+from ivr.domain.transfers import CallTransfer
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
 
@@ -136,6 +139,19 @@ class CallRepository(Protocol):
         """Close as ``lost`` the calls started before ``started_before`` whose channel is not in
         ``present_uids`` and whose end is unknown (or, after an Asterisk restart, came after
         ``cut_since``); how many."""
+        ...
+
+
+class CallSearch(Protocol):
+    """Finding stored calls for the API (``GET /api/calls``), read only."""
+
+    async def find(self, criteria: CallFilter) -> CallPage:
+        """Calls matching ``criteria``, newest first, one page of at most ``criteria.limit``."""
+        ...
+
+    async def get(self, call_id: str, agent_job_number: str | None = None) -> FoundCall | None:
+        """One call with its steps and queue stays; with ``agent_job_number`` only if that
+        agent answered it."""
         ...
 
 
@@ -376,6 +392,10 @@ class WorkOrderStore(Protocol):
 
     async def get(self, order_no: str) -> OrderView: ...
 
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """A new owner (a supervisor's decision, with its reason in the order's history)."""
+        ...
+
     async def list(
         self,
         status: OrderStatus | None = None,
@@ -501,6 +521,24 @@ class StoredOutcomes(Protocol):
     """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
 
     async def outcome_counts(self) -> StoredOutcomeCounts: ...
+
+
+class AgentStateStore(Protocol):
+    """Agents' state changes with their times (``ivr.db.agent_states``)."""
+
+    async def record(self, change: StateChange) -> bool:
+        """False when that very change is stored already (another bridge saw it too)."""
+        ...
+
+    async def latest(self, job_number: str) -> StateChange | None: ...
+
+
+class CallTransferStore(Protocol):
+    """Blind transfers, recorded on the call (``ivr.db.agent_states``)."""
+
+    async def record(self, transfer: CallTransfer) -> None: ...
+
+    async def of_call(self, call_id: str) -> list[CallTransfer]: ...
 
 
 class CustomerRegister(Protocol):

@@ -7,6 +7,7 @@ all, so a foreign key to another module's table always resolves. ``ivr.db`` impo
 from __future__ import annotations
 
 from ivr.db import (
+    agent_state_models,
     alert_models,
     dispatch_models,
     models,
@@ -21,6 +22,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Base",
+    "agent_state_models",
     "alert_models",
     "dispatch_models",
     "metadata",

@@ -204,6 +204,26 @@ class SqlWorkOrders:
                 await self.close_in(conn, current, result, actor, now, close_key=close_key)
         return await self.get(order_no)
 
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """Give the order to another agent (首问负责制: only a supervisor does this, with a
+        reason); a history line at the current status says from whom, to whom and why."""
+        now = self._clock()
+        async with self._writer.begin() as conn:
+            current = await self._lock(conn, order_no)
+            status = OrderStatus(current.status)
+            if status is OrderStatus.ARCHIVED:
+                raise OrderConflict(f"order {order_no} is archived")
+            if current.owner_job_number == owner:
+                raise OrderConflict(f"order {order_no} is owned by {owner} already")
+            note = f"reassigned {current.owner_job_number} → {owner}: {reason}"
+            await self._log(conn, current.id, status, status, actor, note, now)
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id == current.id)
+                .values(owner_job_number=owner, updated_at=now)
+            )
+        return await self.get(order_no)
+
     async def close_in(
         self,
         conn: AsyncConnection,

@@ -1,7 +1,8 @@
 """The columns of the monthly report files: the JSON key, its Chinese label, and its kind.
 
 Shared by the CSV and XLSX writers so both files list the same figures in the same order.
-Kinds: ``int``, ``ratio`` (a fraction 0..1), ``ms``, ``text``, ``bool``.
+Kinds: ``int``, ``ratio`` (a fraction 0..1), ``ms``, ``s`` (whole seconds), ``text``, ``bool``,
+``seconds_by`` (seconds per name, e.g. paused time per reason: one cell ``小休 600; 就餐 1800``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,16 @@ AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("satisfaction_answers", "满意度有效回答", "int"),
     ("satisfied", "满意", "int"),
     ("satisfaction_rate", "满意率", "ratio"),
+    ("logged_in_s", "签入时长(秒)", "s"),
+    ("paused_s", "示忙时长(秒)", "s"),
+    ("paused_by_reason_s", "示忙时长按原因(秒)", "seconds_by"),
+    ("after_call_work_s", "话后处理时长(秒)", "s"),
 )
+
+
+def seconds_by(values: dict[str, int]) -> str:
+    """``{"小休": 600, "就餐": 1800}`` as one cell, names sorted: ``小休 600; 就餐 1800``."""
+    return "; ".join(f"{name} {seconds}" for name, seconds in sorted(values.items()))
 
 
 def header(column: tuple[str, str, str]) -> str:

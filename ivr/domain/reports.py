@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
+from ivr.domain.agent_state import StateChange, StateTimes, state_times
 from ivr.domain.agents import Agent
 from ivr.domain.callbacks import CallbackOutcome
 from ivr.domain.queue_calls import QueueVisit
@@ -153,6 +154,8 @@ class MonthRows:
     # (order_no, deadline) for missed deadlines of any order, due before the snapshot
     missed_before_cut: Sequence[tuple[str, DeadlineFact]] = ()
     callers_informed: int = 0  # started in the month, hung up after an outage notice
+    # agents' state changes in the month, and each agent's last one before it began
+    state_changes: Sequence[StateChange] = ()
 
 
 # ------------------------------------------------------------------------------- figures out
@@ -260,6 +263,11 @@ class AgentFigures:
     satisfaction_answers: int = 0
     satisfied: int = 0
     satisfaction_rate: float | None = None
+    # the agent's own state (ivr.domain.agent_state), whole seconds within the month
+    logged_in_s: int = 0
+    paused_s: int = 0
+    paused_by_reason_s: dict[str, int] = field(default_factory=dict)
+    after_call_work_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +308,7 @@ def monthly_report(
         end=end,
         as_of=as_of,
         centre=centre_figures(rows, min(end, as_of), as_of, short_abandon_s),
-        agents=agent_figures(rows, short_abandon_s),
+        agents=agent_figures(rows, short_abandon_s, (start, min(end, as_of))),
     )
 
 
@@ -354,23 +362,39 @@ def centre_figures(
     )
 
 
-def agent_figures(rows: MonthRows, short_abandon_s: float) -> list[AgentFigures]:
-    """One row per agent in the directory, owning an order of the month or named by a call,
-    then one per member interface that answered or was rung but belongs to nobody (sorted by
-    interface), so no call drops out of the per-agent rows."""
+def agent_figures(
+    rows: MonthRows, short_abandon_s: float, period: tuple[datetime, datetime] | None = None
+) -> list[AgentFigures]:
+    """One row per agent in the directory, owning an order of the month, named by a call or
+    with a state change, then one per member interface that answered or was rung but belongs
+    to nobody (sorted by interface), so no call drops out of the per-agent rows. ``period``:
+    [month start, month end or now) for the time in each state."""
     calls = figures_by_agent(rows.visits, short_abandon_s, attribution(rows.agents))
+    times: dict[str, StateTimes] = {}
+    if period is not None:
+        times = state_times(rows.state_changes, *period)
     owned: dict[str, list[OrderFact]] = {}
     for order in rows.orders:
         owned.setdefault(order.owner_job_number, []).append(order)
     known = {a.job_number: a for a in rows.agents}
     named = {who for kind, who in calls if kind == _JOB}
     result = []
-    for job in sorted(set(known) | set(owned) | named):
+    for job in sorted(set(known) | set(owned) | named | set(times)):
         agent = known.get(job)
         interface = agent.interface if agent else None
         name = agent.name if agent else None
         its_calls = calls.get((_JOB, job))
-        result.append(_agent_row(job, name, interface, its_calls, owned.get(job, [])))
+        row = _agent_row(job, name, interface, its_calls, owned.get(job, []))
+        if job in times:
+            spent = times[job].rounded()
+            row = replace(
+                row,
+                logged_in_s=int(spent.logged_in_s),
+                paused_s=int(spent.paused_s),
+                paused_by_reason_s={k: int(v) for k, v in spent.paused_by_reason_s.items()},
+                after_call_work_s=int(spent.after_call_work_s),
+            )
+        result.append(row)
     for (kind, interface), its_calls in calls.items():  # sorted by (kind, interface) already
         if kind == _INTERFACE:
             result.append(_agent_row(None, None, interface, its_calls, []))

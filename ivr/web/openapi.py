@@ -22,15 +22,18 @@ from pydantic.json_schema import models_json_schema
 
 from ivr.domain.access import Role
 from ivr.domain.agents import JOB_NUMBER
+from ivr.domain.call_search import OUTCOMES, QUEUE_OUTCOMES
+from ivr.web.agent_me_api import MePauseIn, TransferIn
 from ivr.web.agents_api import AgentIn, PauseIn
 from ivr.web.auth import requires, route_roles
 from ivr.web.do_not_call_api import DoNotCallIn, DoNotCallRemoveIn
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
+from ivr.web.json_body import json_response
 from ivr.web.outages_api import CancelIn, CustomerIn, OutageCloseIn, OutageIn, OutagePatch
 from ivr.web.requests import ORDER_NO
 from ivr.web.seats_api import SeatIn
-from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, UpdateIn
+from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, ReassignIn, UpdateIn
 
 SPEC_PATH = "/api/openapi.json"
 _REF = "#/components/schemas/{model}"
@@ -139,11 +142,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=AcceptanceIn,
         errors=(404, 409, 422),
     ),
+    ("POST", "/api/work-orders/{order_no}/reassign"): Operation(
+        "give the order to another agent, with a reason (kept in its history; 首问负责制:"
+        " only a supervisor, never a transfer)",
+        "work orders",
+        body=ReassignIn,
+        errors=(404, 409, 422),
+    ),
     ("GET", "/api/work-orders/{order_no}/callbacks"): Operation(
         "the order's callback task and every attempt", "callbacks", errors=(404,)
     ),
     ("GET", "/api/work-orders/{order_no}/dispatch"): Operation(
         "the order's dispatch job and every call to a crew", "dispatch", errors=(404,)
+    ),
+    ("GET", "/api/calls"): Operation(
+        "find calls, newest first, a page at a time (an agent sees only the calls they"
+        " answered; supervisors see the caller's number masked)",
+        "calls",
+        (
+            Param("phone", "the caller's number as Asterisk gave it (3-20 digits)"),
+            Param("from", "started at or after, ISO 8601 with offset", ISO),
+            Param("to", "started before, ISO 8601 with offset", ISO),
+            Param("choice", "the menu option chosen, e.g. repair.outage"),
+            Param("outcome", "how the menu part ended", _enum(*OUTCOMES)),
+            Param("queue_outcome", "how a queue stay ended", _enum(*QUEUE_OUTCOMES)),
+            Param(
+                "limit",
+                "at most this many (1-500, default 100)",
+                {"type": "integer", "minimum": 1, "maximum": 500},
+            ),
+            Param("cursor", "next_cursor of the previous page, as it came"),
+        ),
+        ok="calls and next_cursor (null on the last page)",
+        errors=(400,),
+    ),
+    ("GET", "/api/calls/{call_id}"): Operation(
+        "one call with its menu steps and queue stays", "calls", errors=(404,)
     ),
     ("GET", "/api/follow-ups"): Operation(
         "follow-ups (督办) for supervisors, oldest first",
@@ -379,6 +413,40 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400, 404, 410, 416),
     ),
     ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
+    ("GET", "/api/agents/me"): Operation(
+        "the calling agent: state (logged_out, ready, paused, after_call_work) with its reason"
+        " and since when, queues, device state, current call, the pause reasons and transfer"
+        " queues to offer",
+        "agent state",
+        errors=(404,),
+    ),
+    ("POST", "/api/agents/me/login"): Operation(
+        "log in to the queues of the agent's skills (their own seat only)",
+        "agent state",
+        errors=(400, 404, 422, 503),
+    ),
+    ("POST", "/api/agents/me/logout"): Operation(
+        "log out of every skill queue", "agent state", errors=(400, 404, 422, 503)
+    ),
+    ("POST", "/api/agents/me/pause"): Operation(
+        "pause in every queue with one of the configured reasons (agents.pause_reasons)",
+        "agent state",
+        body=MePauseIn,
+        errors=(400, 404, 422, 503),
+    ),
+    ("POST", "/api/agents/me/unpause"): Operation(
+        "ready again after a pause", "agent state", errors=(400, 404, 422, 503)
+    ),
+    ("POST", "/api/agents/me/ready"): Operation(
+        "end after-call work (话后处理) now", "agent state", errors=(404, 409, 422, 503)
+    ),
+    ("POST", "/api/agents/me/call/transfer"): Operation(
+        "blind-transfer the call the agent is talking on to an allowed queue or to an agent"
+        " by 工号 (recorded on the call)",
+        "agent state",
+        body=TransferIn,
+        errors=(400, 404, 409, 422, 503),
+    ),
     ("PUT", "/api/agents/{job}"): Operation(
         "register or change an agent (a desk phone `device`, or an `interface`)",
         "agents",
@@ -528,6 +596,6 @@ def add_openapi_route(app: web.Application) -> None:
     async def spec(request: web.Request) -> web.Response:
         if not cached:
             cached.update(build_spec(request.app))
-        return web.json_response(cached, headers={"Cache-Control": "no-store"})
+        return json_response(request, cached, headers={"Cache-Control": "no-store"})
 
     app.router.add_get(SPEC_PATH, spec)

@@ -34,6 +34,7 @@ from ivr.domain.privacy import mask_address, mask_name, mask_number
 from ivr.services.outages import OutageService
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.requests import StrictIn, actor, parse_body, path_id, query_limit, to_json
 
 OUTAGES = web.AppKey("outages", OutageService)
@@ -139,7 +140,7 @@ async def list_customers(request: web.Request) -> web.Response:
         if after is not None and not after.isdigit():
             raise json_error(web.HTTPBadRequest, "after is a 户号")
         found = await register.list(area, limit, after)
-    return web.json_response({"customers": [customer_out(c, who) for c in found]})
+    return json_response(request, {"customers": [customer_out(c, who) for c in found]})
 
 
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
@@ -148,7 +149,7 @@ async def get_customer(request: web.Request) -> web.Response:
         customer = await request.app[OUTAGES].customers.get(_account(request))
     except CustomerNotFound:
         raise json_error(web.HTTPNotFound, "no such customer") from None
-    return web.json_response(customer_out(customer, principal(request)))
+    return json_response(request, customer_out(customer, principal(request)))
 
 
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
@@ -167,7 +168,7 @@ async def put_customer(request: web.Request) -> web.Response:
     except OutageError as exc:
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
     await request.app[OUTAGES].customers.upsert([customer])
-    return web.json_response(customer_out(customer, principal(request)))
+    return json_response(request, customer_out(customer, principal(request)))
 
 
 @requires(Role.SUPERVISOR)
@@ -195,7 +196,9 @@ async def list_outages(request: web.Request) -> web.Response:
     service = request.app[OUTAGES]
     found = await service.outages.list(state, limit)
     informed = await service.outages.informed_counts()
-    return web.json_response({"outages": [outage_out(o, informed.get(o.id, 0)) for o in found]})
+    return json_response(
+        request, {"outages": [outage_out(o, informed.get(o.id, 0)) for o in found]}
+    )
 
 
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
@@ -213,7 +216,7 @@ async def create_outage(request: web.Request) -> web.Response:
         )
     except (OutageError, OutageConflict) as exc:
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
-    return web.json_response(outage_out(outage, 0), status=201)
+    return json_response(request, outage_out(outage, 0), status=201)
 
 
 async def _outage_id(request: web.Request) -> int:
@@ -232,7 +235,7 @@ async def get_outage(request: web.Request) -> web.Response:
     informed = (await service.outages.informed_counts()).get(outage_id, 0)
     data = outage_out(outage, informed)
     data["orders"] = to_json(orders)
-    return web.json_response(data)
+    return json_response(request, data)
 
 
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
@@ -256,7 +259,7 @@ async def update_outage(request: web.Request) -> web.Response:
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
     except OutageConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(outage_out(outage))
+    return json_response(request, outage_out(outage))
 
 
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
@@ -273,7 +276,7 @@ async def close_outage(request: web.Request) -> web.Response:
         raise json_error(web.HTTPConflict, str(exc)) from None
     data = outage_out(outage)
     data["orders_closed"], data["callbacks_scheduled"] = closed, owed
-    return web.json_response(data)
+    return json_response(request, data)
 
 
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
@@ -288,7 +291,7 @@ async def cancel_outage(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, "no such outage") from None
     except OutageConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(outage_out(outage))
+    return json_response(request, outage_out(outage))
 
 
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
@@ -298,7 +301,7 @@ async def outage_history(request: web.Request) -> web.Response:
         changes = await request.app[OUTAGES].outages.history(outage_id)
     except OutageNotFound:
         raise json_error(web.HTTPNotFound, "no such outage") from None
-    return web.json_response({"history": [to_json(asdict(c)) for c in changes]})
+    return json_response(request, {"history": [to_json(asdict(c)) for c in changes]})
 
 
 def add_routes(app: web.Application, service: OutageService) -> None:

@@ -21,6 +21,7 @@ from ivr.domain.recordings import SIDES, RangeNotSatisfiable, may_hear, parse_ra
 from ivr.services.recordings import RecordingService, file_size, read_part
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.requests import path_id, query_limit
 
 RECORDINGS = web.AppKey("recordings", RecordingService)
@@ -54,7 +55,7 @@ async def list_recordings(request: web.Request) -> web.Response:
         _instant(query.get("until"), "until"),
         limit,
     )
-    return web.json_response({"recordings": [r.as_dict() for r in found]}, headers=_NO_STORE)
+    return json_response(request, {"recordings": [r.as_dict() for r in found]}, headers=_NO_STORE)
 
 
 @requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)
@@ -69,7 +70,7 @@ async def get_recording(request: web.Request) -> web.Response:
     body = recording.as_dict()
     if who.role is not Role.AGENT:
         body["playbacks"] = await service.store.playbacks(recording.id)
-    return web.json_response(body, headers=_NO_STORE)
+    return json_response(request, body, headers=_NO_STORE)
 
 
 @requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)

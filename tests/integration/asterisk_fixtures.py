@@ -19,6 +19,7 @@ import pytest
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import (
+    AgentsSettings,
     AmiSettings,
     DatabaseSettings,
     RecordingSettings,
@@ -120,6 +121,9 @@ async def bridge(
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
         speech=speech,
+        # no after-call work unless a test asks for it (test_agent_state): the other tests'
+        # agents take call after call; transfers only between the sandbox's test queues
+        agents=AgentsSettings(wrapup_s=0, transfer_queues=["q-t-xfer-a", "q-t-xfer-b"]),
         seats=SeatSettings(
             conf_dir=box.seats_conf_dir,
             ami=SeatAmiSettings(

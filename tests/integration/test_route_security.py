@@ -43,11 +43,14 @@ EXPECTED = {
     ("PATCH", "/api/work-orders/{order_no}"): {Role.INTEGRATION, Role.AGENT},
     ("POST", "/api/work-orders/{order_no}/close"): {Role.INTEGRATION, Role.AGENT},
     ("POST", "/api/work-orders/{order_no}/dispatch-acceptance"): {Role.SUPERVISOR},
+    ("POST", "/api/work-orders/{order_no}/reassign"): {Role.SUPERVISOR},
     ("GET", "/api/work-orders/{order_no}/callbacks"): {
         Role.INTEGRATION,
         Role.AGENT,
         Role.SUPERVISOR,
     },
+    ("GET", "/api/calls"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
+    ("GET", "/api/calls/{call_id}"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
     ("GET", "/api/follow-ups"): {Role.SUPERVISOR},
     ("GET", "/api/follow-ups/{follow_up_id}"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/resolve"): {Role.SUPERVISOR},
@@ -83,6 +86,13 @@ EXPECTED = {
         ("POST", f"/api/agents/{{job}}/{kind}"): {Role.SUPERVISOR, Role.AGENT}
         for kind in ("login", "logout", "pause", "unpause")
     },
+    # the agent's own state, by their own token only (a supervisor uses /api/agents/{job}/…)
+    ("GET", "/api/agents/me"): {Role.AGENT},
+    **{
+        ("POST", f"/api/agents/me/{kind}"): {Role.AGENT}
+        for kind in ("login", "logout", "pause", "unpause", "ready")
+    },
+    ("POST", "/api/agents/me/call/transfer"): {Role.AGENT},
     ("GET", "/api/agents/me/work-orders"): {Role.AGENT},
     ("GET", "/api/calls/{call_id}/work-orders"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
 }
