@@ -350,7 +350,7 @@ class Bridge:
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
             order_store,
-            OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
+            OrderWakeups(self.poke_watch, self.poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
             agents=self.agents,
         )
@@ -467,7 +467,7 @@ class Bridge:
         if self.watch is not None:
             self.watch.poke()
 
-    def _poke_dispatcher(self) -> None:
+    def poke_dispatcher(self) -> None:
         """A repair order was recorded or moved on: the dispatcher claims it now."""
         if self.dispatcher is not None:
             self.dispatcher.poke()
@@ -729,7 +729,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     follow_ups_api.add_routes(app, bridge.follow_ups)
     do_not_call_api.add_routes(app, bridge.do_not_call)
     calls_api.add_routes(app, bridge.call_search)
-    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
+    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch, bridge.poke_dispatcher)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
     alerts_api.add_routes(

@@ -372,7 +372,11 @@ class WorkOrderStore(Protocol):
     ``OrderNotFound`` / ``OrderConflict`` / ``TransitionError`` (``ivr.domain.workorders``)."""
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
         """The order, and True if this call created it (False: the key was seen before)."""
         ...
@@ -387,8 +391,16 @@ class WorkOrderStore(Protocol):
     ) -> OrderView: ...
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
-    ) -> OrderView: ...
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
+    ) -> OrderView:
+        """Close; ``request_hash`` as for ``create`` (the close key again with another body
+        raises ``KeyReused``)."""
+        ...
 
     async def get(self, order_no: str) -> OrderView: ...
 

@@ -51,6 +51,9 @@ class WorkOrderRow(Base):
     order_no: Mapped[str] = mapped_column(String(32), unique=True)
     create_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     close_key: Mapped[str | None] = mapped_column(String(128))
+    # SHA-256 of the request each key came with: the key again with another body is refused
+    create_request_hash: Mapped[str | None] = mapped_column(String(64))
+    close_request_hash: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     customer_class: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -62,7 +65,7 @@ class WorkOrderRow(Base):
     customer_title: Mapped[str] = mapped_column(String(8))
     customer_phone: Mapped[str] = mapped_column(String(16))
     # whether the phone was on the do-not-call list when the order was recorded (the list,
-    # table do_not_call, decides; 0019)
+    # table do_not_call, decides; 0020)
     do_not_call: Mapped[bool] = mapped_column(Boolean())
     summary: Mapped[str] = mapped_column(Text())
     address: Mapped[str | None] = mapped_column(Text())  # 0008: read to the repair crew
@@ -126,7 +129,7 @@ class CallbackTaskRow(Base):
     power_restored: Mapped[bool | None] = mapped_column(Boolean())
     satisfied: Mapped[bool | None] = mapped_column(Boolean())
     suggestion_path: Mapped[str | None] = mapped_column(Text())
-    # 0019: how the 回访 ended (ivr.domain.callbacks.CallbackOutcome), NULL while it is owed.
+    # 0020: how the 回访 ended (ivr.domain.callbacks.CallbackOutcome), NULL while it is owed.
     # No CHECK: adding one rebuilds the table on SQLite, and its attempts would cascade away.
     outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -202,7 +205,7 @@ class CallOrderRow(Base):
 
 class DoNotCallRow(Base):
     """A number the customer asked us not to call back (回访): kept by supervisors only, with
-    the customer's request as they made it (0019). A removal keeps the row with who removed it
+    the customer's request as they made it (0020). A removal keeps the row with who removed it
     and why; adding the number again makes it current."""
 
     __tablename__ = "do_not_call"

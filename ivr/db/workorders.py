@@ -47,6 +47,7 @@ from ivr.domain.workorders import (
     MET_BY_ACCEPTANCE_ONLY,
     CustomerClass,
     Deadline,
+    KeyReused,
     NewOrder,
     OrderConflict,
     OrderKind,
@@ -81,12 +82,18 @@ class SqlWorkOrders:
     # --- create / update / close ---------------------------------------------------------
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
-        """The order, and True if this call created it (False: the key was seen before)."""
+        """The order, and True if this call created it (False: the key was seen before).
+        ``request_hash`` (of the request the key came with) is stored with the key; the key
+        again with another hash raises :class:`KeyReused`."""
         validate_kind_class(new.kind, new.customer_class)
         if create_key is not None:
-            found = await self._by_create_key(create_key)
+            found = await self._by_create_key(create_key, request_hash)
             if found is not None:
                 return found, False
         now = self._clock()
@@ -94,6 +101,7 @@ class SqlWorkOrders:
         row = {
             "order_no": order_no,
             "create_key": create_key,
+            "create_request_hash": request_hash if create_key is not None else None,
             "kind": new.kind.value,
             "customer_class": new.customer_class.value if new.customer_class else None,
             "status": OrderStatus.CREATED.value,
@@ -144,7 +152,9 @@ class SqlWorkOrders:
                     )
         except IntegrityError:
             # a concurrent retry with the same key won the race; or the call id does not exist
-            if create_key is not None and (found := await self._by_create_key(create_key)):
+            if create_key is not None and (
+                found := await self._by_create_key(create_key, request_hash)
+            ):
                 return found, False
             raise OrderConflict("call_id does not name a recorded call") from None
         view = await self.get(order_no)
@@ -185,7 +195,12 @@ class SqlWorkOrders:
         return await self.get(order_no)
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
     ) -> OrderView:
         """Close with the result; schedule its callback if the policy asks for one.
 
@@ -197,11 +212,20 @@ class SqlWorkOrders:
             current = await self._lock(conn, order_no)
             if reached(OrderStatus(current.status), OrderStatus.CLOSED):
                 if close_key is not None and close_key == current.close_key:
-                    pass  # the same request again: answer as the first time
+                    # the same request again: answer as the first time (not another one)
+                    _same_request(close_key, current.close_request_hash, request_hash)
                 else:
                     raise OrderConflict(f"order {order_no} is already {current.status}")
             else:
-                await self.close_in(conn, current, result, actor, now, close_key=close_key)
+                await self.close_in(
+                    conn,
+                    current,
+                    result,
+                    actor,
+                    now,
+                    close_key=close_key,
+                    close_request_hash=request_hash if close_key is not None else None,
+                )
         return await self.get(order_no)
 
     async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
@@ -233,6 +257,7 @@ class SqlWorkOrders:
         now: datetime,
         *,
         close_key: str | None = None,
+        close_request_hash: str | None = None,
         callback: bool = True,
         note: str | None = None,
     ) -> None:
@@ -247,6 +272,7 @@ class SqlWorkOrders:
                 status=OrderStatus.CLOSED.value,
                 result=result,
                 close_key=close_key,
+                close_request_hash=close_request_hash,
                 closed_at=now,
                 updated_at=now,
             )
@@ -302,10 +328,13 @@ class SqlWorkOrders:
 
     # --- internals -----------------------------------------------------------------------
 
-    async def _by_create_key(self, key: str) -> OrderView | None:
+    async def _by_create_key(self, key: str, request_hash: str | None) -> OrderView | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(orders).where(orders.c.create_key == key))).first()
-            return None if row is None else await self._view(conn, row)
+            if row is None:
+                return None
+            _same_request(key, row.create_request_hash, request_hash)
+            return await self._view(conn, row)
 
     async def _lock(self, conn: AsyncConnection, order_no: str) -> Any:
         query = select(orders).where(orders.c.order_no == order_no)
@@ -516,3 +545,10 @@ class SqlWorkOrders:
                 for f in follow
             )
         return view
+
+
+def _same_request(key: str, stored: str | None, sent: str | None) -> None:
+    """A key seen before must come with the request it came with first (a key stored before
+    hashes were kept, or a caller that sends none, is taken at its word)."""
+    if stored is not None and sent is not None and stored != sent:
+        raise KeyReused(key)

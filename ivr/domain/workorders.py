@@ -223,6 +223,16 @@ class OrderConflict(ValueError):
     """The request contradicts the stored order (e.g. a second close with another key)."""
 
 
+class KeyReused(OrderConflict):
+    """An ``Idempotency-Key`` sent again with a different request: not a retry."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key} was already used with a different body: a retry sends the "
+            "same body, a new request a new key"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     kind: OrderKind

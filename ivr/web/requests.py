@@ -6,6 +6,8 @@ refused, 422 with per-field details), path ids and order numbers (404 when malfo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -75,6 +77,14 @@ async def parse_body(
             for e in exc.errors(include_url=False, include_input=False)
         ]
         raise json_error(web.HTTPUnprocessableEntity, "invalid input", details=details) from None
+
+
+def body_hash(body: BaseModel, **also: Any) -> str:
+    """SHA-256 of what a request asks for (its validated body, key order and spacing aside,
+    plus ``also``): stored with an ``Idempotency-Key`` so the key with another body is refused."""
+    meaning = {**body.model_dump(mode="json"), **also}
+    canonical = json.dumps(meaning, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def path_id(request: web.Request, name: str, what: str) -> int:

@@ -22,6 +22,7 @@ from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_address, mask_name, mask_number
 from ivr.domain.workorders import (
     CustomerClass,
+    KeyReused,
     NewOrder,
     OrderConflict,
     OrderKind,
@@ -38,6 +39,7 @@ from ivr.web.requests import (
     NO_CONTROLS,
     StrictIn,
     actor,
+    body_hash,
     parse_body,
     path_order_no,
     query_choice,
@@ -164,7 +166,11 @@ async def create_order(request: web.Request) -> web.Response:
         fault=body.fault,
     )
     try:
-        view, created = await request.app[ORDERS].create(new, actor(who), key)
+        view, created = await request.app[ORDERS].create(
+            new, actor(who), key, body_hash(body, owner_job_number=owner)
+        )
+    except KeyReused as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
     except ValueError as exc:  # kind/class mismatch, unknown call id
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
     return json_response(request, _out(view, who), status=201 if created else 200)
@@ -228,7 +234,7 @@ async def close_order(request: web.Request) -> web.Response:
     body: CloseIn = await parse_body(request, CloseIn)
     try:
         view = await request.app[ORDERS].close(
-            order_no, body.result, actor(principal(request)), key
+            order_no, body.result, actor(principal(request)), key, body_hash(body)
         )
     except (TransitionError, OrderConflict) as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None

@@ -1,8 +1,8 @@
 """callback_tasks gain outcome (how each 回访 ended); do_not_call, the per-phone list that
 supervisors keep with the customer's request
 
-Revision ID: 0019_callback_outcomes
-Revises: 0018_agent_state
+Revision ID: 0020_callback_outcomes
+Revises: 0019_request_hashes
 
 Frozen on purpose: no imports from ``ivr``. In place only (ADD COLUMN, CREATE TABLE, INSERT,
 UPDATE): no batch mode, because rebuilding ``work_orders`` or ``callback_tasks`` on SQLite would
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019_callback_outcomes"
-down_revision: str | Sequence[str] | None = "0018_agent_state"
+revision: str = "0020_callback_outcomes"
+down_revision: str | Sequence[str] | None = "0019_request_hashes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
