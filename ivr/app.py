@@ -513,6 +513,8 @@ class Bridge:
             )
         self._hold_files()
         await self.journal.start()  # what a previous run could not write, before new calls
+        # a killed bridge may have left a dispatch prompt (an address, a phone number) behind
+        await asyncio.to_thread(self.prompts.remove_personal_leftovers)
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         if self.notices is not None:
             texts |= outage_notice.texts()

@@ -7,6 +7,7 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,12 @@ class PromptLibrary(Protocol):
 
     async def prompt_path(self, text: str) -> Path:
         """Path *without* extension, as Asterisk's STREAM FILE wants it. Renders on a miss."""
+        ...
+
+    def personal(self, text: str) -> AbstractAsyncContextManager[Path]:
+        """A prompt that speaks personal data (an address, a phone number), for one call:
+        the path (without extension) of a file rendered for it alone, never cached, readable
+        only by the bridge and Asterisk, and deleted when the block ends."""
         ...
 
 
@@ -174,6 +181,11 @@ class VisitStore(Protocol):
 
     async def save(self, visit: QueueVisit) -> None:
         """Insert or replace the visit (keyed by caller Uniqueid and join instant)."""
+        ...
+
+    async def save_many(self, batch: Sequence[QueueVisit]) -> None:
+        """``save`` for each, in one transaction: all stored or none (the last state of a
+        visit given twice wins)."""
         ...
 
     async def between(self, start: datetime, end: datetime) -> list[QueueVisit]: ...
@@ -567,6 +579,8 @@ class CustomerRegister(Protocol):
     ) -> list[Customer]: ...
 
     async def delete(self, account_no: str) -> None: ...
+
+    async def signature(self, areas: Iterable[str], feeders: Iterable[str]) -> tuple[int, Any]: ...
 
     async def in_places(self, areas: Iterable[str], feeders: Iterable[str]) -> list[Customer]: ...
 

@@ -3,6 +3,8 @@ hang-up) becomes. Real calls are in tests/integration/test_callbacks.py."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,8 +29,23 @@ CTX = CallbackContext("0123456789ABCDEF0123", OrderKind.REPAIR, "王", "女士",
 
 
 class Prompts:
+    """Every text at ``/p/<text>``; ``personal`` ones are recorded while in use."""
+
+    def __init__(self) -> None:
+        self.personal_in_use: list[str] = []
+        self.personal_released: list[str] = []
+
     async def prompt_path(self, text: str) -> Path:
         return Path("/p") / text
+
+    @contextlib.asynccontextmanager
+    async def personal(self, text: str) -> AsyncIterator[Path]:
+        self.personal_in_use.append(text)
+        try:
+            yield Path("/p") / text
+        finally:
+            self.personal_in_use.remove(text)
+            self.personal_released.append(text)
 
 
 class Store:
