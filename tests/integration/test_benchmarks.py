@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ami_ingest, callback_dialer, inbound_load, recording_cost
+from bench import ami_ingest, callback_dialer, inbound_load, outage_lookup, recording_cost
 from ivr.app import Bridge
 from ivr.config import Settings
 from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
@@ -32,6 +32,17 @@ async def test_inbound_load_runs_the_menu_three_ways(sandbox: AmiEndpoint, bridg
     # the classic script ran inside Asterisk's root with its python3 and wrote its record
     assert level["classic"].recorded == 1
     assert level["classic"].children_cpu_s > 0
+
+
+@pytest.mark.integration
+async def test_outage_lookup_runs_plain_and_notice_callers(
+    sandbox: AmiEndpoint, bridge: Bridge
+) -> None:
+    box = AsteriskSandbox.from_settings(Settings())  # held by this session already
+    [(plain, notice)] = await outage_lookup.run(box, bridge, calls=1, customers=50, rounds=1)
+    assert (plain.routed, notice.routed) == (1, 1)  # the notice caller went on to the menu
+    assert plain.think_s and notice.think_s
+    assert bridge.notices is not None and not bridge.notices.index.outages  # cancelled after
 
 
 @pytest.mark.integration
