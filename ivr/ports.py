@@ -30,6 +30,7 @@ from ivr.domain.dispatch import (
     DispatchContext,
     ShiftView,
 )
+from ivr.domain.do_not_call import DoNotCallEntry
 from ivr.domain.outage_files import PlannedOutage
 from ivr.domain.outages import (
     Customer,
@@ -398,7 +399,6 @@ class WorkOrderStore(Protocol):
         actor: str,
         status: OrderStatus | None = None,
         summary: str | None = None,
-        do_not_call: bool | None = None,
         note: str | None = None,
     ) -> OrderView: ...
 
@@ -443,6 +443,19 @@ class FollowUpDesk(Protocol):
     async def resolve(self, follow_up_id: int, actor: str, note: str) -> dict[str, Any]: ...
 
     async def requeue(self, follow_up_id: int, actor: str, note: str | None) -> dict[str, Any]: ...
+
+
+class DoNotCallList(Protocol):
+    """The do-not-call list (see ``ivr.db.do_not_call``); raises ``NotOnTheList``
+    (``ivr.domain.do_not_call``) and ``OrderNotFound`` for an unknown order number."""
+
+    async def add(
+        self, phone: PhoneNumber, request: str, order_no: str | None, actor: str
+    ) -> tuple[DoNotCallEntry, bool]: ...
+
+    async def remove(self, phone: PhoneNumber, reason: str, actor: str) -> DoNotCallEntry: ...
+
+    async def list(self, current: bool | None = True, limit: int = 100) -> list[DoNotCallEntry]: ...
 
 
 class DutyRoster(Protocol):

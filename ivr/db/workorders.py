@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ivr.db.callback_store import on_the_list
 from ivr.db.engine import writer
 from ivr.db.outage_links import link_new_repair
 from ivr.db.workorder_models import (
@@ -40,7 +41,7 @@ from ivr.db.workorder_models import (
 from ivr.db.workorder_models import (
     tasks_table as tasks,
 )
-from ivr.domain.callbacks import CallbackPolicy, TaskState
+from ivr.domain.callbacks import CallbackOutcome, CallbackPolicy, TaskState
 from ivr.domain.workdays import IsWorkday
 from ivr.domain.workorders import (
     MET_BY_ACCEPTANCE_ONLY,
@@ -109,7 +110,7 @@ class SqlWorkOrders:
             "customer_surname": new.customer_surname,
             "customer_title": new.customer_title,
             "customer_phone": new.customer_phone.digits,
-            "do_not_call": new.do_not_call,
+            "do_not_call": False,  # set below from the list, inside the transaction
             "summary": new.summary,
             "address": new.address,
             "fault": new.fault,
@@ -119,6 +120,7 @@ class SqlWorkOrders:
         limits = deadlines_for(new.kind, new.customer_class, now, self._is_workday)
         try:
             async with self._writer.begin() as conn:
+                row["do_not_call"] = await self._listed(conn, new.customer_phone.digits)
                 order_id = (
                     await conn.execute(insert(orders).values(row).returning(orders.c.id))
                 ).scalar_one()
@@ -164,10 +166,10 @@ class SqlWorkOrders:
         actor: str,
         status: OrderStatus | None = None,
         summary: str | None = None,
-        do_not_call: bool | None = None,
         note: str | None = None,
     ) -> OrderView:
-        """Move the order on and/or edit it. Closing goes through :meth:`close`."""
+        """Move the order on and/or edit it. Closing goes through :meth:`close`; whether its
+        customer is called back is the do-not-call list's business, not the order's."""
         if status is OrderStatus.CLOSED:
             raise OrderConflict("close an order with POST …/close and its result")
         now = self._clock()
@@ -176,10 +178,6 @@ class SqlWorkOrders:
             values: dict[str, Any] = {"updated_at": now}
             if summary is not None:
                 values["summary"] = summary
-            if do_not_call is not None:
-                values["do_not_call"] = do_not_call
-                if do_not_call:
-                    await self._cancel_callback(conn, current.id, now)
             if status is not None and status.value != current.status:
                 check_transition(OrderStatus(current.status), status)
                 check_manual_move(OrderKind(current.kind), OrderStatus(current.status), status)
@@ -398,24 +396,31 @@ class SqlWorkOrders:
         )
         if due is None:
             return
-        state = TaskState.CANCELLED if order.do_not_call else TaskState.PENDING
+        listed = await self._listed(conn, order.customer_phone)
+        state = TaskState.CANCELLED if listed else TaskState.PENDING
         await conn.execute(
             insert(tasks).values(
                 order_id=order.id,
                 state=state.value,
                 due_by=due,
-                next_attempt_at=None if order.do_not_call else self._policy.first_attempt_at(now),
+                next_attempt_at=None if listed else self._policy.first_attempt_at(now),
                 attempts_made=0,
-                result="do_not_call" if order.do_not_call else None,
+                result="do_not_call" if listed else None,
+                outcome=CallbackOutcome.DO_NOT_CALL.value if listed else None,
                 created_at=now,
                 updated_at=now,
             )
         )
 
+    async def _listed(self, conn: AsyncConnection, phone: str) -> bool:
+        """The number is on the do-not-call list now."""
+        return bool((await conn.execute(select(on_the_list(phone)))).scalar())
+
     async def _refuse_if_callback_owed(self, conn: AsyncConnection, order: Any) -> None:
         """Archiving meets every deadline, the callback's too: never while the callback is
         still owed (the standard: every repair, complaint and report gets its 回访). A callback
-        flagged for a person is owed until a supervisor settles its follow-up."""
+        flagged for a person is owed until a supervisor settles its follow-up; one cancelled
+        because the number is on the do-not-call list is not owed."""
         state = (
             await conn.execute(select(tasks.c.state).where(tasks.c.order_id == order.id))
         ).scalar_one_or_none()
@@ -428,15 +433,8 @@ class SqlWorkOrders:
         if owed:
             raise OrderConflict(
                 f"order {order.order_no} still owes its callback ({state}): it is archived "
-                "once the callback is done or settled, or after do_not_call cancels it"
+                "once the callback is done or settled, or the number is on the do-not-call list"
             )
-
-    async def _cancel_callback(self, conn: AsyncConnection, order_id: int, now: datetime) -> None:
-        await conn.execute(
-            update(tasks)
-            .where(tasks.c.order_id == order_id, tasks.c.state == TaskState.PENDING.value)
-            .values(state=TaskState.CANCELLED.value, result="do_not_call", updated_at=now)
-        )
 
     async def _view(self, conn: AsyncConnection, row: Any, full: bool = True) -> OrderView:
         view = OrderView(
@@ -449,7 +447,7 @@ class SqlWorkOrders:
             customer_surname=row.customer_surname,
             customer_title=row.customer_title,
             customer_phone=row.customer_phone,
-            do_not_call=row.do_not_call,
+            do_not_call=await self._listed(conn, row.customer_phone),
             summary=row.summary,
             result=row.result,
             created_at=row.created_at,
@@ -514,6 +512,7 @@ class SqlWorkOrders:
                 "right_person": task.right_person,
                 "power_restored": task.power_restored,
                 "satisfied": task.satisfied,
+                "outcome": task.outcome,
                 "suggestion_recorded": task.suggestion_path is not None,
                 "attempts": [
                     {

@@ -243,7 +243,6 @@ class NewOrder:
     customer_phone: PhoneNumber
     summary: str
     call_id: str | None = None
-    do_not_call: bool = False
     address: str | None = None  # repairs: read to the crew on duty
     fault: str | None = None
 
@@ -259,7 +258,7 @@ class OrderView:
     customer_surname: str
     customer_title: str
     customer_phone: str
-    do_not_call: bool
+    do_not_call: bool  # the number is on the do-not-call list now
     summary: str
     result: str | None
     created_at: datetime

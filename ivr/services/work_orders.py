@@ -81,12 +81,9 @@ class WorkOrderService:
         *,
         status: OrderStatus | None = None,
         summary: str | None = None,
-        do_not_call: bool | None = None,
         note: str | None = None,
     ) -> OrderView:
-        view = await self._store.update(
-            order_no, actor, status=status, summary=summary, do_not_call=do_not_call, note=note
-        )
+        view = await self._store.update(order_no, actor, status=status, summary=summary, note=note)
         # a repair order moved on by hand (dispatched, cancelled) ends its dispatch job
         self._changed(view, dispatch=view.kind == OrderKind.REPAIR.value and status is not None)
         return view

@@ -36,7 +36,15 @@ from ivr.services.outages import OutageService
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.json_body import json_response
-from ivr.web.requests import StrictIn, actor, parse_body, path_id, query_limit, to_json
+from ivr.web.requests import (
+    StrictIn,
+    actor,
+    parse_body,
+    path_id,
+    query_choice,
+    query_limit,
+    to_json,
+)
 
 OUTAGES = web.AppKey("outages", OutageService)
 Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -123,9 +131,7 @@ def _places(names: list[str], what: str) -> tuple[str, ...]:
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
 async def list_customers(request: web.Request) -> web.Response:
     query = request.query
-    limit = query_limit(query)
-    if not 1 <= limit <= 1000:
-        raise json_error(web.HTTPBadRequest, "limit is 1 to 1000")
+    limit = query_limit(query, maximum=1000)
     register = request.app[OUTAGES].customers
     who = principal(request)
     if "phone" in query:
@@ -189,14 +195,9 @@ async def delete_customer(request: web.Request) -> web.Response:
 
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
 async def list_outages(request: web.Request) -> web.Response:
-    limit = query_limit(request.query)
-    if not 1 <= limit <= 1000:
-        raise json_error(web.HTTPBadRequest, "limit is 1 to 1000")
-    raw = request.query.get("state")
-    try:
-        state = OutageState(raw) if raw is not None else None
-    except ValueError:
-        raise json_error(web.HTTPBadRequest, "state is open, closed or cancelled") from None
+    limit = query_limit(request.query, maximum=1000)
+    raw = query_choice(request.query, "state", [s.value for s in OutageState])
+    state = OutageState(raw) if raw is not None else None
     service = request.app[OUTAGES]
     found = await service.outages.list(state, limit)
     informed = await service.outages.informed_counts()

@@ -75,7 +75,7 @@ class CreateIn(StrictIn):
     summary: Text
     call_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
     owner_job_number: JobNumber | None = None
-    do_not_call: bool = False
+    do_not_call: bool = False  # only false: the list is a supervisor's (/api/do-not-call)
     address: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None
@@ -89,7 +89,7 @@ class CreateIn(StrictIn):
 class UpdateIn(StrictIn):
     status: OrderStatus | None = None
     summary: Text | None = None
-    do_not_call: bool | None = None
+    do_not_call: bool | None = None  # refused: the list is a supervisor's (/api/do-not-call)
     note: Annotated[str, StringConstraints(max_length=500, pattern=NO_CONTROLS)] | None = None
 
 
@@ -125,11 +125,23 @@ async def _owned(request: web.Request, order_no: str) -> OrderView:
     return view
 
 
+def _not_on_the_order() -> web.HTTPException:
+    """Whether a customer is called back is not the order owner's to decide (an agent could
+    spare their own order its 回访): the list is per number, kept by supervisors."""
+    return json_error(
+        web.HTTPForbidden,
+        "do_not_call is not set on an order: a supervisor adds the customer's number, with "
+        "their request, to the do-not-call list (POST /api/do-not-call)",
+    )
+
+
 @requires(Role.INTEGRATION, Role.AGENT)
 async def create_order(request: web.Request) -> web.Response:
     key = _idempotency_key(request)
     body: CreateIn = await parse_body(request, CreateIn)
     who = principal(request)
+    if body.do_not_call:
+        raise _not_on_the_order()
     owner = body.owner_job_number
     if who.role is Role.AGENT:
         if owner not in (None, who.job_number):
@@ -150,7 +162,6 @@ async def create_order(request: web.Request) -> web.Response:
         customer_phone=phone,
         summary=body.summary,
         call_id=body.call_id,
-        do_not_call=body.do_not_call,
         address=body.address,
         fault=body.fault,
     )
@@ -200,13 +211,14 @@ async def update_order(request: web.Request) -> web.Response:
     order_no = path_order_no(request)
     await _owned(request, order_no)
     body: UpdateIn = await parse_body(request, UpdateIn)
+    if body.do_not_call is not None:
+        raise _not_on_the_order()
     try:
         view = await request.app[ORDERS].update(
             order_no,
             actor(principal(request)),
             status=body.status,
             summary=body.summary,
-            do_not_call=body.do_not_call,
             note=body.note,
         )
     except (TransitionError, OrderConflict) as exc:
