@@ -267,7 +267,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
     ),
     ("GET", "/api/customers"): Operation(
-        "customers by 户号 (personal data masked for the integration role)",
+        "customers by 户号 (pages masked for every role; an agent's phone lookup in clear)",
         "storm days",
         (
             Param("area", "only this supply area"),

@@ -1,11 +1,12 @@
 """The customer register (``/api/customers``) and the outage register (``/api/outages``).
 
-Customers are personal data: agents (who answer the caller) see names, phones and addresses;
-supervisors and the outside system (integration), who keep the register up to date, read it
-masked, as supervisors read work orders. Outages carry no personal data: every role reads
-them; agents may declare a fault outage (repair calls clustering in one area), supervisors and
-the integration manage all of them. Errors are ``{"error": …}`` like every other API: 404,
-409 (a closed outage), 422.
+Customers are personal data: agents (who answer the caller) see a customer's name, phones and
+address when they look one up (by 户号 or by the calling number); pages of the register are
+masked for everyone (no bulk export), and supervisors and the outside system (integration), who
+keep the register up to date, read it masked, as supervisors read work orders. Outages carry
+no personal data: every role reads them; agents may declare a fault outage (repair calls
+clustering in one area), supervisors and the integration manage all of them. Errors are
+``{"error": …}`` like every other API: 404, 409 (a closed outage), 422.
 """
 
 from __future__ import annotations
@@ -91,10 +92,11 @@ def _sees_people(who: Principal) -> bool:
     return who.may(frozenset(_READERS_OF_PEOPLE))
 
 
-def customer_out(customer: Customer, who: Principal) -> dict[str, Any]:
+def customer_out(customer: Customer, who: Principal | None) -> dict[str, Any]:
+    """The customer as JSON; personal data in clear only for ``who`` answers them."""
     data = asdict(customer)
     data["phones"] = list(customer.phones)
-    if not _sees_people(who):
+    if who is None or not _sees_people(who):
         data["name"] = mask_name(customer.name)
         data["phones"] = [mask_number(p) for p in customer.phones]
         data["address"] = mask_address(customer.address)
@@ -146,6 +148,8 @@ async def list_customers(request: web.Request) -> web.Response:
         if after is not None and not after.isdigit():
             raise json_error(web.HTTPBadRequest, "after is a 户号")
         found = await register.list(area, limit, after)
+        # a page of the register is not one caller: masked for everyone (no bulk export)
+        return json_response(request, {"customers": [customer_out(c, None) for c in found]})
     return json_response(request, {"customers": [customer_out(c, who) for c in found]})
 
 
