@@ -157,8 +157,10 @@ async def log_out_agent(ami: AmiClient, interface: str, queues: list[str]) -> No
 @dataclass(frozen=True, slots=True)
 class SimulatedCustomer:
     """A callback customer in ``[sim-customers]``: ``mode`` is answer | never | busy |
-    congestion; after answering they wait ``pause_s``, press ``keys``, optionally speak a
-    suggestion and press #, stay ``hold_s`` seconds and hang up."""
+    congestion; after answering they answer each question in ``say`` aloud (WAV paths without
+    extension, one per question, each said once the question has been read), wait
+    ``pause_s``, press ``keys``, optionally speak a suggestion and press #, stay ``hold_s``
+    seconds and hang up."""
 
     number: str
     mode: str = "answer"
@@ -166,10 +168,15 @@ class SimulatedCustomer:
     pause_s: float = 2.0
     speak: bool = False
     hold_s: float = 30.0
+    say: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NUMBER.match(self.number):
             raise ValueError("a simulated customer's number is 3 to 20 digits")
+        if len(self.say) > 8 or any(not _PATH.match(p) or ".." in p for p in self.say):
+            raise ValueError(
+                "say: up to 8 absolute paths without extension (letters, digits, _./-)"
+            )
         if not _KEYS.match(self.keys):
             raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
         if self.mode not in ("answer", "never", "busy", "congestion"):
@@ -184,7 +191,8 @@ async def set_up_customer(ami: AmiClient, customer: SimulatedCustomer) -> None:
         "PAUSE": f"{customer.pause_s:g}",
         "SPEAK": "yes" if customer.speak else "no",
         "HOLD": f"{customer.hold_s:g}",
-    }
+    } | {f"SAY{i}": path for i, path in enumerate(customer.say, 1)}
+    values[f"SAY{len(customer.say) + 1}"] = ""  # where the answers end
     for name, value in values.items():
         await ami.action(
             {"Action": "Setvar", "Variable": f"SIM_CB_{name}_{customer.number}", "Value": value}
