@@ -177,7 +177,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400,),
     ),
     ("GET", "/api/calls/{call_id}"): Operation(
-        "one call with its menu steps and queue stays", "calls", errors=(404,)
+        "one call with its menu steps, queue stays and the transfers agents made of it",
+        "calls",
+        errors=(404,),
     ),
     ("GET", "/api/follow-ups"): Operation(
         "follow-ups (督办) for supervisors, oldest first",
