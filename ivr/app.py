@@ -285,10 +285,11 @@ class Bridge:
         self.control.test_member_context = settings.sandbox.simulated_agents
         # after-call work (话后处理) after every answered queue call; blind transfers
         self.wrap_up = WrapUp(self.control, self.tracking, settings.agents.wrapup_s)
+        self.call_transfers = SqlCallTransfers(self.engine)
         self.transfers = CallTransferService(
             self.control,
             self.tracking,
-            SqlCallTransfers(self.engine),
+            self.call_transfers,
             frozenset(settings.agents.transfer_queues),
             utc_now,
         )
@@ -730,7 +731,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
     do_not_call_api.add_routes(app, bridge.do_not_call)
-    calls_api.add_routes(app, bridge.call_search)
+    calls_api.add_routes(app, bridge.call_search, bridge.call_transfers)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch, bridge.poke_dispatcher)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)

@@ -23,7 +23,16 @@ from ivr.domain.workorders import OrderNotFound
 from ivr.ports import DoNotCallList
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
-from ivr.web.requests import NO_CONTROLS, StrictIn, actor, parse_body, query_limit, to_json
+from ivr.web.json_body import json_response
+from ivr.web.requests import (
+    NO_CONTROLS,
+    StrictIn,
+    actor,
+    parse_body,
+    query_choice,
+    query_limit,
+    to_json,
+)
 
 DO_NOT_CALL = web.AppKey("do_not_call", DoNotCallList)
 Words = Annotated[
@@ -60,11 +69,10 @@ def _out(entry: DoNotCallEntry) -> dict[str, Any]:
 
 @requires(Role.SUPERVISOR)
 async def list_entries(request: web.Request) -> web.Response:
-    state, limit = request.query.get("state", "current"), query_limit(request.query)
-    if state not in _STATES or not 1 <= limit <= 500:
-        raise json_error(web.HTTPBadRequest, "state is current|removed|all; limit is 1-500")
+    state = query_choice(request.query, "state", list(_STATES), "current") or "current"
+    limit = query_limit(request.query)
     entries = await request.app[DO_NOT_CALL].list(_STATES[state], limit)
-    return web.json_response({"entries": [_out(e) for e in entries]})
+    return json_response(request, {"entries": [_out(e) for e in entries]})
 
 
 @requires(Role.SUPERVISOR)
@@ -77,7 +85,7 @@ async def add_entry(request: web.Request) -> web.Response:
         )
     except OrderNotFound:
         raise json_error(web.HTTPUnprocessableEntity, "order_no: no such work order") from None
-    return web.json_response(_out(entry), status=201 if added else 200)
+    return json_response(request, _out(entry), status=201 if added else 200)
 
 
 @requires(Role.SUPERVISOR)
@@ -88,7 +96,7 @@ async def remove_entry(request: web.Request) -> web.Response:
         entry = await request.app[DO_NOT_CALL].remove(phone, body.reason, actor(principal(request)))
     except NotOnTheList:
         raise json_error(web.HTTPNotFound, "this number is not on the do-not-call list") from None
-    return web.json_response(_out(entry))
+    return json_response(request, _out(entry))
 
 
 def add_routes(app: web.Application, store: DoNotCallList) -> None:

@@ -177,7 +177,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400,),
     ),
     ("GET", "/api/calls/{call_id}"): Operation(
-        "one call with its menu steps and queue stays", "calls", errors=(404,)
+        "one call with its menu steps, queue stays and the transfers agents made of it",
+        "calls",
+        errors=(404,),
     ),
     ("GET", "/api/follow-ups"): Operation(
         "follow-ups (督办) for supervisors, oldest first",
@@ -267,7 +269,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
     ),
     ("GET", "/api/customers"): Operation(
-        "customers by 户号 (personal data masked for the integration role)",
+        "customers by 户号 (pages masked for every role; an agent's phone lookup in clear)",
         "storm days",
         (
             Param("area", "only this supply area"),

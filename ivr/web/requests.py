@@ -103,13 +103,13 @@ def path_order_no(request: web.Request) -> str:
     return order_no
 
 
-def query_limit(query: Mapping[str, str], default: int = 100) -> int:
-    """The ``limit`` query parameter, 1–500; 400 ``limit is 1–500`` otherwise."""
+def query_limit(query: Mapping[str, str], default: int = 100, maximum: int = MAX_LIMIT) -> int:
+    """The ``limit`` query parameter, 1–``maximum``; 400 ``limit is 1–500`` otherwise."""
     raw = query.get("limit")
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise json_error(web.HTTPBadRequest, f"limit is 1–{MAX_LIMIT}")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise json_error(web.HTTPBadRequest, f"limit is 1–{maximum}")
     return int(raw)
 
 

@@ -75,6 +75,13 @@ def test_the_index_holds_only_customers_under_an_active_outage() -> None:
     assert index.for_phone(OUTSIDE) is None and index.for_account("1000000003") is None
 
 
+def test_a_calling_number_with_a_country_code_or_a_leading_zero_is_still_matched() -> None:
+    index = OutageIndex.build([outage()], CUSTOMERS, BJ, NOW)
+    for sent in ("+8613800000001", "8613800000001", "008613800000001", "013800000001"):
+        assert index.for_phone(sent) is not None, sent
+    assert index.for_phone("13800000009") is None
+
+
 def test_an_outage_not_started_closed_or_cancelled_is_not_read() -> None:
     for later in (
         outage(starts_at=NOW + timedelta(minutes=5)),
