@@ -18,6 +18,7 @@ _AGENT_ID = re.compile(r"^[0-9]{3,6}$")
 _NUMBER = re.compile(r"^[0-9]{3,20}$")
 _QUEUE = re.compile(r"^q-[a-z0-9-]{1,30}$")
 _PATH = re.compile(r"^/[A-Za-z0-9/_.-]{1,200}$")
+_AGI_URL = re.compile(r"^agi://[A-Za-z0-9.-]{1,100}:[0-9]{1,5}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,16 @@ class SimulatedCaller:
 
 
 async def place_call(
-    ami: AmiClient, caller: SimulatedCaller, entry: str = "95598", record_to: str | None = None
+    ami: AmiClient,
+    caller: SimulatedCaller,
+    entry: str = "95598",
+    record_to: str | None = None,
+    agi_url: str = "",
 ) -> str:
     """Originate the call; returns the ActionID to match the OriginateResponse event.
     ``record_to`` (a path without extension, visible to Asterisk) keeps what the caller hears
-    after its keys, for as long as it holds."""
+    after its keys, for as long as it holds; ``agi_url`` (``agi://host:port``) sends this call's
+    menu to another bridge than the one the sandbox's dialplan names."""
     if record_to is not None and not _PATH.match(record_to):
         raise ValueError("a recording path is absolute, letters, digits, '/', '_', '-' and '.'")
     action_id = "sim-" + uuid.uuid4().hex[:12]
@@ -63,6 +69,10 @@ async def place_call(
         variables += f",SIM_RECORD={record_to}"
     if caller.talk:
         variables += f",SIM_TALK={caller.talk},SIM_TALK_AFTER={caller.talk_after_s:g}"
+    if agi_url:
+        if not _AGI_URL.match(agi_url):
+            raise ValueError("agi_url is agi://<host>:<port>")
+        variables += f",IVR_AGI_URL={agi_url}"
     await ami.action(
         {
             "Action": "Originate",
