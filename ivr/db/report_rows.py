@@ -75,6 +75,7 @@ class SqlReportRows:
                         tasks.c.state,
                         tasks.c.due_by,
                         tasks.c.satisfied,
+                        tasks.c.outcome,
                         completed.c.at,
                     )
                     .select_from(
@@ -112,7 +113,7 @@ class SqlReportRows:
                 deadlines=tuple(by_order.get(o.id, ())),
                 callback=None
                 if o.state is None
-                else CallbackFact(o.state, o.due_by, o.at, o.satisfied),
+                else CallbackFact(o.state, o.due_by, o.at, o.satisfied, o.outcome),
             )
             for o in order_rows
         ]

@@ -24,6 +24,7 @@ from typing import Any
 
 from ivr.domain.agent_state import StateChange, StateTimes, state_times
 from ivr.domain.agents import Agent
+from ivr.domain.callbacks import CallbackOutcome
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.service_level import (
     DEFAULT_SHORT_ABANDON_S,
@@ -110,6 +111,7 @@ class CallbackFact:
     due_by: datetime
     completed_at: datetime | None
     satisfied: bool | None
+    outcome: str | None = None  # CallbackOutcome once it ended; None while still owed
 
     @property
     def counts(self) -> bool:
@@ -201,7 +203,37 @@ class CentreFigures:
     satisfaction_rate: float | None
     satisfaction_target: float
     satisfaction_target_met: bool | None
+    # how every 回访 of the month's orders ended (do-not-call included), and each one's share
+    callbacks_needed: int = 0
+    callbacks_satisfied: int = 0
+    callbacks_dissatisfied: int = 0
+    callbacks_no_valid_answer: int = 0
+    callbacks_refused: int = 0
+    callbacks_unreachable: int = 0
+    callbacks_do_not_call: int = 0
+    callbacks_still_owed: int = 0
+    callbacks_satisfied_share: float | None = None
+    callbacks_dissatisfied_share: float | None = None
+    callbacks_no_valid_answer_share: float | None = None
+    callbacks_refused_share: float | None = None
+    callbacks_unreachable_share: float | None = None
+    callbacks_do_not_call_share: float | None = None
+    callbacks_still_owed_share: float | None = None
     callers_informed: int = 0  # served by an outage notice (hung up after hearing it)
+
+
+def callback_outcomes(callbacks: Sequence[CallbackFact]) -> dict[str, Any]:
+    """``callbacks_<outcome>`` and its ``…_share`` for every outcome, and ``still_owed`` for
+    those that have none yet: every order that needs a 回访 is in exactly one."""
+    needed = len(callbacks)
+    counts = {o.value: 0 for o in CallbackOutcome} | {"still_owed": 0}
+    for callback in callbacks:
+        counts[callback.outcome if callback.outcome in counts else "still_owed"] += 1
+    figures: dict[str, Any] = {"callbacks_needed": needed}
+    for name, count in counts.items():
+        figures[f"callbacks_{name}"] = count
+        figures[f"callbacks_{name}_share"] = _ratio(count, needed)
+    return figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +357,7 @@ def centre_figures(
         satisfaction_rate=rate,
         satisfaction_target=SATISFACTION_TARGET,
         satisfaction_target_met=None if rate is None else rate >= SATISFACTION_TARGET,
+        **callback_outcomes([o.callback for o in orders if o.callback is not None]),
         callers_informed=rows.callers_informed,
     )
 

@@ -307,6 +307,22 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "satisfaction_rate": 2 / 3,
     "satisfaction_target": 0.9,
     "satisfaction_target_met": False,  # 66.7 % < 90 %
+    # how each 回访 of O1 O2 O3 ended: two satisfied, one not
+    "callbacks_needed": 3,
+    "callbacks_satisfied": 2,
+    "callbacks_satisfied_share": 2 / 3,
+    "callbacks_dissatisfied": 1,
+    "callbacks_dissatisfied_share": 1 / 3,
+    "callbacks_no_valid_answer": 0,
+    "callbacks_no_valid_answer_share": 0.0,
+    "callbacks_refused": 0,
+    "callbacks_refused_share": 0.0,
+    "callbacks_unreachable": 0,
+    "callbacks_unreachable_share": 0.0,
+    "callbacks_do_not_call": 0,
+    "callbacks_do_not_call_share": 0.0,
+    "callbacks_still_owed": 0,
+    "callbacks_still_owed_share": 0.0,
     "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
 }
 
