@@ -210,7 +210,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
     ),
     ("GET", "/api/dashboard"): Operation(
-        "the live queues, agents and today's figures", "dashboard"
+        "the wallboard: headline figures and colours, queues, agents' states, today's figures",
+        "dashboard",
     ),
     ("GET", "/api/alerts"): Operation(
         "alerts, newest first (default: open)",
