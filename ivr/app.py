@@ -59,6 +59,7 @@ from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorders import SqlWorkOrders
+from ivr.db.workspace_store import SqlWorkspaceLookup
 from ivr.domain.agents import greeting_text
 from ivr.domain.alert_push import Backoff
 from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
@@ -74,6 +75,7 @@ from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
 from ivr.services.agent_control import AgentControl
+from ivr.services.agent_feed import AgentFeed
 from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
@@ -93,7 +95,13 @@ from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
-from ivr.web import alerts_api, duty_roster_api, follow_ups_api, work_orders_api
+from ivr.web import (
+    alerts_api,
+    call_orders_api,
+    duty_roster_api,
+    follow_ups_api,
+    work_orders_api,
+)
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
@@ -105,6 +113,7 @@ from ivr.web.openapi import add_openapi_route
 from ivr.web.reports_api import add_report_routes
 from ivr.web.seats_api import add_seat_routes
 from ivr.web.webhook import AiohttpWebhookSender
+from ivr.web.workspace import add_workspace_routes
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +284,9 @@ class Bridge:
         self.dialer: Dialer | None = None
         self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
+        # the agents' workspace: its reads, and the live feed the call tracker drives
+        self.workspace = SqlWorkspaceLookup(self.engine, self.warning_policy, utc_now)
+        self.feed = AgentFeed(self.tracking, self.workspace, self.agents, utc_now)
         self.recompute = SqlDeadlineRecompute(
             self.engine, self.is_workday, self.warning_policy, utc_now
         )
@@ -521,6 +533,7 @@ class Bridge:
         await self.journal.close()
         if self.recognizer is not None:
             await self.recognizer.close()
+        await self.feed.stop()
         await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
@@ -568,6 +581,8 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )
     add_seat_routes(app, bridge.seats)
+    call_orders_api.add_routes(app, bridge.workspace)
+    add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)
     return app
 

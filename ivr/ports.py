@@ -32,6 +32,7 @@ from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
+from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
 
 
 class Channel(Protocol):
@@ -475,3 +476,28 @@ class StoredOutcomes(Protocol):
     """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
 
     async def outcome_counts(self) -> StoredOutcomeCounts: ...
+
+
+class WorkspaceLookup(Protocol):
+    """What the agent's workspace reads: the pop's call and history, a call's orders, an
+    agent's own orders (``ivr.db.workspace_store``)."""
+
+    async def call_context(self, unique_id: str) -> CallContext | None:
+        """The menu's record of the caller channel ``unique_id`` (the latest, if reused)."""
+        ...
+
+    async def caller_orders(
+        self, phone_digits: str, since: datetime, limit: int = 20
+    ) -> list[PriorOrder]: ...
+
+    async def call_orders(self, call_id: str) -> list[dict[str, Any]] | None:
+        """The orders linked to a call (None: no such call)."""
+        ...
+
+    async def call_agents(self, call_id: str) -> set[str]:
+        """The 工号 of everyone who answered the call or owns an order linked to it."""
+        ...
+
+    async def my_orders(self, job_number: str, closed_since: datetime) -> list[MyOrder]:
+        """Open orders the agent owns, and those closed since ``closed_since``."""
+        ...

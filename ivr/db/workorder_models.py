@@ -41,7 +41,11 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 class WorkOrderRow(Base):
     __tablename__ = "work_orders"
-    __table_args__ = (CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
+        # 0015: a caller's orders by phone (the workspace's screen pop)
+        Index("ix_work_orders_phone_created", "customer_phone", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
     order_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -173,6 +177,24 @@ class FollowUpRow(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text())
 
 
+class CallOrderRow(Base):
+    """A call ↔ order link (0015): the order recorded on that call, or a later call about it.
+    Both ways in the API: a call's orders, and an order's call ids."""
+
+    __tablename__ = "call_orders"
+    __table_args__ = (UniqueConstraint("call_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("calls.call_id", ondelete="CASCADE"), index=True
+    )
+    order_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey(_ORDER_FK, ondelete="CASCADE"), index=True
+    )
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    linked_by: Mapped[str] = mapped_column(String(64))
+
+
 class DialerStateRow(Base):
     """One row: the next free originate slot, shared by every bridge (the global rate limit)."""
 
@@ -189,3 +211,4 @@ tasks_table = CallbackTaskRow.__table__
 attempts_table = CallbackAttemptRow.__table__
 follow_ups_table = FollowUpRow.__table__
 dialer_state_table = DialerStateRow.__table__
+call_orders_table = CallOrderRow.__table__

@@ -22,6 +22,9 @@ from ivr.db.workorder_models import (
     attempts_table as attempts,
 )
 from ivr.db.workorder_models import (
+    call_orders_table as call_orders,
+)
+from ivr.db.workorder_models import (
     deadlines_table as deadlines,
 )
 from ivr.db.workorder_models import (
@@ -126,6 +129,12 @@ class SqlWorkOrders:
                         ],
                     )
                 await self._log(conn, order_id, None, OrderStatus.CREATED, actor, None, now)
+                if new.call_id is not None:  # the call ↔ order link, both ways in the API
+                    await conn.execute(
+                        insert(call_orders).values(
+                            call_id=new.call_id, order_id=order_id, linked_at=now, linked_by=actor
+                        )
+                    )
         except IntegrityError:
             # a concurrent retry with the same key won the race; or the call id does not exist
             if create_key is not None and (found := await self._by_create_key(create_key)):
@@ -166,6 +175,9 @@ class SqlWorkOrders:
                     conn, current.id, OrderStatus(current.status), status, actor, note, now
                 )
                 await self._meet_deadlines(conn, current.id, status, now)
+            elif note is not None:  # a note alone: a history line at the current status
+                same = OrderStatus(current.status)
+                await self._log(conn, current.id, same, same, actor, note, now)
             await conn.execute(update(orders).where(orders.c.id == current.id).values(values))
         return await self.get(order_no)
 
@@ -379,6 +391,15 @@ class SqlWorkOrders:
             closed_at=row.closed_at,
             address=row.address,
             fault=row.fault,
+        )
+        view.call_ids = list(
+            (
+                await conn.execute(
+                    select(call_orders.c.call_id)
+                    .where(call_orders.c.order_id == row.id)
+                    .order_by(call_orders.c.linked_at, call_orders.c.id)
+                )
+            ).scalars()
         )
         now = self._clock()
         view.deadlines = [

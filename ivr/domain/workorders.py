@@ -260,6 +260,7 @@ class OrderView:
     deadlines: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     callback: dict[str, Any] | None = None
+    call_ids: list[str] = field(default_factory=list)  # every call linked to it (call_orders)
 
 
 def is_overdue(due_at: datetime, met_at: datetime | None, now: datetime) -> bool:

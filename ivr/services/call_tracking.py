@@ -55,6 +55,11 @@ MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu
 RECENT_VISITS = 2000  # finished visits kept to find those an Asterisk restart cut
 
 
+# told of every event with the visits it changed or finished; None (and no visits) after a
+# membership change or a resync. Runs inside event handling: it must be quick and not wait.
+TrackerListener = Callable[[QueueEvent | None, Sequence[QueueVisit]], None]
+
+
 @dataclass(frozen=True, slots=True)
 class LiveEntry:
     """A caller found in a queue by QueueStatus (``wait_s`` is Asterisk's whole seconds)."""
@@ -84,6 +89,7 @@ class CallTracking:
     ) -> None:
         self.store = store
         self.on_finished = on_finished  # told of every visit as it finishes (metrics)
+        self.listeners: list[TrackerListener] = []  # the agents' live feed, …
         self.calls = calls
         self.agents = agents
         self.now_us = now_us
@@ -185,10 +191,12 @@ class CallTracking:
             )
         if result.changed or result.finished:
             self._notify()
+        self._tell(event, [*result.changed, *result.finished])
 
     def member_changed(self, member: Membership) -> None:
         self.board.upsert(member)
         self._notify()
+        self._tell(None, ())
 
     def member_added(self, member: Membership) -> None:
         """A login (maybe through another bridge, after an agent was saved there)."""
@@ -198,6 +206,7 @@ class CallTracking:
     def member_removed(self, queue: str, interface: str) -> None:
         self.board.remove(queue, interface)
         self._notify()
+        self._tell(None, ())
 
     async def resync(
         self,
@@ -250,6 +259,7 @@ class CallTracking:
             len(closed),
         )
         self._notify()
+        self._tell(None, closed)
         return closed
 
     def _relabel_cut(self, cut_since_us: int, present_uids: set[str]) -> None:
@@ -327,6 +337,13 @@ class CallTracking:
 
     def _notify(self) -> None:
         self.version += 1
+
+    def _tell(self, event: QueueEvent | None, visits: Sequence[QueueVisit]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, visits)
+            except Exception:  # a listener's bug must never stop call tracking
+                log.exception("call tracking listener failed")
 
     async def _write_loop(self) -> None:
         while True:

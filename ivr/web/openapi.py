@@ -279,6 +279,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         )
         for kind in ("login", "logout", "pause", "unpause")
     },
+    ("GET", "/api/agents/me/events"): Operation(
+        "the agent's live feed (WebSocket, docs/workspace.md): the first message must be"
+        ' {"type": "auth", "token": …} with an agent\'s token; close codes 4401, 4403, 4408,'
+        " 4429, 1013",
+        "workspace",
+        ok="Switching Protocols: then JSON messages (ivr/services/workspace_events.yml)",
+        ok_status=101,
+        errors=(),
+    ),
+    ("GET", "/api/agents/me/work-orders"): Operation(
+        "the agent's open orders (and those closed in 7 days, with their 回访), next deadline"
+        " marked warning/breached",
+        "workspace",
+    ),
+    ("GET", "/api/calls/{call_id}/work-orders"): Operation(
+        "the orders linked to a call (an agent: only a call they answered or whose order they own)",
+        "workspace",
+        errors=(404,),
+    ),
 }
 
 _STATUS_TEXT = {
@@ -295,6 +314,7 @@ _PATH_PARAMS = {  # the same patterns the handlers check
     "order_no": Param("order_no", "work-order number", {"pattern": ORDER_NO.pattern}),
     "job": Param("job", "agent job number (工号)", {"pattern": JOB_NUMBER.pattern}),
     "name": Param("name", "seat name (PJSIP endpoint)", {"pattern": r"^[A-Za-z0-9]{1,32}$"}),
+    "call_id": Param("call_id", "the bridge's call id", {"pattern": r"^[0-9a-f]{32}$"}),
 }
 
 
@@ -350,6 +370,8 @@ def _operation(method: str, path: str, roles: frozenset[Role] | None) -> dict[st
         "x-roles": allowed,
         "description": "roles: " + ", ".join(allowed),
     }
+    if roles is None:  # no bearer header (a WebSocket authenticated by its first message)
+        out |= {"x-roles": ["public"], "description": "no bearer header", "security": []}
     params = [_path_param(n) for n in _placeholders(path)]
     if op is None:
         out |= {"summary": "(undocumented)", "x-undocumented": True}

@@ -1,6 +1,7 @@
 """Every route of the real web app, enumerated from its router (routes added later are covered
 without touching this file): no token → 401, a role the route does not allow → 403, an allowed
-role gets past authentication. Only /health and the dashboard's static shell are public."""
+role gets past authentication. Only /health, the dashboard and workspace shells and the
+workspace WebSocket (authenticated by its first message) are public."""
 
 from __future__ import annotations
 
@@ -21,11 +22,18 @@ from tests.integration.api_app import AGENT_JOB, Api, api_app
 # /api/dashboard with a supervisor's token.
 # /health/ready: the load balancer's and systemd's probe; fixed state words, nothing else
 # /dashboard/assets/{name}: the page's own script and style files (a fixed list, no data).
+# /workspace and its two static files: the agent's page, no data in it (the data comes over the
+# WebSocket and /api with the agent's token).
+# /api/agents/me/events: a WebSocket a browser cannot give a header to; it is authenticated by
+# its first message (test_workspace_feed.py: 4401/4403/4408/4429 without a valid agent token).
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/health/ready"),
     ("GET", "/dashboard"),
     ("GET", "/dashboard/assets/{name}"),
+    ("GET", "/workspace"),
+    ("GET", "/workspace/{name}"),
+    ("GET", "/api/agents/me/events"),
 }
 
 # The least-privilege decisions for the routes that exist today (admin may do everything).
@@ -55,6 +63,8 @@ EXPECTED = {
         ("POST", f"/api/agents/{{job}}/{kind}"): {Role.SUPERVISOR, Role.AGENT}
         for kind in ("login", "logout", "pause", "unpause")
     },
+    ("GET", "/api/agents/me/work-orders"): {Role.AGENT},
+    ("GET", "/api/calls/{call_id}/work-orders"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
 }
 # Roles that must never reach these, whatever is declared later (customer data, escalations).
 NEVER = [
