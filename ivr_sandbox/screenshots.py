@@ -132,8 +132,10 @@ async def wallboard(stage: Stage) -> Path:
         ("13800000105", "q-billing"),
     ]
     for number, queue in callers:
-        await place_queue_call(stage.ami, SimulatedCaller(number, pause_s=0, hold_s=60), queue)
+        await place_queue_call(stage.ami, SimulatedCaller(number, pause_s=0, hold_s=45), queue)
         await asyncio.sleep(1.5)
+    # the callers leave with the shot (the next run on this sandbox must find the queues empty)
+    stage.cleanups.append(lambda: hang_up(stage.ami, r"^Local/q-(repair|billing)@sim-queue-entry"))
 
     async def busy() -> bool:
         d = await stage.dashboard(token)
@@ -152,6 +154,11 @@ async def wallboard(stage: Stage) -> Path:
 
 
 # ------------------------------------------------------------------------------ running
+
+
+async def hang_up(ami: AmiClient, channel_regex: str) -> None:
+    """Hang up every channel whose name matches (AMI ``Hangup`` takes ``/regex/``)."""
+    await ami.action({"Action": "Hangup", "Channel": f"/{channel_regex}/"})
 
 
 @contextlib.asynccontextmanager

@@ -40,6 +40,7 @@ from ivr.domain.queue_calls import (
     HangupRequested,
     QueueEvent,
 )
+from ivr.domain.wallboard import WallboardRules
 from ivr.services.call_tracking import CallTracking
 from ivr.services.dashboard import DashboardSource
 from ivr.services.monthly_reports import MonthlyReports
@@ -97,7 +98,11 @@ async def today_base_us() -> int:
 
 
 @pytest.fixture
-async def wallboard_app(sqlite_url: str) -> AsyncIterator[tuple[TestClient, str]]:
+async def wallboard_app(
+    sqlite_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[TestClient, str]]:
+    """Today's five calls behind the real web app; ``language`` by indirect parameter."""
+    language = getattr(request, "param", "zh")
     engine = create_engine(sqlite_url)
     tokens = SqlTokenStore(engine)
     supervisor = await tokens.create("sup", Role.SUPERVISOR)
@@ -112,7 +117,8 @@ async def wallboard_app(sqlite_url: str) -> AsyncIterator[tuple[TestClient, str]
             tracking.handle(event)
     await tracking.flushed()
     app = web.Application(middlewares=[auth_middleware(tokens)])
-    add_dashboard_routes(app, DashboardSource(tracking, directory, BJ))
+    rules = WallboardRules(language=language)
+    add_dashboard_routes(app, DashboardSource(tracking, directory, BJ, rules=rules))
     add_report_routes(app, MonthlyReports(SqlReportRows(engine), BJ, lambda: datetime.now(UTC)))
     async with TestClient(TestServer(app)) as client:
         yield client, supervisor
@@ -178,6 +184,26 @@ async def test_the_service_level_tile_shows_the_reports_figure_in_a_real_font(
             "Etc/UTC",
         )
         assert await js("return document.documentElement.lang") == "zh-CN"
+    finally:
+        await asyncio.to_thread(browser.close)
+
+
+@pytest.mark.parametrize("wallboard_app", ["en"], indirect=True)
+async def test_the_centre_may_choose_english_labels(wallboard_app: tuple[TestClient, str]) -> None:
+    _browser_or_fail()
+    client, token = wallboard_app
+    browser = await asyncio.to_thread(Browser)
+    try:
+        url = f"http://{client.host}:{client.port}/dashboard#token={token}"
+        await asyncio.to_thread(browser.open, url)
+
+        async def shows(element_id: str, needle: str) -> bool:
+            return needle in await asyncio.to_thread(browser.text, element_id)
+
+        await until(lambda: shows("status", "updated"), 15, "the page polls the API")
+        assert await shows("tile-service_level", "service level (answered ≤ 15 s)")
+        assert await shows("agents", "state") and await shows("agent-rings", "against")
+        assert await asyncio.to_thread(browser.js, "return document.documentElement.lang") == "en"
     finally:
         await asyncio.to_thread(browser.close)
 
