@@ -48,7 +48,7 @@ class Headline:
 
 HEADLINES: tuple[Headline, ...] = (
     Headline("service_level", True, "ratio", Threshold(0.90, 0.80),
-             {"zh": "服务水平（15秒接通率）", "en": "service level (answered ≤ 15 s)"}),
+             {"zh": "服务水平（15秒接通）", "en": "service level (answered ≤ 15 s)"}),
     Headline("abandon_rate", False, "ratio", Threshold(0.05, 0.10),
              {"zh": "放弃率", "en": "abandon rate"}),
     Headline("asa_s", False, "seconds", Threshold(15.0, 30.0),
