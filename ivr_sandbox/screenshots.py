@@ -115,24 +115,34 @@ def shot(name: str) -> Callable[[Shot], Shot]:
 
 @shot("wallboard")
 async def wallboard(stage: Stage) -> Path:
-    """The supervisors' wallboard with calls on it: agents talking, one being rung (a ring
-    that will run out: he never answers), one paused, callers waiting."""
+    """The supervisors' wallboard with a morning behind it and calls on it now: agents
+    talking, one being rung (he never answers: his rings run out, against him), one paused,
+    callers waiting."""
     queues = ["q-repair", "q-billing"]
-    await stage.agent("1001", "李明", queues, 1.0, talk_s=40)
-    await stage.agent("1002", "王芳", queues, 2.0, talk_s=40)
+    talkers = ["1001", "1002"]
+    await stage.agent("1001", "李明", queues, 1.0, talk_s=2)
+    await stage.agent("1002", "王芳", queues, 2.0, talk_s=2)
     late = await stage.agent("1003", "张伟", queues, "never", talk_s=1)
     paused = await stage.agent("1004", "陈静", queues, 1.0, talk_s=40)
     await stage.ami.queue_pause(None, paused, True, "培训")
     token = await stage.token(Role.SUPERVISOR)
-    callers = [
-        ("13800000101", "q-repair"),
-        ("13800000102", "q-billing"),
-        ("13800000103", "q-repair"),
-        ("13800000104", "q-repair"),
-        ("13800000105", "q-billing"),
-    ]
-    for number, queue in callers:
-        await place_queue_call(stage.ami, SimulatedCaller(number, pause_s=0, hold_s=45), queue)
+    # the calls behind today's figures: short conversations, some rung first at 1003
+    for n in range(4):
+        caller = SimulatedCaller(f"1380000020{n}", pause_s=0, hold_s=40)
+        await place_queue_call(stage.ami, caller, queues[n % 2])
+        await asyncio.sleep(1.0)
+
+    async def finished() -> bool:
+        return int((await stage.dashboard(token))["today"]["total"]["offered"]) >= 4
+
+    await stage.until(finished, 90, "the first four calls finished")
+    for job in talkers:  # now they stay on the line
+        await stage.ami.action(
+            {"Action": "Setvar", "Variable": f"SIM_AGENT_TALK_{job}", "Value": "40"}
+        )
+    for n, queue in enumerate(["q-repair", "q-billing", "q-repair", "q-repair", "q-billing"]):
+        caller = SimulatedCaller(f"1380000010{n}", pause_s=0, hold_s=45)
+        await place_queue_call(stage.ami, caller, queue)
         await asyncio.sleep(1.5)
     # the callers leave with the shot (the next run on this sandbox must find the queues empty)
     stage.cleanups.append(lambda: hang_up(stage.ami, r"^Local/q-(repair|billing)@sim-queue-entry"))
