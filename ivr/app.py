@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -30,6 +32,7 @@ from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
+from ivr.asterisk.recording_events import watch_recordings
 from ivr.asterisk.seat_conf import AmiPjsipReloader, FileSeatConfig
 from ivr.asterisk.tracker_link import TrackerLink, now_us
 from ivr.calendar_cn import load_calendar, log_sources
@@ -37,11 +40,17 @@ from ivr.config import (
     AlertsSettings,
     CallbackSettings,
     DispatchSettings,
+    OutageSettings,
+    RecordingSettings,
     SeatSettings,
     Settings,
+    StartupError,
+    setting_source,
 )
 from ivr.db import instance_lock
+from ivr.db.agent_states import SqlAgentStates, SqlCallTransfers
 from ivr.db.alerts import SqlAlerts
+from ivr.db.call_search import SqlCallSearch
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.calls import SqlCallRepository
 from ivr.db.centre_secrets import SqlCentreSecrets
@@ -51,8 +60,10 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.migrate import upgrade
+from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
+from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
 from ivr.db.spool import FileSpool
@@ -68,48 +79,62 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.queue_calls import QueueVisit
+from ivr.domain.recording_findings import FindingRules
+from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
 from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
+from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
+from ivr.recording_files import RecordingFilesOnDisk
 from ivr.services.agent_control import AgentControl
 from ivr.services.agent_feed import AgentFeed
 from ivr.services.alert_push import AlertPusher, PushLimits
 from ivr.services.calendar import recompute_provisional
 from ivr.services.call_journal import CallJournal
 from ivr.services.call_tracking import CallTracking
+from ivr.services.call_transfer import CallTransferService
 from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.outages import OutageNotices, OutageService
 from ivr.services.readiness import PartState, Readiness
+from ivr.services.recordings import KeeperTiming, RecordingKeeper, RecordingService
 from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
+from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
 from ivr.speech.grammars import default_grammar_dir, load_grammars
 from ivr.speech.prompts import PromptCache
 from ivr.web import (
     alerts_api,
     call_orders_api,
+    calls_api,
     duty_roster_api,
     follow_ups_api,
+    outages_api,
     work_orders_api,
 )
+from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
 from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
+from ivr.web.recordings_api import add_recording_routes
 from ivr.web.reports_api import add_report_routes
 from ivr.web.seats_api import add_seat_routes
 from ivr.web.webhook import AiohttpWebhookSender
@@ -173,6 +198,32 @@ def seat_service(settings: SeatSettings, engine: AsyncEngine) -> SeatService:
     return SeatService(SqlSeatStore(engine, utc_now), config, reloader, settings.realm, utc_now)
 
 
+def database_place(url: str) -> str:
+    """Where the database is, for a log line: host, port and name (never the password)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database}"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def finding_rules(settings: RecordingSettings) -> FindingRules:
+    return FindingRules(
+        short_call_s=settings.short_call_s,
+        opening_window_s=settings.opening_window_s,
+        long_silence_s=settings.long_silence_s,
+        over_talk_s=settings.over_talk_s,
+    )
+
+
+def keeper_timing(settings: RecordingSettings) -> KeeperTiming:
+    return KeeperTiming(
+        retention_days=settings.retention_days,
+        interval_s=settings.keeper_interval_s,
+        finish_grace_s=settings.finish_grace_s,
+        stuck_after_s=settings.stuck_after_s,
+    )
+
+
 def journal_spool(settings: Settings) -> FileSpool | None:
     """Where unwritten call records wait: the configured file, or beside a SQLite database."""
     if settings.database.spool_file is not None:
@@ -191,6 +242,7 @@ class Bridge:
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
         self.repository = SqlCallRepository(self.engine)
+        self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
         spool = journal_spool(settings)
@@ -208,13 +260,29 @@ class Bridge:
             settings.tracking.short_abandon_s,
             calls=self.repository,
             agents=self.agents,
-            on_finished=self.metrics.visits_finished,
+            on_finished=self._visits_finished,
         )
         self.ami: AmiClient | None = None  # the tracker's AMI link, when a secret is set
         self.link: TrackerLink | None = None
         # refuses (503) until AMI is set up; a login tells the tracker who the member is
-        self.control = AgentControl(self.agents, None, logging_in=self.tracking.agent_noted)
+        self.agent_states = SqlAgentStates(self.engine)
+        self.control = AgentControl(
+            self.agents,
+            None,
+            logging_in=self.tracking.agent_noted,
+            states=self.agent_states,
+            clock=utc_now,
+        )
         self.control.test_member_context = settings.sandbox.simulated_agents
+        # after-call work (话后处理) after every answered queue call; blind transfers
+        self.wrap_up = WrapUp(self.control, self.tracking, settings.agents.wrapup_s)
+        self.transfers = CallTransferService(
+            self.control,
+            self.tracking,
+            SqlCallTransfers(self.engine),
+            frozenset(settings.agents.transfer_queues),
+            utc_now,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking,
@@ -238,8 +306,12 @@ class Bridge:
                 min_confidence=s.min_confidence,
                 keep_recordings=s.keep_recordings,
             )
-        deps = InboundDeps(self.menu, self.prompts, self.journal, utc_now, self.speech)
         policy = callback_policy(settings.callback)
+        order_store = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
+        self._setup_outages(settings.outages, order_store)
+        deps = InboundDeps(
+            self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
+        )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.reports = MonthlyReports(
@@ -268,11 +340,13 @@ class Bridge:
         )
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
-            SqlWorkOrders(self.engine, self.is_workday, policy, utc_now),
+            order_store,
             OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
+            agents=self.agents,
         )
         self.leg_keys = LegKeys()  # its secret is read from the database at start
+        self._setup_recordings(settings.recording)
         self.routes = {
             "inbound": inbound_route(deps),
             "call-ended": call_ended_route(self.journal, utc_now),
@@ -292,11 +366,37 @@ class Bridge:
         )
         # the database may be down at start: calls are served anyway, the schema comes later
         self.schema = SchemaMigration(
-            lambda: upgrade(settings.database.url), self._start_database_work
+            lambda: upgrade(settings.database.url),
+            self._start_database_work,
+            setting=f"database.url ({setting_source('database.url')}) "
+            f"{database_place(settings.database.url)}",
         )
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
         )
+
+    def _setup_outages(self, o: OutageSettings, order_store: SqlWorkOrders) -> None:
+        """The customer and outage registers; the notice index when notices are on."""
+        self.customers = SqlCustomers(self.engine, utc_now)
+        self.outage_register = SqlOutages(self.engine, order_store, utc_now)
+        self.notices: OutageNotices | None = None
+        self.notice_deps: NoticeDeps | None = None
+        if o.notices:
+            self.notices = OutageNotices(
+                self.outage_register,
+                self.customers,
+                self.prompts,
+                ZoneInfo(self.settings.tracking.timezone),
+                utc_now,
+                o.refresh_s,
+            )
+            self.notice_deps = NoticeDeps(
+                self.notices, o.menu_choice, round(o.digit_timeout_s * 1000), o.max_plays
+            )
+        self.outages = OutageService(
+            self.outage_register, self.customers, self.notices, self._poke_dialer
+        )
+        self.dashboard.outages = self.outage_register
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -324,6 +424,34 @@ class Bridge:
             )
             self.pusher = AlertPusher(self.alerts, self.webhook, utc_now, backoff, limits)
             self.alerts.on_raised = self.pusher.poke
+
+    def _setup_recordings(self, r: RecordingSettings) -> None:
+        """Recordings: the store, the files, the service the AMI events and the API use,
+        and the keeper (seals, flags and deletes) started with the database work."""
+        self.recordings = RecordingService(
+            SqlRecordings(self.engine, utc_now),
+            RecordingFilesOnDisk(),
+            self.agents,
+            r.dir,
+            finding_rules(r),
+            self._greeting_file,
+            utc_now,
+        )
+        self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
+        self.recordings.on_ended = self.recording_keeper.poke
+
+    async def _greeting_file(self, job_number: str) -> Path | None:
+        """The opening as rendered for this agent (what the no_opening finding looks for)."""
+        try:
+            return (await self.prompts.prompt_path(greeting_text(job_number))).with_suffix(".wav")
+        except Exception:
+            log.exception("no greeting prompt for agent %s: no_opening not judged", job_number)
+            return None
+
+    def _visits_finished(self, visits: Sequence[QueueVisit]) -> None:
+        """Every queue visit as it finishes: the metrics count it, after-call work starts."""
+        self.metrics.visits_finished(visits)
+        self.wrap_up.calls_ended(visits)
 
     def poke_watch(self) -> None:
         """Deadlines moved: the watch looks again now (cheap; a no-op without one)."""
@@ -377,10 +505,15 @@ class Bridge:
         self._hold_files()
         await self.journal.start()  # what a previous run could not write, before new calls
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
+        if self.notices is not None:
+            texts |= outage_notice.texts()
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            raise listen_error("agi", self.settings.agi.host, self.settings.agi.port, exc) from None
         if secret:
             register_secret(secret)  # the log filter replaces it wherever it would appear
             self.ami = AmiClient(
@@ -396,6 +529,14 @@ class Bridge:
             for name in SECURITY_FAILURES:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
+            self.transfers.channels = self.ami
+            self.wrap_up.start()
+            rec = self.settings.recording
+            watch_recordings(
+                self.ami,
+                self.recordings if rec.enabled else None,
+                rec.dir if rec.enabled else None,
+            )
         else:
             log.warning("no AMI secret configured: no call tracking, agents API or dashboard data")
         await self.schema.start()  # on success (now or later): _start_database_work
@@ -416,6 +557,8 @@ class Bridge:
             await recompute_provisional(self.recompute, self.poke_watch)
         except Exception:  # idempotent: the next start or `ivr calendar recompute` does it
             log.exception("recomputing provisional deadlines failed; the bridge runs on")
+        if self.notices is not None:
+            self.notices.start()  # its first round loads the active outages
         if self.settings.callback.dialer:
             await self._start_dialer()
         if self.watch is not None:
@@ -426,6 +569,8 @@ class Bridge:
             log.info("alerts pushed to the webhook %s", self.webhook)
         if self.settings.dispatch.dispatcher:
             self._start_dispatcher()
+        if self.settings.recording.enabled:
+            self.recording_keeper.start()
 
     async def _ami_state(self) -> PartState:
         if self.ami is None:
@@ -515,6 +660,9 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.schema.stop()
+        if self.notices is not None:
+            await self.notices.stop()
+        await self.recording_keeper.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.pusher is not None:
@@ -525,6 +673,7 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()
         if self.ami is not None:
@@ -552,21 +701,24 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         await bridge.stop()
 
     @public
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response(
+    async def health(request: web.Request) -> web.Response:
+        return json_response(
+            request,
             {
                 "status": "ok",
                 "agi_port": bridge.agi.port,
                 "calls_in_menu": bridge.agi.active_sessions,
-            }
+            },
         )
 
+    set_centre_timezone(app, ZoneInfo(bridge.settings.tracking.timezone))
     if manage_bridge:
         app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/health", health)
     add_health_routes(app, bridge.readiness)
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
+    calls_api.add_routes(app, bridge.call_search)
     duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
@@ -577,14 +729,47 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
         ),
     )
     add_report_routes(app, bridge.reports)
+    add_me_routes(  # before /api/agents/{job}: "me" is no job number
+        app,
+        MeDeps(
+            bridge.control,
+            bridge.tracking,
+            bridge.wrap_up,
+            bridge.transfers,
+            bridge.agent_states,
+            tuple(bridge.settings.agents.pause_reasons),
+        ),
+    )
     add_agent_routes(
         app, bridge.agents, bridge.agents, bridge.control, bridge.tracking, bridge.seats
     )
     add_seat_routes(app, bridge.seats)
+    outages_api.add_routes(app, bridge.outages)
+    add_recording_routes(app, bridge.recordings)
     call_orders_api.add_routes(app, bridge.workspace)
     add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)
     return app
+
+
+def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupError:
+    """Why the bridge cannot listen on ``section``'s host and port, and what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(
+            f"{section}.port",
+            f"{where} is already in use by another program: stop it (ss -ltnp 'sport = :{port}' "
+            f"shows which) or set {section}.port to a free port",
+        )
+    if exc.errno == errno.EACCES:
+        return StartupError(
+            f"{section}.port", f"{where} needs privileges this user lacks: use a port above 1023"
+        )
+    return StartupError(
+        f"{section}.host",
+        f"cannot listen on {where} ({exc.strerror or exc}): correct {section}.host or "
+        f"{section}.port",
+    )
 
 
 def raise_file_limit() -> None:
@@ -600,7 +785,11 @@ async def serve(settings: Settings) -> None:
     """Run the bridge until SIGINT/SIGTERM."""
     bridge = Bridge(settings)
     runner = web.AppRunner(make_web_app(bridge))
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StartupError:
+        await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
+        raise
     raise_file_limit()
     site = GuardedTCPSite(
         runner,
@@ -609,7 +798,11 @@ async def serve(settings: Settings) -> None:
         max_connections=settings.web.max_connections,
         header_timeout_s=settings.web.header_timeout_s,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error("web", settings.web.host, settings.web.port, exc) from None
     log.info("bridge up: web on %s:%d", settings.web.host, settings.web.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

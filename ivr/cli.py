@@ -9,9 +9,10 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ivr import logging_setup
-from ivr.config import Settings, load_settings
+from ivr.config import Settings, StartupError, load_settings
 from ivr.domain.access import Role
 
 
@@ -19,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings TOML (default: $IVR_CONFIG)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the traceback of a failure (for a bug report)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bridge: FastAGI server and web app")
     demo = commands.add_parser("demo", help="sandbox + bridge + simulated agents and callers")
@@ -53,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     seat.add_argument("action", choices=["add", "remove", "list", "sync"])
     seat.add_argument("name", nargs="?", help="the seat: 1-32 letters and digits (add, remove)")
     seat.add_argument("--by", default="ivr seat (cli)", help="who is recorded as adding it")
+    for register, what in (
+        ("customers", "the customer register from the marketing system's CSV export"),
+        ("outages", "the weekly planned-outage schedule (CSV)"),
+    ):
+        parser_ = commands.add_parser(register, help=what)
+        parser_.add_argument("action", choices=["import"])
+        parser_.add_argument("file", type=Path, help="a UTF-8 CSV file (docs/storm-days.md)")
+        parser_.add_argument("--by", default="ivr import (cli)", help="recorded as the author")
     speech = commands.add_parser("speech", help="the vosk model and grammars")
     speech_cmd = speech.add_subparsers(dest="action", required=True)
     install = speech_cmd.add_parser("install-model", help="check a model archive and unpack it")
@@ -79,6 +93,35 @@ def main(argv: list[str] | None = None) -> int:
         logging_setup.configure("WARNING")  # only the problems, one per line
 
         return run_check(args.check_file or args.config)
+    if args.command in _NEED_GOOD_SETTINGS:
+        from ivr.config_check import check_settings
+
+        problems = check_settings(args.config)
+        for problem in problems:  # one line each, naming the file (or variable) and the key
+            print(f"error: {problem}", file=sys.stderr)
+        if problems:
+            return 2
+    try:
+        return _command(args)
+    except StartupError as exc:
+        if args.traceback:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.traceback:
+            raise
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        print(f"error: {reason} (ivr --traceback … shows where)", file=sys.stderr)
+        return 1
+
+
+# Commands that open the database or start the bridge: their settings are checked first, and
+# every problem is reported as one line (as ``ivr config check`` does), exit 2.
+_NEED_GOOD_SETTINGS = ("run", "db", "token", "seat", "calendar", "prompts")
+
+
+def _command(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.command == "run":
         from ivr.app import serve
@@ -110,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "asterisk":
         return _render_config(settings, args.directory)
     elif args.command == "db":
-        from ivr.db.migrate import upgrade
-
-        asyncio.run(upgrade(settings.database.url))
-        print("database at head")
+        print(asyncio.run(_upgrade(settings.database.url)))
     elif args.command == "prompts":
         asyncio.run(_render_prompts(settings))
     elif args.command == "token":
@@ -122,9 +162,25 @@ def main(argv: list[str] | None = None) -> int:
         return _speech(settings, args)
     elif args.command == "seat":
         return asyncio.run(_seats(settings, args))
+    elif args.command in ("customers", "outages"):
+        return _import(settings, args.command, args.file, args.by)
     elif args.command == "calendar":
         return _calendar(settings, args.action)
     return 0
+
+
+async def _upgrade(url: str) -> str:
+    """Migrate; one line saying where the database is and at which revision it now is."""
+    from ivr.app import database_place
+    from ivr.db.migrate import current_revision, upgrade
+
+    before = await current_revision(url)
+    await upgrade(url)
+    after = await current_revision(url)
+    where = database_place(url)
+    if before == after:
+        return f"database {where} at revision {after}: already up to date"
+    return f"database {where} at revision {after} (was {before or 'empty'})"
 
 
 def _render_config(settings: Settings, directory: Path) -> int:
@@ -220,6 +276,54 @@ def _speech(settings, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def _import(settings: Settings, register: str, path: Path, by: str) -> int:
+    """Import a CSV: 0 every row taken, 1 some rows refused (each named by its line, the rest
+    taken), 2 the file is unusable (nothing taken)."""
+    from zoneinfo import ZoneInfo
+
+    from ivr.domain.outage_files import UnusableFile, parse_customers, parse_schedule
+    from ivr.domain.privacy import mask_numbers_in
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+        if register == "customers":
+            parsed: Any = parse_customers(text)
+        else:
+            parsed = parse_schedule(text, ZoneInfo(settings.tracking.timezone))
+    except (OSError, UnicodeDecodeError, UnusableFile) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        print(f"error: {path}: {mask_numbers_in(reason)}; nothing imported", file=sys.stderr)
+        return 2
+    for problem in parsed.problems:
+        print(f"{path}: line {problem.line}: {mask_numbers_in(problem.reason)}", file=sys.stderr)
+    rows = [value for _line, value in parsed.rows]
+    print(asyncio.run(_store_import(settings, register, rows, by)), end="")
+    print(f", {len(parsed.problems)} rows refused")
+    return 1 if parsed.problems else 0
+
+
+async def _store_import(settings: Settings, register: str, rows: list[Any], by: str) -> str:
+    from ivr.db.engine import create_engine
+    from ivr.db.migrate import upgrade
+    from ivr.db.outages import SqlCustomers, SqlOutages
+
+    await upgrade(settings.database.url)
+    engine = create_engine(settings.database.url)
+    try:
+        if register == "customers":
+            count = await SqlCustomers(engine, _utc_now).upsert(rows)
+            return f"{count} customers imported"
+        outages = SqlOutages(engine, None, _utc_now)  # an import closes no orders
+        created, updated, unchanged = await outages.import_schedule(rows, by)
+        return f"{created} outages created, {updated} updated, {unchanged} unchanged"
+    finally:
+        await engine.dispose()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
     from ivr.db.engine import create_engine
     from ivr.db.migrate import upgrade
@@ -252,11 +356,21 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
             if args.action == "rotate":
                 grace = timedelta(hours=args.grace_hours)
                 print(await store.rotate(args.name, grace, lifetime))
+                print(
+                    f"new token for {args.name}, valid {args.days} days; the old one works "
+                    f"{args.grace_hours} h more. Shown once, stored hashed: copy it now",
+                    file=sys.stderr,
+                )
                 return 0
             if not args.role:
                 print("--role is required", file=sys.stderr)
                 return 2
             print(await store.create(args.name, Role(args.role), args.job_number, lifetime))
+            print(
+                f"token for {args.name} (role {args.role}), valid {args.days} days. "
+                "Shown once, stored hashed: copy it now",
+                file=sys.stderr,
+            )
         except (TokenError, OverflowError) as exc:
             print(exc, file=sys.stderr)
             return 2

@@ -7,6 +7,7 @@ committed; ``repr`` of a secret never shows its value.
 from __future__ import annotations
 
 import os
+import re
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
@@ -325,6 +326,24 @@ class DispatchSettings(_Section):
     )
 
 
+class OutageSettings(_Section):
+    """Storm days (docs/storm-days.md): outage notices in the menu from the outage register."""
+
+    notices: bool = Field(
+        True, description="read an active outage's notice to callers from its area"
+    )
+    refresh_s: float = Field(
+        30.0, ge=1, le=3600, description="rebuild the in-memory notice index this often"
+    )
+    menu_choice: str = Field(
+        "billing.outage_info",
+        pattern=r"^[a-z][a-z0-9_.]{0,63}$",
+        description="the menu route that reads the outages for the caller (menu 2-3)",
+    )
+    max_plays: int = Field(3, ge=1, le=10, description="the notice and its repeats")
+    digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the notice")
+
+
 class TrackingSettings(_Section):
     """Answer-time figures (docs/answer-times.md, "Figures")."""
 
@@ -385,6 +404,51 @@ class DashboardSettings(_Section):
             self.after_call_work_s,
             self.not_answering_s,
         )
+
+
+class AgentsSettings(_Section):
+    """Agents' own state (docs/agent-state.md): the pause reasons they may give and the
+    after-call work (话后处理) that keeps Asterisk from ringing them after each call."""
+
+    pause_reasons: list[str] = Field(
+        default_factory=lambda: ["小休", "就餐", "培训", "会议"],
+        min_length=1,
+        max_length=20,
+        description="the reasons an agent may pause with (the report sums paused time by each)",
+    )
+    wrapup_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="after-call work after each answered queue call: the agent is paused this "
+        "long (0: none), unless they say they are ready sooner",
+    )
+    transfer_queues: list[str] = Field(
+        default_factory=lambda: ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"],
+        max_length=50,
+        description="the queues an agent may blind-transfer a call to",
+    )
+
+    @field_validator("transfer_queues")
+    @classmethod
+    def _queues(cls, value: list[str]) -> list[str]:
+        for queue in value:
+            if not re.fullmatch(r"q-[a-z0-9-]{1,30}", queue):
+                raise ValueError(f"transfer queue {queue!r} is not a queue name (q-…)")
+        return value
+
+    @field_validator("pause_reasons")
+    @classmethod
+    def _reasons(cls, value: list[str]) -> list[str]:
+        for reason in value:
+            # each becomes an AMI header value (QueuePause Reason) and a report column label
+            if not 1 <= len(reason) <= 32 or not reason.isprintable() or reason != reason.strip():
+                raise ValueError(f"pause reason {reason!r}: 1-32 printable characters")
+            if reason.startswith("话后"):
+                raise ValueError("话后… is the after-call work's own reason")
+        if len(set(value)) != len(value):
+            raise ValueError("pause reasons repeat")
+        return value
 
 
 class AlertsSettings(_Section):
@@ -465,6 +529,33 @@ class SeatSettings(_Section):
     ami: SeatAmiSettings = SeatAmiSettings()
 
 
+class RecordingSettings(_Section):
+    """Call recording (docs/recording.md): where Asterisk writes, how long files are kept, and
+    the thresholds of the automatic findings."""
+
+    enabled: bool = Field(True, description="record answered, 回访 and dispatch calls")
+    dir: Path = Field(
+        DEFAULT_STATE_DIR / "recordings" / "calls",
+        description="where MixMonitor writes (the same path for Asterisk and the bridge)",
+    )
+    retention_days: int = Field(
+        180, ge=1, le=3650, description="files older than this are deleted (the row stays)"
+    )
+    keeper_interval_s: float = Field(
+        3600.0, ge=1, le=86400, description="how often expired recordings are looked for"
+    )
+    finish_grace_s: float = Field(
+        2.0, ge=0, le=60, description="wait after the call's end for Asterisk to close the files"
+    )
+    stuck_after_s: float = Field(
+        7200.0, ge=60, description="a recording whose end was never reported is closed then"
+    )
+    short_call_s: float = Field(10.0, ge=0, description="finding short_call below this")
+    opening_window_s: float = Field(10.0, ge=1, description="the opening must start within")
+    long_silence_s: float = Field(8.0, ge=1, description="finding long_silence from this")
+    over_talk_s: float = Field(2.0, ge=0.2, description="finding over_talk from this")
+
+
 class Settings(BaseSettings):
     """All settings. Load with :func:`load_settings`."""
 
@@ -483,10 +574,13 @@ class Settings(BaseSettings):
     callback: CallbackSettings = CallbackSettings()
     tracking: TrackingSettings = TrackingSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    agents: AgentsSettings = AgentsSettings()
     alerts: AlertsSettings = AlertsSettings()
     dispatch: DispatchSettings = DispatchSettings()
     calendar: CalendarSettings = CalendarSettings()
     seats: SeatSettings = SeatSettings()
+    outages: OutageSettings = OutageSettings()
+    recording: RecordingSettings = RecordingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -512,3 +606,22 @@ def load_settings(path: Path | None = None) -> Settings:
     if config and not Path(config).is_file():
         raise FileNotFoundError(f"settings file {config} does not exist")
     return Settings()
+
+
+def setting_source(key: str) -> str:
+    """Where the setting ``key`` (dotted, ``web.port``) came from: the environment variable
+    that overrides it, the settings file, or the defaults."""
+    section_key = ".".join(key.split(".")[:2])
+    env = "IVR_" + section_key.upper().replace(".", "__")
+    if env in os.environ:
+        return f"environment {env}"
+    return os.environ.get("IVR_CONFIG") or "(defaults)"
+
+
+class StartupError(Exception):
+    """The bridge cannot start because of one setting; the message says what to do. Shown as
+    one line: ``<file or environment variable>: <key>: <message>``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{setting_source(key)}: {key}: {message}")
+        self.key = key

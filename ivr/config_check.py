@@ -108,7 +108,7 @@ def _from_pydantic(source: str, error: object) -> Problem:
     where = f"environment {env}" if env in os.environ else source
     message = err["msg"]
     if err["type"] == "extra_forbidden":
-        message = "unknown key (misspelt, or not in this version)"
+        message = "unknown key (misspelt, or not in this version): correct or remove it"
     elif "input" in err and not any(word in key for word in _NEVER_ECHOED):
         message += f" (got {err['input']!r:.60})"
     return Problem(where, key, message)
@@ -151,16 +151,35 @@ def _beyond_the_schema(settings: Settings, source: str) -> Iterator[Problem]:
 def _database(settings: Settings, problem) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
     from ivr.db.engine import normalize_url, sqlite_file
 
+    example = "postgresql+asyncpg://user:password@host/database or sqlite+aiosqlite:///path/ivr.db"
     try:
-        path = sqlite_file(normalize_url(settings.database.url))
+        url = normalize_url(settings.database.url)
+        path = sqlite_file(url)
     except Exception:  # a URL SQLAlchemy cannot parse (not echoed: it may hold a password)
-        yield problem("database.url", "not a database URL (dialect+driver://user:password@host/db)")
+        yield problem("database.url", f"not a database URL: write {example}")
+        return
+    driver = url.drivername
+    if driver not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+        yield problem(
+            "database.url",
+            f"{driver} is not a driver the bridge uses: write {example}"
+            if "+" in driver
+            else f"{driver}:// is not a database the bridge opens: write {example}",
+        )
         return
     if path is not None and not path.parent.is_dir():
-        yield problem("database.url", f"the SQLite file's folder {path.parent} does not exist")
+        yield problem(
+            "database.url",
+            f"the SQLite file's folder {path.parent} does not exist: create it "
+            f"(mkdir -p {path.parent}) or correct the path",
+        )
     spool = settings.database.spool_file
     if spool is not None and not spool.parent.is_dir():
-        yield problem("database.spool_file", f"its folder {spool.parent} does not exist")
+        yield problem(
+            "database.spool_file",
+            f"its folder {spool.parent} does not exist: create it (mkdir -p {spool.parent}) "
+            "or correct the path",
+        )
 
 
 def _menu_and_calendar(settings: Settings, problem) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
@@ -180,7 +199,9 @@ def _menu_and_calendar(settings: Settings, problem) -> Iterator[Problem]:  # typ
         try:
             load_calendar(schedule)
         except ScheduleError as exc:
-            yield problem("calendar.schedule_file", str(exc))
+            yield problem(
+                "calendar.schedule_file", str(exc).removeprefix("calendar.schedule_file ")
+            )
 
 
 def _dispatch_policy(settings: Settings, problem) -> Iterator[Problem]:  # type: ignore[no-untyped-def]

@@ -68,3 +68,8 @@ def configure(level: str = "INFO") -> None:
     logging.getLogger("panoramisk").setLevel(max(logging.INFO, root.level))
     # SQLAlchemy's own INFO/DEBUG lines would show statements; never at DEBUG from here.
     logging.getLogger("sqlalchemy").setLevel(max(logging.WARNING, root.level))
+    # Alembic's INFO lines (plugins set up, each revision run) are for its developers: the
+    # bridge and ``ivr db upgrade`` say what the operator needs in one line of their own.
+    logging.getLogger("alembic").setLevel(
+        logging.INFO if root.level <= logging.DEBUG else logging.WARNING
+    )

@@ -6,15 +6,17 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from ivr.domain.agent_state import StateChange
 from ivr.domain.agents import Agent
 from ivr.domain.alert_push import OutboxItem
 from ivr.domain.alerts import Alert, AlertLevel
+from ivr.domain.call_search import CallFilter, CallPage, FoundCall
 from ivr.domain.callbacks import AttemptResult, CallbackContext, Claim, Conversation
 from ivr.domain.calls import CallRecord, CallStep, SpooledCall
 from ivr.domain.deadline_watch import OpenDeadline, WatchedDeadline, Window
@@ -27,10 +29,22 @@ from ivr.domain.dispatch import (
     DispatchContext,
     ShiftView,
 )
+from ivr.domain.outage_files import PlannedOutage
+from ivr.domain.outages import (
+    Customer,
+    Notice,
+    Outage,
+    OutageChange,
+    OutageKind,
+    OutageState,
+)
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
+from ivr.domain.recording_findings import Finding, FindingRules
+from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
 from ivr.domain.speech import Grammar, Hypothesis
+from ivr.domain.transfers import CallTransfer
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
 
@@ -124,6 +138,19 @@ class CallRepository(Protocol):
         """Close as ``lost`` the calls started before ``started_before`` whose channel is not in
         ``present_uids`` and whose end is unknown (or, after an Asterisk restart, came after
         ``cut_since``); how many."""
+        ...
+
+
+class CallSearch(Protocol):
+    """Finding stored calls for the API (``GET /api/calls``), read only."""
+
+    async def find(self, criteria: CallFilter) -> CallPage:
+        """Calls matching ``criteria``, newest first, one page of at most ``criteria.limit``."""
+        ...
+
+    async def get(self, call_id: str, agent_job_number: str | None = None) -> FoundCall | None:
+        """One call with its steps and queue stays; with ``agent_job_number`` only if that
+        agent answered it."""
         ...
 
 
@@ -365,6 +392,10 @@ class WorkOrderStore(Protocol):
 
     async def get(self, order_no: str) -> OrderView: ...
 
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """A new owner (a supervisor's decision, with its reason in the order's history)."""
+        ...
+
     async def list(
         self,
         status: OrderStatus | None = None,
@@ -470,12 +501,187 @@ class StoredOutcomeCounts:
     callback_results: Mapping[tuple[str], int] = field(default_factory=dict)
     dispatch_results: Mapping[tuple[str], int] = field(default_factory=dict)
     alerts: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (level, kind)
+    callers_informed: int = 0  # heard an outage notice and hung up
 
 
 class StoredOutcomes(Protocol):
     """Counts of finished callback attempts, dispatch calls and alerts (for ``/metrics``)."""
 
     async def outcome_counts(self) -> StoredOutcomeCounts: ...
+
+
+class AgentStateStore(Protocol):
+    """Agents' state changes with their times (``ivr.db.agent_states``)."""
+
+    async def record(self, change: StateChange) -> bool:
+        """False when that very change is stored already (another bridge saw it too)."""
+        ...
+
+    async def latest(self, job_number: str) -> StateChange | None: ...
+
+
+class CallTransferStore(Protocol):
+    """Blind transfers, recorded on the call (``ivr.db.agent_states``)."""
+
+    async def record(self, transfer: CallTransfer) -> None: ...
+
+    async def of_call(self, call_id: str) -> list[CallTransfer]: ...
+
+
+class CustomerRegister(Protocol):
+    """The customer register (户号, phones, supply area and feeder)."""
+
+    async def upsert(self, batch: Sequence[Customer]) -> int: ...
+
+    async def get(self, account_no: str) -> Customer: ...
+
+    async def by_phone(self, phone: str) -> list[Customer]: ...
+
+    async def list(
+        self, area: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[Customer]: ...
+
+    async def delete(self, account_no: str) -> None: ...
+
+    async def in_places(self, areas: Iterable[str], feeders: Iterable[str]) -> list[Customer]: ...
+
+
+class OutageRegister(Protocol):
+    """Outages (停电信息) with their history and linked repair orders."""
+
+    async def create(
+        self,
+        kind: OutageKind,
+        areas: Sequence[str],
+        feeders: Sequence[str],
+        starts_at: datetime,
+        expected_at: datetime,
+        cause: str,
+        actor: str,
+        ref: str | None = None,
+    ) -> Outage: ...
+
+    async def import_schedule(
+        self, planned: Sequence[PlannedOutage], actor: str
+    ) -> tuple[int, int, int]: ...
+
+    async def update(self, outage_id: int, values: dict[str, Any], actor: str) -> Outage: ...
+
+    async def close(
+        self, outage_id: int, resolution: str, actor: str
+    ) -> tuple[Outage, int, int]: ...
+
+    async def cancel(self, outage_id: int, reason: str, actor: str) -> Outage: ...
+
+    async def get(self, outage_id: int) -> Outage: ...
+
+    async def list(self, state: OutageState | None = None, limit: int = 100) -> list[Outage]: ...
+
+    async def open_outages(self) -> list[Outage]: ...
+
+    async def history(self, outage_id: int) -> list[OutageChange]: ...
+
+    async def linked_orders(self, outage_id: int) -> list[dict[str, Any]]: ...
+
+    async def informed_counts(self, since: datetime | None = None) -> dict[int, int]: ...
+
+    async def informed_since(self, since: datetime) -> int: ...
+
+
+class OutageLookup(Protocol):
+    """What the menu asks about a caller: the notice for their number or 户号 (in memory)."""
+
+    def for_phone(self, phone: str) -> Notice | None: ...
+
+    def for_account(self, account_no: str) -> Notice | None: ...
+
+    async def account_known(self, account_no: str) -> bool: ...
+
+
+class RecordingStore(Protocol):
+    """Recorded calls and the playback audit (see ``ivr.db.recordings``)."""
+
+    async def started(
+        self,
+        call_id: str,
+        kind: RecordingKind,
+        job_number: str | None,
+        agent_path: str,
+        customer_path: str,
+        failure: str | None = None,
+    ) -> bool: ...
+
+    async def ended(self, call_id: str) -> Recording | None: ...
+
+    async def owner_from_call(self, call_id: str) -> str | None: ...
+
+    async def finished(
+        self,
+        recording_id: int,
+        agent: RecordingFile,
+        customer: RecordingFile,
+        findings: Sequence[Finding],
+        job_number: str | None,
+    ) -> bool: ...
+
+    async def failed(self, recording_id: int, reason: str) -> bool: ...
+
+    async def deleted(self, recording_id: int) -> bool: ...
+
+    async def unfinished(
+        self, ended_before: datetime, started_before: datetime
+    ) -> list[Recording]: ...
+
+    async def expired(self, cutoff: datetime, limit: int = ...) -> list[Recording]: ...
+
+    async def get(self, recording_id: int) -> Recording | None: ...
+
+    async def by_call(self, call_id: str) -> Recording | None: ...
+
+    async def listing(
+        self, job_number: str | None, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[Recording]: ...
+
+    async def audit(
+        self,
+        recording_id: int,
+        principal: str,
+        role: str,
+        job_number: str | None,
+        side: str,
+        byte_range: str | None,
+        outcome: str,
+    ) -> None: ...
+
+    async def playbacks(self, recording_id: int) -> list[dict[str, Any]]: ...
+
+
+class RecordingFiles(Protocol):
+    """The recording files on disk (see ``ivr.recording_files``): measured, analysed, deleted."""
+
+    def measure(self, path: str) -> RecordingFile | None:
+        """Size, duration and SHA-256 of a closed file; ``None`` if missing or not a WAV."""
+        ...
+
+    def stable(self, path: str) -> bool:
+        """The file exists and Asterisk is done writing it (its header is complete)."""
+        ...
+
+    def analyse(
+        self, agent_path: str, customer_path: str, greeting: Path | None, rules: FindingRules
+    ) -> list[Finding]: ...
+
+    def delete(self, path: str) -> bool:
+        """Remove the file; ``False`` if it was not there. Other errors raise."""
+        ...
+
+    def size(self, path: str) -> int | None:
+        """Bytes on disk; ``None`` if the file is missing."""
+        ...
+
+    def read(self, path: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``start`` (a player's range, one chunk at a time)."""
+        ...
 
 
 class WorkspaceLookup(Protocol):

@@ -57,6 +57,8 @@ async def run_demo(settings: Settings, calls: int = len(SCENARIOS)) -> int:
     settings.database.url = f"sqlite+aiosqlite:///{demo_db}"
 
     settings.dispatch = DispatchSettings(dispatcher=True, trunk_context="sim-crews")
+    # the simulated agents take call after call (their wrap-up is the queues' own few seconds)
+    settings.agents = settings.agents.model_copy(update={"wrapup_s": 0.0})
 
     print("1/5 Asterisk sandbox …", flush=True)
     sandbox = AsteriskSandbox.from_settings(settings)

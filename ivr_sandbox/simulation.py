@@ -32,22 +32,37 @@ class SimulatedCaller:
     pause_s: float = 1.5
     hold_s: float = 20.0
     say: str | None = None
+    talk: str | None = None  # said talk_after_s after the keys (to the agent, once answered)
+    talk_after_s: float = 8.0
 
     def __post_init__(self) -> None:
         if not _NUMBER.match(self.number):
             raise ValueError("a simulated caller's number is 3 to 20 digits")
         if not _KEYS.match(self.keys):
             raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
-        if self.say is not None and (not _PATH.match(self.say) or ".." in self.say):
-            raise ValueError("say is an absolute path without extension (letters, digits, _./-)")
+        for path in (self.say, self.talk):
+            if path is not None and (not _PATH.match(path) or ".." in path):
+                raise ValueError(
+                    "say and talk are absolute paths without extension (letters, digits, _./-)"
+                )
 
 
-async def place_call(ami: AmiClient, caller: SimulatedCaller, entry: str = "95598") -> str:
-    """Originate the call; returns the ActionID to match the OriginateResponse event."""
+async def place_call(
+    ami: AmiClient, caller: SimulatedCaller, entry: str = "95598", record_to: str | None = None
+) -> str:
+    """Originate the call; returns the ActionID to match the OriginateResponse event.
+    ``record_to`` (a path without extension, visible to Asterisk) keeps what the caller hears
+    after its keys, for as long as it holds."""
+    if record_to is not None and not _PATH.match(record_to):
+        raise ValueError("a recording path is absolute, letters, digits, '/', '_', '-' and '.'")
     action_id = "sim-" + uuid.uuid4().hex[:12]
     variables = f"SIM_KEYS={caller.keys},SIM_PAUSE={caller.pause_s:g},SIM_HOLD={caller.hold_s:g}"
     if caller.say:
         variables += f",SIM_SAY={caller.say}"
+    if record_to is not None:
+        variables += f",SIM_RECORD={record_to}"
+    if caller.talk:
+        variables += f",SIM_TALK={caller.talk},SIM_TALK_AFTER={caller.talk_after_s:g}"
     await ami.action(
         {
             "Action": "Originate",
@@ -108,9 +123,11 @@ async def log_in_agent(
     queues: list[str],
     answer_after_s: float | str = 0.5,
     talk_s: float = 2.0,
+    say: str | None = None,
 ) -> str:
     """Make ``Local/<id>@sim-agents/n`` a member of ``queues``; ``answer_after_s`` may be
-    ``"never"``. Returns the member interface."""
+    ``"never"``; ``say`` (a WAV path without extension) is played to the caller right after
+    the greeting. Returns the member interface."""
     if not _AGENT_ID.match(agent_id):
         raise ValueError("a simulated agent id is 3 to 6 digits")
     delay = answer_after_s if answer_after_s == "never" else f"{float(answer_after_s):g}"
@@ -119,6 +136,11 @@ async def log_in_agent(
     )
     await ami.action(
         {"Action": "Setvar", "Variable": f"SIM_AGENT_TALK_{agent_id}", "Value": f"{talk_s:g}"}
+    )
+    if say is not None and (not _PATH.match(say) or ".." in say):
+        raise ValueError("say is an absolute path without extension (letters, digits, _./-)")
+    await ami.action(
+        {"Action": "Setvar", "Variable": f"SIM_AGENT_SAY_{agent_id}", "Value": say or ""}
     )
     interface = f"Local/{agent_id}@sim-agents/n"
     for queue in queues:

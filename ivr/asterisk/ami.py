@@ -402,6 +402,36 @@ class AmiClient:
             action["Queue"] = queue
         await self.action(action)
 
+    async def channel_of(self, unique_id: str) -> str | None:
+        """The name of the live channel with this ``Uniqueid`` (``CoreShowChannels``), or None
+        when it is gone: what ``Redirect`` needs, which takes names, not ids."""
+        for event in await self.action_list({"Action": "CoreShowChannels"}, timeout_s=15):
+            if event.get("Event") == "CoreShowChannel" and event.get("Uniqueid") == unique_id:
+                return str(event.get("Channel") or "") or None
+        return None
+
+    async def get_variable(self, channel: str, name: str) -> str | None:
+        """A channel variable (``Getvar``); None when unset or the channel is gone."""
+        try:
+            reply = await self.action({"Action": "Getvar", "Channel": channel, "Variable": name})
+        except AmiError:
+            return None
+        value = str(reply.get("Value") or "")
+        return value or None
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        """Send a live channel to ``context``/``exten``/1 (a blind transfer: it leaves its bridge
+        and the other party's leg ends). Callers validate context and extension."""
+        await self.action(
+            {
+                "Action": "Redirect",
+                "Channel": channel,
+                "Context": context,
+                "Exten": exten,
+                "Priority": "1",
+            }
+        )
+
     async def close(self) -> None:
         self._manager.closing = True
         self._manager.close()

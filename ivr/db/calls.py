@@ -252,6 +252,8 @@ def _decided_values(record: CallRecord) -> dict[str, Any]:
         "menu_path": list(record.menu_path),
         "keys": record.keys,
         "ended_at": _earliest_end(record.ended_at),
+        "outage_id": record.outage_id,
+        "informed": record.informed,
     }
     if record.queue_status:
         values["queue_status"] = record.queue_status
@@ -276,6 +278,8 @@ def _call_values(record: CallRecord) -> dict[str, Any]:
         "keys": record.keys,
         "queue_status": record.queue_status,
         "agent_interface": record.agent_interface,
+        "outage_id": record.outage_id,
+        "informed": record.informed,
     }
 
 
@@ -299,5 +303,7 @@ def _record(row: Row[Any], call_steps: list[CallStep]) -> CallRecord:
         keys=row.keys,
         queue_status=row.queue_status,
         agent_interface=row.agent_interface,
+        outage_id=row.outage_id,
+        informed=bool(row.informed),
         steps=call_steps,
     )

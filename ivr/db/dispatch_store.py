@@ -25,6 +25,7 @@ from ivr.db.dispatch_models import crews_table as crews
 from ivr.db.dispatch_models import jobs_table as jobs
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.leases import LIVE, claim_round
+from ivr.db.outage_links import lead_accepted, not_linked_elsewhere
 from ivr.db.store import SqlStore
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import history_table as history
@@ -309,6 +310,7 @@ class SqlDispatch(SqlStore):
             )
             .values(met_at=now)
         )
+        await lead_accepted(conn, order_id, now)
 
     async def conversation_over(self, action_id: str, plays: int) -> None:
         """The accepted call's leg is done (the goodbye was said)."""
@@ -499,6 +501,7 @@ class SqlDispatch(SqlStore):
                     orders.c.status == OrderStatus.CREATED.value,
                     orders.c.created_at >= now - self._max_age,
                     ~has_job,
+                    not_linked_elsewhere(),  # its outage's dispatch serves it
                 )
             )
         ).scalars()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,6 +69,9 @@ class CallRow(Base):
     keys: Mapped[str] = mapped_column(Text())
     queue_status: Mapped[str | None] = mapped_column(Text())
     agent_interface: Mapped[str | None] = mapped_column(Text())
+    # 0017: the outage whose notice the caller heard, and whether they hung up after it
+    outage_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    informed: Mapped[bool] = mapped_column(Boolean(), server_default=false())
 
 
 class StepRow(Base):

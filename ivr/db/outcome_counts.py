@@ -18,6 +18,7 @@ _DISPATCH = text(
     "SELECT result, count(*) FROM dispatch_calls WHERE result IS NOT NULL GROUP BY result"
 )
 _ALERTS = text("SELECT level, kind, count(*) FROM alerts GROUP BY level, kind")
+_INFORMED = text("SELECT count(*) FROM calls WHERE informed")
 
 
 class SqlOutcomeCounts:
@@ -31,8 +32,10 @@ class SqlOutcomeCounts:
             callbacks = (await conn.execute(_CALLBACKS)).all()
             dispatch = (await conn.execute(_DISPATCH)).all()
             alerts = (await conn.execute(_ALERTS)).all()
+            informed = (await conn.execute(_INFORMED)).scalar_one()
         return StoredOutcomeCounts(
             callback_results={(str(r),): int(n) for r, n in callbacks},
             dispatch_results={(str(r),): int(n) for r, n in dispatch},
             alerts={(str(level), str(kind)): int(n) for level, kind, n in alerts},
+            callers_informed=int(informed),
         )

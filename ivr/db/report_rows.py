@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ivr.db.models import calls_table as calls
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
@@ -33,7 +34,16 @@ class SqlReportRows:
             orders=await self._orders(start, end),
             agents=await self._agents.all(),
             missed_before_cut=await self._missed_before(cut),
+            callers_informed=await self._informed(start, end),
         )
+
+    async def _informed(self, start: datetime, end: datetime) -> int:
+        """Calls of the month whose caller hung up after an outage notice."""
+        query = select(func.count()).where(
+            calls.c.informed.is_(True), calls.c.started_at >= start, calls.c.started_at < end
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def _orders(self, start: datetime, end: datetime) -> list[OrderFact]:
         recorded = (orders.c.created_at >= start) & (orders.c.created_at < end)

@@ -6,17 +6,29 @@ all, so a foreign key to another module's table always resolves. ``ivr.db`` impo
 
 from __future__ import annotations
 
-from ivr.db import alert_models, dispatch_models, models, seat_models, workorder_models
+from ivr.db import (
+    agent_state_models,
+    alert_models,
+    dispatch_models,
+    models,
+    outage_models,
+    recording_models,
+    seat_models,
+    workorder_models,
+)
 from ivr.db.base import Base
 
 metadata = Base.metadata
 
 __all__ = [
     "Base",
+    "agent_state_models",
     "alert_models",
     "dispatch_models",
     "metadata",
     "models",
+    "outage_models",
+    "recording_models",
     "seat_models",
     "workorder_models",
 ]

@@ -92,6 +92,8 @@ def _encode(entry: SpooledCall) -> dict[str, Any]:
             "keys": record.keys,
             "queue_status": record.queue_status,
             "agent_interface": record.agent_interface,
+            "outage_id": record.outage_id,
+            "informed": record.informed,
             "steps": [
                 [s.at.isoformat(), s.kind.value, s.node, s.key, s.detail] for s in record.steps
             ],
@@ -119,6 +121,8 @@ def _decode(data: dict[str, Any]) -> SpooledCall:
             keys=str(raw["keys"]),
             queue_status=raw["queue_status"],
             agent_interface=raw["agent_interface"],
+            outage_id=raw.get("outage_id"),
+            informed=bool(raw.get("informed", False)),
             steps=[
                 CallStep(datetime.fromisoformat(at), StepKind(kind), node, key, detail)
                 for at, kind, node, key, detail in raw["steps"]

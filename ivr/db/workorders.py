@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db.engine import writer
+from ivr.db.outage_links import link_new_repair
 from ivr.db.workorder_models import (
     attempts_table as attempts,
 )
@@ -129,6 +130,10 @@ class SqlWorkOrders:
                         ],
                     )
                 await self._log(conn, order_id, None, OrderStatus.CREATED, actor, None, now)
+                if new.kind is OrderKind.REPAIR:  # one outage, one dispatch
+                    await link_new_repair(
+                        conn, order_id, new.call_id, new.customer_phone.digits, now
+                    )
                 if new.call_id is not None:  # the call ↔ order link, both ways in the API
                     await conn.execute(
                         insert(call_orders).values(
@@ -198,30 +203,62 @@ class SqlWorkOrders:
                 else:
                     raise OrderConflict(f"order {order_no} is already {current.status}")
             else:
-                check_transition(OrderStatus(current.status), OrderStatus.CLOSED)
-                await conn.execute(
-                    update(orders)
-                    .where(orders.c.id == current.id)
-                    .values(
-                        status=OrderStatus.CLOSED.value,
-                        result=result,
-                        close_key=close_key,
-                        closed_at=now,
-                        updated_at=now,
-                    )
-                )
-                await self._log(
-                    conn,
-                    current.id,
-                    OrderStatus(current.status),
-                    OrderStatus.CLOSED,
-                    actor,
-                    None,
-                    now,
-                )
-                await self._meet_deadlines(conn, current.id, OrderStatus.CLOSED, now)
-                await self._schedule_callback(conn, current, now)
+                await self.close_in(conn, current, result, actor, now, close_key=close_key)
         return await self.get(order_no)
+
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """Give the order to another agent (首问负责制: only a supervisor does this, with a
+        reason); a history line at the current status says from whom, to whom and why."""
+        now = self._clock()
+        async with self._writer.begin() as conn:
+            current = await self._lock(conn, order_no)
+            status = OrderStatus(current.status)
+            if status is OrderStatus.ARCHIVED:
+                raise OrderConflict(f"order {order_no} is archived")
+            if current.owner_job_number == owner:
+                raise OrderConflict(f"order {order_no} is owned by {owner} already")
+            note = f"reassigned {current.owner_job_number} → {owner}: {reason}"
+            await self._log(conn, current.id, status, status, actor, note, now)
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id == current.id)
+                .values(owner_job_number=owner, updated_at=now)
+            )
+        return await self.get(order_no)
+
+    async def close_in(
+        self,
+        conn: AsyncConnection,
+        current: Any,
+        result: str,
+        actor: str,
+        now: datetime,
+        *,
+        close_key: str | None = None,
+        callback: bool = True,
+        note: str | None = None,
+    ) -> None:
+        """Close a locked order row inside the caller's transaction (an outage closes its
+        linked orders this way); ``callback=False`` when the customer's 回访 is owed by
+        another order of the same outage."""
+        check_transition(OrderStatus(current.status), OrderStatus.CLOSED)
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == current.id)
+            .values(
+                status=OrderStatus.CLOSED.value,
+                result=result,
+                close_key=close_key,
+                closed_at=now,
+                updated_at=now,
+            )
+        )
+        await self._log(
+            conn, current.id, OrderStatus(current.status), OrderStatus.CLOSED, actor, note, now
+        )
+        await self._meet_deadlines(conn, current.id, OrderStatus.CLOSED, now)
+        if callback:
+            await self._schedule_callback(conn, current, now)
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 class Role(StrEnum):
     AGENT = "agent"  # a customer representative: their own state and work
     SUPERVISOR = "supervisor"  # watches the figures, manages agents and escalations
+    INSPECTOR = "inspector"  # quality inspection (质检): hears every call's recording
     INTEGRATION = "integration"  # the outside work-order system
     ADMIN = "admin"  # everything, including tokens
 

@@ -14,6 +14,10 @@ JOB_NUMBER = re.compile(rf"^[0-9]{{1,{spoken.JOB_NUMBER_MAX_DIGITS}}}$")
 # syntax (no '&', ',', '/', '@', spaces). Checked here and again in the dialplan.
 PHONE_DEVICE = re.compile(r"^PJSIP/[A-Za-z0-9_-]{1,40}$")
 AGENT_DIAL_CONTEXT = "agent-dial"  # shipped in asterisk_conf/extensions.conf
+# The pause reason of after-call work (话后处理): the bridge pauses an agent with it when their
+# call ends and unpauses them when the wrap-up time is over (``ivr.services.wrap_up``); an
+# agent or supervisor can never pause with it themselves.
+AFTER_CALL_WORK_REASON = "话后处理"
 
 
 def greeting_text(job_number: str) -> str:

@@ -64,6 +64,8 @@ class CallRecord:
     keys: str = ""  # every key pressed, in order, valid or not
     queue_status: str | None = None  # Asterisk's QUEUESTATUS after the queue, if any
     agent_interface: str | None = None  # the queue member who answered, if any
+    outage_id: int | None = None  # the outage whose notice the caller heard
+    informed: bool = False  # heard the notice and hung up: served by it (deflected)
     steps: list[CallStep] = field(default_factory=list)
 
 

@@ -287,6 +287,12 @@ class MenuSession:
         self._enter(self.tree.start)
         return self._offer(self.tree.greeting)
 
+    def back_to_start(self) -> Prompt:
+        """Back to the main menu from outside the tree (after an outage notice)."""
+        self._step(StepKind.BACK)
+        self._enter(self.tree.start)
+        return self._offer()
+
     def _out_of_time(self) -> bool:
         """A caller who keeps the menu going (keys, replays, speech) past ``max_menu_s``
         is handed to a person: no loop in the menu is endless."""

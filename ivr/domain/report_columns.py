@@ -44,6 +44,7 @@ CENTRE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("satisfaction_rate", "满意率", "ratio"),
     ("satisfaction_target", "满意率目标", "ratio"),
     ("satisfaction_target_met", "满意率达标", "bool"),
+    ("callers_informed", "停电通知后挂机(已告知)", "int"),
 )
 
 AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (

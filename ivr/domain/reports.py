@@ -150,6 +150,7 @@ class MonthRows:
     agents: Sequence[Agent]
     # (order_no, deadline) for missed deadlines of any order, due before the snapshot
     missed_before_cut: Sequence[tuple[str, DeadlineFact]] = ()
+    callers_informed: int = 0  # started in the month, hung up after an outage notice
 
 
 # ------------------------------------------------------------------------------- figures out
@@ -197,6 +198,7 @@ class CentreFigures:
     satisfaction_rate: float | None
     satisfaction_target: float
     satisfaction_target_met: bool | None
+    callers_informed: int = 0  # served by an outage notice (hung up after hearing it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +317,7 @@ def centre_figures(
         satisfaction_rate=rate,
         satisfaction_target=SATISFACTION_TARGET,
         satisfaction_target_met=None if rate is None else rate >= SATISFACTION_TARGET,
+        callers_informed=rows.callers_informed,
     )
 
 

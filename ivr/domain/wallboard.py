@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from ivr.domain.agents import AFTER_CALL_WORK_REASON
+
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
@@ -132,6 +134,7 @@ class AgentFacts:
     being_rung: bool  # an open ring of a waiting caller to this interface
     talking: bool  # a queue call this interface answered is connected
     paused: bool
+    pause_reason: str
     device: str  # Asterisk's member state (``MemberState`` value)
     seconds_since_call_ended: float | None  # their last answered call's end; None: none seen
     last_ring_missed_s_ago: float | None  # their last finished ring was missed, this long ago
@@ -144,6 +147,8 @@ def agent_state(facts: AgentFacts, after_call_work_s: float, not_answering_s: fl
         return AgentState.RINGING
     if facts.talking or facts.device in ("in_call", "busy", "on_hold"):
         return AgentState.TALKING
+    if facts.paused and facts.pause_reason == AFTER_CALL_WORK_REASON:
+        return AgentState.AFTER_CALL_WORK  # the bridge's own wrap-up pause ([agents] wrapup_s)
     if facts.paused:
         return AgentState.PAUSED
     if facts.device in ("unavailable", "invalid"):

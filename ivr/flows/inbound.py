@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, StepKind
-from ivr.domain.menu import DTMF_KEYS, MenuSession, MenuTree, Prompt, Route
+from ivr.domain.menu import DTMF_KEYS, Action, MenuSession, MenuTree, Prompt, Route
 from ivr.domain.privacy import mask_number
 from ivr.domain.speech import Grammar, Heard, Silence, interpret
+from ivr.flows import outage_notice
+from ivr.flows.outage_notice import NoticeDeps
 from ivr.ports import CallJournal, Channel, PromptLibrary, Recognizer
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class InboundDeps:
     journal: CallJournal
     clock: Callable[[], datetime] = utc_now
     speech: SpeechDeps | None = None
+    notices: NoticeDeps | None = None  # outage notices (storm days), when the register is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,24 +88,38 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
         action = session.start()
         _sync(record, session)
         deps.journal.opened(record)
+        if deps.notices is not None:
+            action = await _greeting_notice(channel, action, record, session, deps, deps.notices)
         recordings = 0
-        while isinstance(action, Prompt):
-            key = await _play(channel, action, deps)
-            if key is None and action.grammar is not None and deps.speech is not None:
-                recordings += 1
-                name = f"{record.call_id}-{recordings}"
-                key, heard = await _listen(channel, action.grammar, name, deps.speech)
-                if key is None and heard is not None:
-                    action = session.on_speech(heard)
-                    continue
-            if key is None:
-                key = await channel.wait_for_digit(deps.menu.digit_timeout_ms)
-            action = session.on_key(key) if key is not None else session.on_timeout()
+        while True:
+            while isinstance(action, Prompt):
+                key = await _play(channel, action, deps)
+                if key is None and action.grammar is not None and deps.speech is not None:
+                    recordings += 1
+                    name = f"{record.call_id}-{recordings}"
+                    key, heard = await _listen(channel, action.grammar, name, deps.speech)
+                    if key is None and heard is not None:
+                        action = session.on_speech(heard)
+                        continue
+                if key is None:
+                    key = await channel.wait_for_digit(deps.menu.digit_timeout_ms)
+                action = session.on_key(key) if key is not None else session.on_timeout()
+            notices = deps.notices
+            if notices is None or action.by_default or action.choice != notices.menu_choice:
+                break
+            moved = await outage_notice.outage_info(
+                channel, record, session, deps.prompts, notices, deps.clock
+            )
+            if moved is False:
+                break  # nothing to read: the queue the menu names, as before
+            back = session.back_to_start()
+            action = session.on_key(moved) if isinstance(moved, str) and moved != "2" else back
         _sync(record, session)
         await _route(channel, action, record, deps)
     except CallerHungUp:
         _sync(record, session)
         record.outcome = CallOutcome.ABANDONED_IN_MENU
+        record.informed = record.outage_id is not None  # left after hearing the notice
         record.ended_at = deps.clock()
         record.steps.append(CallStep(record.ended_at, StepKind.HANGUP, session.node or None))
         log.info("call %s: caller hung up in the menu", record.call_id)
@@ -116,6 +133,29 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
     finally:
         deps.journal.closed(record)
     return record
+
+
+async def _greeting_notice(
+    channel: Channel,
+    action: Prompt,
+    record: CallRecord,
+    session: MenuSession,
+    deps: InboundDeps,
+    notices: NoticeDeps,
+) -> Action:
+    """A caller under an active outage hears its notice right after the greeting; 2 or
+    silence goes on to the menu (without the greeting again), another key is a menu choice."""
+    notice = notices.lookup.for_phone(record.caller_number)
+    if notice is None:
+        return action
+    greeting, *rest = action.texts
+    await channel.play(await deps.prompts.prompt_path(greeting))
+    key = await outage_notice.offer(
+        channel, notice, record, session, deps.prompts, notices, deps.clock
+    )
+    if key is None or key == outage_notice.MENU:
+        return Prompt(action.node, tuple(rest), action.grammar)
+    return session.on_key(key)
 
 
 async def _play(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | None:

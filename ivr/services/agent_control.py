@@ -1,17 +1,23 @@
 """Agents log in and out of their skills' queues and pause, through AMI; who may do it.
 
 An agent may act only on themselves (matched by job number); supervisors (and admins) on
-anyone. Asterisk is the truth for state: this service changes it, the call tracker reports it.
+anyone. Asterisk is the truth for live state: this service changes it, the call tracker reports
+it; every change made here is also stored with its time (``AgentStateStore``), which the
+monthly report adds up.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from ivr.domain.access import Principal, Role
+from ivr.domain.agent_state import AgentState, StateChange
 from ivr.domain.agents import (
+    AFTER_CALL_WORK_REASON,
     AGENT_DIAL_CONTEXT,
     JOB_NUMBER,
     PHONE_DEVICE,
@@ -19,6 +25,9 @@ from ivr.domain.agents import (
     device_state_interface,
     phone_member_interface,
 )
+from ivr.ports import AgentStateStore
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME = re.compile(r"^q-[a-z0-9-]{1,30}$")
 MEMBER_INTERFACE = re.compile(r"^(PJSIP/[A-Za-z0-9_-]{1,40}|Local/[0-9]{1,16}@[a-z0-9-]{1,40}/n)$")
@@ -102,6 +111,14 @@ def _simulated_member(interface: str, context: str | None) -> bool:
     return re.fullmatch(rf"Local/[0-9]{{1,16}}@{context}/n", interface) is not None
 
 
+def actor_of(who: Principal) -> str:
+    """Who made a change, as stored with it (``role:工号`` or ``role:name``)."""
+    return f"{who.role.value}:{who.job_number or who.name}"[:64]
+
+
+StateListener = Callable[[StateChange], None]
+
+
 class AgentControl:
     def __init__(
         self,
@@ -109,8 +126,14 @@ class AgentControl:
         queues: QueueControl | None,
         test_phone_context: str | None = None,
         logging_in: Callable[[Agent], None] | None = None,
+        states: AgentStateStore | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._agents = agents
+        self.states = states  # where every change is stored with its time (None: not stored)
+        self.clock = clock
+        # told every change made here (after-call work drops its timer on a pause or logout)
+        self.listeners: list[StateListener] = []
         self.queues = queues  # set once AMI is configured
         self.test_phone_context = test_phone_context  # sandbox stand-in phones, never a site
         self.test_member_context: str | None = None  # sandbox simulated agents, never a site
@@ -132,6 +155,7 @@ class AgentControl:
             self._logging_in(agent)
         for queue in agent.skills:
             await queues.queue_add(queue, agent.interface, agent.job_number, state_interface)
+        await self.record(agent.job_number, AgentState.READY, "", actor_of(who))
         return agent
 
     async def log_out(self, who: Principal, job_number: str) -> Agent:
@@ -140,13 +164,53 @@ class AgentControl:
             await queues.queue_remove(queue, agent.interface)
         if agent.device is not None:
             await queues.set_agent_device(agent.job_number, None)
+        await self.record(agent.job_number, AgentState.LOGGED_OUT, "", actor_of(who))
         return agent
 
     async def pause(self, who: Principal, job_number: str, paused: bool, reason: str) -> Agent:
         agent, queues = await self._allowed(who, job_number)
         if not reason.isprintable() or len(reason) > 64:
             raise AgentControlError(400, "reason is at most 64 printable characters")
+        if reason == AFTER_CALL_WORK_REASON:
+            raise AgentControlError(400, f"{AFTER_CALL_WORK_REASON} is set by the bridge only")
         await queues.queue_pause(None, agent.interface, paused, reason)
+        state = AgentState.PAUSED if paused else AgentState.READY
+        await self.record(agent.job_number, state, reason if paused else "", actor_of(who))
+        return agent
+
+    async def record(self, job_number: str, state: AgentState, reason: str, actor: str) -> bool:
+        """Store a change made now (Asterisk has taken it) and tell the listeners. A store
+        that fails loses the line in the report, never the change itself: logged, not raised."""
+        if self.clock is None:
+            return False
+        return await self.record_change(StateChange(job_number, state, self.clock(), reason, actor))
+
+    async def record_change(self, change: StateChange) -> bool:
+        for listener in self.listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener's bug must not undo what Asterisk already did
+                log.exception("agent state listener failed")
+        if self.states is None:
+            return False
+        try:
+            return await self.states.record(change)
+        except Exception:
+            log.exception(
+                "could not store agent %s's change to %s", change.job_number, change.state.value
+            )
+            return False
+
+    async def agent(self, job_number: str) -> Agent | None:
+        return await self._agents.get(job_number)
+
+    async def own_agent(self, who: Principal) -> Agent:
+        """The calling agent's own record (the ``/api/agents/me`` routes)."""
+        if who.role is not Role.AGENT or who.job_number is None:
+            raise AgentControlError(403, "only an agent's own token has a 'me'")
+        agent = await self._agents.get(who.job_number)
+        if agent is None:
+            raise AgentControlError(404, f"no agent with job number {who.job_number}")
         return agent
 
     async def _allowed(self, who: Principal, job_number: str) -> tuple[Agent, QueueControl]:

@@ -132,7 +132,14 @@ class CallTracking:
         except Exception as exc:
             self._roster_failures += 1
             if self._roster_failures == 1:  # once per outage, not every RETRY_S
-                log.exception("could not read the agents table; job numbers may be missing")
+                # one line (a database outage is already reported as such); the traceback
+                # only when asked for with --log-level DEBUG
+                log.warning(
+                    "could not read the agents table (%s); job numbers may be missing until it"
+                    " can be read",
+                    f"{type(exc).__name__}: {exc}".splitlines()[0][:200],
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
             else:
                 log.debug("agents table still unreadable (%s)", type(exc).__name__)
             return False

@@ -26,7 +26,7 @@ from ivr.domain.wallboard import (
     level,
     state_label,
 )
-from ivr.ports import AgentDirectory
+from ivr.ports import AgentDirectory, OutageRegister
 from ivr.services.call_tracking import CallTracking
 from ivr.services.security_events import SecurityEvents
 
@@ -39,6 +39,7 @@ class DashboardSource:
     cache_s: float = 1.0
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     rules: WallboardRules = field(default_factory=WallboardRules)
+    outages: OutageRegister | None = None  # storm days: callers informed by a notice today
     _cached: tuple[float, dict[str, Any]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
@@ -57,6 +58,8 @@ class DashboardSource:
                 "by_queue": {q: f.as_dict() for q, f in report.by_queue.items()},
                 "by_agent": {a: f.as_dict() for a, f in report.by_agent.items()},
             }
+            if self.outages is not None:
+                figures["callers_informed"] = await self.outages.informed_since(self.day_start(now))
             self._cached = (time.monotonic(), figures)
         security = self.security.counts() if self.security is not None else {}
         live = self._live(await self.agents.all())
@@ -169,6 +172,7 @@ class DashboardSource:
                 being_rung=interface in history.rung,
                 talking=interface in history.talking,
                 paused=paused,
+                pause_reason=reason,
                 device=device,
                 seconds_since_call_ended=history.since_call_ended(interface),
                 last_ring_missed_s_ago=history.last_ring_missed(interface),

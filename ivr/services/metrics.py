@@ -227,6 +227,11 @@ class _StoredOutcomesCollector(Collector):
             for key, value in sorted(values.items()):
                 family.add_metric(list(key), value)
             yield family
+        yield CounterMetricFamily(
+            "ivr_outage_callers_informed",
+            "callers who hung up after an outage notice (all bridges, from the database)",
+            value=counts.callers_informed,
+        )
 
 
 class _LiveStateCollector(Collector):

@@ -27,11 +27,15 @@ class SchemaMigration:
         on_ready: Callable[[], Awaitable[None]],
         retry_s: float = RETRY_S,
         retry_max_s: float = RETRY_MAX_S,
+        setting: str = "the database",
     ) -> None:
+        """``setting``: how the log names where the database is configured (``database.url
+        (/etc/ivr95598/ivr.toml)``), so the operator knows what to check."""
         self._migrate = migrate
         self._on_ready = on_ready
         self._retry_s = retry_s
         self._retry_max_s = retry_max_s
+        self._setting = setting
         self.done = asyncio.Event()
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
@@ -52,10 +56,13 @@ class SchemaMigration:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             if self.failures == 1:
                 log.error(
-                    "DATABASE UNREACHABLE at start (%s): calls are served and their records "
-                    "kept for later; the schema migration is retried in the background, and "
-                    "the dialer, dispatcher and time-limit watch start once it is done",
+                    "DATABASE UNREACHABLE at start: %s: %s. Calls are served and their records "
+                    "kept; the schema migration is retried in the background, and the dialer, "
+                    "dispatcher and time-limit watch start once it is done. Check that the "
+                    "database runs and that %s is right",
+                    self._setting,
                     reason,
+                    self._setting.split(" ")[0],
                 )
             else:
                 log.warning("schema migration attempt %d failed (%s)", self.failures, reason)

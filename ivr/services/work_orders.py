@@ -14,9 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.domain.workorders import NewOrder, OrderConflict, OrderKind, OrderStatus, OrderView
-from ivr.ports import DispatchAcceptances, WorkOrderStore
+from ivr.ports import AgentDirectory, DispatchAcceptances, WorkOrderStore
 
 log = logging.getLogger(__name__)
+
+
+class UnknownOwner(LookupError):
+    """A reassignment to a job number no agent has."""
 
 
 def _nobody() -> None:
@@ -38,8 +42,10 @@ class WorkOrderService:
         store: WorkOrderStore,
         wake: OrderWakeups | None = None,
         acceptances: DispatchAcceptances | None = None,
+        agents: AgentDirectory | None = None,
     ) -> None:
         self._store = store
+        self._agents = agents  # who may own an order (reassign checks the new owner)
         self.wake = wake or OrderWakeups()
         self._acceptances = acceptances
 
@@ -91,6 +97,15 @@ class WorkOrderService:
 
     async def get(self, order_no: str) -> OrderView:
         return await self._store.get(order_no)
+
+    async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
+        """Another agent owns the order from now on (首问负责制: a supervisor's decision, never
+        a transfer's); the new owner must be a registered agent."""
+        if self._agents is not None and await self._agents.get(owner) is None:
+            raise UnknownOwner(f"no agent with job number {owner}")
+        view = await self._store.reassign(order_no, owner, reason, actor)
+        log.info("work order %s reassigned to %s by %s", order_no, owner, actor)
+        return view
 
     async def list(
         self,

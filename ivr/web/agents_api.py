@@ -16,13 +16,14 @@ from ivr.services.agent_control import AgentControl, AgentControlError, check_ag
 from ivr.services.call_tracking import CallTracking
 from ivr.services.seats import SeatService
 from ivr.web.auth import principal, requires
+from ivr.web.json_body import error_response, json_response
 from ivr.web.requests import StrictIn, parse_body
 
 log = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return error_response(message, status)
 
 
 class AgentIn(StrictIn):
@@ -76,7 +77,7 @@ def add_agent_routes(
         agents = await directory.all()
         if who.role is Role.AGENT:
             agents = [a for a in agents if a.job_number == who.job_number]
-        return web.json_response({"agents": [_agent_json(a, tracking) for a in agents]})
+        return json_response(request, {"agents": [_agent_json(a, tracking) for a in agents]})
 
     @requires(Role.SUPERVISOR)
     async def put_agent(request: web.Request) -> web.Response:
@@ -100,7 +101,7 @@ def add_agent_routes(
         except AgentControlError as exc:
             return _error(exc.status, str(exc))
         tracking.agents_changed()  # the tracker's roster names the agent's calls from now on
-        return web.json_response(_agent_json(agent, tracking), status=200)
+        return json_response(request, _agent_json(agent, tracking), status=200)
 
     def action(kind: str) -> Any:
         @requires(Role.SUPERVISOR, Role.AGENT)
@@ -122,7 +123,7 @@ def add_agent_routes(
                 log.warning("agent %s %s failed: %s", job, kind, exc)
                 return _error(503, f"Asterisk did not accept the {kind}: {exc}")
             log.info("agent %s: %s by %s", job, kind, who.name)
-            return web.json_response({"done": kind, "agent": _agent_json(agent, tracking)})
+            return json_response(request, {"done": kind, "agent": _agent_json(agent, tracking)})
 
         return handler
 

@@ -24,7 +24,8 @@ from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, state_of
 from ivr.ports import AlertLog, DeadlineBoard
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
-from ivr.web.requests import ORDER_NO, actor, path_id, query_limit
+from ivr.web.json_body import json_response
+from ivr.web.requests import ORDER_NO, actor, path_id, query_choice, query_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +61,13 @@ def _since(raw: str | None) -> datetime | None:
 @requires(Role.SUPERVISOR)
 async def list_alerts(request: web.Request) -> web.Response:
     query = request.query
-    state, level = query.get("state", "open"), query.get("level")
+    state = query_choice(query, "state", list(_STATES), "open") or "open"
+    level = query_choice(query, "level", [v.value for v in AlertLevel])
     limit = query_limit(query)
-    if state not in _STATES or level not in (None, "warning", "breach") or not 1 <= limit <= 500:
-        raise json_error(
-            web.HTTPBadRequest,
-            "state is open|acknowledged|all; level is warning|breach; limit is 1-500",
-        )
     rows = await request.app[DEPS].alerts.list(
         _STATES[state], AlertLevel(level) if level else None, _since(query.get("since")), limit
     )
-    return web.json_response({"alerts": rows})
+    return json_response(request, {"alerts": rows})
 
 
 @requires(Role.SUPERVISOR)
@@ -80,15 +77,14 @@ async def acknowledge(request: web.Request) -> web.Response:
         row = await request.app[DEPS].alerts.acknowledge(alert_id, actor(principal(request)))
     except AlertNotFound:
         raise json_error(web.HTTPNotFound, "no such alert") from None
-    return web.json_response(row)
+    return json_response(request, row)
 
 
 @requires(Role.SUPERVISOR)
 async def list_deadlines(request: web.Request) -> web.Response:
-    wanted = _DEADLINE_STATES.get(request.query.get("state", "attention"))
+    state = query_choice(request.query, "state", list(_DEADLINE_STATES), "attention")
+    wanted = _DEADLINE_STATES[state or "attention"]
     order_no = request.query.get("order_no")
-    if wanted is None:
-        raise json_error(web.HTTPBadRequest, "state is attention|at_risk|overdue|open")
     if order_no is not None and not ORDER_NO.match(order_no):
         raise json_error(web.HTTPBadRequest, "order_no is 20 of 0-9 A-F")
     deps = request.app[DEPS]
@@ -122,7 +118,7 @@ async def list_deadlines(request: web.Request) -> web.Response:
                 "breached": d.breached,
             }
         )
-    return web.json_response({"at": now.isoformat(), "orders": list(orders.values())})
+    return json_response(request, {"at": now.isoformat(), "orders": list(orders.values())})
 
 
 def add_routes(app: web.Application, deps: AlertsDeps) -> None:

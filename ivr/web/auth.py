@@ -76,6 +76,8 @@ def auth_middleware(
                 headers={"WWW-Authenticate": 'Bearer realm="ivr95598"'},
             )
         throttle.succeeded(source)
+        if (missing := request.match_info.http_exception) is not None:
+            raise _no_route(request, missing)  # known only to a caller with a token
         allowed = getattr(target, _ROLES_ATTR, frozenset())
         if not found.may(allowed):
             raise _error(web.HTTPForbidden, f"role {found.role.value!r} may not do this")
@@ -94,8 +96,25 @@ def _error(
     kind: type[web.HTTPException], message: str, headers: dict[str, str] | None = None
 ) -> web.HTTPException:
     return kind(
-        text=json.dumps({"error": message}), content_type="application/json", headers=headers
+        text=json.dumps({"error": message}, ensure_ascii=False),
+        content_type="application/json",
+        headers=headers,
     )
+
+
+def _no_route(request: web.Request, missing: web.HTTPException) -> web.HTTPException:
+    """404 for a path the API does not have, 405 (with ``Allow``) for a method it does not take."""
+    path = request.path[:200]
+    if isinstance(missing, web.HTTPMethodNotAllowed):
+        allowed = sorted(missing.allowed_methods)
+        message = f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}"
+        return web.HTTPMethodNotAllowed(
+            request.method,
+            allowed,
+            text=json.dumps({"error": message}, ensure_ascii=False),
+            content_type="application/json",
+        )
+    return _error(web.HTTPNotFound, f"no such route: {path}")
 
 
 def _too_many(wait_s: float) -> web.HTTPException:

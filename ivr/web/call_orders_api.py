@@ -15,6 +15,7 @@ from ivr.domain.access import Role
 from ivr.ports import WorkspaceLookup
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.requests import to_json
 
 LOOKUP = web.AppKey("workspace_lookup", WorkspaceLookup)
@@ -34,7 +35,7 @@ async def call_work_orders(request: web.Request) -> web.Response:
     orders = await lookup.call_orders(call_id)
     if orders is None:
         raise json_error(web.HTTPNotFound, "no such call")
-    return web.json_response({"call_id": call_id, "work_orders": to_json(orders)})
+    return json_response(request, {"call_id": call_id, "work_orders": to_json(orders)})
 
 
 def add_routes(app: web.Application, lookup: WorkspaceLookup) -> None:

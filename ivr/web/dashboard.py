@@ -22,6 +22,7 @@ from aiohttp import web
 from ivr.domain.access import Role
 from ivr.services.dashboard import DashboardSource
 from ivr.web.auth import public, requires
+from ivr.web.json_body import json_response
 
 _FILES = resources.files("ivr.web").joinpath("dashboard_page")
 PAGE = _FILES.joinpath("dashboard.html").read_text(encoding="utf-8")
@@ -60,8 +61,10 @@ def add_dashboard_routes(app: web.Application, source: DashboardSource) -> None:
         )
 
     @requires(Role.SUPERVISOR)
-    async def data(_request: web.Request) -> web.Response:
-        return web.json_response(await source.snapshot(), headers={"Cache-Control": "no-store"})
+    async def data(request: web.Request) -> web.Response:
+        return json_response(
+            request, await source.snapshot(), headers={"Cache-Control": "no-store"}
+        )
 
     app.router.add_get("/dashboard", page)
     app.router.add_get("/dashboard/assets/{name}", asset)

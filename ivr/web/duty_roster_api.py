@@ -22,6 +22,7 @@ from ivr.domain.privacy import mask_number
 from ivr.ports import DispatchHistory, DutyRoster
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.requests import StrictIn, parse_body, path_id, path_order_no, to_json
 
 ROSTER = web.AppKey("duty_roster", DutyRoster)
@@ -86,8 +87,8 @@ def _instant(request: web.Request, name: str, default: datetime) -> datetime:
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
 async def list_crews(request: web.Request) -> web.Response:
     who = principal(request)
-    return web.json_response(
-        {"crews": [_crew_out(c, who) for c in await request.app[ROSTER].crews()]}
+    return json_response(
+        request, {"crews": [_crew_out(c, who) for c in await request.app[ROSTER].crews()]}
     )
 
 
@@ -97,7 +98,7 @@ async def get_crew(request: web.Request) -> web.Response:
         crew = await request.app[ROSTER].crew(path_id(request, "crew_id", "crew"))
     except RosterNotFound:
         raise json_error(web.HTTPNotFound, "no such crew") from None
-    return web.json_response(_crew_out(crew, principal(request)))
+    return json_response(request, _crew_out(crew, principal(request)))
 
 
 @requires(Role.SUPERVISOR)
@@ -109,7 +110,7 @@ async def add_crew(request: web.Request) -> web.Response:
         crew = await request.app[ROSTER].add_crew(body.name, phone, body.active)
     except RosterConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_crew_out(crew, principal(request)), status=201)
+    return json_response(request, _crew_out(crew, principal(request)), status=201)
 
 
 @requires(Role.SUPERVISOR)
@@ -124,7 +125,7 @@ async def update_crew(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, "no such crew") from None
     except RosterConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_crew_out(crew, principal(request)))
+    return json_response(request, _crew_out(crew, principal(request)))
 
 
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
@@ -135,7 +136,7 @@ async def list_shifts(request: web.Request) -> web.Response:
     if not start < end or end - start > _MAX_RANGE:
         raise json_error(web.HTTPBadRequest, "from must be before to, at most 62 days apart")
     shifts = await request.app[ROSTER].shifts(start, end)
-    return web.json_response({"shifts": [to_json(asdict(s)) for s in shifts]})
+    return json_response(request, {"shifts": [to_json(asdict(s)) for s in shifts]})
 
 
 @requires(Role.SUPERVISOR)
@@ -149,7 +150,7 @@ async def add_shift(request: web.Request) -> web.Response:
         raise json_error(web.HTTPUnprocessableEntity, "crew_id: no such crew") from None
     except ValueError as exc:
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
-    return web.json_response(to_json(asdict(shift)), status=201)
+    return json_response(request, to_json(asdict(shift)), status=201)
 
 
 @requires(Role.SUPERVISOR)
@@ -158,7 +159,7 @@ async def remove_shift(request: web.Request) -> web.Response:
         await request.app[ROSTER].remove_shift(path_id(request, "shift_id", "shift"))
     except RosterNotFound:
         raise json_error(web.HTTPNotFound, "no such shift") from None
-    return web.json_response({"removed": True})
+    return json_response(request, {"removed": True})
 
 
 @requires(Role.SUPERVISOR, Role.INTEGRATION)
@@ -167,7 +168,8 @@ async def on_duty(request: web.Request) -> web.Response:
     moment = _instant(request, "at", datetime.now(UTC))
     who = principal(request)
     crews = await request.app[ROSTER].on_duty(moment)
-    return web.json_response(
+    return json_response(
+        request,
         {
             "at": moment.isoformat(),
             "crews": [
@@ -179,7 +181,7 @@ async def on_duty(request: web.Request) -> web.Response:
                 }
                 for n, c in enumerate(crews, 1)
             ],
-        }
+        },
     )
 
 
@@ -193,7 +195,7 @@ async def order_dispatch(request: web.Request) -> web.Response:
     if not _sees_numbers(principal(request)):
         for call in found["calls"]:
             call["phone"] = mask_number(call["phone"])
-    return web.json_response({"order_no": order_no, "dispatch": to_json(found)})
+    return json_response(request, {"order_no": order_no, "dispatch": to_json(found)})
 
 
 def add_routes(app: web.Application, roster: DutyRoster, dispatch: DispatchHistory) -> None:

@@ -16,7 +16,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_error(kind: type[web.HTTPException], message: str, **extra: Any) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message, **extra}), content_type="application/json")
+    return kind(
+        text=json.dumps({"error": message, **extra}, ensure_ascii=False),
+        content_type="application/json",
+    )
 
 
 async def read_json(request: web.Request) -> Any:
@@ -52,6 +55,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             for k, v in exc.headers.items()
             if k.lower() not in ("content-type", "content-length")
         }
-        return web.json_response(
-            {"error": exc.reason or "refused"}, status=exc.status, headers=headers
+        return web.Response(
+            text=json.dumps({"error": exc.reason or "refused"}, ensure_ascii=False),
+            status=exc.status,
+            headers=headers,
+            content_type="application/json",
         )

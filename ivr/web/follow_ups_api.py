@@ -19,7 +19,17 @@ from ivr.domain.follow_ups import FollowUpConflict, FollowUpNotFound
 from ivr.ports import FollowUpDesk
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
-from ivr.web.requests import NO_CONTROLS, StrictIn, actor, parse_body, path_id, query_limit, to_json
+from ivr.web.json_body import json_response
+from ivr.web.requests import (
+    NO_CONTROLS,
+    StrictIn,
+    actor,
+    parse_body,
+    path_id,
+    query_choice,
+    query_limit,
+    to_json,
+)
 
 FOLLOW_UPS = web.AppKey("follow_ups", FollowUpDesk)
 Note = Annotated[
@@ -41,14 +51,11 @@ class RequeueIn(StrictIn):
 @requires(Role.SUPERVISOR)
 async def list_follow_ups(request: web.Request) -> web.Response:
     query = request.query
-    state, flagged = query.get("state", "open"), query.get("flagged")
+    state = query_choice(query, "state", list(_STATES), "open") or "open"
+    flagged = query_choice(query, "flagged", ["true", "false"])
     limit = query_limit(query)
-    if state not in _STATES or flagged not in _FLAGS or not 1 <= limit <= 500:
-        raise json_error(
-            web.HTTPBadRequest, "state is open|resolved|all; flagged is true|false; limit is 1-500"
-        )
     rows = await request.app[FOLLOW_UPS].list(_STATES[state], _FLAGS[flagged], limit)
-    return web.json_response({"follow_ups": to_json(rows)})
+    return json_response(request, {"follow_ups": to_json(rows)})
 
 
 @requires(Role.SUPERVISOR)
@@ -57,7 +64,7 @@ async def get_follow_up(request: web.Request) -> web.Response:
         row = await request.app[FOLLOW_UPS].get(path_id(request, "follow_up_id", "follow-up"))
     except FollowUpNotFound:
         raise json_error(web.HTTPNotFound, "no such follow-up") from None
-    return web.json_response(to_json(row))
+    return json_response(request, to_json(row))
 
 
 @requires(Role.SUPERVISOR)
@@ -84,7 +91,7 @@ async def _decide(
         raise json_error(web.HTTPNotFound, "no such follow-up") from None
     except FollowUpConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(to_json(row))
+    return json_response(request, to_json(row))
 
 
 def add_routes(app: web.Application, store: FollowUpDesk) -> None:

@@ -11,11 +11,12 @@ from aiohttp import web
 
 from ivr.services.readiness import Readiness
 from ivr.web.auth import public
+from ivr.web.json_body import json_response
 
 
 def add_health_routes(app: web.Application, readiness: Readiness) -> None:
     @public
-    async def ready(_request: web.Request) -> web.Response:
+    async def ready(request: web.Request) -> web.Response:
         report = await readiness.report()
         body = {
             "status": "ready" if report.ready else "not ready",
@@ -25,8 +26,11 @@ def add_health_routes(app: web.Application, readiness: Readiness) -> None:
                 for name, part in report.parts.items()
             },
         }
-        return web.json_response(
-            body, status=200 if report.ready else 503, headers={"Cache-Control": "no-store"}
+        return json_response(
+            request,
+            body,
+            status=200 if report.ready else 503,
+            headers={"Cache-Control": "no-store"},
         )
 
     app.router.add_get("/health/ready", ready)

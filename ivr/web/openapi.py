@@ -22,13 +22,17 @@ from pydantic.json_schema import models_json_schema
 
 from ivr.domain.access import Role
 from ivr.domain.agents import JOB_NUMBER
+from ivr.domain.call_search import OUTCOMES, QUEUE_OUTCOMES
+from ivr.web.agent_me_api import MePauseIn, TransferIn
 from ivr.web.agents_api import AgentIn, PauseIn
 from ivr.web.auth import requires, route_roles
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
+from ivr.web.json_body import json_response
+from ivr.web.outages_api import CancelIn, CustomerIn, OutageCloseIn, OutageIn, OutagePatch
 from ivr.web.requests import ORDER_NO
 from ivr.web.seats_api import SeatIn
-from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, UpdateIn
+from ivr.web.work_orders_api import AcceptanceIn, CloseIn, CreateIn, ReassignIn, UpdateIn
 
 SPEC_PATH = "/api/openapi.json"
 _REF = "#/components/schemas/{model}"
@@ -40,7 +44,7 @@ class Problem(BaseModel):
 
 
 class Error(BaseModel):
-    """Every error answer (400, 401, 403, 404, 405, 409, 413, 422, 503)."""
+    """Every error answer (400, 401, 403, 404, 405, 409, 410, 413, 416, 422, 503)."""
 
     error: str
     details: list[Problem] | None = None
@@ -136,11 +140,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=AcceptanceIn,
         errors=(404, 409, 422),
     ),
+    ("POST", "/api/work-orders/{order_no}/reassign"): Operation(
+        "give the order to another agent, with a reason (kept in its history; 首问负责制:"
+        " only a supervisor, never a transfer)",
+        "work orders",
+        body=ReassignIn,
+        errors=(404, 409, 422),
+    ),
     ("GET", "/api/work-orders/{order_no}/callbacks"): Operation(
         "the order's callback task and every attempt", "callbacks", errors=(404,)
     ),
     ("GET", "/api/work-orders/{order_no}/dispatch"): Operation(
         "the order's dispatch job and every call to a crew", "dispatch", errors=(404,)
+    ),
+    ("GET", "/api/calls"): Operation(
+        "find calls, newest first, a page at a time (an agent sees only the calls they"
+        " answered; supervisors see the caller's number masked)",
+        "calls",
+        (
+            Param("phone", "the caller's number as Asterisk gave it (3-20 digits)"),
+            Param("from", "started at or after, ISO 8601 with offset", ISO),
+            Param("to", "started before, ISO 8601 with offset", ISO),
+            Param("choice", "the menu option chosen, e.g. repair.outage"),
+            Param("outcome", "how the menu part ended", _enum(*OUTCOMES)),
+            Param("queue_outcome", "how a queue stay ended", _enum(*QUEUE_OUTCOMES)),
+            Param(
+                "limit",
+                "at most this many (1-500, default 100)",
+                {"type": "integer", "minimum": 1, "maximum": 500},
+            ),
+            Param("cursor", "next_cursor of the previous page, as it came"),
+        ),
+        ok="calls and next_cursor (null on the last page)",
+        errors=(400,),
+    ),
+    ("GET", "/api/calls/{call_id}"): Operation(
+        "one call with its menu steps and queue stays", "calls", errors=(404,)
     ),
     ("GET", "/api/follow-ups"): Operation(
         "follow-ups (督办) for supervisors, oldest first",
@@ -209,6 +244,71 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/api/seats/{name}"): Operation(
         "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
     ),
+    ("GET", "/api/customers"): Operation(
+        "customers by 户号 (personal data masked for the integration role)",
+        "storm days",
+        (
+            Param("area", "only this supply area"),
+            Param("phone", "the customer(s) with this number (agents only)"),
+            Param("after", "the last 户号 of the previous page"),
+            Param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1}),
+        ),
+        errors=(400, 403),
+    ),
+    ("GET", "/api/customers/{account_no}"): Operation(
+        "one customer (户号)", "storm days", errors=(404,)
+    ),
+    ("PUT", "/api/customers/{account_no}"): Operation(
+        "add or replace a customer (phones replaced whole)",
+        "storm days",
+        body=CustomerIn,
+        errors=(404, 422),
+    ),
+    ("DELETE", "/api/customers/{account_no}"): Operation(
+        "remove a customer", "storm days", ok="nothing", ok_status=204, errors=(404,)
+    ),
+    ("GET", "/api/outages"): Operation(
+        "outages, latest start first, each with its callers informed",
+        "storm days",
+        (
+            Param("state", "only this state", _enum("open", "closed", "cancelled")),
+            Param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1}),
+        ),
+        errors=(400,),
+    ),
+    ("POST", "/api/outages"): Operation(
+        "declare an outage (agents: fault outages only)",
+        "storm days",
+        body=OutageIn,
+        ok_status=201,
+        errors=(403, 422),
+    ),
+    ("GET", "/api/outages/{outage_id}"): Operation(
+        "one outage with its linked repair orders (which one carries the dispatch)",
+        "storm days",
+        errors=(404,),
+    ),
+    ("PATCH", "/api/outages/{outage_id}"): Operation(
+        "change an open outage (areas, feeders, start, expected restoration, cause)",
+        "storm days",
+        body=OutagePatch,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/outages/{outage_id}/close"): Operation(
+        "power restored: closes its linked orders with the resolution, one 回访 per customer",
+        "storm days",
+        body=OutageCloseIn,
+        errors=(404, 409, 422),
+    ),
+    ("POST", "/api/outages/{outage_id}/cancel"): Operation(
+        "a planned outage that did not take place",
+        "storm days",
+        body=CancelIn,
+        errors=(404, 409, 422),
+    ),
+    ("GET", "/api/outages/{outage_id}/history"): Operation(
+        "every change of the outage, oldest first", "storm days", errors=(404,)
+    ),
     ("GET", "/api/dashboard"): Operation(
         "the wallboard: headline figures and colours, queues, agents' states, today's figures",
         "dashboard",
@@ -263,7 +363,69 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ),
         errors=(400,),
     ),
+    ("GET", "/api/recordings"): Operation(
+        "recorded calls, newest first (an agent: only their own calls)",
+        "recordings",
+        (
+            Param("since", "started at or after, ISO 8601 with offset", ISO),
+            Param("until", "started before, ISO 8601 with offset", ISO),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/recordings/{id}"): Operation(
+        "one recording: state, duration, checksums, work orders, automatic findings"
+        " (inspectors and supervisors also see who played it)",
+        "recordings",
+        errors=(404,),
+    ),
+    ("GET", "/api/recordings/{id}/audio"): Operation(
+        "the WAV of one direction; a Range header is answered with 206 (seeking); every"
+        " request is audited",
+        "recordings",
+        (
+            Param("side", "default customer", _enum("agent", "customer")),
+            Param("Range", "bytes=START-END (one range)", where="header"),
+        ),
+        ok="audio/wav, whole (200) or the range asked for (206, Content-Range)",
+        ok_type="audio/wav",
+        errors=(400, 404, 410, 416),
+    ),
     ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
+    ("GET", "/api/agents/me"): Operation(
+        "the calling agent: state (logged_out, ready, paused, after_call_work) with its reason"
+        " and since when, queues, device state, current call, the pause reasons and transfer"
+        " queues to offer",
+        "agent state",
+        errors=(404,),
+    ),
+    ("POST", "/api/agents/me/login"): Operation(
+        "log in to the queues of the agent's skills (their own seat only)",
+        "agent state",
+        errors=(400, 404, 422, 503),
+    ),
+    ("POST", "/api/agents/me/logout"): Operation(
+        "log out of every skill queue", "agent state", errors=(400, 404, 422, 503)
+    ),
+    ("POST", "/api/agents/me/pause"): Operation(
+        "pause in every queue with one of the configured reasons (agents.pause_reasons)",
+        "agent state",
+        body=MePauseIn,
+        errors=(400, 404, 422, 503),
+    ),
+    ("POST", "/api/agents/me/unpause"): Operation(
+        "ready again after a pause", "agent state", errors=(400, 404, 422, 503)
+    ),
+    ("POST", "/api/agents/me/ready"): Operation(
+        "end after-call work (话后处理) now", "agent state", errors=(404, 409, 422, 503)
+    ),
+    ("POST", "/api/agents/me/call/transfer"): Operation(
+        "blind-transfer the call the agent is talking on to an allowed queue or to an agent"
+        " by 工号 (recorded on the call)",
+        "agent state",
+        body=TransferIn,
+        errors=(400, 404, 409, 422, 503),
+    ),
     ("PUT", "/api/agents/{job}"): Operation(
         "register or change an agent (a desk phone `device`, or an `interface`)",
         "agents",
@@ -306,7 +468,9 @@ _STATUS_TEXT = {
     403: "the token's role is not allowed here",
     404: "no such thing",
     409: "not allowed in the current state",
+    410: "gone: deleted by retention, or never written",
     413: "body too large",
+    416: "the range is outside the file",
     422: "invalid input, with details per field",
     503: "Asterisk unreachable or refusing",
 }
@@ -407,10 +571,10 @@ def add_openapi_route(app: web.Application) -> None:
     """Serve the document; built once, when first asked (every route is registered by then)."""
     cached: dict[str, Any] = {}
 
-    @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
+    @requires(Role.AGENT, Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION)
     async def spec(request: web.Request) -> web.Response:
         if not cached:
             cached.update(build_spec(request.app))
-        return web.json_response(cached, headers={"Cache-Control": "no-store"})
+        return json_response(request, cached, headers={"Cache-Control": "no-store"})
 
     app.router.add_get(SPEC_PATH, spec)

@@ -20,6 +20,7 @@ from ivr.domain.reports import BadMonth, Month, parse_month
 from ivr.services.monthly_reports import MAX_SERIES_MONTHS, MonthlyReports
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.report_export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 
 REPORTS = web.AppKey("reports", MonthlyReports)
@@ -41,11 +42,11 @@ def _month(request: web.Request, name: str = "month") -> Month:
 async def monthly(request: web.Request) -> web.StreamResponse:
     kind = request.query.get("format", "json")
     if kind not in _FORMATS:
-        raise json_error(web.HTTPBadRequest, "format is json, csv or xlsx")
+        raise json_error(web.HTTPBadRequest, "format is one of json, csv, xlsx")
     month = _month(request)
     report = await request.app[REPORTS].monthly(month)
     if kind == "json":
-        return web.json_response(report.as_dict(), headers={"Cache-Control": "no-store"})
+        return json_response(request, report.as_dict(), headers={"Cache-Control": "no-store"})
     if kind == "csv":
         body, content_type = to_csv(report), CSV_TYPE
     else:  # the chart of the months ending with this one, as the dashboard draws it
@@ -66,13 +67,13 @@ async def series(request: web.Request) -> web.Response:
     last = _month(request, "to")
     raw = request.query.get("months", "6")
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_SERIES_MONTHS:
-        raise json_error(web.HTTPBadRequest, f"months is a whole number 1-{MAX_SERIES_MONTHS}")
+        raise json_error(web.HTTPBadRequest, f"months is 1–{MAX_SERIES_MONTHS}")
     reports = await request.app[REPORTS].series(last, int(raw))
     out: list[dict[str, Any]] = []
     for report in reports:
         data = report.as_dict()
         out.append({k: data[k] for k in ("month", "final", "centre")})
-    return web.json_response({"months": out}, headers={"Cache-Control": "no-store"})
+    return json_response(request, {"months": out}, headers={"Cache-Control": "no-store"})
 
 
 @requires(Role.AGENT)
@@ -82,7 +83,8 @@ async def my_month(request: web.Request) -> web.Response:
         raise json_error(web.HTTPForbidden, "this route is for an agent's own figures")
     report = (await request.app[REPORTS].monthly(_month(request))).as_dict()
     mine = [a for a in report["agents"] if a["job_number"] == who.job_number]
-    return web.json_response(
+    return json_response(
+        request,
         {k: report[k] for k in ("month", "timezone", "as_of", "final")}
         | {"agent": mine[0] if mine else None},
         headers={"Cache-Control": "no-store"},

@@ -7,7 +7,7 @@ refused, 422 with per-field details), path ids and order numbers (404 when malfo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from ivr.domain.text_input import INT32_MAX, refused_character
 from ivr.web.errors import json_error, read_json
 
 ORDER_NO = re.compile(r"^[0-9A-F]{20}$")
+MAX_LIMIT = 500  # rows in one answer
 # Free text is kept verbatim (quotes, & | , ; and line breaks are legitimate in a summary);
 # only control characters that no person types (NUL, escape…) are refused: PostgreSQL cannot
 # store NUL, and terminal escapes have no place in a record.
@@ -93,12 +94,24 @@ def path_order_no(request: web.Request) -> str:
 
 
 def query_limit(query: Mapping[str, str], default: int = 100) -> int:
-    """The ``limit`` query parameter; 0 (which the caller's range check refuses, together with
-    its other parameters) when it is not a whole number."""
-    try:
-        return int(query.get("limit", str(default)))
-    except ValueError:
-        return 0
+    """The ``limit`` query parameter, 1–500; 400 ``limit is 1–500`` otherwise."""
+    raw = query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise json_error(web.HTTPBadRequest, f"limit is 1–{MAX_LIMIT}")
+    return int(raw)
+
+
+def query_choice(
+    query: Mapping[str, str], name: str, allowed: Sequence[str], default: str | None = None
+) -> str | None:
+    """A query parameter that takes one of ``allowed``; 400 naming it and its values otherwise
+    (and nothing about the other parameters)."""
+    raw = query.get(name, default)
+    if raw is not None and raw not in allowed:
+        raise json_error(web.HTTPBadRequest, f"{name} is one of {', '.join(allowed)}")
+    return raw
 
 
 def to_json(value: Any) -> Any:

@@ -14,6 +14,7 @@ from ivr.domain.access import Role
 from ivr.domain.seats import Seat
 from ivr.services.seats import SeatError, SeatService
 from ivr.web.auth import principal, requires
+from ivr.web.json_body import error_response, json_response
 from ivr.web.requests import StrictIn, parse_body
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def _seat_json(seat: Seat) -> dict[str, Any]:
 
 
 def _error(exc: SeatError) -> web.Response:
-    return web.json_response({"error": str(exc)}, status=exc.status)
+    return error_response(str(exc), exc.status)
 
 
 def add_seat_routes(app: web.Application, seats: SeatService) -> None:
@@ -47,7 +48,7 @@ def add_seat_routes(app: web.Application, seats: SeatService) -> None:
             found = await seats.list(principal(request))
         except SeatError as exc:
             return _error(exc)
-        return web.json_response({"seats": [_seat_json(s) for s in found]})
+        return json_response(request, {"seats": [_seat_json(s) for s in found]})
 
     @requires(Role.SUPERVISOR)
     async def add_seat(request: web.Request) -> web.Response:
@@ -57,7 +58,8 @@ def add_seat_routes(app: web.Application, seats: SeatService) -> None:
         except SeatError as exc:
             return _error(exc)
         # the only time the secret leaves us: no-store, so no proxy or browser cache keeps it
-        return web.json_response(
+        return json_response(
+            request,
             {
                 **_seat_json(new.seat),
                 "username": new.seat.name,
@@ -75,7 +77,7 @@ def add_seat_routes(app: web.Application, seats: SeatService) -> None:
             await seats.remove(principal(request), request.match_info["name"])
         except SeatError as exc:
             return _error(exc)
-        return web.json_response({"removed": request.match_info["name"]})
+        return json_response(request, {"removed": request.match_info["name"]})
 
     app.router.add_get("/api/seats", list_seats)
     app.router.add_post("/api/seats", add_seat)

@@ -3,7 +3,8 @@ list/filter (status, kind, overdue) and the callback history of an order.
 
 JSON in and out; input validated with pydantic; every error is ``{"error": …}`` with a status
 that says what went wrong (400 bad JSON, 404, 409 conflict, 422 invalid). Agents act on the
-orders they own (首问负责制: the owner is the agent who took it and never changes).
+orders they own (首问负责制: the owner is the agent who took it; a transfer of the call keeps
+it, and only a supervisor reassigns the order, with a reason kept in its history).
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ from ivr.domain.workorders import (
     OrderView,
     TransitionError,
 )
-from ivr.services.work_orders import WorkOrderService
+from ivr.services.work_orders import UnknownOwner, WorkOrderService
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.requests import (
     NO_CONTROLS,
     StrictIn,
     actor,
     parse_body,
     path_order_no,
+    query_choice,
+    query_limit,
     to_json,
 )
 
@@ -152,36 +156,37 @@ async def create_order(request: web.Request) -> web.Response:
         view, created = await request.app[ORDERS].create(new, actor(who), key)
     except ValueError as exc:  # kind/class mismatch, unknown call id
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
-    return web.json_response(_out(view, who), status=201 if created else 200)
+    return json_response(request, _out(view, who), status=201 if created else 200)
 
 
 @requires(Role.INTEGRATION, Role.AGENT, Role.SUPERVISOR)
 async def list_orders(request: web.Request) -> web.Response:
     who, query = principal(request), request.query
-    try:
-        status = OrderStatus(query["status"]) if "status" in query else None
-        kind = OrderKind(query["kind"]) if "kind" in query else None
-        limit = int(query.get("limit", "100"))
-    except ValueError as exc:
-        raise json_error(web.HTTPBadRequest, str(exc)) from None
-    overdue = {"true": True, "false": False, None: None}.get(query.get("overdue"), "bad")
-    if overdue == "bad" or not 1 <= limit <= 500:
-        raise json_error(web.HTTPBadRequest, "overdue is true|false; limit is 1-500")
+    status = query_choice(query, "status", [s.value for s in OrderStatus])
+    kind = query_choice(query, "kind", [k.value for k in OrderKind])
+    overdue = query_choice(query, "overdue", ["true", "false"])
+    limit = query_limit(query)
     owner = who.job_number if who.role is Role.AGENT else query.get("owner")
-    views = await request.app[ORDERS].list(status, kind, overdue, owner, limit)  # type: ignore[arg-type]
-    return web.json_response({"orders": [_out(v, who) for v in views]})
+    views = await request.app[ORDERS].list(
+        OrderStatus(status) if status else None,
+        OrderKind(kind) if kind else None,
+        None if overdue is None else overdue == "true",
+        owner,
+        limit,
+    )
+    return json_response(request, {"orders": [_out(v, who) for v in views]})
 
 
 @requires(Role.INTEGRATION, Role.AGENT, Role.SUPERVISOR)
 async def get_order(request: web.Request) -> web.Response:
     view = await _owned(request, path_order_no(request))
-    return web.json_response(_out(view, principal(request)))
+    return json_response(request, _out(view, principal(request)))
 
 
 @requires(Role.INTEGRATION, Role.AGENT, Role.SUPERVISOR)
 async def callback_history(request: web.Request) -> web.Response:
     view = await _owned(request, path_order_no(request))
-    return web.json_response({"order_no": view.order_no, "callback": to_json(view.callback)})
+    return json_response(request, {"order_no": view.order_no, "callback": to_json(view.callback)})
 
 
 @requires(Role.INTEGRATION, Role.AGENT)
@@ -200,7 +205,7 @@ async def update_order(request: web.Request) -> web.Response:
         )
     except (TransitionError, OrderConflict) as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_out(view, principal(request)))
+    return json_response(request, _out(view, principal(request)))
 
 
 @requires(Role.INTEGRATION, Role.AGENT)
@@ -215,7 +220,7 @@ async def close_order(request: web.Request) -> web.Response:
         )
     except (TransitionError, OrderConflict) as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_out(view, principal(request)))
+    return json_response(request, _out(view, principal(request)))
 
 
 class AcceptanceIn(StrictIn):
@@ -243,7 +248,37 @@ async def record_dispatch_acceptance(request: web.Request) -> web.Response:
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
     except OrderConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
-    return web.json_response(_out(view, principal(request)))
+    return json_response(request, _out(view, principal(request)))
+
+
+class ReassignIn(StrictIn):
+    """``POST /api/work-orders/{no}/reassign``: the new owner's 工号 and why (kept in the
+    order's history)."""
+
+    owner_job_number: JobNumber
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=2, max_length=500, pattern=NO_CONTROLS),
+    ]
+
+
+@requires(Role.SUPERVISOR)
+async def reassign_order(request: web.Request) -> web.Response:
+    """首问负责制: the owner stays the agent who took the call (a transfer changes nothing);
+    a supervisor may give the order to another agent, with a reason."""
+    order_no = path_order_no(request)
+    body: ReassignIn = await parse_body(request, ReassignIn)
+    try:
+        view = await request.app[ORDERS].reassign(
+            order_no, body.owner_job_number, body.reason, actor(principal(request))
+        )
+    except OrderNotFound:
+        raise json_error(web.HTTPNotFound, "no such work order") from None
+    except UnknownOwner as exc:
+        raise json_error(web.HTTPUnprocessableEntity, f"owner_job_number: {exc}") from None
+    except OrderConflict as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
+    return json_response(request, _out(view, principal(request)))
 
 
 def add_routes(app: web.Application, orders: WorkOrderService) -> None:
@@ -257,3 +292,4 @@ def add_routes(app: web.Application, orders: WorkOrderService) -> None:
         "/api/work-orders/{order_no}/dispatch-acceptance", record_dispatch_acceptance
     )
     app.router.add_get("/api/work-orders/{order_no}/callbacks", callback_history)
+    app.router.add_post("/api/work-orders/{order_no}/reassign", reassign_order)

@@ -33,6 +33,7 @@ from ivr.ports import WorkspaceLookup
 from ivr.services.agent_feed import AgentFeed, Subscriber, TooManyConnections
 from ivr.web.auth import Authenticator, principal, public, requires
 from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
 from ivr.web.requests import to_json
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,8 @@ def add_workspace_routes(
             raise json_error(web.HTTPForbidden, "this token has no 工号")
         now: datetime = clock()
         orders = await lookup.my_orders(who.job_number, now - CLOSED_SHOWN)
-        return web.json_response(
+        return json_response(
+            request,
             {"job_number": who.job_number, "orders": [my_order_json(o) for o in orders]},
             headers={"Cache-Control": "no-store"},
         )

@@ -11,7 +11,13 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.app import Bridge, make_web_app
-from ivr.config import AgiSettings, DatabaseSettings, Settings, SpeechSettings
+from ivr.config import (
+    AgiSettings,
+    DatabaseSettings,
+    RecordingSettings,
+    Settings,
+    SpeechSettings,
+)
 from ivr.db.migrate import upgrade
 from ivr.domain.access import Role
 
@@ -38,11 +44,13 @@ async def api_app(tmp_path: Path, url: str | None = None) -> AsyncIterator[Api]:
         database=DatabaseSettings(url=url),
         agi=AgiSettings(port=0),
         speech=SpeechSettings(recognition=False, cache_dir=tmp_path / "prompts"),
+        recording=RecordingSettings(dir=tmp_path / "recordings"),
     )
     bridge = Bridge(settings)
     tokens = {
         Role.AGENT: await bridge.tokens.create("t-agent", Role.AGENT, AGENT_JOB),
         Role.SUPERVISOR: await bridge.tokens.create("t-supervisor", Role.SUPERVISOR),
+        Role.INSPECTOR: await bridge.tokens.create("t-inspector", Role.INSPECTOR),
         Role.INTEGRATION: await bridge.tokens.create("t-integration", Role.INTEGRATION),
         Role.ADMIN: await bridge.tokens.create("t-admin", Role.ADMIN),
     }

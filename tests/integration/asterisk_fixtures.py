@@ -19,8 +19,10 @@ import pytest
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import (
+    AgentsSettings,
     AmiSettings,
     DatabaseSettings,
+    RecordingSettings,
     SeatAmiSettings,
     SeatSettings,
     Settings,
@@ -35,6 +37,9 @@ from tests.speech import KO_GRAMMARS, ko_model_dir
 QUEUES = ["q-repair", "q-billing", "q-business", "q-complaint", "q-general"]
 AGENTS = [f"10{n:02d}" for n in range(1, 9)]
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+RECORDINGS_DIR = Settings().sandbox.recordings_dir / "calls"
 
 
 class EventLog:
@@ -116,6 +121,9 @@ async def bridge(
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
         speech=speech,
+        # no after-call work unless a test asks for it (test_agent_state): the other tests'
+        # agents take call after call; transfers only between the sandbox's test queues
+        agents=AgentsSettings(wrapup_s=0, transfer_queues=["q-t-xfer-a", "q-t-xfer-b"]),
         seats=SeatSettings(
             conf_dir=box.seats_conf_dir,
             ami=SeatAmiSettings(
@@ -131,6 +139,8 @@ async def bridge(
             username=sandbox.username,
             secret=sandbox.secret,  # type: ignore[arg-type]
         ),
+        # call recordings go into the sandbox's shared recordings dir, never the repository
+        recording=RecordingSettings(dir=RECORDINGS_DIR, finish_grace_s=1.0),
     )
     bridge = Bridge(settings)
     await bridge.start()

@@ -107,8 +107,11 @@ async def test_a_bad_schedule_file_is_refused(site, tmp_path: Path) -> None:  # 
     bad.write_text("[2027]\nholidays = [2028-01-03]\nworkdays = []\n", "utf-8")
     env = env | {"IVR_CALENDAR__SCHEDULE_FILE": str(bad)}
     code, _, err = await ivr(env, "calendar", "recompute")
-    assert code == 1
-    assert f"error: calendar.schedule_file {bad}: [2027] holidays 2028-01-03 is not in 2027" in err
+    assert code == 2  # a settings problem, found before anything is opened
+    assert err == (
+        "error: environment IVR_CALENDAR__SCHEDULE_FILE: calendar.schedule_file: "
+        f"{bad}: [2027] holidays 2028-01-03 is not in 2027\n"
+    )
     assert (await stored(url))[0]["reply"][1]  # nothing recomputed
 
 

@@ -270,6 +270,7 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "satisfaction_rate": 2 / 3,
     "satisfaction_target": 0.9,
     "satisfaction_target_met": False,  # 66.7 % < 90 %
+    "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
 }
 
 EXPECTED_AGENTS: list[dict[str, Any]] = [
@@ -505,7 +506,7 @@ async def test_bad_requests_and_roles(env) -> None:  # type: ignore[no-untyped-d
         ("?month=2026-9", "YYYY-MM"),
         ("?month=26-09", "YYYY-MM"),
         ("?month=1999-12", "between 2000 and 2100"),
-        ("?month=2026-09&format=pdf", "json, csv or xlsx"),
+        ("?month=2026-09&format=pdf", "format is one of json, csv, xlsx"),
     ]:
         response = await client.get("/api/reports/monthly" + query, headers=sup)
         assert response.status == 400, query

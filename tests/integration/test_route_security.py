@@ -45,24 +45,53 @@ EXPECTED = {
     ("PATCH", "/api/work-orders/{order_no}"): {Role.INTEGRATION, Role.AGENT},
     ("POST", "/api/work-orders/{order_no}/close"): {Role.INTEGRATION, Role.AGENT},
     ("POST", "/api/work-orders/{order_no}/dispatch-acceptance"): {Role.SUPERVISOR},
+    ("POST", "/api/work-orders/{order_no}/reassign"): {Role.SUPERVISOR},
     ("GET", "/api/work-orders/{order_no}/callbacks"): {
         Role.INTEGRATION,
         Role.AGENT,
         Role.SUPERVISOR,
     },
+    ("GET", "/api/calls"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
+    ("GET", "/api/calls/{call_id}"): {Role.INTEGRATION, Role.SUPERVISOR, Role.AGENT},
     ("GET", "/api/follow-ups"): {Role.SUPERVISOR},
     ("GET", "/api/follow-ups/{follow_up_id}"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/resolve"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/requeue"): {Role.SUPERVISOR},
     ("GET", "/api/dashboard"): {Role.SUPERVISOR},
     ("GET", "/metrics"): {Role.SUPERVISOR, Role.INTEGRATION},
-    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
+    ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION, Role.AGENT},
+    # recordings: an agent only their own calls (checked per recording), never integration
+    ("GET", "/api/recordings"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/recordings/{id}"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/recordings/{id}/audio"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
     ("GET", "/api/agents"): {Role.SUPERVISOR, Role.AGENT},
     ("PUT", "/api/agents/{job}"): {Role.SUPERVISOR},
+    ("GET", "/api/customers"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/customers/{account_no}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PUT", "/api/customers/{account_no}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("DELETE", "/api/customers/{account_no}"): {Role.SUPERVISOR},
+    ("GET", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
+    ("PATCH", "/api/outages/{outage_id}"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/close"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("POST", "/api/outages/{outage_id}/cancel"): {Role.SUPERVISOR, Role.INTEGRATION},
+    ("GET", "/api/outages/{outage_id}/history"): {
+        Role.AGENT,
+        Role.SUPERVISOR,
+        Role.INTEGRATION,
+    },
     **{
         ("POST", f"/api/agents/{{job}}/{kind}"): {Role.SUPERVISOR, Role.AGENT}
         for kind in ("login", "logout", "pause", "unpause")
     },
+    # the agent's own state, by their own token only (a supervisor uses /api/agents/{job}/…)
+    ("GET", "/api/agents/me"): {Role.AGENT},
+    **{
+        ("POST", f"/api/agents/me/{kind}"): {Role.AGENT}
+        for kind in ("login", "logout", "pause", "unpause", "ready")
+    },
+    ("POST", "/api/agents/me/call/transfer"): {Role.AGENT},
     ("GET", "/api/agents/me/work-orders"): {Role.AGENT},
     ("GET", "/api/calls/{call_id}/work-orders"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
 }
@@ -71,6 +100,7 @@ NEVER = [
     (re.compile(r"^/api/follow-ups"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/dashboard"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/tokens"), {Role.AGENT, Role.INTEGRATION, Role.SUPERVISOR}),
+    (re.compile(r"^/api/recordings"), {Role.INTEGRATION}),  # customers' voices
 ]
 
 

@@ -54,6 +54,7 @@ const WORDS = {
       title: "95598 hotline · live", heading: "95598 customer hotline — live",
       offered: "offered / answered today", answered_sl: "answered ≤ 15 s / answered",
       queue_wait_sl: "queue wait ≤ 15 s (Asterisk's)", rings_against: "rings against agents today",
+      informed: "callers informed by an outage notice today",
       agents_heading: "Agents", job: "工号", name: "name", state: "state", for: "for",
       queues: "queues", queues_heading: "Queues", queue: "queue", waiting: "waiting",
       longest_wait: "longest wait", agents: "agents", service_level: "service level",
@@ -131,6 +132,7 @@ async function refresh() {
     document.getElementById("queue-wait-sl").textContent = C.pct(t.queue_wait_service_level);
     document.getElementById("rings-against").textContent =
       t.rings_against_agent + " / " + t.rings;
+    document.getElementById("informed").textContent = d.today.callers_informed ?? "–";
     C.fill("agents", d.agents.map(a => [
       a.job_number || a.interface, a.name, a.state_label,
       a.ringing_s === null ? "" : C.duration(a.ringing_s), a.queues.join(", ")]),

@@ -1,0 +1,174 @@
+"""Call recordings (录音): what one is, who may hear it, how long it is kept.
+
+Each answered call is recorded by Asterisk's MixMonitor in two files, one per direction, so
+either side can be analysed alone: ``<call id>-agent.wav`` (what our side said: the agent, or
+the bridge's voice on a 回访 or dispatch call) and ``<call id>-customer.wav`` (the other party:
+the caller, the customer called back, the repair crew). File names carry our call id only,
+never a number or a name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ivr.domain.access import Principal, Role
+from ivr.domain.recording_findings import Finding
+
+# Our ids: an inbound call's UUID hex, a 回访 attempt (cb-…) or a dispatch call (dp-…).
+_CALL_ID = re.compile(r"^(?:cb-|dp-)?[0-9a-f]{32}$")
+SIDES = ("agent", "customer")
+
+
+class RecordingKind(StrEnum):
+    INBOUND = "inbound"  # a queue call an agent answered
+    CALLBACK = "callback"  # 回访 to the customer
+    DISPATCH = "dispatch"  # the order read to the repair crew (their 接令 is evidence)
+
+
+class RecordingState(StrEnum):
+    RECORDING = "recording"  # started; the files are still being written
+    COMPLETE = "complete"  # both files closed, measured and checksummed
+    FAILED = "failed"  # Asterisk could not record (MixMonitor refused, files missing or empty)
+    DELETED = "deleted"  # retention ran out: the files are gone, the row stays as the record
+
+
+class BadCallId(ValueError):
+    """A call id from Asterisk that is not one of ours (never used in a path)."""
+
+
+def kind_of(call_id: str) -> RecordingKind:
+    """The kind of call an id names; :class:`BadCallId` unless it is exactly one of ours."""
+    if not _CALL_ID.match(call_id):
+        raise BadCallId("not a call id of this bridge")
+    if call_id.startswith("cb-"):
+        return RecordingKind.CALLBACK
+    if call_id.startswith("dp-"):
+        return RecordingKind.DISPATCH
+    return RecordingKind.INBOUND
+
+
+def file_name(call_id: str, side: str) -> str:
+    """``<call id>-<side>.wav``: the only names the dialplan and the bridge use."""
+    kind_of(call_id)
+    if side not in SIDES:
+        raise ValueError(f"side is one of {SIDES}")
+    return f"{call_id}-{side}.wav"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFile:
+    """One closed file as measured by the bridge."""
+
+    bytes: int
+    duration_ms: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One recorded call as the API and the retention keeper see it."""
+
+    id: int
+    call_id: str
+    kind: RecordingKind
+    state: RecordingState
+    agent_job_number: str | None  # whose call it is (an agent hears only their own)
+    agent_path: str
+    customer_path: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_ms: int | None
+    agent_sha256: str | None
+    customer_sha256: str | None
+    bytes: int | None
+    failure: str | None
+    deleted_at: datetime | None
+    orders: tuple[str, ...] = ()  # the work orders' numbers
+    findings: tuple[Finding, ...] = ()
+
+    def path(self, side: str) -> str:
+        if side not in SIDES:
+            raise ValueError(f"side is one of {SIDES}")
+        return self.agent_path if side == "agent" else self.customer_path
+
+    def as_dict(self) -> dict[str, object]:
+        """The API's view: no paths (never a public URL), the checksums for disputes."""
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "agent_job_number": self.agent_job_number,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_ms": self.duration_ms,
+            "bytes": self.bytes,
+            "sha256": {"agent": self.agent_sha256, "customer": self.customer_sha256},
+            "failure": self.failure,
+            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
+            "orders": list(self.orders),
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+# Who may hear recordings: an agent their own calls; inspectors (质检) and supervisors all.
+LISTENERS = frozenset({Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR})
+
+
+def may_hear(who: Principal, recording: Recording) -> bool:
+    """An agent hears only calls they answered; 回访 and dispatch calls have no agent, so only
+    inspectors, supervisors and admins hear those."""
+    if who.role is Role.AGENT:
+        return who.job_number is not None and who.job_number == recording.agent_job_number
+    return who.may(frozenset({Role.INSPECTOR, Role.SUPERVISOR}))
+
+
+def expiry_cutoff(now: datetime, retention_days: int) -> datetime:
+    """Recordings that ended before this instant are past their retention."""
+    return now - timedelta(days=retention_days)
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """An inclusive byte range of a file (HTTP ``Range: bytes=start-end``)."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class RangeNotSatisfiable(ValueError):
+    """A range outside the file (HTTP 416)."""
+
+
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single range a player asks for, clipped to the file; ``None``: the whole file (no
+    header, or one we do not serve as a range: several ranges, other units). A range that
+    starts past the end is :class:`RangeNotSatisfiable`."""
+    if header is None:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise RangeNotSatisfiable("an empty suffix range")
+        return ByteRange(max(size - n, 0), size - 1)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(f"bytes {start}-{end} of {size}")
+    return ByteRange(start, min(end, size - 1))

@@ -1,0 +1,278 @@
+"""Call recordings: started and ended as Asterisk reports them, sealed (duration, checksum,
+findings) once the files are closed, deleted when retention runs out, and heard only by those
+allowed to, every time recorded.
+
+Asterisk's ``[ivr-record]`` tells us (AMI ``UserEvent: IvrRecording``) which files it opened
+for which call, or that MixMonitor failed; ``[ivr-record-ended]`` tells us the call is over.
+The keeper (one background loop) seals what has ended, flags recordings whose files never
+appeared, and deletes expired ones; any bridge may run it (each step is a guarded update).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ivr.domain.access import Principal
+from ivr.domain.recording_findings import FindingRules
+from ivr.domain.recordings import (
+    BadCallId,
+    Recording,
+    RecordingKind,
+    RecordingState,
+    expiry_cutoff,
+    kind_of,
+    may_hear,
+)
+from ivr.ports import AgentDirectory, RecordingFiles, RecordingStore
+from ivr.services.background_loop import BackgroundLoop, RetryTiming
+
+log = logging.getLogger(__name__)
+
+# Local/<exten>@<context>-<hex>;<n>: a queue member's channel, back to its interface
+_LOCAL_CHANNEL = re.compile(r"^Local/([0-9]{1,16})@([A-Za-z0-9_-]{1,64})-[0-9a-f]+;[12]$")
+
+
+def member_interface(channel: str) -> str | None:
+    """The queue member interface (``Local/<工号>@<context>/n``) a member channel belongs to."""
+    match = _LOCAL_CHANNEL.match(channel)
+    return None if match is None else f"Local/{match.group(1)}@{match.group(2)}/n"
+
+
+@dataclass(frozen=True, slots=True)
+class KeeperTiming:
+    retention_days: int
+    interval_s: float
+    finish_grace_s: float
+    stuck_after_s: float
+
+
+class RecordingService:
+    """What the AMI events, the keeper and the API do with recordings."""
+
+    def __init__(
+        self,
+        store: RecordingStore,
+        files: RecordingFiles,
+        agents: AgentDirectory,
+        directory: Path,
+        rules: FindingRules,
+        greeting: Callable[[str], Awaitable[Path | None]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.agents = agents
+        self.directory = directory
+        self.rules = rules
+        self._greeting = greeting
+        self._clock = clock
+        self.on_ended: Callable[[], None] = lambda: None  # wakes the keeper
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def paths(self, call_id: str) -> tuple[str, str]:
+        """Where ``[ivr-record]`` writes a call's two files (checked against the event)."""
+        kind_of(call_id)
+        return (
+            str(self.directory / f"{call_id}-agent.wav"),
+            str(self.directory / f"{call_id}-customer.wav"),
+        )
+
+    async def started(
+        self, call_id: str, channel: str, status: str, agent_file: str, customer_file: str
+    ) -> None:
+        """``IvrRecording``: MixMonitor started (``status`` SUCCESS) or did not."""
+        try:
+            kind = kind_of(call_id)
+        except BadCallId:
+            log.warning("recording event for a call id that is not ours: ignored")
+            return
+        agent_path, customer_path = self.paths(call_id)
+        failure = None
+        if status != "SUCCESS":
+            failure = f"MixMonitor did not start ({status or 'no status'})"
+        elif (agent_file, customer_file) != (agent_path, customer_path):
+            failure = "Asterisk recorded elsewhere than recording.dir says"
+        job_number = None
+        if kind is RecordingKind.INBOUND:
+            job_number = await self._job_number(member_interface(channel))
+        added = await self.store.started(
+            call_id, kind, job_number, agent_path, customer_path, failure
+        )
+        if failure and added:
+            log.error("RECORDING FAILED for call %s: %s", call_id, failure)
+        elif added:
+            log.info("recording call %s (%s)", call_id, kind.value)
+
+    async def ended(self, call_id: str) -> None:
+        """``IvrRecordingEnded``: the recorded leg hung up; the keeper seals it shortly."""
+        try:
+            kind_of(call_id)
+        except BadCallId:
+            return
+        if await self.store.ended(call_id) is not None:
+            self.on_ended()
+
+    async def _job_number(self, interface: str | None) -> str | None:
+        if interface is None:
+            return None
+        agent = await self.agents.by_interface(interface)
+        return None if agent is None else agent.job_number
+
+    async def seal(self, recording: Recording) -> None:
+        """Measure both files and record the result: complete with checksums and findings,
+        or failed when a file is missing or empty (never silently missing)."""
+        agent = await asyncio.to_thread(self.files.measure, recording.agent_path)
+        customer = await asyncio.to_thread(self.files.measure, recording.customer_path)
+        missing = [
+            side
+            for side, measured in (("agent", agent), ("customer", customer))
+            if measured is None or measured.duration_ms == 0
+        ]
+        if missing or agent is None or customer is None:
+            reason = f"Asterisk wrote no usable file for the {' and '.join(missing)} side"
+            if await self.store.failed(recording.id, reason):
+                log.error("RECORDING FAILED for call %s: %s", recording.call_id, reason)
+            return
+        job_number = recording.agent_job_number
+        if job_number is None and recording.kind is RecordingKind.INBOUND:
+            interface = await self.store.owner_from_call(recording.call_id)
+            job_number = await self._job_number(interface)
+        greeting = None
+        if recording.kind is RecordingKind.INBOUND and job_number is not None:
+            greeting = await self._greeting(job_number)
+        try:
+            findings = await asyncio.to_thread(
+                self.files.analyse,
+                recording.agent_path,
+                recording.customer_path,
+                greeting,
+                self.rules,
+            )
+        except (OSError, ValueError) as exc:
+            log.warning("findings for call %s not computed: %s", recording.call_id, exc)
+            findings = []
+        if await self.store.finished(recording.id, agent, customer, findings, job_number):
+            log.info(
+                "recording of call %s sealed: %d ms, findings %s",
+                recording.call_id,
+                max(agent.duration_ms, customer.duration_ms),
+                ",".join(f.kind.value for f in findings) or "none",
+            )
+
+    async def seal_due(self, timing: KeeperTiming) -> int:
+        """Seal recordings whose call ended ``finish_grace_s`` ago (or that never reported an
+        end within ``stuck_after_s``); returns how many are still waiting (the call ended
+        moments ago, or Asterisk is still closing the files)."""
+        now = self._clock()
+        grace = timedelta(seconds=timing.finish_grace_s)
+        candidates = await self.store.unfinished(now, now - timedelta(seconds=timing.stuck_after_s))
+        waiting = 0
+        for recording in candidates:
+            waited = now - (recording.ended_at or recording.started_at)
+            if waited < grace:
+                waiting += 1
+                continue
+            closed = all(
+                await asyncio.gather(
+                    asyncio.to_thread(self.files.stable, recording.agent_path),
+                    asyncio.to_thread(self.files.stable, recording.customer_path),
+                )
+            )
+            if not closed and waited < grace * 5 + timedelta(seconds=10):
+                waiting += 1  # Asterisk is still closing it
+                continue
+            await self.seal(recording)
+        return waiting
+
+    async def delete_expired(self, retention_days: int) -> int:
+        """Delete the files of recordings past retention and record each deletion."""
+        deleted = 0
+        for recording in await self.store.expired(expiry_cutoff(self._clock(), retention_days)):
+            for path in (recording.agent_path, recording.customer_path):
+                await asyncio.to_thread(self.files.delete, path)
+            if await self.store.deleted(recording.id):
+                deleted += 1
+                log.info("recording of call %s deleted (retention)", recording.call_id)
+        return deleted
+
+    async def visible(
+        self,
+        who: Principal,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[Recording]:
+        """The recordings ``who`` may hear (an agent: their own)."""
+        mine = who.job_number if who.role.value == "agent" else None
+        if who.role.value == "agent" and mine is None:
+            return []
+        found = await self.store.listing(mine, since, until, limit)
+        return [r for r in found if may_hear(who, r)]
+
+    async def open_for(
+        self, who: Principal, recording_id: int, side: str, byte_range: str | None
+    ) -> tuple[Recording | None, str]:
+        """The recording if ``who`` may hear it, with the audit written: ``served``,
+        ``refused`` (someone else's call) or ``gone`` (deleted, failed). Unknown: None."""
+        recording = await self.store.get(recording_id)
+        if recording is None:
+            return None, "missing"
+        if not may_hear(who, recording):
+            outcome = "refused"
+        elif recording.state is not RecordingState.COMPLETE:
+            outcome = "gone"
+        else:
+            outcome = "served"
+        await self.store.audit(
+            recording.id, who.name, who.role.value, who.job_number, side, byte_range, outcome
+        )
+        if outcome == "refused":
+            log.warning(
+                "%s (%s) refused the recording of call %s",
+                who.name,
+                who.role.value,
+                recording.call_id,
+            )
+        return recording, outcome
+
+
+async def file_size(service: RecordingService, path: str) -> int | None:
+    return await asyncio.to_thread(service.files.size, path)
+
+
+async def read_part(service: RecordingService, path: str, start: int, length: int) -> bytes:
+    return await asyncio.to_thread(service.files.read, path, start, length)
+
+
+class RecordingKeeper(BackgroundLoop):
+    """Seals ended recordings soon after their end and deletes expired ones every
+    ``interval_s`` (poked when a call ends)."""
+
+    def __init__(self, service: RecordingService, timing: KeeperTiming) -> None:
+        super().__init__(
+            task_name="recording-keeper",
+            round_name="recording keeper",
+            retry=RetryTiming(first_s=1.0, max_s=60.0),
+        )
+        self.service = service
+        self.timing = timing
+        self._last_expiry: datetime | None = None
+
+    async def _round(self) -> float:
+        waiting = await self.service.seal_due(self.timing)
+        now = self.service.now()
+        interval = timedelta(seconds=self.timing.interval_s)
+        if self._last_expiry is None or now - self._last_expiry >= interval:
+            await self.service.delete_expired(self.timing.retention_days)
+            self._last_expiry = now
+        if waiting:  # look again once their files should be closed
+            return min(self.timing.finish_grace_s + 0.5, self.timing.interval_s)
+        return self.timing.interval_s  # until the next sweep, or a call's end pokes us

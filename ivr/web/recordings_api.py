@@ -1,0 +1,136 @@
+"""Recording routes (录音调听): listed, described and played, never by a public URL.
+
+* ``GET /api/recordings?since=&until=&limit=`` — agents: their own calls; inspectors
+  (质检) and supervisors: all. Newest first.
+* ``GET /api/recordings/{id}`` — one recording: call id, kind, state, duration, checksums,
+  linked work orders, automatic findings; inspectors and supervisors also see its playbacks.
+* ``GET /api/recordings/{id}/audio?side=agent|customer`` — the WAV of one direction, with
+  HTTP range requests (206) so a player can seek. Every request is audited (who, when, which
+  call, which bytes, served or refused); ``403`` for someone else's call, ``410`` once
+  retention deleted the files (or Asterisk never wrote them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from ivr.domain.access import Role
+from ivr.domain.recordings import SIDES, RangeNotSatisfiable, may_hear, parse_range
+from ivr.services.recordings import RecordingService, file_size, read_part
+from ivr.web.auth import principal, requires
+from ivr.web.errors import json_error
+from ivr.web.json_body import json_response
+from ivr.web.requests import path_id, query_limit
+
+RECORDINGS = web.AppKey("recordings", RecordingService)
+_NO_STORE = {"Cache-Control": "no-store"}
+_CHUNK = 64 * 1024
+
+
+def _instant(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise json_error(
+            web.HTTPBadRequest, f"{name} is an ISO 8601 time, offset included"
+        ) from None
+    if value.tzinfo is None:
+        raise json_error(web.HTTPBadRequest, f"{name} needs a UTC offset (e.g. +08:00 or Z)")
+    return value
+
+
+@requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)
+async def list_recordings(request: web.Request) -> web.Response:
+    query = request.query
+    limit = query_limit(query)
+    if not 1 <= limit <= 500:
+        raise json_error(web.HTTPBadRequest, "limit is a whole number 1-500")
+    found = await request.app[RECORDINGS].visible(
+        principal(request),
+        _instant(query.get("since"), "since"),
+        _instant(query.get("until"), "until"),
+        limit,
+    )
+    return json_response(request, {"recordings": [r.as_dict() for r in found]}, headers=_NO_STORE)
+
+
+@requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)
+async def get_recording(request: web.Request) -> web.Response:
+    service = request.app[RECORDINGS]
+    who = principal(request)
+    recording = await service.store.get(path_id(request, "id", "recording"))
+    if recording is None:
+        raise json_error(web.HTTPNotFound, "no such recording")
+    if not may_hear(who, recording):
+        raise json_error(web.HTTPForbidden, "this recording is not yours to hear")
+    body = recording.as_dict()
+    if who.role is not Role.AGENT:
+        body["playbacks"] = await service.store.playbacks(recording.id)
+    return json_response(request, body, headers=_NO_STORE)
+
+
+@requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)
+async def audio(request: web.Request) -> web.StreamResponse:
+    service = request.app[RECORDINGS]
+    side = request.query.get("side", "customer")
+    if side not in SIDES:
+        raise json_error(web.HTTPBadRequest, "side is agent or customer")
+    recording_id = path_id(request, "id", "recording")
+    asked = request.headers.get("Range")
+    recording, outcome = await service.open_for(
+        principal(request), recording_id, side, (asked or "")[:64] or None
+    )
+    if recording is None:
+        raise json_error(web.HTTPNotFound, "no such recording")
+    if outcome == "refused":
+        raise json_error(web.HTTPForbidden, "this recording is not yours to hear")
+    if outcome == "gone":
+        raise json_error(
+            web.HTTPGone, f"the recording is {recording.state.value}", state=recording.state.value
+        )
+    path = recording.path(side)
+    size = await file_size(service, path)
+    if size is None:
+        raise json_error(web.HTTPGone, "the recording's file is missing")
+    try:
+        wanted = parse_range(asked, size)
+    except RangeNotSatisfiable:
+        raise web.HTTPRequestRangeNotSatisfiable(
+            headers={"Content-Range": f"bytes */{size}"},
+            text='{"error": "the range is outside the file"}',
+            content_type="application/json",
+        ) from None
+    start, length = (0, size) if wanted is None else (wanted.start, wanted.length)
+    headers = {
+        "Content-Type": "audio/wav",
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(length),
+        "Content-Disposition": f'inline; filename="recording-{recording.id}-{side}.wav"',
+        **_NO_STORE,
+    }
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
+    response = web.StreamResponse(status=status, headers=headers)
+    await response.prepare(request)
+    position, end = start, start + length
+    while position < end:
+        chunk = await read_part(service, path, position, min(_CHUNK, end - position))
+        if not chunk:
+            break
+        position += len(chunk)
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def add_recording_routes(app: web.Application, service: RecordingService) -> None:
+    app[RECORDINGS] = service
+    app.router.add_get("/api/recordings", list_recordings)
+    app.router.add_get("/api/recordings/{id}", get_recording)
+    app.router.add_get("/api/recordings/{id}/audio", audio)

@@ -1,0 +1,319 @@
+"""Call recording on the sandbox: a call routed by the menu is answered and both sides talk
+(a 1000 Hz pattern from the agent, 400 Hz from the caller); its recording exists, is linked to
+the call and its work order, has each side in its own file (matched against what each side
+sent), is served with range requests to those allowed and audited, a recording Asterisk could
+not write is flagged, and retention deletes an expired one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+import os
+import time
+import uuid
+import wave
+from array import array
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import update
+
+from ivr.app import make_web_app
+from ivr.config import Settings
+from ivr.db.recording_models import recordings_table
+from ivr.domain.access import Role
+from ivr.domain.agents import Agent
+from ivr.domain.recording_findings import best_match
+from ivr.domain.recordings import Recording, RecordingState
+from ivr_sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_call
+from tests.integration.asterisk_fixtures import AGENTS, QUEUES, RECORDINGS_DIR, wait_for_records
+
+pytestmark = pytest.mark.integration
+
+AGENT_ID, JOB = "2131", "3131"  # the simulated agent and the job number it is registered as
+OTHER_JOB = "3132"
+RATE = 8000
+
+
+def tone(path: Path, freq: int, pattern: list[tuple[float, bool]]) -> list[int]:
+    """A WAV of ``freq`` bursts (seconds on/off) at 8 kHz; returns the samples."""
+    samples: list[int] = []
+    for seconds, on in pattern:
+        n = int(seconds * RATE)
+        samples += [
+            round(8000 * math.sin(2 * math.pi * freq * i / RATE)) if on else 0 for i in range(n)
+        ]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(array("h", samples).tobytes())
+    return samples
+
+
+def read(path: str) -> list[int]:
+    with wave.open(path, "rb") as w:
+        assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (RATE, 2, 1)
+        return list(array("h", w.readframes(w.getnframes())))
+
+
+def band(samples: list[int], freq: int) -> list[float]:
+    """Per 20 ms frame, the magnitude at ``freq`` (Goertzel): what one side sent at that pitch."""
+    size = RATE // 50
+    coeff = 2 * math.cos(2 * math.pi * freq / RATE)
+    out = []
+    for start in range(0, len(samples) - size + 1, size):
+        s1 = s2 = 0.0
+        for x in samples[start : start + size]:
+            s1, s2 = x + coeff * s1 - s2, s1
+        out.append(math.sqrt(max(s1 * s1 + s2 * s2 - coeff * s1 * s2, 0.0)))
+    return out
+
+
+def sent_in(
+    recording: list[int], other: list[int], sent: list[int], freq: int
+) -> tuple[float, float]:
+    """Cross-correlate what a side sent (its ``freq`` bursts, frame by frame) with one file:
+    the best normalised correlation there, and the level at ``freq`` in the OTHER file at the
+    same moments as a share of this file's (the files are aligned: both start at the answer)."""
+    wanted = band(sent, freq)
+    loud = [i for i, v in enumerate(wanted) if v > 0]
+    wanted = wanted[loud[0] : loud[-1] + 1]  # the bursts, without the silences around them
+    here = band(recording, freq)
+    offset, score = best_match(here, wanted)
+    there = band(other, freq)
+    window = slice(max(offset - 5, 0), offset + len(wanted) + 5)
+    leak = max(there[window], default=0.0) / max(max(here[window], default=0.0), 1e-9)
+    return score, leak
+
+
+@pytest.fixture(scope="module")
+async def api(bridge) -> AsyncIterator[tuple[TestClient, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    suffix = uuid.uuid4().hex[:6]
+    tokens = {
+        "agent": await bridge.tokens.create(f"rec-agent-{suffix}", Role.AGENT, JOB),
+        "other": await bridge.tokens.create(f"rec-other-{suffix}", Role.AGENT, OTHER_JOB),
+        "inspector": await bridge.tokens.create(f"rec-insp-{suffix}", Role.INSPECTOR),
+        "integration": await bridge.tokens.create(f"rec-int-{suffix}", Role.INTEGRATION),
+    }
+    async with TestClient(TestServer(make_web_app(bridge, manage_bridge=False))) as client:
+        yield client, tokens
+
+
+def auth(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+async def sealed(bridge, call_id: str, timeout_s: float = 40) -> Recording:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await bridge.recordings.store.by_call(call_id)
+        if found is not None and found.state is not RecordingState.RECORDING:
+            return found  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"recording of {call_id} not sealed: {found}"
+        await asyncio.sleep(0.5)
+
+
+async def others_paused(client, paused: bool) -> None:  # type: ignore[no-untyped-def]
+    """The session's eight simulated agents (if logged in) stay out of this test's call."""
+    for agent in AGENTS:
+        for queue in QUEUES:
+            with contextlib.suppress(Exception):  # not a member there (not logged in)
+                await client.queue_pause(queue, f"Local/{agent}@sim-agents/n", paused, "test")
+
+
+@pytest.fixture(scope="module")
+async def recorded_call(bridge, ami, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One routed call (keys 0 → q-general) answered by our agent; both sides send a tone."""
+    client, _ = ami
+    shared = Settings().sandbox.recordings_dir  # the files Asterisk plays must be visible to it
+    # Simulated people are Local channels, which send no audio while they wait (a phone sends
+    # RTP every 20 ms): each side's file carries its own silences, so both keep talking from
+    # the answer on and the two recorded files stay aligned in time.
+    agent_wav = tone(
+        shared / "rec-agent-tone.wav", 1000, [(0.4, True), (0.3, False)] * 3 + [(12, False)]
+    )
+    caller_wav = tone(
+        shared / "rec-caller-tone.wav",
+        400,
+        [(12, False)] + [(0.6, True), (0.2, False)] * 3 + [(4, False)],
+    )
+    os.chmod(shared / "rec-agent-tone.wav", 0o644)
+    os.chmod(shared / "rec-caller-tone.wav", 0o644)
+    interface = f"Local/{AGENT_ID}@sim-agents/n"
+    await bridge.agents.put(Agent(JOB, "recorded agent", interface, ("q-general",)))
+    await others_paused(client, True)
+    await log_in_agent(
+        client,
+        AGENT_ID,
+        ["q-general"],
+        answer_after_s=1.0,
+        talk_s=1,
+        say=str(shared / "rec-agent-tone"),
+    )
+    number = "13500007701"
+    try:
+        await place_call(
+            client,
+            SimulatedCaller(
+                number,
+                "0",
+                hold_s=40,
+                talk=str(shared / "rec-caller-tone"),
+                talk_after_s=0,
+            ),
+        )
+        records = await wait_for_records(bridge, {number}, 90)
+    finally:
+        await log_out_agent(client, interface, ["q-general"])
+        await others_paused(client, False)
+    record = records[number]
+    return record, await sealed(bridge, record.call_id), agent_wav, caller_wav
+
+
+async def test_the_answered_call_is_recorded_and_linked(recorded_call, bridge) -> None:  # type: ignore[no-untyped-def]
+    record, recording, _, _ = recorded_call
+    assert record.agent_interface == f"Local/{AGENT_ID}@sim-agents/n"
+    assert recording.state is RecordingState.COMPLETE, recording.failure
+    assert recording.kind.value == "inbound"
+    assert recording.agent_job_number == JOB
+    assert recording.call_id == record.call_id
+    for side, digest in (
+        ("agent", recording.agent_sha256),
+        ("customer", recording.customer_sha256),
+    ):
+        path = Path(recording.path(side))
+        assert path.parent == RECORDINGS_DIR  # under the sandbox's recordings dir
+        assert path.name == f"{record.call_id}-{side}.wav"  # the call id, never a number
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert recording.duration_ms is not None and recording.duration_ms > 12000
+    # the opening was played on the agent's side: no no_opening finding; a real conversation
+    kinds = {f.kind.value for f in recording.findings}
+    assert "no_opening" not in kinds and "short_call" not in kinds, kinds
+
+
+async def test_each_side_is_in_its_own_file(recorded_call) -> None:  # type: ignore[no-untyped-def]
+    _, recording, agent_sent, caller_sent = recorded_call
+    agent_file = read(recording.agent_path)
+    customer_file = read(recording.customer_path)
+    score, leak = sent_in(agent_file, customer_file, agent_sent, 1000)
+    assert score > 0.9, score  # the agent's bursts, in their rhythm, on the agent's side
+    assert leak < 0.05, leak  # and not on the caller's side at that moment
+    score, leak = sent_in(customer_file, agent_file, caller_sent, 400)
+    assert score > 0.9, score
+    assert leak < 0.05, leak
+
+
+async def test_linked_to_its_work_order_and_played_with_ranges(recorded_call, api) -> None:  # type: ignore[no-untyped-def]
+    record, recording, _, _ = recorded_call
+    client, tokens = api
+    order = await client.post(
+        "/api/work-orders",
+        json={
+            "kind": "repair",
+            "customer": {"surname": "王", "title": "先生", "phone": "13500007701"},
+            "summary": "停电",
+            "call_id": record.call_id,
+            "owner_job_number": JOB,
+        },
+        headers=auth(tokens["integration"]),
+    )
+    assert order.status == 201, await order.text()
+    order_no = (await order.json())["order_no"]
+    detail = await client.get(f"/api/recordings/{recording.id}", headers=auth(tokens["agent"]))
+    assert detail.status == 200
+    body = await detail.json()
+    assert body["orders"] == [order_no] and body["call_id"] == record.call_id
+    assert "agent_path" not in body and "13500007701" not in await detail.text()
+
+    url = f"/api/recordings/{recording.id}/audio?side=customer"
+    data = Path(recording.customer_path).read_bytes()
+    whole = await client.get(url, headers=auth(tokens["agent"]))
+    assert whole.status == 200 and await whole.read() == data
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = await client.get(url, headers=auth(tokens["agent"], Range="bytes=1000-4999"))
+    assert part.status == 206
+    assert part.headers["Content-Range"] == f"bytes 1000-4999/{len(data)}"
+    assert await part.read() == data[1000:5000]
+    tail = await client.get(url, headers=auth(tokens["inspector"], Range="bytes=-500"))
+    assert tail.status == 206 and await tail.read() == data[-500:]
+    beyond = await client.get(url, headers=auth(tokens["agent"], Range=f"bytes={len(data)}-"))
+    assert beyond.status == 416
+
+    # another agent: not in their list, refused, and the refusal audited
+    listed = await client.get("/api/recordings", headers=auth(tokens["other"]))
+    assert recording.id not in [r["id"] for r in (await listed.json())["recordings"]]
+    refused = await client.get(url, headers=auth(tokens["other"]))
+    assert refused.status == 403
+    assert (
+        await client.get(f"/api/recordings/{recording.id}", headers=auth(tokens["other"]))
+    ).status == 403
+    assert (await client.get(url, headers=auth(tokens["integration"]))).status == 403
+    mine = await client.get("/api/recordings", headers=auth(tokens["agent"]))
+    assert recording.id in [r["id"] for r in (await mine.json())["recordings"]]
+
+    audit = await client.get(f"/api/recordings/{recording.id}", headers=auth(tokens["inspector"]))
+    plays = (await audit.json())["playbacks"]
+    outcomes = [(p["role"], p["job_number"], p["range"], p["outcome"]) for p in plays]
+    assert ("agent", JOB, None, "served") in outcomes
+    assert ("agent", JOB, "bytes=1000-4999", "served") in outcomes
+    assert ("inspector", None, "bytes=-500", "served") in outcomes
+    assert ("agent", OTHER_JOB, None, "refused") in outcomes
+
+
+async def test_retention_deletes_an_expired_recording(recorded_call, bridge, api) -> None:  # type: ignore[no-untyped-def]
+    _, recording, _, _ = recorded_call
+    client, tokens = api
+    days = bridge.settings.recording.retention_days
+    async with bridge.engine.begin() as conn:  # the call took place longer ago than retention
+        await conn.execute(
+            update(recordings_table)
+            .where(recordings_table.c.id == recording.id)
+            .values(started_at=recording.started_at - timedelta(days=days, hours=1))
+        )
+    assert await bridge.recordings.delete_expired(days) >= 1
+    gone = await bridge.recordings.store.get(recording.id)
+    assert gone.state is RecordingState.DELETED and gone.deleted_at is not None
+    assert not Path(recording.agent_path).exists() and not Path(recording.customer_path).exists()
+    url = f"/api/recordings/{recording.id}/audio?side=agent"
+    answer = await client.get(url, headers=auth(tokens["inspector"]))
+    assert answer.status == 410 and (await answer.json())["state"] == "deleted"
+
+
+async def test_a_recording_asterisk_could_not_write_is_flagged(bridge, ami) -> None:  # type: ignore[no-untyped-def]
+    """The directory is made unwritable for Asterisk: MixMonitor starts but writes nothing;
+    the recording is flagged failed with the reason, not silently missing."""
+    client, _ = ami
+    RECORDINGS_DIR.mkdir(exist_ok=True)
+    mode = RECORDINGS_DIR.stat().st_mode & 0o7777
+    os.chmod(RECORDINGS_DIR, 0o555)
+    call_id = uuid.uuid4().hex
+    interface = f"Local/{AGENT_ID}@sim-agents/n"
+    await others_paused(client, True)
+    await log_in_agent(client, AGENT_ID, ["q-t-2"], answer_after_s=0.5, talk_s=2)
+    try:
+        await client.action(
+            {
+                "Action": "Originate",
+                "Channel": "Local/q-t-2@sim-queue-entry",
+                "Context": "sim-caller",
+                "Exten": "s",
+                "Priority": "1",
+                "CallerID": '"sim" <13500007702>',
+                "Variable": f"__IVR_CALL_ID={call_id},SIM_HOLD=6",
+                "Async": "true",
+            }
+        )
+        recording = await sealed(bridge, call_id)
+    finally:
+        os.chmod(RECORDINGS_DIR, mode)
+        await log_out_agent(client, interface, ["q-t-2"])
+        await others_paused(client, False)
+    assert recording.state is RecordingState.FAILED
+    assert recording.failure is not None and "no usable file" in recording.failure
