@@ -99,7 +99,7 @@ def headline_label(key: str, language: Language) -> str:
     return _BY_KEY[key].labels[language]
 
 
-class AgentState(StrEnum):
+class BoardState(StrEnum):
     RINGING = "ringing"
     TALKING = "talking"
     AFTER_CALL_WORK = "after_call_work"
@@ -109,20 +109,20 @@ class AgentState(StrEnum):
     OFFLINE = "offline"
 
 
-STATE_LABELS: dict[AgentState, dict[str, str]] = {
-    AgentState.RINGING: {"zh": "振铃中", "en": "ringing"},
-    AgentState.TALKING: {"zh": "通话中", "en": "talking"},
-    AgentState.AFTER_CALL_WORK: {"zh": "话后处理", "en": "after-call work"},
-    AgentState.PAUSED: {"zh": "暂停", "en": "paused"},
-    AgentState.NOT_ANSWERING: {"zh": "未接听", "en": "not answering"},
-    AgentState.IDLE: {"zh": "空闲", "en": "idle"},
-    AgentState.OFFLINE: {"zh": "离线", "en": "offline"},
+STATE_LABELS: dict[BoardState, dict[str, str]] = {
+    BoardState.RINGING: {"zh": "振铃中", "en": "ringing"},
+    BoardState.TALKING: {"zh": "通话中", "en": "talking"},
+    BoardState.AFTER_CALL_WORK: {"zh": "话后处理", "en": "after-call work"},
+    BoardState.PAUSED: {"zh": "暂停", "en": "paused"},
+    BoardState.NOT_ANSWERING: {"zh": "未接听", "en": "not answering"},
+    BoardState.IDLE: {"zh": "空闲", "en": "idle"},
+    BoardState.OFFLINE: {"zh": "离线", "en": "offline"},
 }
 
 
-def state_label(state: AgentState, language: Language, pause_reason: str = "") -> str:
+def state_label(state: BoardState, language: Language, pause_reason: str = "") -> str:
     label = STATE_LABELS[state][language]
-    if state is AgentState.PAUSED and pause_reason:
+    if state is BoardState.PAUSED and pause_reason:
         return f"{label}（{pause_reason}）" if language == "zh" else f"{label} ({pause_reason})"
     return label
 
@@ -140,26 +140,26 @@ class AgentFacts:
     last_ring_missed_s_ago: float | None  # their last finished ring was missed, this long ago
 
 
-def agent_state(facts: AgentFacts, after_call_work_s: float, not_answering_s: float) -> AgentState:
+def agent_state(facts: AgentFacts, after_call_work_s: float, not_answering_s: float) -> BoardState:
     """One state, the most urgent first: a ring in progress is shown even for a paused agent
     (a ring that should not be there is exactly what a supervisor must see)."""
     if facts.being_rung or facts.device in ("ringing", "ringing_in_call"):
-        return AgentState.RINGING
+        return BoardState.RINGING
     if facts.talking or facts.device in ("in_call", "busy", "on_hold"):
-        return AgentState.TALKING
+        return BoardState.TALKING
     if facts.paused and facts.pause_reason == AFTER_CALL_WORK_REASON:
-        return AgentState.AFTER_CALL_WORK  # the bridge's own wrap-up pause ([agents] wrapup_s)
+        return BoardState.AFTER_CALL_WORK  # the bridge's own wrap-up pause ([agents] wrapup_s)
     if facts.paused:
-        return AgentState.PAUSED
+        return BoardState.PAUSED
     if facts.device in ("unavailable", "invalid"):
-        return AgentState.OFFLINE
+        return BoardState.OFFLINE
     ended = facts.seconds_since_call_ended
     if ended is not None and ended < after_call_work_s:
-        return AgentState.AFTER_CALL_WORK
+        return BoardState.AFTER_CALL_WORK
     missed = facts.last_ring_missed_s_ago
     if missed is not None and missed < not_answering_s:
-        return AgentState.NOT_ANSWERING
-    return AgentState.IDLE
+        return BoardState.NOT_ANSWERING
+    return BoardState.IDLE
 
 
 @dataclass(frozen=True, slots=True)

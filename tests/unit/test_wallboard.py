@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from ivr.config import DashboardSettings
 from ivr.domain.wallboard import (
     AgentFacts,
-    AgentState,
+    BoardState,
     Level,
     Threshold,
     agent_state,
@@ -47,31 +47,31 @@ def facts(**given: object) -> AgentFacts:
 @pytest.mark.parametrize(
     ("given", "state"),
     [
-        ({}, AgentState.IDLE),
-        ({"being_rung": True}, AgentState.RINGING),
-        ({"being_rung": True, "paused": True}, AgentState.RINGING),  # a ring is never hidden
-        ({"device": "ringing"}, AgentState.RINGING),
-        ({"talking": True}, AgentState.TALKING),
-        ({"device": "in_call"}, AgentState.TALKING),
-        ({"paused": True}, AgentState.PAUSED),
-        ({"paused": True, "pause_reason": "话后处理"}, AgentState.AFTER_CALL_WORK),
-        ({"device": "unavailable"}, AgentState.OFFLINE),
-        ({"seconds_since_call_ended": 1.0}, AgentState.AFTER_CALL_WORK),
-        ({"seconds_since_call_ended": 3.0}, AgentState.IDLE),
-        ({"last_ring_missed_s_ago": 10.0}, AgentState.NOT_ANSWERING),
-        ({"last_ring_missed_s_ago": 301.0}, AgentState.IDLE),
+        ({}, BoardState.IDLE),
+        ({"being_rung": True}, BoardState.RINGING),
+        ({"being_rung": True, "paused": True}, BoardState.RINGING),  # a ring is never hidden
+        ({"device": "ringing"}, BoardState.RINGING),
+        ({"talking": True}, BoardState.TALKING),
+        ({"device": "in_call"}, BoardState.TALKING),
+        ({"paused": True}, BoardState.PAUSED),
+        ({"paused": True, "pause_reason": "话后处理"}, BoardState.AFTER_CALL_WORK),
+        ({"device": "unavailable"}, BoardState.OFFLINE),
+        ({"seconds_since_call_ended": 1.0}, BoardState.AFTER_CALL_WORK),
+        ({"seconds_since_call_ended": 3.0}, BoardState.IDLE),
+        ({"last_ring_missed_s_ago": 10.0}, BoardState.NOT_ANSWERING),
+        ({"last_ring_missed_s_ago": 301.0}, BoardState.IDLE),
     ],
 )
 def test_one_state_per_agent_the_most_urgent_first(
-    given: dict[str, object], state: AgentState
+    given: dict[str, object], state: BoardState
 ) -> None:
     assert agent_state(facts(**given), after_call_work_s=3, not_answering_s=300) is state
 
 
 def test_labels_are_chinese_by_default_and_english_on_request() -> None:
-    assert state_label(AgentState.RINGING, "zh") == "振铃中"
-    assert state_label(AgentState.PAUSED, "zh", "午餐") == "暂停（午餐）"
-    assert state_label(AgentState.NOT_ANSWERING, "en") == "not answering"
+    assert state_label(BoardState.RINGING, "zh") == "振铃中"
+    assert state_label(BoardState.PAUSED, "zh", "午餐") == "暂停（午餐）"
+    assert state_label(BoardState.NOT_ANSWERING, "en") == "not answering"
     assert DashboardSettings().language == "zh"
 
 
