@@ -56,6 +56,7 @@ from ivr.db.calls import SqlCallRepository
 from ivr.db.centre_secrets import SqlCentreSecrets
 from ivr.db.deadline_source import SqlDeadlineSource
 from ivr.db.dispatch_store import SqlDispatch
+from ivr.db.do_not_call import SqlDoNotCall
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
@@ -73,7 +74,13 @@ from ivr.db.workorders import SqlWorkOrders
 from ivr.db.workspace_store import SqlWorkspaceLookup
 from ivr.domain.agents import greeting_text
 from ivr.domain.alert_push import Backoff
-from ivr.domain.callbacks import SCRIPTS, CallbackPolicy, CallingWindow, RetryPolicy
+from ivr.domain.callbacks import (
+    SCRIPTS,
+    CallbackPolicy,
+    CallingWindow,
+    RetryPolicy,
+    check_grammars,
+)
 from ivr.domain.deadline_watch import WarningPolicy
 from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
@@ -85,7 +92,8 @@ from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
-from ivr.flows.inbound import InboundDeps, SpeechDeps, utc_now
+from ivr.flows.inbound import InboundDeps, utc_now
+from ivr.flows.listen import SpeechDeps
 from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
 from ivr.menu_file import load_menu
@@ -119,6 +127,7 @@ from ivr.web import (
     alerts_api,
     call_orders_api,
     calls_api,
+    do_not_call_api,
     duty_roster_api,
     follow_ups_api,
     outages_api,
@@ -276,10 +285,11 @@ class Bridge:
         self.control.test_member_context = settings.sandbox.simulated_agents
         # after-call work (话后处理) after every answered queue call; blind transfers
         self.wrap_up = WrapUp(self.control, self.tracking, settings.agents.wrapup_s)
+        self.call_transfers = SqlCallTransfers(self.engine)
         self.transfers = CallTransferService(
             self.control,
             self.tracking,
-            SqlCallTransfers(self.engine),
+            self.call_transfers,
             frozenset(settings.agents.transfer_queues),
             utc_now,
         )
@@ -293,6 +303,7 @@ class Bridge:
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
+        check_grammars(self.grammars)  # the 回访's questions, likewise
         self.recognizer = self._recognizer()
         self.speech = None
         if self.recognizer is not None:
@@ -314,6 +325,7 @@ class Bridge:
         )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
+        self.do_not_call = SqlDoNotCall(self.engine, utc_now)
         self.reports = MonthlyReports(
             SqlReportRows(self.engine),
             ZoneInfo(settings.tracking.timezone),
@@ -324,7 +336,9 @@ class Bridge:
             self.callbacks,
             self.prompts,
             settings.sandbox.recordings_dir,
+            reasks=settings.callback.reasks,
             max_call_s=settings.callback.max_call_s,
+            speech=self.speech,  # the 回访 listens as the menu does
         )
         dp = settings.dispatch
         self.roster = SqlDutyRoster(self.engine, utc_now)
@@ -341,7 +355,7 @@ class Bridge:
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
             order_store,
-            OrderWakeups(self.poke_watch, self._poke_dispatcher, self._poke_dialer),
+            OrderWakeups(self.poke_watch, self.poke_dispatcher, self._poke_dialer),
             acceptances=self.dispatch,
             agents=self.agents,
         )
@@ -458,7 +472,7 @@ class Bridge:
         if self.watch is not None:
             self.watch.poke()
 
-    def _poke_dispatcher(self) -> None:
+    def poke_dispatcher(self) -> None:
         """A repair order was recorded or moved on: the dispatcher claims it now."""
         if self.dispatcher is not None:
             self.dispatcher.poke()
@@ -504,6 +518,8 @@ class Bridge:
             )
         self._hold_files()
         await self.journal.start()  # what a previous run could not write, before new calls
+        # a killed bridge may have left a dispatch prompt (an address, a phone number) behind
+        await asyncio.to_thread(self.prompts.remove_personal_leftovers)
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         if self.notices is not None:
             texts |= outage_notice.texts()
@@ -718,8 +734,9 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     add_health_routes(app, bridge.readiness)
     work_orders_api.add_routes(app, bridge.work_orders)
     follow_ups_api.add_routes(app, bridge.follow_ups)
-    calls_api.add_routes(app, bridge.call_search)
-    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch)
+    do_not_call_api.add_routes(app, bridge.do_not_call)
+    calls_api.add_routes(app, bridge.call_search, bridge.call_transfers)
+    duty_roster_api.add_routes(app, bridge.roster, bridge.dispatch, bridge.poke_dispatcher)
     add_dashboard_routes(app, bridge.dashboard)
     add_metrics_route(app, bridge.metrics, bridge.dashboard.snapshot, bridge.outcome_counts)
     alerts_api.add_routes(

@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="run the bridge: FastAGI server and web app")
     demo = commands.add_parser("demo", help="sandbox + bridge + simulated agents and callers")
     demo.add_argument("--calls", type=int, default=8, help="how many simulated callers")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep running afterwards and print the workspace's and dashboard's URLs and tokens",
+    )
     sandbox = commands.add_parser("sandbox", help="the local Asterisk for demos and tests")
     sandbox.add_argument("action", choices=["up", "down", "status"])
     asterisk = commands.add_parser("asterisk", help="Asterisk configuration from our settings")
@@ -135,7 +140,7 @@ def _command(args: argparse.Namespace) -> int:
     elif args.command == "demo":
         from ivr_sandbox.demo import run_demo
 
-        return asyncio.run(run_demo(settings, args.calls))
+        return asyncio.run(run_demo(settings, args.calls, args.serve))
     elif args.command == "sandbox":
         from ivr_sandbox.asterisk import AsteriskSandbox
 

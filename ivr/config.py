@@ -280,6 +280,9 @@ class CallbackSettings(_Section):
         default_factory=lambda: [1800.0, 7200.0], min_length=1, max_length=10
     )
     after_close_hours: float = Field(24.0, gt=0, description="repairs, high-voltage applications")
+    reasks: int = Field(
+        1, ge=0, le=3, description="a question without a valid answer is asked again this often"
+    )
 
 
 class DispatchSettings(_Section):

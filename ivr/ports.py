@@ -7,6 +7,7 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from ivr.domain.dispatch import (
     DispatchContext,
     ShiftView,
 )
+from ivr.domain.do_not_call import DoNotCallEntry
 from ivr.domain.outage_files import PlannedOutage
 from ivr.domain.outages import (
     Customer,
@@ -88,6 +90,12 @@ class PromptLibrary(Protocol):
 
     async def prompt_path(self, text: str) -> Path:
         """Path *without* extension, as Asterisk's STREAM FILE wants it. Renders on a miss."""
+        ...
+
+    def personal(self, text: str) -> AbstractAsyncContextManager[Path]:
+        """A prompt that speaks personal data (an address, a phone number), for one call:
+        the path (without extension) of a file rendered for it alone, never cached, readable
+        only by the bridge and Asterisk, and deleted when the block ends."""
         ...
 
 
@@ -173,6 +181,11 @@ class VisitStore(Protocol):
 
     async def save(self, visit: QueueVisit) -> None:
         """Insert or replace the visit (keyed by caller Uniqueid and join instant)."""
+        ...
+
+    async def save_many(self, batch: Sequence[QueueVisit]) -> None:
+        """``save`` for each, in one transaction: all stored or none (the last state of a
+        visit given twice wins)."""
         ...
 
     async def between(self, start: datetime, end: datetime) -> list[QueueVisit]: ...
@@ -371,7 +384,11 @@ class WorkOrderStore(Protocol):
     ``OrderNotFound`` / ``OrderConflict`` / ``TransitionError`` (``ivr.domain.workorders``)."""
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
         """The order, and True if this call created it (False: the key was seen before)."""
         ...
@@ -382,13 +399,20 @@ class WorkOrderStore(Protocol):
         actor: str,
         status: OrderStatus | None = None,
         summary: str | None = None,
-        do_not_call: bool | None = None,
         note: str | None = None,
     ) -> OrderView: ...
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
-    ) -> OrderView: ...
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
+    ) -> OrderView:
+        """Close; ``request_hash`` as for ``create`` (the close key again with another body
+        raises ``KeyReused``)."""
+        ...
 
     async def get(self, order_no: str) -> OrderView: ...
 
@@ -419,6 +443,19 @@ class FollowUpDesk(Protocol):
     async def resolve(self, follow_up_id: int, actor: str, note: str) -> dict[str, Any]: ...
 
     async def requeue(self, follow_up_id: int, actor: str, note: str | None) -> dict[str, Any]: ...
+
+
+class DoNotCallList(Protocol):
+    """The do-not-call list (see ``ivr.db.do_not_call``); raises ``NotOnTheList``
+    (``ivr.domain.do_not_call``) and ``OrderNotFound`` for an unknown order number."""
+
+    async def add(
+        self, phone: PhoneNumber, request: str, order_no: str | None, actor: str
+    ) -> tuple[DoNotCallEntry, bool]: ...
+
+    async def remove(self, phone: PhoneNumber, reason: str, actor: str) -> DoNotCallEntry: ...
+
+    async def list(self, current: bool | None = True, limit: int = 100) -> list[DoNotCallEntry]: ...
 
 
 class DutyRoster(Protocol):
@@ -542,6 +579,8 @@ class CustomerRegister(Protocol):
     ) -> list[Customer]: ...
 
     async def delete(self, account_no: str) -> None: ...
+
+    async def signature(self, areas: Iterable[str], feeders: Iterable[str]) -> tuple[int, Any]: ...
 
     async def in_places(self, areas: Iterable[str], feeders: Iterable[str]) -> list[Customer]: ...
 

@@ -1,4 +1,4 @@
-"""A real Asterisk in a chroot for demos and integration tests (see DESIGN.md)."""
+"""A real Asterisk in a chroot for demos and integration tests (docs/sandbox.md)."""
 
 from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox, SandboxError
 

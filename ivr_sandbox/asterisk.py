@@ -1,10 +1,11 @@
 """A real Asterisk for demos and integration tests, in a debootstrapped chroot.
 
 Asterisk is not packaged for the host's Debian release, so it lives in a private root made by
-``debootstrap --variant=minbase --include=asterisk sid ROOT`` (see DESIGN.md, "A real Asterisk
-on this machine"). The chroot shares the network namespace: AMI (127.0.0.1:5038) and the
-bridge's FastAGI server (127.0.0.1:4573) meet on loopback. Directories both sides must see (the
-prompt cache, recordings) are bind-mounted at the same path inside the root.
+``debootstrap --variant=minbase --include=asterisk sid ROOT`` (docs/sandbox.md says how it is
+built and run, and what the code relies on). The chroot shares the network namespace: AMI
+(127.0.0.1:5038) and the bridge's FastAGI server (127.0.0.1:4573) meet on loopback.
+Directories both sides must see (the prompt cache, recordings) are bind-mounted at the same
+path inside the root.
 
 Everything here is synchronous and needs root. Nothing here prints or logs the AMI secret.
 """
@@ -63,7 +64,7 @@ LOCAL_QUEUES = Path(__file__).with_name("queues_local.conf")
 LOCAL_PJSIP_CONF = "pjsip_local.conf"
 TEST_PHONE = "sandbox-phone"  # a phone endpoint of the sandbox alone (fraud-guard tests)
 
-# Asterisk's own directories inside the root (chowned to the asterisk user, as DESIGN.md says).
+# Asterisk's own directories inside the root (chowned to the asterisk user: docs/sandbox.md).
 ASTERISK_DIRS = (
     "/etc/asterisk",
     "/var/lib/asterisk",
@@ -680,6 +681,10 @@ class AsteriskSandbox:
                 os.chown(source, uid, gid)
                 # recordings are customers' voices: the asterisk group may read, nobody else
                 os.chmod(source, 0o750)  # noqa: S103
+            else:
+                # the prompt cache: its personal/ prompts (dispatch calls) are readable by this
+                # directory's group only, so it is the chroot's asterisk group
+                os.chown(source, -1, gid)
             self._chroot("mkdir", "-p", str(source), what=f"create {source} in the root")
             target = self.host_path(source)
             if not target.is_relative_to(self.root):
@@ -897,6 +902,16 @@ class AsteriskSandbox:
                 self.rx(args)
                 if paused:
                     self.rx(f"queue pause member {interface} queue {queue}")
+
+    def remove_dynamic_members(self) -> list[tuple[str, str]]:
+        """Take every dynamic queue member out (``queue show`` says which are dynamic): a test
+        session starts with none, so the simulated agents of an aborted earlier run cannot
+        answer its calls. Returns the (queue, interface) pairs removed."""
+        removed = []
+        for queue, interface, _name, _state, _paused in self._runtime_members():
+            self.rx(f"queue remove member {interface} from {queue}")
+            removed.append((queue, interface))
+        return removed
 
     def _runtime_globals(self) -> dict[str, str]:
         """Dialplan globals as they are now (set by tests and agents' logins through AMI)."""

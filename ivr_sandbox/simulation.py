@@ -18,6 +18,7 @@ _AGENT_ID = re.compile(r"^[0-9]{3,6}$")
 _NUMBER = re.compile(r"^[0-9]{3,20}$")
 _QUEUE = re.compile(r"^q-[a-z0-9-]{1,30}$")
 _PATH = re.compile(r"^/[A-Za-z0-9/_.-]{1,200}$")
+_AGI_URL = re.compile(r"^agi://[A-Za-z0-9.-]{1,100}:[0-9]{1,5}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,16 @@ class SimulatedCaller:
 
 
 async def place_call(
-    ami: AmiClient, caller: SimulatedCaller, entry: str = "95598", record_to: str | None = None
+    ami: AmiClient,
+    caller: SimulatedCaller,
+    entry: str = "95598",
+    record_to: str | None = None,
+    agi_url: str = "",
 ) -> str:
     """Originate the call; returns the ActionID to match the OriginateResponse event.
     ``record_to`` (a path without extension, visible to Asterisk) keeps what the caller hears
-    after its keys, for as long as it holds."""
+    after its keys, for as long as it holds; ``agi_url`` (``agi://host:port``) sends this call's
+    menu to another bridge than the one the sandbox's dialplan names."""
     if record_to is not None and not _PATH.match(record_to):
         raise ValueError("a recording path is absolute, letters, digits, '/', '_', '-' and '.'")
     action_id = "sim-" + uuid.uuid4().hex[:12]
@@ -63,6 +69,10 @@ async def place_call(
         variables += f",SIM_RECORD={record_to}"
     if caller.talk:
         variables += f",SIM_TALK={caller.talk},SIM_TALK_AFTER={caller.talk_after_s:g}"
+    if agi_url:
+        if not _AGI_URL.match(agi_url):
+            raise ValueError("agi_url is agi://<host>:<port>")
+        variables += f",IVR_AGI_URL={agi_url}"
     await ami.action(
         {
             "Action": "Originate",
@@ -157,8 +167,10 @@ async def log_out_agent(ami: AmiClient, interface: str, queues: list[str]) -> No
 @dataclass(frozen=True, slots=True)
 class SimulatedCustomer:
     """A callback customer in ``[sim-customers]``: ``mode`` is answer | never | busy |
-    congestion; after answering they wait ``pause_s``, press ``keys``, optionally speak a
-    suggestion and press #, stay ``hold_s`` seconds and hang up."""
+    congestion; after answering they answer each question in ``say`` aloud (WAV paths without
+    extension, one per question, each said once the question has been read), wait
+    ``pause_s``, press ``keys``, optionally speak a suggestion and press #, stay ``hold_s``
+    seconds and hang up."""
 
     number: str
     mode: str = "answer"
@@ -166,10 +178,15 @@ class SimulatedCustomer:
     pause_s: float = 2.0
     speak: bool = False
     hold_s: float = 30.0
+    say: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NUMBER.match(self.number):
             raise ValueError("a simulated customer's number is 3 to 20 digits")
+        if len(self.say) > 8 or any(not _PATH.match(p) or ".." in p for p in self.say):
+            raise ValueError(
+                "say: up to 8 absolute paths without extension (letters, digits, _./-)"
+            )
         if not _KEYS.match(self.keys):
             raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
         if self.mode not in ("answer", "never", "busy", "congestion"):
@@ -184,7 +201,8 @@ async def set_up_customer(ami: AmiClient, customer: SimulatedCustomer) -> None:
         "PAUSE": f"{customer.pause_s:g}",
         "SPEAK": "yes" if customer.speak else "no",
         "HOLD": f"{customer.hold_s:g}",
-    }
+    } | {f"SAY{i}": path for i, path in enumerate(customer.say, 1)}
+    values[f"SAY{len(customer.say) + 1}"] = ""  # where the answers end
     for name, value in values.items():
         await ami.action(
             {"Action": "Setvar", "Variable": f"SIM_CB_{name}_{customer.number}", "Value": value}

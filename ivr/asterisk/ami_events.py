@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ivr.domain import queue_calls as q
 from ivr.domain.agents import Membership, member_state
 
-_TIMESTAMP = re.compile(r"^\s*(\d{1,12})(?:\.(\d{1,6}))?\s*$")
+_TIMESTAMP = re.compile(r"^\s*([0-9]{1,12})(?:\.([0-9]{1,6}))?\s*\Z")  # ASCII digits only
 _UID = re.compile(r"^[\w.:-]{1,150}$")
 
 TRACKED = (
@@ -119,7 +119,14 @@ def parse_member(event: Mapping[str, str]) -> Membership:
         state=member_state(_field(event, "Status", False)),
         paused=_field(event, "Paused", False) in ("1", "true", "yes"),
         pause_reason=_field(event, "PausedReason", False) or _field(event, "Reason", False),
-        calls_taken=int(_field(event, "CallsTaken", False) or 0)
-        if _field(event, "CallsTaken", False).isdigit()
-        else 0,
+        calls_taken=_count(_field(event, "CallsTaken", False)),
     )
+
+
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
+def _count(value: str) -> int:
+    """A counter field, 0 when it is not plain ASCII digits (``str.isdigit`` accepts ``²``,
+    which ``int`` refuses)."""
+    return int(value) if _COUNT.fullmatch(value) else 0

@@ -24,6 +24,7 @@ from ivr.db.store import SqlStore
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import dialer_state_table as dialer_state
+from ivr.db.workorder_models import do_not_call_table as do_not_call
 from ivr.db.workorder_models import follow_ups_table as follow_ups
 from ivr.db.workorder_models import history_table as history
 from ivr.db.workorder_models import orders_table as orders
@@ -32,10 +33,12 @@ from ivr.domain.attempt_ids import CALLBACK_ATTEMPT
 from ivr.domain.callbacks import (
     AttemptResult,
     CallbackContext,
+    CallbackOutcome,
     CallbackPolicy,
     Claim,
     Conversation,
     TaskState,
+    outcome_of,
 )
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_number
@@ -71,7 +74,12 @@ class SqlCallbacks(SqlStore):
             if room <= 0:
                 return []
             query = (
-                select(tasks.c.id, tasks.c.attempts_made, orders.c.customer_phone)
+                select(
+                    tasks.c.id,
+                    tasks.c.attempts_made,
+                    orders.c.customer_phone,
+                    on_the_list(orders.c.customer_phone).label("do_not_call"),
+                )
                 .join(orders, orders.c.id == tasks.c.order_id)
                 .where(tasks.c.state == TaskState.PENDING.value, tasks.c.next_attempt_at <= now)
                 .order_by(tasks.c.next_attempt_at, tasks.c.id)
@@ -91,6 +99,9 @@ class SqlCallbacks(SqlStore):
             slot = max(now, min(stored, now + timedelta(seconds=max_live * min_gap_s)))
             window = self._policy.window
             for task in due:
+                if task.do_not_call:  # the number joined the list after the order closed
+                    await cancel_for_do_not_call(conn, tasks.c.id == task.id, now)
+                    continue
                 if not window.contains(slot):
                     # due before closing time but reached after it (a backlog, an AMI outage):
                     # calling hours are checked again here, and the task waits for the morning
@@ -321,6 +332,7 @@ class SqlCallbacks(SqlStore):
             return
         task = (await conn.execute(select(tasks).where(tasks.c.id == attempt.task_id))).one()
         state, next_at = self._policy.after_attempt(outcome.result, attempt.attempt_no, now)
+        ended = outcome_of(state, outcome.result.value, outcome.satisfied)
         await conn.execute(
             update(tasks)
             .where(tasks.c.id == task.id)
@@ -328,6 +340,7 @@ class SqlCallbacks(SqlStore):
                 state=state.value,
                 next_attempt_at=next_at,
                 result=outcome.result.value,
+                outcome=ended.value if ended else None,
                 right_person=outcome.right_person,
                 power_restored=outcome.power_restored,
                 satisfied=outcome.satisfied,
@@ -359,7 +372,12 @@ class SqlCallbacks(SqlStore):
         await conn.execute(
             update(tasks)
             .where(tasks.c.id == task_id)
-            .values(state=TaskState.NEEDS_HUMAN.value, result=reason, updated_at=now)
+            .values(
+                state=TaskState.NEEDS_HUMAN.value,
+                result=reason,
+                outcome=CallbackOutcome.UNREACHABLE.value,
+                updated_at=now,
+            )
         )
         order_id = (
             await conn.execute(select(tasks.c.order_id).where(tasks.c.id == task_id))
@@ -405,3 +423,29 @@ class SqlCallbacks(SqlStore):
                 order_id=order_id, reason=reason, detail=detail, created_at=now
             )
         )
+
+
+def on_the_list(phone: Any) -> Any:
+    """SQL: the number is on the do-not-call list now (a removed entry is not)."""
+    return (
+        select(do_not_call.c.phone)
+        .where(do_not_call.c.phone == phone, do_not_call.c.removed_at.is_(None))
+        .exists()
+    )
+
+
+async def cancel_for_do_not_call(conn: AsyncConnection, which: Any, now: datetime) -> int:
+    """Cancel the callback tasks ``which`` selects that are still waiting for an attempt: the
+    customer asked not to be called (an attempt already on the line finishes). How many."""
+    done = await conn.execute(
+        update(tasks)
+        .where(which, tasks.c.state == TaskState.PENDING.value)
+        .values(
+            state=TaskState.CANCELLED.value,
+            result="do_not_call",
+            outcome=CallbackOutcome.DO_NOT_CALL.value,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    )
+    return done.rowcount

@@ -25,11 +25,12 @@ from ivr.domain.deadline_watch import KIND, SETTLED_BY, OpenDeadline, WatchedDea
 
 
 def _raised(level: AlertLevel) -> Any:
+    """An alert of ``level`` stands for the deadline, whoever raised it: the watch, or the
+    dispatcher's warning for a repair's ``dispatch`` limit (same key, so one of the two)."""
     return exists().where(
         and_(
             alerts.c.order_id == deadlines.c.order_id,
             alerts.c.deadline == deadlines.c.name,
-            alerts.c.kind == KIND,
             alerts.c.level == level.value,
             alerts.c.superseded_at.is_(None),
         )

@@ -83,6 +83,7 @@ class SqlDispatch(SqlStore):
         async with claim_round(self._writer, self._pg, _CLAIM_LOCK) as conn:
             await self._open_jobs(conn, now)
             await self._stop_jobs_moved_on(conn, now)
+            await self._replan_exhausted(conn, now)
             live = exists().where(and_(calls.c.job_id == jobs.c.id, calls.c.state.in_(LIVE)))
             query = (
                 select(jobs.c.id, jobs.c.order_id, orders.c.order_no, orders.c.created_at)
@@ -107,25 +108,9 @@ class SqlDispatch(SqlStore):
                 ).scalars()
             )
             for job in due:
-                past = (
-                    await conn.execute(
-                        select(calls.c.target, calls.c.crew_id, calls.c.result)
-                        .where(calls.c.job_id == job.id)
-                        .order_by(calls.c.call_no)
-                    )
-                ).all()
+                past = await _past_calls(conn, job.id)
                 decision = next_call(
-                    self.policy,
-                    job.created_at,
-                    now,
-                    on_duty,
-                    [
-                        PastCall(
-                            Target(p.target), p.crew_id, CallResult(p.result) if p.result else None
-                        )
-                        for p in past
-                    ],
-                    frozenset(busy),
+                    self.policy, job.created_at, now, on_duty, past, frozenset(busy)
                 )
                 if decision.action is Action.CALL:
                     assert decision.phone is not None and decision.ring is not None
@@ -515,6 +500,44 @@ class SqlDispatch(SqlStore):
                 )
             )
 
+    async def _replan_exhausted(self, conn: AsyncConnection, now: datetime) -> None:
+        """Plan again, each round, the jobs that found nobody to call while their limit still
+        runs: the roster may have changed since (a shift added, a crew back on duty). A job
+        with someone to call now is active again; the others stay exhausted."""
+        live = exists().where(and_(calls.c.job_id == jobs.c.id, calls.c.state.in_(LIVE)))
+        query = (
+            select(jobs.c.id, orders.c.order_no, orders.c.created_at)
+            .join(orders, orders.c.id == jobs.c.order_id)
+            .where(
+                jobs.c.state == JobState.EXHAUSTED.value,
+                orders.c.status == OrderStatus.CREATED.value,
+                orders.c.created_at > now - self.policy.limit,
+                ~live,
+            )
+        )
+        waiting = (await conn.execute(query)).all()
+        if not waiting:
+            return
+        on_duty = await self._roster.on_duty(now, conn)
+        for job in waiting:
+            past = await _past_calls(conn, job.id)
+            decision = next_call(self.policy, job.created_at, now, on_duty, past)
+            if decision.action in (Action.CALL, Action.WAIT):
+                await self._job(
+                    conn,
+                    job.id,
+                    state=JobState.ACTIVE.value,
+                    next_call_at=now,
+                    detail="planned again: the duty roster changed",
+                )
+                left_s = int((job.created_at + self.policy.limit - now).total_seconds())
+                log.warning(
+                    "dispatch of order %s planned again (the duty roster changed, %d s of the"
+                    " limit left)",
+                    job.order_no,
+                    left_s,
+                )
+
     async def _stop_jobs_moved_on(self, conn: AsyncConnection, now: datetime) -> None:
         """A person dispatched or closed the order meanwhile: stop calling (live calls end)."""
         moved = (
@@ -544,3 +567,18 @@ class SqlDispatch(SqlStore):
             await conn.execute(select(crews.c.name).where(crews.c.id == call.crew_id))
         ).scalar_one_or_none()
         return f"crew {name or call.crew_id}"
+
+
+async def _past_calls(conn: AsyncConnection, job_id: int) -> list[PastCall]:
+    """The job's calls so far, in order, as the planner reads them."""
+    rows = (
+        await conn.execute(
+            select(calls.c.target, calls.c.crew_id, calls.c.result)
+            .where(calls.c.job_id == job_id)
+            .order_by(calls.c.call_no)
+        )
+    ).all()
+    return [
+        PastCall(Target(p.target), p.crew_id, CallResult(p.result) if p.result else None)
+        for p in rows
+    ]

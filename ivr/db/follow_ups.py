@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ivr.db.callback_store import on_the_list
 from ivr.db.store import SqlStore
 from ivr.db.workorder_models import follow_ups_table as follow_ups
 from ivr.db.workorder_models import orders_table as orders
@@ -32,7 +33,7 @@ def _query() -> Select[Any]:
             orders.c.order_no,
             orders.c.kind,
             orders.c.owner_job_number,
-            orders.c.do_not_call,
+            on_the_list(orders.c.customer_phone).label("do_not_call"),
             tasks.c.id.label("task_id"),
             tasks.c.state.label("task_state"),
             tasks.c.attempts_made,
@@ -141,6 +142,7 @@ class SqlFollowUps(SqlStore):
                         .values(
                             state=TaskState.PENDING.value,
                             next_attempt_at=self._policy.first_attempt_at(now),
+                            outcome=None,  # owed again until this attempt ends
                             updated_at=now,
                         )
                     )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -54,6 +55,8 @@ class CallRow(Base):
     """One inbound call (``ivr.domain.calls.CallRecord`` without its steps)."""
 
     __tablename__ = "calls"
+    # GET /api/calls?phone=…: one caller's calls, newest first, without reading the whole table
+    __table_args__ = (Index(None, "caller_number", "started_at"),)
 
     call_id: Mapped[str] = mapped_column(String(CALL_ID_LENGTH), primary_key=True)
     unique_id: Mapped[str] = mapped_column(Text(), index=True)

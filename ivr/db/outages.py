@@ -105,6 +105,18 @@ class SqlCustomers(SqlStore):
         if gone.rowcount != 1:
             raise CustomerNotFound(account_no)
 
+    async def signature(self, areas: Iterable[str], feeders: Iterable[str]) -> tuple[int, Any]:
+        """(how many, last change) of these places' customers: one aggregate read that tells
+        the notice index whether it must reload them."""
+        areas, feeders = list(areas), list(feeders)
+        if not areas and not feeders:
+            return 0, None
+        where = customers.c.area.in_(areas) | customers.c.feeder.in_(feeders)
+        query = select(func.count(), func.max(customers.c.updated_at)).where(where)
+        async with self._engine.connect() as conn:
+            count, last = (await conn.execute(query)).one()
+        return int(count), last
+
     async def in_places(self, areas: Iterable[str], feeders: Iterable[str]) -> list[Customer]:
         """Every customer of these areas or feeders (the outage index's load)."""
         areas, feeders = list(areas), list(feeders)

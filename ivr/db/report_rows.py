@@ -1,8 +1,9 @@
 """The rows a monthly report is computed from (``ivr.domain.reports`` does the arithmetic).
 
-Three reads, each bounded by the month: queue visits that joined in it (the tracking store's own
-query), work orders recorded in it with their deadlines and callback tasks, and the missed
-deadlines (of any order) due before the month-end snapshot.
+Four reads, each bounded by the month: queue visits that joined in it (the tracking store's own
+query), work orders recorded in it with their deadlines and callback tasks, the missed
+deadlines (of any order) due before the month-end snapshot, and the agents' state changes in it
+(with each agent's last one before it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ivr.db.agent_states import SqlAgentStates
 from ivr.db.models import calls_table as calls
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorder_models import attempts_table as attempts
@@ -26,6 +28,7 @@ class SqlReportRows:
         self._engine = engine
         self._visits = SqlVisitRepository(engine)
         self._agents = SqlAgentDirectory(engine)
+        self._states = SqlAgentStates(engine)
 
     async def month_rows(self, start: datetime, end: datetime, cut: datetime) -> MonthRows:
         """Rows for the month [start, end); ``cut`` is the overdue snapshot instant."""
@@ -35,6 +38,7 @@ class SqlReportRows:
             agents=await self._agents.all(),
             missed_before_cut=await self._missed_before(cut),
             callers_informed=await self._informed(start, end),
+            state_changes=await self._states.for_period(start, end),
         )
 
     async def _informed(self, start: datetime, end: datetime) -> int:
@@ -71,6 +75,7 @@ class SqlReportRows:
                         tasks.c.state,
                         tasks.c.due_by,
                         tasks.c.satisfied,
+                        tasks.c.outcome,
                         completed.c.at,
                     )
                     .select_from(
@@ -108,7 +113,7 @@ class SqlReportRows:
                 deadlines=tuple(by_order.get(o.id, ())),
                 callback=None
                 if o.state is None
-                else CallbackFact(o.state, o.due_by, o.at, o.satisfied),
+                else CallbackFact(o.state, o.due_by, o.at, o.satisfied, o.outcome),
             )
             for o in order_rows
         ]

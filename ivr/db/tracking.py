@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db.engine import writer
 from ivr.db.models import agents_table as agents
@@ -17,6 +18,7 @@ from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcom
 
 _OPEN = (VisitOutcome.WAITING, VisitOutcome.TALKING)
 _BATCH = 1000  # rows read (and visits built) between two turns of the event loop
+_IN_CHUNK = 500  # Uniqueids per IN (...) list: well inside every backend's parameter limit
 
 
 def us_to_datetime(at_us: int) -> datetime:
@@ -36,21 +38,37 @@ class SqlVisitRepository:
         self._writer = writer(engine)
 
     async def save(self, visit: QueueVisit) -> None:
-        values = _visit_values(visit)
+        await self.save_many([visit])
+
+    async def save_many(self, batch: Sequence[QueueVisit]) -> None:
+        """Store the latest state of each visit in ``batch`` in one transaction (all or none):
+        one commit per visit change kept the stored picture tens of seconds behind a burst
+        of calls. A visit given twice is stored as its last state."""
+        latest = {(v.unique_id, v.joined_us): v for v in batch}
+        if not latest:
+            return
         async with self._writer.begin() as conn:
-            key = (visits.c.unique_id == visit.unique_id) & (visits.c.joined_us == visit.joined_us)
-            visit_id = await conn.scalar(select(visits.c.id).where(key))
-            if visit_id is None:
-                result = await conn.execute(insert(visits).values(values))
-                visit_id = result.inserted_primary_key[0]  # type: ignore[index]
-            else:
-                await conn.execute(update(visits).where(visits.c.id == visit_id).values(values))
-                await conn.execute(delete(rings).where(rings.c.visit_id == visit_id))
-            if visit.rings:
+            ids = await _ids_of(conn, latest)
+            new = [v for key, v in latest.items() if key not in ids]
+            old = [(ids[key], v) for key, v in latest.items() if key in ids]
+            if new:
+                await conn.execute(insert(visits), [_visit_values(v) for v in new])
+                ids.update(await _ids_of(conn, {(v.unique_id, v.joined_us): v for v in new}))
+            if old:
                 await conn.execute(
-                    insert(rings),
-                    [_ring_values(visit_id, seq, r) for seq, r in enumerate(visit.rings)],
+                    update(visits).where(visits.c.id == bindparam("visit_id")),
+                    [{"visit_id": visit_id, **_visit_values(v)} for visit_id, v in old],
                 )
+                await conn.execute(
+                    delete(rings).where(rings.c.visit_id.in_([visit_id for visit_id, _ in old]))
+                )
+            ring_rows = [
+                _ring_values(ids[key], seq, r)
+                for key, v in latest.items()
+                for seq, r in enumerate(v.rings)
+            ]
+            if ring_rows:
+                await conn.execute(insert(rings), ring_rows)
 
     async def between(self, start: datetime, end: datetime) -> list[QueueVisit]:
         """Visits that joined a queue in [start, end), oldest first."""
@@ -91,6 +109,24 @@ class SqlVisitRepository:
             async for batch in visit_rows.partitions(_BATCH):
                 result.extend(_visit(row, tuple(rings_of.pop(row.id, ()))) for row in batch)
         return result
+
+
+async def _ids_of(
+    conn: AsyncConnection, keyed: dict[tuple[str, int], QueueVisit]
+) -> dict[tuple[str, int], int]:
+    """The row ids of those visits already stored, by (Uniqueid, join instant)."""
+    found: dict[tuple[str, int], int] = {}
+    uids = sorted({uid for uid, _ in keyed})
+    for start in range(0, len(uids), _IN_CHUNK):
+        rows = await conn.execute(
+            select(visits.c.id, visits.c.unique_id, visits.c.joined_us).where(
+                visits.c.unique_id.in_(uids[start : start + _IN_CHUNK])
+            )
+        )
+        for row in rows:
+            if (row.unique_id, row.joined_us) in keyed:
+                found[(row.unique_id, row.joined_us)] = row.id
+    return found
 
 
 def _visit(row: Row[Any], ring_attempts: tuple[RingAttempt, ...]) -> QueueVisit:

@@ -51,6 +51,9 @@ class WorkOrderRow(Base):
     order_no: Mapped[str] = mapped_column(String(32), unique=True)
     create_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     close_key: Mapped[str | None] = mapped_column(String(128))
+    # SHA-256 of the request each key came with: the key again with another body is refused
+    create_request_hash: Mapped[str | None] = mapped_column(String(64))
+    close_request_hash: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     customer_class: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -61,6 +64,8 @@ class WorkOrderRow(Base):
     customer_surname: Mapped[str] = mapped_column(Text())
     customer_title: Mapped[str] = mapped_column(String(8))
     customer_phone: Mapped[str] = mapped_column(String(16))
+    # whether the phone was on the do-not-call list when the order was recorded (the list,
+    # table do_not_call, decides; 0020)
     do_not_call: Mapped[bool] = mapped_column(Boolean())
     summary: Mapped[str] = mapped_column(Text())
     address: Mapped[str | None] = mapped_column(Text())  # 0008: read to the repair crew
@@ -124,6 +129,9 @@ class CallbackTaskRow(Base):
     power_restored: Mapped[bool | None] = mapped_column(Boolean())
     satisfied: Mapped[bool | None] = mapped_column(Boolean())
     suggestion_path: Mapped[str | None] = mapped_column(Text())
+    # 0020: how the 回访 ended (ivr.domain.callbacks.CallbackOutcome), NULL while it is owed.
+    # No CHECK: adding one rebuilds the table on SQLite, and its attempts would cascade away.
+    outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -195,6 +203,23 @@ class CallOrderRow(Base):
     linked_by: Mapped[str] = mapped_column(String(64))
 
 
+class DoNotCallRow(Base):
+    """A number the customer asked us not to call back (回访): kept by supervisors only, with
+    the customer's request as they made it (0020). A removal keeps the row with who removed it
+    and why; adding the number again makes it current."""
+
+    __tablename__ = "do_not_call"
+
+    phone: Mapped[str] = mapped_column(String(16), primary_key=True)  # PhoneNumber.digits
+    request: Mapped[str] = mapped_column(Text())  # what the customer asked, and how
+    order_no: Mapped[str | None] = mapped_column(String(32))  # the order they asked on, if any
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    removed_by: Mapped[str | None] = mapped_column(String(64))
+    removal_reason: Mapped[str | None] = mapped_column(Text())
+
+
 class DialerStateRow(Base):
     """One row: the next free originate slot, shared by every bridge (the global rate limit)."""
 
@@ -212,3 +237,4 @@ attempts_table = CallbackAttemptRow.__table__
 follow_ups_table = FollowUpRow.__table__
 dialer_state_table = DialerStateRow.__table__
 call_orders_table = CallOrderRow.__table__
+do_not_call_table = DoNotCallRow.__table__

@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ivr.db.callback_store import on_the_list
 from ivr.db.engine import writer
 from ivr.db.outage_links import link_new_repair
 from ivr.db.workorder_models import (
@@ -40,12 +41,13 @@ from ivr.db.workorder_models import (
 from ivr.db.workorder_models import (
     tasks_table as tasks,
 )
-from ivr.domain.callbacks import CallbackPolicy, TaskState
+from ivr.domain.callbacks import CallbackOutcome, CallbackPolicy, TaskState
 from ivr.domain.workdays import IsWorkday
 from ivr.domain.workorders import (
     MET_BY_ACCEPTANCE_ONLY,
     CustomerClass,
     Deadline,
+    KeyReused,
     NewOrder,
     OrderConflict,
     OrderKind,
@@ -80,12 +82,18 @@ class SqlWorkOrders:
     # --- create / update / close ---------------------------------------------------------
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
-        """The order, and True if this call created it (False: the key was seen before)."""
+        """The order, and True if this call created it (False: the key was seen before).
+        ``request_hash`` (of the request the key came with) is stored with the key; the key
+        again with another hash raises :class:`KeyReused`."""
         validate_kind_class(new.kind, new.customer_class)
         if create_key is not None:
-            found = await self._by_create_key(create_key)
+            found = await self._by_create_key(create_key, request_hash)
             if found is not None:
                 return found, False
         now = self._clock()
@@ -93,6 +101,7 @@ class SqlWorkOrders:
         row = {
             "order_no": order_no,
             "create_key": create_key,
+            "create_request_hash": request_hash if create_key is not None else None,
             "kind": new.kind.value,
             "customer_class": new.customer_class.value if new.customer_class else None,
             "status": OrderStatus.CREATED.value,
@@ -101,7 +110,7 @@ class SqlWorkOrders:
             "customer_surname": new.customer_surname,
             "customer_title": new.customer_title,
             "customer_phone": new.customer_phone.digits,
-            "do_not_call": new.do_not_call,
+            "do_not_call": False,  # set below from the list, inside the transaction
             "summary": new.summary,
             "address": new.address,
             "fault": new.fault,
@@ -111,6 +120,7 @@ class SqlWorkOrders:
         limits = deadlines_for(new.kind, new.customer_class, now, self._is_workday)
         try:
             async with self._writer.begin() as conn:
+                row["do_not_call"] = await self._listed(conn, new.customer_phone.digits)
                 order_id = (
                     await conn.execute(insert(orders).values(row).returning(orders.c.id))
                 ).scalar_one()
@@ -142,7 +152,9 @@ class SqlWorkOrders:
                     )
         except IntegrityError:
             # a concurrent retry with the same key won the race; or the call id does not exist
-            if create_key is not None and (found := await self._by_create_key(create_key)):
+            if create_key is not None and (
+                found := await self._by_create_key(create_key, request_hash)
+            ):
                 return found, False
             raise OrderConflict("call_id does not name a recorded call") from None
         view = await self.get(order_no)
@@ -154,10 +166,10 @@ class SqlWorkOrders:
         actor: str,
         status: OrderStatus | None = None,
         summary: str | None = None,
-        do_not_call: bool | None = None,
         note: str | None = None,
     ) -> OrderView:
-        """Move the order on and/or edit it. Closing goes through :meth:`close`."""
+        """Move the order on and/or edit it. Closing goes through :meth:`close`; whether its
+        customer is called back is the do-not-call list's business, not the order's."""
         if status is OrderStatus.CLOSED:
             raise OrderConflict("close an order with POST …/close and its result")
         now = self._clock()
@@ -166,10 +178,6 @@ class SqlWorkOrders:
             values: dict[str, Any] = {"updated_at": now}
             if summary is not None:
                 values["summary"] = summary
-            if do_not_call is not None:
-                values["do_not_call"] = do_not_call
-                if do_not_call:
-                    await self._cancel_callback(conn, current.id, now)
             if status is not None and status.value != current.status:
                 check_transition(OrderStatus(current.status), status)
                 check_manual_move(OrderKind(current.kind), OrderStatus(current.status), status)
@@ -187,7 +195,12 @@ class SqlWorkOrders:
         return await self.get(order_no)
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
     ) -> OrderView:
         """Close with the result; schedule its callback if the policy asks for one.
 
@@ -199,11 +212,20 @@ class SqlWorkOrders:
             current = await self._lock(conn, order_no)
             if reached(OrderStatus(current.status), OrderStatus.CLOSED):
                 if close_key is not None and close_key == current.close_key:
-                    pass  # the same request again: answer as the first time
+                    # the same request again: answer as the first time (not another one)
+                    _same_request(close_key, current.close_request_hash, request_hash)
                 else:
                     raise OrderConflict(f"order {order_no} is already {current.status}")
             else:
-                await self.close_in(conn, current, result, actor, now, close_key=close_key)
+                await self.close_in(
+                    conn,
+                    current,
+                    result,
+                    actor,
+                    now,
+                    close_key=close_key,
+                    close_request_hash=request_hash if close_key is not None else None,
+                )
         return await self.get(order_no)
 
     async def reassign(self, order_no: str, owner: str, reason: str, actor: str) -> OrderView:
@@ -235,6 +257,7 @@ class SqlWorkOrders:
         now: datetime,
         *,
         close_key: str | None = None,
+        close_request_hash: str | None = None,
         callback: bool = True,
         note: str | None = None,
     ) -> None:
@@ -249,6 +272,7 @@ class SqlWorkOrders:
                 status=OrderStatus.CLOSED.value,
                 result=result,
                 close_key=close_key,
+                close_request_hash=close_request_hash,
                 closed_at=now,
                 updated_at=now,
             )
@@ -304,10 +328,13 @@ class SqlWorkOrders:
 
     # --- internals -----------------------------------------------------------------------
 
-    async def _by_create_key(self, key: str) -> OrderView | None:
+    async def _by_create_key(self, key: str, request_hash: str | None) -> OrderView | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(orders).where(orders.c.create_key == key))).first()
-            return None if row is None else await self._view(conn, row)
+            if row is None:
+                return None
+            _same_request(key, row.create_request_hash, request_hash)
+            return await self._view(conn, row)
 
     async def _lock(self, conn: AsyncConnection, order_no: str) -> Any:
         query = select(orders).where(orders.c.order_no == order_no)
@@ -369,24 +396,31 @@ class SqlWorkOrders:
         )
         if due is None:
             return
-        state = TaskState.CANCELLED if order.do_not_call else TaskState.PENDING
+        listed = await self._listed(conn, order.customer_phone)
+        state = TaskState.CANCELLED if listed else TaskState.PENDING
         await conn.execute(
             insert(tasks).values(
                 order_id=order.id,
                 state=state.value,
                 due_by=due,
-                next_attempt_at=None if order.do_not_call else self._policy.first_attempt_at(now),
+                next_attempt_at=None if listed else self._policy.first_attempt_at(now),
                 attempts_made=0,
-                result="do_not_call" if order.do_not_call else None,
+                result="do_not_call" if listed else None,
+                outcome=CallbackOutcome.DO_NOT_CALL.value if listed else None,
                 created_at=now,
                 updated_at=now,
             )
         )
 
+    async def _listed(self, conn: AsyncConnection, phone: str) -> bool:
+        """The number is on the do-not-call list now."""
+        return bool((await conn.execute(select(on_the_list(phone)))).scalar())
+
     async def _refuse_if_callback_owed(self, conn: AsyncConnection, order: Any) -> None:
         """Archiving meets every deadline, the callback's too: never while the callback is
         still owed (the standard: every repair, complaint and report gets its 回访). A callback
-        flagged for a person is owed until a supervisor settles its follow-up."""
+        flagged for a person is owed until a supervisor settles its follow-up; one cancelled
+        because the number is on the do-not-call list is not owed."""
         state = (
             await conn.execute(select(tasks.c.state).where(tasks.c.order_id == order.id))
         ).scalar_one_or_none()
@@ -399,15 +433,8 @@ class SqlWorkOrders:
         if owed:
             raise OrderConflict(
                 f"order {order.order_no} still owes its callback ({state}): it is archived "
-                "once the callback is done or settled, or after do_not_call cancels it"
+                "once the callback is done or settled, or the number is on the do-not-call list"
             )
-
-    async def _cancel_callback(self, conn: AsyncConnection, order_id: int, now: datetime) -> None:
-        await conn.execute(
-            update(tasks)
-            .where(tasks.c.order_id == order_id, tasks.c.state == TaskState.PENDING.value)
-            .values(state=TaskState.CANCELLED.value, result="do_not_call", updated_at=now)
-        )
 
     async def _view(self, conn: AsyncConnection, row: Any, full: bool = True) -> OrderView:
         view = OrderView(
@@ -420,7 +447,7 @@ class SqlWorkOrders:
             customer_surname=row.customer_surname,
             customer_title=row.customer_title,
             customer_phone=row.customer_phone,
-            do_not_call=row.do_not_call,
+            do_not_call=await self._listed(conn, row.customer_phone),
             summary=row.summary,
             result=row.result,
             created_at=row.created_at,
@@ -485,6 +512,7 @@ class SqlWorkOrders:
                 "right_person": task.right_person,
                 "power_restored": task.power_restored,
                 "satisfied": task.satisfied,
+                "outcome": task.outcome,
                 "suggestion_recorded": task.suggestion_path is not None,
                 "attempts": [
                     {
@@ -517,3 +545,10 @@ class SqlWorkOrders:
                 for f in follow
             )
         return view
+
+
+def _same_request(key: str, stored: str | None, sent: str | None) -> None:
+    """A key seen before must come with the request it came with first (a key stored before
+    hashes were kept, or a caller that sends none, is taken at its word)."""
+    if stored is not None and sent is not None and stored != sent:
+        raise KeyReused(key)

@@ -7,7 +7,7 @@ lasts until the agent's next change. Pure: the store keeps the changes, this rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -87,8 +87,3 @@ def state_times(
             times.add(change.state, change.reason, (until - since).total_seconds())
         result[job] = times
     return result
-
-
-def current(changes: Sequence[StateChange]) -> StateChange | None:
-    """The latest change (the state the agent is in now, as the bridge recorded it)."""
-    return max(changes, key=lambda c: c.at, default=None)

@@ -6,6 +6,7 @@ repository carry them out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.domain import scripts
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.speech import Grammar, GrammarError, check_answers
 from ivr.domain.workorders import CustomerClass, Deadline, OrderKind
 
 
@@ -25,7 +27,9 @@ class AttemptResult(StrEnum):
     MACHINE = "machine"  # answered, but nobody pressed anything (voicemail, silence)
     WRONG_PERSON = "wrong_person"
     HUNG_UP = "hung_up"  # the customer left mid-script
-    COMPLETED = "completed"  # confirmed and answered the questions
+    # confirmed, but no valid answer to the satisfaction question, asked again ``reasks`` times
+    NO_VALID_ANSWER = "no_valid_answer"
+    COMPLETED = "completed"  # confirmed and answered the satisfaction question
 
 
 class TaskState(StrEnum):
@@ -37,8 +41,48 @@ class TaskState(StrEnum):
 
 
 RETRYABLE = frozenset(
-    {AttemptResult.NO_ANSWER, AttemptResult.BUSY, AttemptResult.FAILED, AttemptResult.MACHINE}
+    {
+        AttemptResult.NO_ANSWER,
+        AttemptResult.BUSY,
+        AttemptResult.FAILED,
+        AttemptResult.MACHINE,
+        AttemptResult.NO_VALID_ANSWER,
+    }
 )
+
+
+class CallbackOutcome(StrEnum):
+    """How an order's 回访 ended: a recorded satisfaction, or the reason there is none.
+
+    Every order that needs a 回访 ends with one of these (``None`` only while it is still owed:
+    waiting for an attempt, or on the line).
+    """
+
+    SATISFIED = "satisfied"
+    DISSATISFIED = "dissatisfied"  # 不满意 (or only 一般): a supervisor's follow-up is opened
+    NO_VALID_ANSWER = "no_valid_answer"  # reached, never a valid answer, after the last attempt
+    REFUSED = "refused"  # hung up before answering the satisfaction question
+    UNREACHABLE = "unreachable"  # not reached after the last attempt, wrong person, bad number
+    DO_NOT_CALL = "do_not_call"  # the customer's number is on the do-not-call list
+
+
+def outcome_of(
+    state: TaskState, result: str | None, satisfied: bool | None
+) -> CallbackOutcome | None:
+    """The outcome of a callback task in ``state`` after ``result`` (None: still owed)."""
+    if state is TaskState.DONE:
+        if satisfied is None:  # a completed call always carries the answer; older rows may not
+            return CallbackOutcome.NO_VALID_ANSWER
+        return CallbackOutcome.SATISFIED if satisfied else CallbackOutcome.DISSATISFIED
+    if state is TaskState.CANCELLED:
+        return CallbackOutcome.DO_NOT_CALL
+    if state is TaskState.NEEDS_HUMAN:
+        if result == AttemptResult.NO_VALID_ANSWER.value:
+            return CallbackOutcome.NO_VALID_ANSWER
+        if result == AttemptResult.HUNG_UP.value:
+            return CallbackOutcome.REFUSED
+        return CallbackOutcome.UNREACHABLE
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +237,7 @@ SCRIPT_SUGGESTION = (
 SCRIPT_THANKS = "您的建议我们已经记录。"
 SCRIPT_GOODBYE = "感谢您的接听，再见。"
 SCRIPT_WRONG_PERSON = "对不起，打扰您了，再见。"
-SCRIPT_REPEAT = "对不起，没有听到您的按键。"
+SCRIPT_REPEAT = "对不起，没有听清您的回答。"
 SCRIPTS = (
     SCRIPT_POWER,
     SCRIPT_SATISFIED,
@@ -203,3 +247,33 @@ SCRIPTS = (
     SCRIPT_WRONG_PERSON,
     SCRIPT_REPEAT,
 )
+
+
+# --- spoken answers -------------------------------------------------------------------------
+# With speech on, each question of the 回访 listens with one of the shipped grammars
+# (grammars/answers.toml); a key means the same as its word.
+YES_NO_GRAMMAR = "repair_fixed"  # 是 / 正常 / 不是 / 不正常 …: the person, and the power question
+SATISFACTION_GRAMMAR = "satisfaction"  # 满意 / 一般 / 不满意
+YES, NO = "yes", "no"
+SATISFIED, NEUTRAL, UNSATISFIED = "satisfied", "neutral", "unsatisfied"
+YES_NO_KEYS = {"1": YES, "2": NO}
+SATISFACTION_KEYS = {"1": SATISFIED, "2": UNSATISFIED}
+GRAMMAR_ANSWERS = {
+    YES_NO_GRAMMAR: (YES, NO),
+    SATISFACTION_GRAMMAR: (SATISFIED, NEUTRAL, UNSATISFIED),
+}
+
+
+def check_grammars(grammars: Mapping[str, Grammar]) -> None:
+    """The grammars the 回访 listens with exist and answer only what its questions expect (a
+    start-up error, not a call's)."""
+    for name, allowed in GRAMMAR_ANSWERS.items():
+        grammar = grammars.get(name)
+        if grammar is None:
+            raise GrammarError(f"the 回访 listens with grammar {name!r}, which is not loaded")
+        check_answers(grammar, allowed, "回访")
+
+
+def is_satisfied(answer: str) -> bool:
+    """Only 满意 counts as satisfied; 一般 is valid but not satisfied (a follow-up asks why)."""
+    return answer == SATISFIED

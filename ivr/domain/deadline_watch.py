@@ -113,6 +113,15 @@ def state_of(d: WatchedDeadline, now: datetime, policy: WarningPolicy) -> Deadli
     return DeadlineState.ON_TRACK
 
 
+def shown_state(d: WatchedDeadline, now: datetime, policy: WarningPolicy) -> DeadlineState:
+    """The state the supervisors' list shows: the clock's, but never calmer than the alerts
+    raised for it (a dispatch warning may come before the watch's own warning time)."""
+    state = state_of(d, now, policy)
+    if state is DeadlineState.ON_TRACK and (d.warned or d.breached):
+        return DeadlineState.AT_RISK
+    return state
+
+
 def alert_key(order_id: int, name: str, level: AlertLevel, revision: int = 0) -> str:
     key = f"{KIND}:{order_id}:{name}:{level.value}"
     return f"{key}:r{revision}" if revision else key

@@ -190,10 +190,28 @@ class OutageIndex:
         return {n.text for n in self.by_account.values()}
 
     def for_phone(self, phone: str) -> Notice | None:
-        return self.by_phone.get(phone)
+        for number in calling_forms(phone):
+            if (notice := self.by_phone.get(number)) is not None:
+                return notice
+        return None
 
     def for_account(self, account_no: str) -> Notice | None:
         return self.by_account.get(account_no)
+
+
+def calling_forms(number: str) -> list[str]:
+    """The register's form(s) of a calling number: as sent, without the country code
+    (``+86``/``0086``/``86``), and a mobile without the ``0`` some carriers put before it."""
+    digits = number.removeprefix("+")
+    forms = [number]
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) >= 10:
+            digits = digits[len(prefix) :]
+            forms.append(digits)
+            break
+    if len(digits) == 12 and digits.startswith("01") and digits[2] in "3456789":
+        forms.append(digits[1:])
+    return forms
 
 
 def places(outages: Sequence[Outage]) -> tuple[set[str], set[str]]:

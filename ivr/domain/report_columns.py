@@ -1,7 +1,8 @@
 """The columns of the monthly report files: the JSON key, its Chinese label, and its kind.
 
 Shared by the CSV and XLSX writers so both files list the same figures in the same order.
-Kinds: ``int``, ``ratio`` (a fraction 0..1), ``ms``, ``text``, ``bool``.
+Kinds: ``int``, ``ratio`` (a fraction 0..1), ``ms``, ``s`` (whole seconds), ``text``, ``bool``,
+``seconds_by`` (seconds per name, e.g. paused time per reason: one cell ``小休 600; 就餐 1800``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ CENTRE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("satisfaction_rate", "满意率", "ratio"),
     ("satisfaction_target", "满意率目标", "ratio"),
     ("satisfaction_target_met", "满意率达标", "bool"),
+    ("callbacks_needed", "需回访工单", "int"),
+    ("callbacks_satisfied", "回访结果:满意", "int"),
+    ("callbacks_satisfied_share", "回访结果:满意占比", "ratio"),
+    ("callbacks_dissatisfied", "回访结果:不满意", "int"),
+    ("callbacks_dissatisfied_share", "回访结果:不满意占比", "ratio"),
+    ("callbacks_no_valid_answer", "回访结果:无有效回答", "int"),
+    ("callbacks_no_valid_answer_share", "回访结果:无有效回答占比", "ratio"),
+    ("callbacks_refused", "回访结果:拒绝", "int"),
+    ("callbacks_refused_share", "回访结果:拒绝占比", "ratio"),
+    ("callbacks_unreachable", "回访结果:联系不上", "int"),
+    ("callbacks_unreachable_share", "回访结果:联系不上占比", "ratio"),
+    ("callbacks_do_not_call", "回访结果:勿扰", "int"),
+    ("callbacks_do_not_call_share", "回访结果:勿扰占比", "ratio"),
+    ("callbacks_still_owed", "回访未结束", "int"),
+    ("callbacks_still_owed_share", "回访未结束占比", "ratio"),
     ("callers_informed", "停电通知后挂机(已告知)", "int"),
 )
 
@@ -73,7 +89,16 @@ AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("satisfaction_answers", "满意度有效回答", "int"),
     ("satisfied", "满意", "int"),
     ("satisfaction_rate", "满意率", "ratio"),
+    ("logged_in_s", "签入时长(秒)", "s"),
+    ("paused_s", "示忙时长(秒)", "s"),
+    ("paused_by_reason_s", "示忙时长按原因(秒)", "seconds_by"),
+    ("after_call_work_s", "话后处理时长(秒)", "s"),
 )
+
+
+def seconds_by(values: dict[str, int]) -> str:
+    """``{"小休": 600, "就餐": 1800}`` as one cell, names sorted: ``小休 600; 就餐 1800``."""
+    return "; ".join(f"{name} {seconds}" for name, seconds in sorted(values.items()))
 
 
 def header(column: tuple[str, str, str]) -> str:

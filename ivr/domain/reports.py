@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
+from ivr.domain.agent_state import StateChange, StateTimes, state_times
 from ivr.domain.agents import Agent
+from ivr.domain.callbacks import CallbackOutcome
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.service_level import (
     DEFAULT_SHORT_ABANDON_S,
@@ -109,6 +111,7 @@ class CallbackFact:
     due_by: datetime
     completed_at: datetime | None
     satisfied: bool | None
+    outcome: str | None = None  # CallbackOutcome once it ended; None while still owed
 
     @property
     def counts(self) -> bool:
@@ -151,6 +154,8 @@ class MonthRows:
     # (order_no, deadline) for missed deadlines of any order, due before the snapshot
     missed_before_cut: Sequence[tuple[str, DeadlineFact]] = ()
     callers_informed: int = 0  # started in the month, hung up after an outage notice
+    # agents' state changes in the month, and each agent's last one before it began
+    state_changes: Sequence[StateChange] = ()
 
 
 # ------------------------------------------------------------------------------- figures out
@@ -198,7 +203,37 @@ class CentreFigures:
     satisfaction_rate: float | None
     satisfaction_target: float
     satisfaction_target_met: bool | None
+    # how every 回访 of the month's orders ended (do-not-call included), and each one's share
+    callbacks_needed: int = 0
+    callbacks_satisfied: int = 0
+    callbacks_dissatisfied: int = 0
+    callbacks_no_valid_answer: int = 0
+    callbacks_refused: int = 0
+    callbacks_unreachable: int = 0
+    callbacks_do_not_call: int = 0
+    callbacks_still_owed: int = 0
+    callbacks_satisfied_share: float | None = None
+    callbacks_dissatisfied_share: float | None = None
+    callbacks_no_valid_answer_share: float | None = None
+    callbacks_refused_share: float | None = None
+    callbacks_unreachable_share: float | None = None
+    callbacks_do_not_call_share: float | None = None
+    callbacks_still_owed_share: float | None = None
     callers_informed: int = 0  # served by an outage notice (hung up after hearing it)
+
+
+def callback_outcomes(callbacks: Sequence[CallbackFact]) -> dict[str, Any]:
+    """``callbacks_<outcome>`` and its ``…_share`` for every outcome, and ``still_owed`` for
+    those that have none yet: every order that needs a 回访 is in exactly one."""
+    needed = len(callbacks)
+    counts = {o.value: 0 for o in CallbackOutcome} | {"still_owed": 0}
+    for callback in callbacks:
+        counts[callback.outcome if callback.outcome in counts else "still_owed"] += 1
+    figures: dict[str, Any] = {"callbacks_needed": needed}
+    for name, count in counts.items():
+        figures[f"callbacks_{name}"] = count
+        figures[f"callbacks_{name}_share"] = _ratio(count, needed)
+    return figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +263,11 @@ class AgentFigures:
     satisfaction_answers: int = 0
     satisfied: int = 0
     satisfaction_rate: float | None = None
+    # the agent's own state (ivr.domain.agent_state), whole seconds within the month
+    logged_in_s: int = 0
+    paused_s: int = 0
+    paused_by_reason_s: dict[str, int] = field(default_factory=dict)
+    after_call_work_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +308,7 @@ def monthly_report(
         end=end,
         as_of=as_of,
         centre=centre_figures(rows, min(end, as_of), as_of, short_abandon_s),
-        agents=agent_figures(rows, short_abandon_s),
+        agents=agent_figures(rows, short_abandon_s, (start, min(end, as_of))),
     )
 
 
@@ -317,27 +357,44 @@ def centre_figures(
         satisfaction_rate=rate,
         satisfaction_target=SATISFACTION_TARGET,
         satisfaction_target_met=None if rate is None else rate >= SATISFACTION_TARGET,
+        **callback_outcomes([o.callback for o in orders if o.callback is not None]),
         callers_informed=rows.callers_informed,
     )
 
 
-def agent_figures(rows: MonthRows, short_abandon_s: float) -> list[AgentFigures]:
-    """One row per agent in the directory, owning an order of the month or named by a call,
-    then one per member interface that answered or was rung but belongs to nobody (sorted by
-    interface), so no call drops out of the per-agent rows."""
+def agent_figures(
+    rows: MonthRows, short_abandon_s: float, period: tuple[datetime, datetime] | None = None
+) -> list[AgentFigures]:
+    """One row per agent in the directory, owning an order of the month, named by a call or
+    with a state change, then one per member interface that answered or was rung but belongs
+    to nobody (sorted by interface), so no call drops out of the per-agent rows. ``period``:
+    [month start, month end or now) for the time in each state."""
     calls = figures_by_agent(rows.visits, short_abandon_s, attribution(rows.agents))
+    times: dict[str, StateTimes] = {}
+    if period is not None:
+        times = state_times(rows.state_changes, *period)
     owned: dict[str, list[OrderFact]] = {}
     for order in rows.orders:
         owned.setdefault(order.owner_job_number, []).append(order)
     known = {a.job_number: a for a in rows.agents}
     named = {who for kind, who in calls if kind == _JOB}
     result = []
-    for job in sorted(set(known) | set(owned) | named):
+    for job in sorted(set(known) | set(owned) | named | set(times)):
         agent = known.get(job)
         interface = agent.interface if agent else None
         name = agent.name if agent else None
         its_calls = calls.get((_JOB, job))
-        result.append(_agent_row(job, name, interface, its_calls, owned.get(job, [])))
+        row = _agent_row(job, name, interface, its_calls, owned.get(job, []))
+        if job in times:
+            spent = times[job].rounded()
+            row = replace(
+                row,
+                logged_in_s=int(spent.logged_in_s),
+                paused_s=int(spent.paused_s),
+                paused_by_reason_s={k: int(v) for k, v in spent.paused_by_reason_s.items()},
+                after_call_work_s=int(spent.after_call_work_s),
+            )
+        result.append(row)
     for (kind, interface), its_calls in calls.items():  # sorted by (kind, interface) already
         if kind == _INTERFACE:
             result.append(_agent_row(None, None, interface, its_calls, []))

@@ -223,6 +223,16 @@ class OrderConflict(ValueError):
     """The request contradicts the stored order (e.g. a second close with another key)."""
 
 
+class KeyReused(OrderConflict):
+    """An ``Idempotency-Key`` sent again with a different request: not a retry."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key} was already used with a different body: a retry sends the "
+            "same body, a new request a new key"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     kind: OrderKind
@@ -233,7 +243,6 @@ class NewOrder:
     customer_phone: PhoneNumber
     summary: str
     call_id: str | None = None
-    do_not_call: bool = False
     address: str | None = None  # repairs: read to the crew on duty
     fault: str | None = None
 
@@ -249,7 +258,7 @@ class OrderView:
     customer_surname: str
     customer_title: str
     customer_phone: str
-    do_not_call: bool
+    do_not_call: bool  # the number is on the do-not-call list now
     summary: str
     result: str | None
     created_at: datetime

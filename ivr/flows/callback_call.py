@@ -2,14 +2,20 @@
 
 Standard script (docs/standard.md) with the owner's job number and the customer's surname and title;
 confirms the person (1 yes / 2 no), asks whether the power is back (repairs) and whether the
-handling satisfied them, offers to record a suggestion, says goodbye. Whatever happens (wrong
-person, silence, hang-up mid-script, our own failure) the attempt's result is written back.
+handling satisfied them, offers to record a suggestion, says goodbye. With speech on, the
+questions also listen (``ivr.flows.listen``, as the menu does): 是/不是, 正常/不正常, 满意/不满意.
+A question without a valid answer (silence, a wrong key, words outside its grammar) is asked
+again ``reasks`` times; a satisfaction question still unanswered makes the attempt
+``no_valid_answer`` (retried, then a person's follow-up), never a completed 回访. Whatever
+happens (wrong person, silence, hang-up mid-script, our own failure) the attempt's result is
+written back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +29,9 @@ from tenacity import (
 )
 
 from ivr.domain.callbacks import (
+    NEUTRAL,
+    SATISFACTION_GRAMMAR,
+    SATISFACTION_KEYS,
     SCRIPT_GOODBYE,
     SCRIPT_POWER,
     SCRIPT_REPEAT,
@@ -30,18 +39,23 @@ from ivr.domain.callbacks import (
     SCRIPT_SUGGESTION,
     SCRIPT_THANKS,
     SCRIPT_WRONG_PERSON,
+    YES,
+    YES_NO_GRAMMAR,
+    YES_NO_KEYS,
     AttemptResult,
     CallbackContext,
     Conversation,
+    is_satisfied,
     script_greeting,
 )
 from ivr.domain.calls import CallerHungUp
+from ivr.domain.speech import NotUnderstood, Understood
 from ivr.domain.workorders import OrderKind
+from ivr.flows.listen import SpeechDeps, listen
 from ivr.ports import CallbackStore, Channel, PromptLibrary
 
 log = logging.getLogger(__name__)
 
-YES, NO = "1", "2"
 WRITE_RETRY_MIN_S = 0.5
 WRITE_RETRY_MAX_S = 10.0
 
@@ -52,10 +66,20 @@ class CallbackDeps:
     prompts: PromptLibrary
     recordings_dir: Path
     digit_timeout_ms: int = 5000
-    tries: int = 2  # a question is asked at most this often before silence is taken as silence
+    reasks: int = 1  # a question without a valid answer is asked again this often
     suggestion_max_s: int = 60
     suggestion_silence_s: int = 4
     max_call_s: float = 600.0  # the answered attempt's lease: how long its result may take
+    speech: SpeechDeps | None = None  # None: keys only
+
+
+@dataclass(frozen=True, slots=True)
+class _Question:
+    """What is asked, which keys answer it (key → answer id) and the grammar it listens with."""
+
+    text: str
+    keys: Mapping[str, str]
+    grammar: str | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +91,7 @@ class _Answers:
 
 
 class _Silent(Exception):
-    """No usable key after every try."""
+    """No valid answer (key or word) after every try."""
 
 
 async def run(
@@ -133,10 +157,11 @@ async def _script(
     channel: Channel, ctx: CallbackContext, answers: _Answers, action_id: str, deps: CallbackDeps
 ) -> Conversation:
     await channel.answer()
+    ask = _Asker(channel, deps, f"cb-{action_id[-12:]}")
     try:
-        who = await _ask(channel, script_greeting(ctx), deps)
+        who = await ask(_Question(script_greeting(ctx), YES_NO_KEYS, YES_NO_GRAMMAR))
     except _Silent:
-        return _conversation(AttemptResult.MACHINE, answers, "no key at the confirmation")
+        return _conversation(AttemptResult.MACHINE, answers, "no answer at the confirmation")
     answers.right_person = who == YES
     if not answers.right_person:
         await _say(channel, SCRIPT_WRONG_PERSON, deps)
@@ -145,15 +170,22 @@ async def _script(
     silent: list[str] = []
     if ctx.kind is OrderKind.REPAIR:
         try:
-            answers.power_restored = await _ask(channel, SCRIPT_POWER, deps) == YES
+            power = await ask(_Question(SCRIPT_POWER, YES_NO_KEYS, YES_NO_GRAMMAR))
+            answers.power_restored = power == YES
         except _Silent:
             silent.append("power")
     try:
-        answers.satisfied = await _ask(channel, SCRIPT_SATISFIED, deps) == YES
+        said = await ask(_Question(SCRIPT_SATISFIED, SATISFACTION_KEYS, SATISFACTION_GRAMMAR))
     except _Silent:
+        # not a completed 回访: retried, and after the last attempt a person calls
+        await _say(channel, SCRIPT_GOODBYE, deps)
+        await _hang_up(channel)
         silent.append("satisfaction")
+        detail = f"no valid answer to: {', '.join(silent)}"
+        return _conversation(AttemptResult.NO_VALID_ANSWER, answers, detail)
+    answers.satisfied = is_satisfied(said)
     try:
-        if await _ask(channel, SCRIPT_SUGGESTION, deps, tries=1) == YES:
+        if await ask(_Question(SCRIPT_SUGGESTION, YES_NO_KEYS), tries=1) == YES:
             answers.suggestion_path = await _record(channel, ctx, action_id, deps)
             if answers.suggestion_path:
                 await _say(channel, SCRIPT_THANKS, deps)
@@ -161,21 +193,43 @@ async def _script(
         pass  # not leaving a suggestion is an answer too
     await _say(channel, SCRIPT_GOODBYE, deps)
     await _hang_up(channel)
-    detail = f"no key for: {', '.join(silent)}" if silent else None
-    return _conversation(AttemptResult.COMPLETED, answers, detail)
+    notes = [f"answered {said}"] if said == NEUTRAL else []
+    if silent:
+        notes.append(f"no valid answer to: {', '.join(silent)}")
+    return _conversation(AttemptResult.COMPLETED, answers, "; ".join(notes) or None)
 
 
-async def _ask(channel: Channel, text: str, deps: CallbackDeps, tries: int | None = None) -> str:
-    """Play the question (1 or 2 interrupts) and wait for 1 or 2; other keys count as silence."""
-    for attempt in range(tries or deps.tries):
-        if attempt:
-            await _say(channel, SCRIPT_REPEAT, deps)
-        key = await channel.play(await deps.prompts.prompt_path(text), YES + NO)
-        if key is None:
-            key = await channel.wait_for_digit(deps.digit_timeout_ms)
-        if key in (YES, NO):
-            return key
-    raise _Silent
+class _Asker:
+    """Asks the questions of one call: keys always, and the question's grammar when speech is
+    on; each recording gets its own name (``cb-<attempt>-<n>``) and is deleted once heard."""
+
+    def __init__(self, channel: Channel, deps: CallbackDeps, name: str) -> None:
+        self._channel = channel
+        self._deps = deps
+        self._name = name
+        self._recordings = 0
+
+    async def __call__(self, question: _Question, tries: int | None = None) -> str:
+        """The answer id; a wrong key, silence or words outside the grammar are no answer, and
+        the question is asked again up to ``reasks`` times."""
+        channel, deps, digits = self._channel, self._deps, "".join(question.keys)
+        for attempt in range(tries or 1 + deps.reasks):
+            if attempt:
+                await _say(channel, SCRIPT_REPEAT, deps)
+            key = await channel.play(await deps.prompts.prompt_path(question.text), digits)
+            if key is None and question.grammar is not None and deps.speech is not None:
+                self._recordings += 1
+                name = f"{self._name}-{self._recordings}"
+                key, heard = await listen(channel, question.grammar, name, deps.speech, digits)
+                if isinstance(heard, Understood):
+                    return heard.answer
+                if isinstance(heard, NotUnderstood):
+                    continue  # said something else: asked again
+            if key is None:
+                key = await channel.wait_for_digit(deps.digit_timeout_ms)
+            if key in question.keys:
+                return question.keys[key]
+        raise _Silent
 
 
 async def _hang_up(channel: Channel) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from ivr.domain.calls import CallerHungUp
 from ivr.domain.dispatch import (
@@ -49,23 +50,16 @@ async def run(channel: Channel, action_id: str, deps: DispatchDeps) -> CallResul
     accepted = False
     result = CallResult.NO_KEY
     try:
-        message = await deps.prompts.prompt_path(order_message(ctx))
         ask = await deps.prompts.prompt_path(SCRIPT_ASK)
-        await channel.answer()
-        while plays < deps.max_plays and not accepted:
-            plays += 1
-            key = await channel.play(message, ACCEPT + REPEAT)
-            if key is None:
-                key = await channel.play(ask, ACCEPT + REPEAT)
-            if key is None:
-                key = await channel.wait_for_digit(deps.digit_timeout_ms)
-            if key == ACCEPT:
-                accepted = await deps.store.accept(action_id, plays) is not None
-                if not accepted:
-                    log.warning("dispatch call %s: acceptance came too late", action_id)
+        # the order's address and phone number: a file for this call alone, gone after it
+        async with deps.prompts.personal(order_message(ctx)) as message:
+            await channel.answer()
+            while plays < deps.max_plays and not accepted:
+                plays += 1
+                heard = await _read_order(channel, action_id, plays, message, ask, deps)
+                accepted = heard is True
+                if heard is None:
                     break
-            elif key not in (None, REPEAT):
-                await _say(channel, SCRIPT_BAD_KEY, deps)
         if accepted:
             await _say(channel, SCRIPT_ACCEPTED, deps)
         else:
@@ -90,6 +84,27 @@ async def run(channel: Channel, action_id: str, deps: DispatchDeps) -> CallResul
         await deps.store.conversation_over(action_id, plays)
         return CallResult.ACCEPTED
     return result
+
+
+async def _read_order(
+    channel: Channel, action_id: str, plays: int, message: Path, ask: Path, deps: DispatchDeps
+) -> bool | None:
+    """One reading of the order and the question: True if the crew accepted it, False to read
+    it again, None if the acceptance came too late (another crew has the order, or it is
+    over)."""
+    key = await channel.play(message, ACCEPT + REPEAT)
+    if key is None:
+        key = await channel.play(ask, ACCEPT + REPEAT)
+    if key is None:
+        key = await channel.wait_for_digit(deps.digit_timeout_ms)
+    if key == ACCEPT:
+        if await deps.store.accept(action_id, plays) is not None:
+            return True
+        log.warning("dispatch call %s: acceptance came too late", action_id)
+        return None
+    if key not in (None, REPEAT):
+        await _say(channel, SCRIPT_BAD_KEY, deps)
+    return False
 
 
 async def _say(channel: Channel, text: str, deps: DispatchDeps) -> None:

@@ -9,21 +9,19 @@ takes the caller to a human.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, StepKind
 from ivr.domain.menu import DTMF_KEYS, Action, MenuSession, MenuTree, Prompt, Route
 from ivr.domain.privacy import mask_number
-from ivr.domain.speech import Grammar, Heard, Silence, interpret
 from ivr.flows import outage_notice
+from ivr.flows.listen import SpeechDeps, listen
 from ivr.flows.outage_notice import NoticeDeps
-from ivr.ports import CallJournal, Channel, PromptLibrary, Recognizer
+from ivr.ports import CallJournal, Channel, PromptLibrary
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +33,6 @@ INHERITED = "__"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechDeps:
-    """How the flow listens: where Asterisk records, how long, and how sure is sure enough."""
-
-    recognizer: Recognizer
-    grammars: Mapping[str, Grammar]
-    recordings_dir: Path  # Asterisk writes here and we read: the same path on both sides
-    listen_max_ms: int = 6000
-    end_silence_s: int = 2
-    min_confidence: float = 0.6
-    keep_recordings: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +82,7 @@ async def run(channel: Channel, start: CallStart, deps: InboundDeps) -> CallReco
                 if key is None and action.grammar is not None and deps.speech is not None:
                     recordings += 1
                     name = f"{record.call_id}-{recordings}"
-                    key, heard = await _listen(channel, action.grammar, name, deps.speech)
+                    key, heard = await listen(channel, action.grammar, name, deps.speech, DTMF_KEYS)
                     if key is None and heard is not None:
                         action = session.on_speech(heard)
                         continue
@@ -165,34 +150,6 @@ async def _play(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | No
         if key is not None:
             return key
     return None
-
-
-async def _listen(
-    channel: Channel, grammar_name: str, name: str, speech: SpeechDeps
-) -> tuple[str | None, Heard | None]:
-    """Record the caller's answer and recognise it: (key pressed, None) or (None, heard).
-
-    ``(None, None)`` means the recogniser failed or lagged: the caller is asked for keys, the
-    fault is logged, and nothing else changes for this call.
-    """
-    path = speech.recordings_dir / name
-    key = await channel.record(path, DTMF_KEYS, speech.listen_max_ms, speech.end_silence_s)
-    wav = path.with_suffix(".wav")
-    try:
-        if key is not None:
-            return key, None
-        if not wav.exists():
-            return None, Silence()  # Asterisk writes nothing when no audio arrived at all
-        grammar = speech.grammars[grammar_name]
-        hypothesis = await speech.recognizer.recognize(wav, grammar)
-        return None, interpret(hypothesis, grammar, speech.min_confidence)
-    except Exception:
-        log.exception("recognition failed on %s; this question falls back to keys", name)
-        return None, None
-    finally:
-        if not speech.keep_recordings:
-            with contextlib.suppress(OSError):
-                wav.unlink(missing_ok=True)  # a caller's voice is personal data
 
 
 async def _route(channel: Channel, route: Route, record: CallRecord, deps: InboundDeps) -> None:

@@ -53,6 +53,7 @@ RETRY_MAX_S = 30.0
 _RETRY_WAIT = wait_exponential(multiplier=RETRY_S, max=RETRY_MAX_S) + wait_random(0, RETRY_S)
 MENU_GRACE = timedelta(seconds=10)  # a call this young may be entering the menu right now
 RECENT_VISITS = 2000  # finished visits kept to find those an Asterisk restart cut
+WRITE_BATCH = 500  # visit changes stored per transaction at most
 
 
 # told of every event with the visits it changed or finished; None (and no visits) after a
@@ -353,27 +354,50 @@ class CallTracking:
                 log.exception("call tracking listener failed")
 
     async def _write_loop(self) -> None:
+        """Whatever has queued up since the last write goes in one transaction (up to
+        ``WRITE_BATCH`` changes, only each visit's latest state): under a burst the writer
+        keeps up instead of committing every change on its own."""
         while True:
-            visit = await self._writes.get()
+            batch = [await self._writes.get()]
+            while len(batch) < WRITE_BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
             try:
-                await _until_stored(self.store.save, visit)
+                await _until_stored(self.store.save_many, latest_states(batch))
             finally:
-                self._writes.task_done()
+                for _ in batch:
+                    self._writes.task_done()
 
 
-async def _until_stored(save: Callable[[QueueVisit], Awaitable[None]], visit: QueueVisit) -> None:
-    """Store a visit, retrying with backoff and jitter until the database takes it."""
+def latest_states(changes: Sequence[QueueVisit]) -> list[QueueVisit]:
+    """The last state of each visit among ``changes``, in the order visits first appear (an
+    older state written after a newer one would undo it)."""
+    latest: dict[tuple[str, int], QueueVisit] = {}
+    for visit in changes:
+        latest[(visit.unique_id, visit.joined_us)] = visit
+    return list(latest.values())
+
+
+async def _until_stored(
+    save: Callable[[Sequence[QueueVisit]], Awaitable[None]], visits: Sequence[QueueVisit]
+) -> None:
+    """Store visits, retrying with backoff and jitter until the database takes them (the
+    transaction is all or nothing, so a retry never stores a batch twice or in part)."""
 
     def failed(state: RetryCallState) -> None:
         # in full once; then a line a minute or so, not one per retry
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         if state.attempt_number == 1:
-            log.error("could not store queue call; retrying in %.0f s", wait, exc_info=exc)
+            log.error(
+                "could not store %d queue calls; retrying in %.0f s",
+                len(visits),
+                wait,
+                exc_info=exc,
+            )
         elif state.idle_for // 60 != (state.idle_for - wait) // 60:
-            log.warning("queue call still not stored (%s)", type(exc).__name__)
+            log.warning("%d queue calls still not stored (%s)", len(visits), type(exc).__name__)
 
     attempts = AsyncRetrying(
         wait=_RETRY_WAIT, retry=retry_if_exception_type(Exception), before_sleep=failed
     )
-    await attempts(save, visit)
+    await attempts(save, visits)

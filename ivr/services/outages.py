@@ -9,6 +9,7 @@ Another bridge's change is seen at its next refresh.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
@@ -59,6 +60,7 @@ class OutageNotices(BackgroundLoop):
         self._refresh_s = refresh_s
         self.index = OutageIndex()
         self.refreshed_at: datetime | None = None
+        self._refreshing = asyncio.Lock()
 
     def for_phone(self, phone: str) -> Notice | None:
         return self.index.for_phone(phone)
@@ -75,26 +77,40 @@ class OutageNotices(BackgroundLoop):
             return False
         return True
 
-    async def refresh(self) -> OutageIndex:
-        """Rebuild the index now (the loop's round; tests and the CLI call it directly)."""
+    async def refresh(self, force: bool = False) -> OutageIndex:
+        """Rebuild the index if anything it holds changed (the loop's round; tests and the
+        benchmark call it directly). Unchanged outages, customers and day: the index is kept,
+        so a storm's hundred thousand customers are not reloaded every ``refresh_s``."""
+        async with self._refreshing:  # one rebuild at a time; the next sees it done
+            return await self._refresh(force)
+
+    async def _refresh(self, force: bool) -> OutageIndex:
         now = self._clock()
         open_outages = await self._outages.open_outages()
         active = [o for o in open_outages if o.active(now)]
         areas, feeders = places(active)
-        customers = await self._customers.in_places(areas, feeders)
-        index = OutageIndex.build(active, customers, self._zone, now)
-        for text in sorted(index.texts()):  # rendered once, then a cache hit
-            await self._prompts.prompt_path(text)
-        if len(index.outages) != len(self.index.outages):
-            log.info(
-                "outage index: %d active outages, %d customers under them",
-                len(index.outages),
-                len(index.by_account),
-            )
-        self.index, self.refreshed_at = index, now
+        signature = (
+            tuple(active),
+            await self._customers.signature(areas, feeders),
+            now.astimezone(self._zone).date(),  # 今天/明天 in the notice text
+        )
         self._next_start = min(
             (o.starts_at for o in open_outages if o.starts_at > now), default=None
         )
+        if signature == self._signature and not force:
+            self.refreshed_at = now
+            return self.index
+        customers = await self._customers.in_places(areas, feeders)
+        # pure Python over every customer: in a thread, so calls in the menu keep their turn
+        index = await asyncio.to_thread(OutageIndex.build, active, customers, self._zone, now)
+        for text in sorted(index.texts()):  # rendered once, then a cache hit
+            await self._prompts.prompt_path(text)
+        log.info(
+            "outage index: %d active outages, %d customers under them",
+            len(index.outages),
+            len(index.by_account),
+        )
+        self.index, self.refreshed_at, self._signature = index, now, signature
         return index
 
     async def _round(self) -> float:
@@ -105,6 +121,7 @@ class OutageNotices(BackgroundLoop):
         return wait
 
     _next_start: datetime | None = None
+    _signature: tuple[object, ...] | None = None
 
 
 class OutageService:

@@ -128,14 +128,21 @@ class RecordingService:
 
     async def seal(self, recording: Recording) -> None:
         """Measure both files and record the result: complete with checksums and findings,
-        or failed when a file is missing or empty (never silently missing)."""
+        or failed when a file is missing or both are empty (never silently missing). One
+        empty side is a side that sent no audio at all (a silent party), not a failure."""
         agent = await asyncio.to_thread(self.files.measure, recording.agent_path)
         customer = await asyncio.to_thread(self.files.measure, recording.customer_path)
         missing = [
             side
             for side, measured in (("agent", agent), ("customer", customer))
-            if measured is None or measured.duration_ms == 0
+            if measured is None
         ]
+        if (
+            agent is not None
+            and customer is not None
+            and agent.duration_ms + customer.duration_ms == 0
+        ):
+            missing = ["agent", "customer"]  # two empty files: nothing was recorded
         if missing or agent is None or customer is None:
             reason = f"Asterisk wrote no usable file for the {' and '.join(missing)} side"
             if await self.store.failed(recording.id, reason):

@@ -62,10 +62,14 @@ class WorkOrderService:
         return view
 
     async def create(
-        self, new: NewOrder, actor: str, create_key: str | None
+        self,
+        new: NewOrder,
+        actor: str,
+        create_key: str | None,
+        request_hash: str | None = None,
     ) -> tuple[OrderView, bool]:
         """The order, and True if this call created it (False: the key was seen before)."""
-        view, created = await self._store.create(new, actor, create_key)
+        view, created = await self._store.create(new, actor, create_key, request_hash)
         if created:
             self._changed(view, dispatch=new.kind is OrderKind.REPAIR)
         return view, created
@@ -77,20 +81,22 @@ class WorkOrderService:
         *,
         status: OrderStatus | None = None,
         summary: str | None = None,
-        do_not_call: bool | None = None,
         note: str | None = None,
     ) -> OrderView:
-        view = await self._store.update(
-            order_no, actor, status=status, summary=summary, do_not_call=do_not_call, note=note
-        )
+        view = await self._store.update(order_no, actor, status=status, summary=summary, note=note)
         # a repair order moved on by hand (dispatched, cancelled) ends its dispatch job
         self._changed(view, dispatch=view.kind == OrderKind.REPAIR.value and status is not None)
         return view
 
     async def close(
-        self, order_no: str, result: str, actor: str, close_key: str | None
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        close_key: str | None,
+        request_hash: str | None = None,
     ) -> OrderView:
-        view = await self._store.close(order_no, result, actor, close_key)
+        view = await self._store.close(order_no, result, actor, close_key, request_hash)
         self._changed(view, dispatch=view.kind == OrderKind.REPAIR.value)
         self.wake.callbacks()  # the close may have scheduled the order's callback
         return view

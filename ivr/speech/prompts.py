@@ -1,7 +1,11 @@
 """A disk cache of rendered prompts: the :class:`~ivr.ports.PromptLibrary` the flows use.
 
 Prompt texts are fixed scripts, so each is rendered once (ideally at start-up, see
-:meth:`PromptCache.prerender`) and then served from ``<cache_dir>/<hh>/<sha256>.wav``.
+:meth:`PromptCache.prerender`) and then served from ``<cache_dir>/<hh>/<sha256>.wav``. A
+prompt that speaks personal data (the dispatch call's address and phone number) is never
+cached: :meth:`PromptCache.personal` renders it under a random name in
+``<cache_dir>/personal/``, readable by the bridge and the cache directory's group (Asterisk's)
+only, and deletes it once the call is done with it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable
+import secrets
+import stat
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -35,6 +41,11 @@ log = logging.getLogger(__name__)
 
 DIR_MODE = 0o755  # Asterisk runs as another user: it must traverse and read, never write
 FILE_MODE = 0o644
+PERSONAL_DIR = "personal"
+# setgid: files made inside take the directory's group (the cache's: Asterisk's group on a
+# site and in the sandbox), which may read them; others may not even list the names
+PERSONAL_DIR_MODE = 0o2750
+PERSONAL_FILE_MODE = 0o640
 
 
 class PromptCache:
@@ -90,6 +101,47 @@ class PromptCache:
         await asyncio.shield(task)
         return base
 
+    @contextlib.asynccontextmanager
+    async def personal(self, text: str) -> AsyncIterator[Path]:
+        """Render ``text`` (it speaks personal data) for one call: path without extension of
+        a fresh file under a random name, deleted when the block ends however it ends."""
+        if not text.strip():
+            raise PromptRenderError("cannot render empty prompt text")
+        directory = await asyncio.to_thread(self._personal_dir)
+        wav = directory / f"{secrets.token_hex(16)}.wav"
+        try:
+            await self._render(text, wav, PERSONAL_FILE_MODE)
+            yield wav.with_suffix("")
+        finally:
+            with contextlib.suppress(OSError):
+                wav.unlink(missing_ok=True)
+
+    def remove_personal_leftovers(self) -> int:
+        """Delete personal prompts a killed bridge left behind (at start, before any call);
+        returns how many. Also puts the directory's group and mode right."""
+        directory = self._personal_dir()
+        removed = 0
+        for path in directory.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        if removed:
+            log.info("removed %d personal prompt(s) left by an earlier run", removed)
+        return removed
+
+    def _personal_dir(self) -> Path:
+        directory = self.cache_dir / PERSONAL_DIR
+        _make_dirs(self.cache_dir)
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)  # opened up below, once its group is right
+        group = self.cache_dir.stat().st_gid
+        info = directory.stat()
+        if info.st_gid != group:
+            os.chown(directory, -1, group)
+        if stat.S_IMODE(info.st_mode) != PERSONAL_DIR_MODE:
+            os.chmod(directory, PERSONAL_DIR_MODE)
+        return directory
+
     async def prerender(self, texts: Iterable[str]) -> dict[str, Path]:
         """Render every text now (start-up, all fixed menu prompts) so no caller waits later.
 
@@ -125,7 +177,7 @@ class PromptCache:
             await self._render(text, wav)
         self._verified.add(wav)
 
-    async def _render(self, text: str, wav: Path) -> None:
+    async def _render(self, text: str, wav: Path, mode: int = FILE_MODE) -> None:
         """Render to a hidden temporary name in the same directory, then rename: Asterisk
         (or another bridge process) never sees a half-written file."""
         await asyncio.to_thread(_make_dirs, wav.parent)
@@ -133,7 +185,7 @@ class PromptCache:
         self.render_count += 1
         try:
             info = await self._renderer.render(text, tmp)
-            os.chmod(tmp, FILE_MODE)  # the worker's umask may be stricter
+            os.chmod(tmp, mode)  # the worker's umask may be stricter (or looser)
             os.replace(tmp, wav)
         except BaseException:
             with contextlib.suppress(OSError):

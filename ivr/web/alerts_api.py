@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ivr.domain.access import Role
 from ivr.domain.alerts import AlertLevel, AlertNotFound
-from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, state_of
+from ivr.domain.deadline_watch import DeadlineState, WarningPolicy, shown_state
 from ivr.ports import AlertLog, DeadlineBoard
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
@@ -92,7 +92,7 @@ async def list_deadlines(request: web.Request) -> web.Response:
     orders: dict[str, dict[str, Any]] = {}
     for row in await deps.deadlines.open_deadlines(order_no):
         d = row.deadline
-        state = state_of(d, now, policy)
+        state = shown_state(d, now, policy)
         if state not in wanted:
             continue
         order = orders.setdefault(

@@ -2,7 +2,8 @@
 
 * ``GET /api/calls?phone=&from=&to=&choice=&outcome=&queue_outcome=&limit=&cursor=`` — newest
   first, a page at a time (``next_cursor`` fetches the next page; null when there is none).
-* ``GET /api/calls/{call_id}`` — one call with its menu steps and queue stays.
+* ``GET /api/calls/{call_id}`` — one call with its menu steps, queue stays and the blind
+  transfers agents made of it.
 
 Who sees what (least privilege): the integration system and admin get calls in full (they link
 them to orders by the caller's number); supervisors get them with the caller's number masked
@@ -26,12 +27,13 @@ from ivr.domain.call_search import (
     valid_call_id,
 )
 from ivr.domain.privacy import mask_number, mask_numbers_in
-from ivr.ports import CallSearch
+from ivr.ports import CallSearch, CallTransferStore
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.json_body import json_response
 
 SEARCH = web.AppKey("call_search", CallSearch)
+TRANSFERS = web.AppKey("call_transfers", CallTransferStore)
 
 
 def _out(call: FoundCall, who: Principal, with_steps: bool) -> dict[str, Any]:
@@ -102,12 +104,18 @@ async def get_call(request: web.Request) -> web.Response:
     found = await request.app[SEARCH].get(call_id, own)
     if found is None:
         raise json_error(web.HTTPNotFound, "no such call")
-    return json_response(
-        request, _out(found, who, with_steps=True), headers={"Cache-Control": "no-store"}
-    )
+    data = _out(found, who, with_steps=True)
+    transfers = request.app.get(TRANSFERS)
+    if transfers is not None:  # who moved it where (no personal data in them)
+        data["transfers"] = [t.as_dict() for t in await transfers.of_call(found.call_id)]
+    return json_response(request, data, headers={"Cache-Control": "no-store"})
 
 
-def add_routes(app: web.Application, search: CallSearch) -> None:
+def add_routes(
+    app: web.Application, search: CallSearch, transfers: CallTransferStore | None = None
+) -> None:
     app[SEARCH] = search
+    if transfers is not None:
+        app[TRANSFERS] = transfers
     app.router.add_get("/api/calls", list_calls)
     app.router.add_get("/api/calls/{call_id}", get_call)

@@ -8,6 +8,7 @@ API: 400 bad JSON or query, 404, 409 (a second crew of the same name), 422 inval
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -27,6 +28,16 @@ from ivr.web.requests import StrictIn, parse_body, path_id, path_order_no, to_js
 
 ROSTER = web.AppKey("duty_roster", DutyRoster)
 DISPATCH = web.AppKey("dispatch", DispatchHistory)
+# told when the roster changes: the dispatcher plans again the repairs that found nobody
+ROSTER_CHANGED = web.AppKey("roster_changed", object)
+
+
+def _changed(request: web.Request) -> None:
+    poke = request.app.get(ROSTER_CHANGED)
+    if callable(poke):
+        poke()
+
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Phone = Annotated[str, StringConstraints(max_length=20)]
 _MAX_RANGE = timedelta(days=62)
@@ -110,6 +121,7 @@ async def add_crew(request: web.Request) -> web.Response:
         crew = await request.app[ROSTER].add_crew(body.name, phone, body.active)
     except RosterConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
+    _changed(request)
     return json_response(request, _crew_out(crew, principal(request)), status=201)
 
 
@@ -125,6 +137,7 @@ async def update_crew(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, "no such crew") from None
     except RosterConflict as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None
+    _changed(request)
     return json_response(request, _crew_out(crew, principal(request)))
 
 
@@ -150,6 +163,7 @@ async def add_shift(request: web.Request) -> web.Response:
         raise json_error(web.HTTPUnprocessableEntity, "crew_id: no such crew") from None
     except ValueError as exc:
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
+    _changed(request)
     return json_response(request, to_json(asdict(shift)), status=201)
 
 
@@ -159,6 +173,7 @@ async def remove_shift(request: web.Request) -> web.Response:
         await request.app[ROSTER].remove_shift(path_id(request, "shift_id", "shift"))
     except RosterNotFound:
         raise json_error(web.HTTPNotFound, "no such shift") from None
+    _changed(request)
     return json_response(request, {"removed": True})
 
 
@@ -198,9 +213,17 @@ async def order_dispatch(request: web.Request) -> web.Response:
     return json_response(request, {"order_no": order_no, "dispatch": to_json(found)})
 
 
-def add_routes(app: web.Application, roster: DutyRoster, dispatch: DispatchHistory) -> None:
+def add_routes(
+    app: web.Application,
+    roster: DutyRoster,
+    dispatch: DispatchHistory,
+    changed: Callable[[], None] | None = None,
+) -> None:
+    """``changed``: called after every change to crews or shifts (the dispatcher's poke)."""
     app[ROSTER] = roster
     app[DISPATCH] = dispatch
+    if changed is not None:
+        app[ROSTER_CHANGED] = changed
     app.router.add_get("/api/crews", list_crews)
     app.router.add_post("/api/crews", add_crew)
     app.router.add_get("/api/crews/{crew_id}", get_crew)

@@ -26,6 +26,7 @@ from ivr.domain.call_search import OUTCOMES, QUEUE_OUTCOMES
 from ivr.web.agent_me_api import MePauseIn, TransferIn
 from ivr.web.agents_api import AgentIn, PauseIn
 from ivr.web.auth import requires, route_roles
+from ivr.web.do_not_call_api import DoNotCallIn, DoNotCallRemoveIn
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
 from ivr.web.json_body import json_response
@@ -121,7 +122,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "one order with deadlines, history, follow-ups and callback", "work orders", errors=(404,)
     ),
     ("PATCH", "/api/work-orders/{order_no}"): Operation(
-        "change status, summary, do_not_call or add a note",
+        "change status or summary, or add a note (do_not_call is refused: the list is a"
+        " supervisor's, /api/do-not-call)",
         "work orders",
         body=UpdateIn,
         errors=(404, 409, 422),
@@ -175,7 +177,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400,),
     ),
     ("GET", "/api/calls/{call_id}"): Operation(
-        "one call with its menu steps and queue stays", "calls", errors=(404,)
+        "one call with its menu steps, queue stays and the transfers agents made of it",
+        "calls",
+        errors=(404,),
     ),
     ("GET", "/api/follow-ups"): Operation(
         "follow-ups (督办) for supervisors, oldest first",
@@ -198,6 +202,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "callbacks",
         body=RequeueIn,
         errors=(404, 409, 422),
+    ),
+    ("GET", "/api/do-not-call"): Operation(
+        "the do-not-call list (勿扰), newest first, numbers masked",
+        "callbacks",
+        (Param("state", "default current", _enum("current", "removed", "all")), LIMIT),
+        errors=(400,),
+    ),
+    ("POST", "/api/do-not-call"): Operation(
+        "put a number on the list with the customer's request (cancels its waiting 回访)",
+        "callbacks",
+        body=DoNotCallIn,
+        ok="the entry (201 when added, 200 when the number was already on the list)",
+        ok_status=201,
+        errors=(422,),
+    ),
+    ("DELETE", "/api/do-not-call"): Operation(
+        "take a number off the list, with the reason (the entry is kept)",
+        "callbacks",
+        body=DoNotCallRemoveIn,
+        errors=(404, 422),
     ),
     ("GET", "/api/crews"): Operation("repair crews (phones masked for integration)", "dispatch"),
     ("POST", "/api/crews"): Operation(
@@ -245,7 +269,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "remove a seat (its phone can no longer register)", "seats", errors=(400, 404, 503)
     ),
     ("GET", "/api/customers"): Operation(
-        "customers by 户号 (personal data masked for the integration role)",
+        "customers by 户号 (pages masked for every role; an agent's phone lookup in clear)",
         "storm days",
         (
             Param("area", "only this supply area"),

@@ -1,11 +1,12 @@
 """The customer register (``/api/customers``) and the outage register (``/api/outages``).
 
-Customers are personal data: agents (who answer the caller) see names, phones and addresses;
-supervisors and the outside system (integration), who keep the register up to date, read it
-masked, as supervisors read work orders. Outages carry no personal data: every role reads
-them; agents may declare a fault outage (repair calls clustering in one area), supervisors and
-the integration manage all of them. Errors are ``{"error": …}`` like every other API: 404,
-409 (a closed outage), 422.
+Customers are personal data: agents (who answer the caller) see a customer's name, phones and
+address when they look one up (by 户号 or by the calling number); pages of the register are
+masked for everyone (no bulk export), and supervisors and the outside system (integration), who
+keep the register up to date, read it masked, as supervisors read work orders. Outages carry
+no personal data: every role reads them; agents may declare a fault outage (repair calls
+clustering in one area), supervisors and the integration manage all of them. Errors are
+``{"error": …}`` like every other API: 404, 409 (a closed outage), 422.
 """
 
 from __future__ import annotations
@@ -35,7 +36,15 @@ from ivr.services.outages import OutageService
 from ivr.web.auth import principal, requires
 from ivr.web.errors import json_error
 from ivr.web.json_body import json_response
-from ivr.web.requests import StrictIn, actor, parse_body, path_id, query_limit, to_json
+from ivr.web.requests import (
+    StrictIn,
+    actor,
+    parse_body,
+    path_id,
+    query_choice,
+    query_limit,
+    to_json,
+)
 
 OUTAGES = web.AppKey("outages", OutageService)
 Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -83,10 +92,11 @@ def _sees_people(who: Principal) -> bool:
     return who.may(frozenset(_READERS_OF_PEOPLE))
 
 
-def customer_out(customer: Customer, who: Principal) -> dict[str, Any]:
+def customer_out(customer: Customer, who: Principal | None) -> dict[str, Any]:
+    """The customer as JSON; personal data in clear only for ``who`` answers them."""
     data = asdict(customer)
     data["phones"] = list(customer.phones)
-    if not _sees_people(who):
+    if who is None or not _sees_people(who):
         data["name"] = mask_name(customer.name)
         data["phones"] = [mask_number(p) for p in customer.phones]
         data["address"] = mask_address(customer.address)
@@ -121,9 +131,7 @@ def _places(names: list[str], what: str) -> tuple[str, ...]:
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
 async def list_customers(request: web.Request) -> web.Response:
     query = request.query
-    limit = query_limit(query)
-    if not 1 <= limit <= 1000:
-        raise json_error(web.HTTPBadRequest, "limit is 1 to 1000")
+    limit = query_limit(query, maximum=1000)
     register = request.app[OUTAGES].customers
     who = principal(request)
     if "phone" in query:
@@ -140,6 +148,8 @@ async def list_customers(request: web.Request) -> web.Response:
         if after is not None and not after.isdigit():
             raise json_error(web.HTTPBadRequest, "after is a 户号")
         found = await register.list(area, limit, after)
+        # a page of the register is not one caller: masked for everyone (no bulk export)
+        return json_response(request, {"customers": [customer_out(c, None) for c in found]})
     return json_response(request, {"customers": [customer_out(c, who) for c in found]})
 
 
@@ -185,14 +195,9 @@ async def delete_customer(request: web.Request) -> web.Response:
 
 @requires(Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION)
 async def list_outages(request: web.Request) -> web.Response:
-    limit = query_limit(request.query)
-    if not 1 <= limit <= 1000:
-        raise json_error(web.HTTPBadRequest, "limit is 1 to 1000")
-    raw = request.query.get("state")
-    try:
-        state = OutageState(raw) if raw is not None else None
-    except ValueError:
-        raise json_error(web.HTTPBadRequest, "state is open, closed or cancelled") from None
+    limit = query_limit(request.query, maximum=1000)
+    raw = query_choice(request.query, "state", [s.value for s in OutageState])
+    state = OutageState(raw) if raw is not None else None
     service = request.app[OUTAGES]
     found = await service.outages.list(state, limit)
     informed = await service.outages.informed_counts()

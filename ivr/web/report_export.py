@@ -25,7 +25,7 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from ivr.domain.report_columns import AGENT_COLUMNS, CENTRE_COLUMNS, header
+from ivr.domain.report_columns import AGENT_COLUMNS, CENTRE_COLUMNS, header, seconds_by
 from ivr.domain.reports import MonthlyReport
 
 CSV_TYPE = "text/csv"
@@ -44,6 +44,8 @@ def _cell(value: Any, kind: str) -> Any:
         return None
     if kind == "bool":
         return YES if value else NO
+    if kind == "seconds_by":
+        return seconds_by(value) or None
     return value
 
 

@@ -6,6 +6,8 @@ refused, 422 with per-field details), path ids and order numbers (404 when malfo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -77,6 +79,14 @@ async def parse_body(
         raise json_error(web.HTTPUnprocessableEntity, "invalid input", details=details) from None
 
 
+def body_hash(body: BaseModel, **also: Any) -> str:
+    """SHA-256 of what a request asks for (its validated body, key order and spacing aside,
+    plus ``also``): stored with an ``Idempotency-Key`` so the key with another body is refused."""
+    meaning = {**body.model_dump(mode="json"), **also}
+    canonical = json.dumps(meaning, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def path_id(request: web.Request, name: str, what: str) -> int:
     """A numeric id from the path; anything else is 404 ``no such {what}``."""
     raw = request.match_info[name]
@@ -93,13 +103,13 @@ def path_order_no(request: web.Request) -> str:
     return order_no
 
 
-def query_limit(query: Mapping[str, str], default: int = 100) -> int:
-    """The ``limit`` query parameter, 1–500; 400 ``limit is 1–500`` otherwise."""
+def query_limit(query: Mapping[str, str], default: int = 100, maximum: int = MAX_LIMIT) -> int:
+    """The ``limit`` query parameter, 1–``maximum``; 400 ``limit is 1–500`` otherwise."""
     raw = query.get("limit")
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise json_error(web.HTTPBadRequest, f"limit is 1–{MAX_LIMIT}")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise json_error(web.HTTPBadRequest, f"limit is 1–{maximum}")
     return int(raw)
 
 

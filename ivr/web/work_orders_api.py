@@ -22,6 +22,7 @@ from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_address, mask_name, mask_number
 from ivr.domain.workorders import (
     CustomerClass,
+    KeyReused,
     NewOrder,
     OrderConflict,
     OrderKind,
@@ -38,6 +39,7 @@ from ivr.web.requests import (
     NO_CONTROLS,
     StrictIn,
     actor,
+    body_hash,
     parse_body,
     path_order_no,
     query_choice,
@@ -73,7 +75,7 @@ class CreateIn(StrictIn):
     summary: Text
     call_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
     owner_job_number: JobNumber | None = None
-    do_not_call: bool = False
+    do_not_call: bool = False  # only false: the list is a supervisor's (/api/do-not-call)
     address: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None
@@ -87,7 +89,7 @@ class CreateIn(StrictIn):
 class UpdateIn(StrictIn):
     status: OrderStatus | None = None
     summary: Text | None = None
-    do_not_call: bool | None = None
+    do_not_call: bool | None = None  # refused: the list is a supervisor's (/api/do-not-call)
     note: Annotated[str, StringConstraints(max_length=500, pattern=NO_CONTROLS)] | None = None
 
 
@@ -123,11 +125,23 @@ async def _owned(request: web.Request, order_no: str) -> OrderView:
     return view
 
 
+def _not_on_the_order() -> web.HTTPException:
+    """Whether a customer is called back is not the order owner's to decide (an agent could
+    spare their own order its 回访): the list is per number, kept by supervisors."""
+    return json_error(
+        web.HTTPForbidden,
+        "do_not_call is not set on an order: a supervisor adds the customer's number, with "
+        "their request, to the do-not-call list (POST /api/do-not-call)",
+    )
+
+
 @requires(Role.INTEGRATION, Role.AGENT)
 async def create_order(request: web.Request) -> web.Response:
     key = _idempotency_key(request)
     body: CreateIn = await parse_body(request, CreateIn)
     who = principal(request)
+    if body.do_not_call:
+        raise _not_on_the_order()
     owner = body.owner_job_number
     if who.role is Role.AGENT:
         if owner not in (None, who.job_number):
@@ -148,12 +162,15 @@ async def create_order(request: web.Request) -> web.Response:
         customer_phone=phone,
         summary=body.summary,
         call_id=body.call_id,
-        do_not_call=body.do_not_call,
         address=body.address,
         fault=body.fault,
     )
     try:
-        view, created = await request.app[ORDERS].create(new, actor(who), key)
+        view, created = await request.app[ORDERS].create(
+            new, actor(who), key, body_hash(body, owner_job_number=owner)
+        )
+    except KeyReused as exc:
+        raise json_error(web.HTTPConflict, str(exc)) from None
     except ValueError as exc:  # kind/class mismatch, unknown call id
         raise json_error(web.HTTPUnprocessableEntity, str(exc)) from None
     return json_response(request, _out(view, who), status=201 if created else 200)
@@ -194,13 +211,14 @@ async def update_order(request: web.Request) -> web.Response:
     order_no = path_order_no(request)
     await _owned(request, order_no)
     body: UpdateIn = await parse_body(request, UpdateIn)
+    if body.do_not_call is not None:
+        raise _not_on_the_order()
     try:
         view = await request.app[ORDERS].update(
             order_no,
             actor(principal(request)),
             status=body.status,
             summary=body.summary,
-            do_not_call=body.do_not_call,
             note=body.note,
         )
     except (TransitionError, OrderConflict) as exc:
@@ -216,7 +234,7 @@ async def close_order(request: web.Request) -> web.Response:
     body: CloseIn = await parse_body(request, CloseIn)
     try:
         view = await request.app[ORDERS].close(
-            order_no, body.result, actor(principal(request)), key
+            order_no, body.result, actor(principal(request)), key, body_hash(body)
         )
     except (TransitionError, OrderConflict) as exc:
         raise json_error(web.HTTPConflict, str(exc)) from None

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 import weakref
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +33,7 @@ from ivr.ports import WorkspaceLookup
 from ivr.services.agent_feed import AgentFeed, Subscriber, TooManyConnections
 from ivr.web.auth import Authenticator, principal, public, requires
 from ivr.web.errors import json_error
-from ivr.web.json_body import json_response
+from ivr.web.json_body import centre_timezone, dumps, json_response
 from ivr.web.requests import to_json
 
 log = logging.getLogger(__name__)
@@ -135,13 +135,16 @@ class WorkspaceEvents:
             await ws.close(code=TOO_MANY, message=str(exc).encode()[:120])
             return ws
         try:
-            await ws.send_json(self.feed.snapshot(who.job_number))
-            await self._serve(ws, sub, token)
+            tz = centre_timezone(request)  # the one JSON writer's form (ivr/web/json_body.py)
+            await ws.send_json(self.feed.snapshot(who.job_number), dumps=lambda v: dumps(v, tz))
+            await self._serve(ws, sub, token, tz)
         finally:
             self.feed.unsubscribe(sub)
         return ws
 
-    async def _serve(self, ws: web.WebSocketResponse, sub: Subscriber, token: str) -> None:
+    async def _serve(
+        self, ws: web.WebSocketResponse, sub: Subscriber, token: str, tz: tzinfo
+    ) -> None:
         reader = asyncio.ensure_future(_drain(ws))
         try:
             while not ws.closed:
@@ -160,7 +163,7 @@ class WorkspaceEvents:
                     if message.get("type") == "overflow":
                         await ws.close(code=TRY_AGAIN, message=b"too slow: reconnect")
                         return
-                    await ws.send_json(message)
+                    await ws.send_json(message, dumps=lambda v: dumps(v, tz))
                 elif not _still(await self.tokens.authenticate(token), sub.job_number):
                     await ws.close(code=UNAUTHENTICATED, message=b"token no longer valid")
                     return

@@ -62,6 +62,8 @@ class EventLog:
 def sandbox_or_fail(box: AsteriskSandbox) -> AmiEndpoint:
     try:
         endpoint = box.up()
+        # this session holds the sandbox alone: any dynamic member is an aborted run's agent
+        box.remove_dynamic_members()
         register_secret(endpoint.secret)  # the log scan fails the run if it is ever logged
         register_secret(box.observer.secret)
         return endpoint

@@ -33,6 +33,7 @@ WRAP, XFER_A, XFER_B = "q-t-wrap", "q-t-xfer-a", "q-t-xfer-b"
 A, B, PHONE_AGENT = "3101", "3102", "3103"  # 工号
 SIM_A, SIM_B = f"Local/{A}@sim-agents/n", f"Local/{B}@sim-agents/n"
 WRAPUP_S = 6.0
+CALL_ID = uuid.uuid4().hex  # the bridge's call id, as the menu sets it
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +270,27 @@ async def test_a_transfer_moves_the_live_call_to_another_queue(bridge, web, toke
 
         await until(talking, 15, "A talks to the caller")
         mine = auth(tokens[A])
+        first_uid = next(
+            e["Uniqueid"]
+            for e in log.named("QueueCallerJoin", Queue=XFER_A)
+            if e.get("CallerIDNum") == caller
+        )
+        # the menu sets IVR_CALL_ID on the caller's channel; this caller came straight into
+        # the queue, so the test sets it as the menu would
+        channel = await client.channel_of(first_uid)
+        assert channel is not None
+        await client.action(
+            {"Action": "Setvar", "Channel": channel, "Variable": "IVR_CALL_ID", "Value": CALL_ID}
+        )
+        # 首问负责制: A records the order from this call and owns it
+        order = {
+            "kind": "repair",
+            "summary": "整栋楼停电",
+            "customer": {"surname": "王", "title": "女士", "phone": caller},
+        }
+        created = await web.post("/api/work-orders", json=order, headers=mine)
+        assert created.status == 201, await created.text()
+        order_no = (await created.json())["order_no"]
         for body, status in (
             ({"queue": "q-repair"}, 400),  # not an allowed transfer queue
             ({"queue": XFER_A}, 400),  # where it is already
@@ -302,12 +324,12 @@ async def test_a_transfer_moves_the_live_call_to_another_queue(bridge, web, toke
             15,
             "B answers the transferred caller",
         )
-        first_uid = next(
-            e["Uniqueid"]
-            for e in log.named("QueueCallerJoin", Queue=XFER_A)
-            if e.get("CallerIDNum") == caller
-        )
         assert joined_b()[0]["Uniqueid"] == first_uid  # the same live call, moved
+        # the order stays A's: B, who has the caller now, may not take it over
+        kept = await web.get(f"/api/work-orders/{order_no}", headers=mine)
+        assert (await kept.json())["owner_job_number"] == A
+        taken = await web.get(f"/api/work-orders/{order_no}", headers=theirs)
+        assert taken.status == 403
     finally:
         for job in (A, B):
             await web.post(f"/api/agents/{job}/logout", headers=sup)
@@ -317,8 +339,8 @@ async def test_a_transfer_moves_the_live_call_to_another_queue(bridge, web, toke
                 select(transfers_table).where(transfers_table.c.unique_id == first_uid)
             )
         ).all()
-    assert [(r.from_job_number, r.target_kind, r.target, r.actor) for r in rows] == [
-        (A, "queue", XFER_B, f"agent:{A}")
+    assert [(r.call_id, r.from_job_number, r.target_kind, r.target, r.actor) for r in rows] == [
+        (CALL_ID, A, "queue", XFER_B, f"agent:{A}")
     ]
 
 

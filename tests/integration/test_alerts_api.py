@@ -244,3 +244,52 @@ async def until(check: Callable[[], Any], timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s} s: {what}")
         await asyncio.sleep(0.2)
+
+
+async def test_deadlines_agree_with_a_dispatch_warning_raised_before_the_watchs_time(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The dispatcher warns of a repair's dispatch limit as soon as it sees the risk (nobody on
+    duty), before the watch's own warning time: /api/deadlines says at_risk and warned, as the
+    open alert does, and not on_track."""
+    from sqlalchemy import select
+
+    from ivr.db.workorder_models import orders_table
+    from ivr.domain.dispatch import AtRisk
+    from ivr.services.dispatcher import at_risk_alert
+
+    bridge = Bridge(settings(db_url, tmp_path))  # the default lead: the watch warns at 3 min
+    token = await bridge.tokens.create("sup", Role.SUPERVISOR)
+    try:
+        order_no = await made_ago(bridge, timedelta(seconds=13))
+        async with bridge.engine.connect() as conn:
+            order_id = await conn.scalar(
+                select(orders_table.c.id).where(orders_table.c.order_no == order_no)
+            )
+        async with TestClient(TestServer(make_web_app(bridge, manage_bridge=False))) as client:
+            path = f"/api/deadlines?state=open&order_no={order_no}"
+            [before] = (await (await client.get(path, headers=auth(token))).json())["orders"]
+            dispatch = {d["name"]: d for d in before["deadlines"]}["dispatch"]
+            assert (dispatch["state"], dispatch["warned"]) == ("on_track", False)
+            now = datetime.now(UTC)
+            risk = AtRisk(0, order_id, order_no, now + timedelta(minutes=4), "nobody on duty")
+            assert await bridge.alerts.raise_alert(at_risk_alert(risk, now))
+            [alert] = (await (await client.get("/api/alerts", headers=auth(token))).json())[
+                "alerts"
+            ]
+            assert (alert["order_no"], alert["deadline"], alert["level"]) == (
+                order_no,
+                "dispatch",
+                "warning",
+            )
+            [after] = (await (await client.get(path, headers=auth(token))).json())["orders"]
+            dispatch = {d["name"]: d for d in after["deadlines"]}["dispatch"]
+            assert (dispatch["state"], dispatch["warned"], dispatch["breached"]) == (
+                "at_risk",
+                True,
+                False,
+            )
+            attention = await client.get("/api/deadlines", headers=auth(token))
+            assert order_no in [o["order_no"] for o in (await attention.json())["orders"]]
+    finally:
+        await bridge.engine.dispose()

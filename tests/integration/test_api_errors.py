@@ -55,6 +55,10 @@ async def test_unknown_routes_are_404_and_wrong_methods_405_after_authentication
         ("/api/follow-ups?flagged=1", "flagged is one of true, false"),
         ("/api/deadlines?state=late", "state is one of attention, at_risk, overdue, open"),
         ("/api/reports/monthly?month=2026-11&format=pdf", "format is one of json, csv, xlsx"),
+        ("/api/outages?state=gone", "state is one of open, closed, cancelled"),
+        ("/api/outages?limit=1001", "limit is 1–1000"),
+        ("/api/customers?limit=0", "limit is 1–1000"),
+        ("/api/recordings?limit=501", "limit is 1–500"),
     ],
 )
 async def test_enum_and_range_errors_list_what_is_allowed(
@@ -67,3 +71,9 @@ async def test_enum_and_range_errors_list_what_is_allowed(
         assert error.startswith(message) and ";" not in error
     else:
         assert error == message
+
+
+async def test_a_limit_inside_a_routes_own_range_is_taken(api: Api) -> None:
+    for path in ("/api/outages?limit=1000", "/api/customers?limit=1000", "/api/calls?limit=500"):
+        response = await api.client.get(path, headers=api.auth(Role.ADMIN))
+        assert response.status == 200, path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ami_ingest, callback_dialer, inbound_load
+from bench import ami_ingest, callback_dialer, inbound_load, outage_lookup, recording_cost
 from ivr.app import Bridge
 from ivr.config import Settings
 from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
@@ -35,6 +35,17 @@ async def test_inbound_load_runs_the_menu_three_ways(sandbox: AmiEndpoint, bridg
 
 
 @pytest.mark.integration
+async def test_outage_lookup_runs_plain_and_notice_callers(
+    sandbox: AmiEndpoint, bridge: Bridge
+) -> None:
+    box = AsteriskSandbox.from_settings(Settings())  # held by this session already
+    [(plain, notice)] = await outage_lookup.run(box, bridge, calls=1, customers=50, rounds=1)
+    assert (plain.routed, notice.routed) == (1, 1)  # the notice caller went on to the menu
+    assert plain.think_s and notice.think_s
+    assert bridge.notices is not None and not bridge.notices.index.outages  # cancelled after
+
+
+@pytest.mark.integration
 @pytest.mark.postgres
 async def test_callback_dialer_bench_places_each_callback_once_within_the_cap(
     sandbox: AmiEndpoint, postgres_url: str
@@ -48,3 +59,15 @@ async def test_callback_dialer_bench_places_each_callback_once_within_the_cap(
     for outcome in outcomes[1:]:
         assert outcome.dup_db == 0, outcome
         assert outcome.results == {"completed": 3}, outcome
+
+
+@pytest.mark.integration
+async def test_recording_cost_bench_records_only_the_recorded_batch(sandbox: AmiEndpoint) -> None:
+    box = AsteriskSandbox.from_settings(Settings())  # held by this session already
+    batches, lines = await recording_cost.run(box, n=2, talk_s=3, rounds=1)
+    assert [b.recorded for b in batches] == [False, True]
+    for b in batches:
+        assert b.answered == 2, b
+    assert batches[0].files == 0 and batches[1].files == 4  # two directions per recorded call
+    assert batches[1].bytes > 0 and batches[1].audio_s > 0
+    assert any("MB per minute" in line for line in lines)

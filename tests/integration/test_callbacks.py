@@ -107,8 +107,11 @@ async def outcomes(callback_bridge: Bridge, ami) -> dict[str, OrderView]:  # typ
             customer_title="女士",
             customer_phone=PhoneNumber(case.customer.number),
             summary=name,
-            do_not_call=case.do_not_call,
         )
+        if case.do_not_call:  # the customer asked; a supervisor put the number on the list
+            await callback_bridge.do_not_call.add(
+                new.customer_phone, "客户来电要求不再回访", None, "supervisor:test"
+            )
         view, _ = await callback_bridge.work_orders.create(new, "test", None)
         await callback_bridge.work_orders.close(view.order_no, "处理完毕", "test", None)
         order_nos[name] = view.order_no

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from ivr.db.agent_states import SqlCallTransfers
 from ivr.db.calls import SqlCallRepository
 from ivr.db.tracking import SqlVisitRepository
 from ivr.domain.access import Role
 from ivr.domain.calls import CallOutcome, CallRecord, CallStep, StepKind
 from ivr.domain.queue_calls import QueueVisit, VisitOutcome
+from ivr.domain.transfers import CallTransfer, TargetKind, TransferTarget
 from tests.integration.api_app import AGENT_JOB, Api, api_app
 
 T0 = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)  # 09:00 in the centre (Asia/Shanghai)
@@ -182,3 +184,33 @@ async def test_a_bad_parameter_is_named_with_what_it_may_be(
     api: Api, query: str, message: str
 ) -> None:
     assert await get(api, f"/api/calls?{query}") == (400, {"error": message})
+
+
+async def test_a_call_shows_the_transfers_made_of_it(api: Api) -> None:
+    """Recorded on the call (the live transfer itself: tests/integration/test_agent_state.py)."""
+    done = CallTransfer(
+        unique_id="1700000000.5",
+        call_id=call_id(5),
+        at=T0 + timedelta(minutes=5, seconds=40),
+        from_job_number=AGENT_JOB,
+        from_queue="q-repair",
+        target=TransferTarget(TargetKind.QUEUE, "q-billing"),
+        actor=f"agent:{AGENT_JOB}",
+    )
+    await SqlCallTransfers(api.bridge.engine).record(done)
+    for role in (Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION):
+        status, body = await get(api, f"/api/calls/{call_id(5)}", role)
+        assert status == 200
+        assert body["transfers"] == [
+            {
+                "call_id": call_id(5),
+                "at": "2026-12-05T09:05:40+08:00",
+                "from_job_number": AGENT_JOB,
+                "from_queue": "q-repair",
+                "target_kind": "queue",
+                "target": "q-billing",
+                "actor": f"agent:{AGENT_JOB}",
+            }
+        ]
+    status, body = await get(api, f"/api/calls/{call_id(2)}")
+    assert body["transfers"] == []

@@ -14,18 +14,27 @@ import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.app import Bridge
-from ivr.config import AgiSettings, AmiSettings, DatabaseSettings, DispatchSettings, Settings
+from ivr.config import (
+    AgiSettings,
+    AmiSettings,
+    DatabaseSettings,
+    DispatchSettings,
+    RecordingSettings,
+    Settings,
+)
 from ivr.db.migrate import upgrade
 from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.recordings import Recording, RecordingState
 from ivr.domain.workorders import OrderKind
 from ivr_sandbox.simulation import SimulatedCrew, set_up_crew
-from tests.integration.asterisk_fixtures import EventLog
+from tests.integration.asterisk_fixtures import RECORDINGS_DIR, EventLog
 from tests.integration.db_fixtures import POSTGRES_URL_ENV, drop_all_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -57,6 +66,7 @@ def dispatch_settings(url: str, sandbox: Any) -> Settings:
         ami=AmiSettings(
             host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
         ),
+        recording=RecordingSettings(dir=RECORDINGS_DIR, finish_grace_s=1.0),
         dispatch=DispatchSettings(
             dispatcher=True,
             trunk_context="sim-crews",
@@ -169,6 +179,24 @@ async def test_crew_answers_and_accepts(dispatch_bridge: Bridge, ami) -> None:  
 
     # the measured dispatch time is what Asterisk saw: the 1 reached our leg at its timestamp
     await check_against_ami(dispatch_bridge, log, order_no, recorded, crew)
+
+    # the call is recorded as evidence of the 接令, linked to its order, in the sandbox's dir
+    recording = await sealed_recording(dispatch_bridge, call["action_id"])
+    assert recording.state is RecordingState.COMPLETE, recording.failure
+    assert (recording.kind.value, recording.orders) == ("dispatch", (order_no,))
+    assert recording.agent_job_number is None  # inspectors and supervisors only
+    assert recording.duration_ms is not None and recording.duration_ms > 1000  # the order read
+    assert Path(recording.agent_path).parent == RECORDINGS_DIR
+
+
+async def sealed_recording(bridge: Bridge, call_id: str, timeout_s: float = 40) -> Recording:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await bridge.recordings.store.by_call(call_id)
+        if found is not None and found.state is not RecordingState.RECORDING:
+            return found
+        assert time.monotonic() < deadline, f"recording of {call_id} not sealed: {found}"
+        await asyncio.sleep(0.5)
 
 
 async def check_against_ami(

@@ -44,6 +44,7 @@ class Clock:
 class Env:
     def __init__(self, client: TestClient, tokens: dict[str, str], clock: Clock, engine: Any):
         self.client, self.tokens, self.clock = client, tokens, clock
+        self.pokes = 0  # how often the roster API told the dispatcher of a change
         self.roster = SqlDutyRoster(engine, clock)
         self.dispatch = SqlDispatch(engine, self.roster, DispatchPolicy(), clock)
         self.orders = SqlWorkOrders(
@@ -104,7 +105,12 @@ async def env(db_url: str) -> AsyncIterator[Env]:
     app = web.Application(middlewares=[auth_middleware(store)])
     e = Env.__new__(Env)
     Env.__init__(e, None, tokens, clock, engine)  # type: ignore[arg-type]
-    roster_api.add_routes(app, e.roster, e.dispatch)
+    e.pokes = 0
+
+    def poked() -> None:
+        e.pokes += 1
+
+    roster_api.add_routes(app, e.roster, e.dispatch, poked)
     work_orders_api.add_routes(app, WorkOrderService(e.orders))
     async with TestClient(TestServer(app)) as client:
         e.client = client
@@ -323,6 +329,30 @@ async def test_at_risk_after_the_set_time_once_and_exhausted_at_once(env: Env) -
     claims = await env.dispatch.claim("bridge", 15, 10)
     assert [c.order_no for c in claims] == [late]  # …and is busy for the new one
     assert (await env.dispatch.for_order(nobody))["calls"] == []  # waits, no call
+
+
+async def test_a_job_that_found_nobody_is_planned_again_when_the_roster_changes(
+    env: Env,
+) -> None:
+    """Nobody on duty: the jobs are exhausted. A crew and shift added through the roster API
+    while the limit still runs (13 s gone, 287 s left) poke the dispatcher, whose next round
+    plans the job again and calls the new crew; a job whose limit is over stays exhausted."""
+    env.clock.now = T0 - timedelta(minutes=6)
+    late = await env.repair()
+    assert await env.dispatch.claim("bridge", 15, 10) == []
+    env.clock.now = T0
+    order_no = await env.repair()
+    assert await env.dispatch.claim("bridge", 15, 10) == []
+    for found in (late, order_no):
+        job = await env.dispatch.for_order(found)
+        assert job["state"] == "exhausted" and job["calls"] == []
+    env.clock.now += timedelta(seconds=13)
+    await env.shift(await env.crew("夜班", "13700000009"), 8, 1)
+    assert env.pokes == 2  # the crew, then the shift
+    [claim] = await env.dispatch.claim("bridge", 15, 10)
+    assert (claim.order_no, claim.phone.digits) == (order_no, "13700000009")
+    assert (await env.dispatch.for_order(order_no))["state"] == "active"
+    assert (await env.dispatch.for_order(late))["state"] == "exhausted"
 
 
 @pytest.mark.parametrize(

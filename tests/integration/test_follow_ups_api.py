@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from ivr.calendar_cn import china_is_workday
 from ivr.db.callback_store import SqlCallbacks
+from ivr.db.do_not_call import SqlDoNotCall
 from ivr.db.engine import create_engine
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.tokens import SqlTokenStore
@@ -213,7 +214,8 @@ async def test_requeue_at_night_waits_for_the_calling_window(env: Env) -> None:
 async def test_requeue_refused_where_another_call_would_be_wrong(env: Env) -> None:
     await env.dissatisfied()
     flagged_no = await env.flagged()
-    await env.orders.update(flagged_no, "test", do_not_call=True)
+    phone = PhoneNumber((await env.orders.get(flagged_no)).customer_phone)
+    await SqlDoNotCall(env.engine, env.clock).add(phone, "客户要求不再回访", None, "sup")
     by_order = {f["order_no"]: f for f in (await env.get("/api/follow-ups"))[1]["follow_ups"]}
     for order_no, needle in [
         (next(n for n in by_order if n != flagged_no), "callback state: done"),

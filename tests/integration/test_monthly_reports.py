@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.calendar_cn import china_is_workday
+from ivr.db.agent_states import SqlAgentStates
 from ivr.db.callback_store import SqlCallbacks
 from ivr.db.dispatch_store import SqlDispatch
 from ivr.db.duty_roster import SqlDutyRoster
@@ -30,7 +31,8 @@ from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository, datetime_to_us
 from ivr.db.workorders import NewOrder, SqlWorkOrders
 from ivr.domain.access import Principal, Role
-from ivr.domain.agents import Agent, phone_member_interface
+from ivr.domain.agent_state import AgentState, StateChange
+from ivr.domain.agents import AFTER_CALL_WORK_REASON, Agent, phone_member_interface
 from ivr.domain.callbacks import AttemptResult, CallbackPolicy, Conversation
 from ivr.domain.dispatch import DispatchPolicy
 from ivr.domain.phone import PhoneNumber
@@ -45,6 +47,7 @@ from ivr.domain.queue_calls import (
     QueueCallTracker,
     QueueEvent,
 )
+from ivr.domain.report_columns import seconds_by
 from ivr.domain.reports import Month
 from ivr.domain.workorders import OrderKind, OrderStatus
 from ivr.services.agent_control import AgentControl
@@ -227,6 +230,41 @@ async def record_orders(
     await orders.create(new_order(OrderKind.REPAIR, "1001", "13800000006"), "t", None)
 
 
+# ---------------------------------------------------------------------- agents' state
+
+
+async def record_states(engine: Any, directory: SqlAgentDirectory, clock: Clock) -> None:
+    """Through AgentControl, as the API does (Asterisk's part stood in by ``_Queues``), and
+    after-call work as the wrap-up service records it."""
+    control = AgentControl(directory, _Queues(), states=SqlAgentStates(engine), clock=clock)
+    control.test_member_context = "sim-agents"
+    a1001, a1002 = Principal("agent-1001", Role.AGENT, "1001"), Principal("a", Role.AGENT, "1002")
+    steps: list[tuple[datetime, Any]] = [
+        (bj(2026, 8, 31, 23, 0), control.log_in(a1001, "1001")),
+        (bj(2026, 9, 1, 1, 0), control.pause(a1001, "1001", True, "小休")),
+        (bj(2026, 9, 1, 1, 15), control.pause(a1001, "1001", False, "")),
+        (bj(2026, 9, 1, 2, 0), control.log_out(a1001, "1001")),
+        (bj(2026, 9, 10, 9, 0), control.log_in(a1002, "1002")),
+        (bj(2026, 9, 10, 9, 30), control.pause(a1002, "1002", True, "就餐")),
+        (bj(2026, 9, 10, 10, 30), control.pause(a1002, "1002", False, "")),
+        (bj(2026, 9, 10, 11, 0), control.pause(a1002, "1002", True, "培训")),
+        (bj(2026, 9, 10, 11, 20), control.log_out(a1002, "1002")),
+        (bj(2026, 9, 30, 23, 0), control.log_in(a1001, "1001")),
+    ]
+    for at, step in steps:
+        clock.now = at
+        await step
+    for state, at in (
+        (AgentState.AFTER_CALL_WORK, bj(2026, 9, 1, 1, 20)),
+        (AgentState.READY, bj(2026, 9, 1, 1, 20, 30)),
+    ):
+        reason = AFTER_CALL_WORK_REASON if state is AgentState.AFTER_CALL_WORK else ""
+        assert await control.record_change(StateChange("1001", state, at, reason, "bridge"))
+    # the same change seen by a second bridge is stored once
+    twice = StateChange("1001", AgentState.READY, bj(2026, 9, 1, 1, 20, 30), "", "bridge")
+    assert not await control.record_change(twice)
+
+
 # ---------------------------------------------------------------------- expected, by hand
 
 EXPECTED_CENTRE: dict[str, Any] = {
@@ -270,6 +308,22 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "satisfaction_rate": 2 / 3,
     "satisfaction_target": 0.9,
     "satisfaction_target_met": False,  # 66.7 % < 90 %
+    # how each 回访 of O1 O2 O3 ended: two satisfied, one not
+    "callbacks_needed": 3,
+    "callbacks_satisfied": 2,
+    "callbacks_satisfied_share": 2 / 3,
+    "callbacks_dissatisfied": 1,
+    "callbacks_dissatisfied_share": 1 / 3,
+    "callbacks_no_valid_answer": 0,
+    "callbacks_no_valid_answer_share": 0.0,
+    "callbacks_refused": 0,
+    "callbacks_refused_share": 0.0,
+    "callbacks_unreachable": 0,
+    "callbacks_unreachable_share": 0.0,
+    "callbacks_do_not_call": 0,
+    "callbacks_do_not_call_share": 0.0,
+    "callbacks_still_owed": 0,
+    "callbacks_still_owed_share": 0.0,
     "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
 }
 
@@ -300,6 +354,12 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
         "satisfaction_answers": 2,
         "satisfied": 1,
         "satisfaction_rate": 0.5,
+        # logged in since 31 Aug 23:00: counted from 1 Sep 00:00 to the 02:00 logout, and
+        # 30 Sep 23:00 to the month's end (still logged in)
+        "logged_in_s": 7_200 + 3_600,
+        "paused_s": 900,  # 小休 01:00-01:15
+        "paused_by_reason_s": {"小休": 900},
+        "after_call_work_s": 30,  # 01:20:00-01:20:30, set by the bridge
     },
     {
         "job_number": "1002",
@@ -327,6 +387,10 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
         "satisfaction_answers": 1,
         "satisfied": 1,
         "satisfaction_rate": 1.0,
+        "logged_in_s": 8_400,  # 10 Sep 09:00-11:20, logging out while paused
+        "paused_s": 3_600 + 1_200,
+        "paused_by_reason_s": {"就餐": 3_600, "培训": 1_200},
+        "after_call_work_s": 0,
     },
 ]
 
@@ -358,6 +422,7 @@ async def environment(db_url: str) -> AsyncIterator[Env]:
         SqlDispatch(engine, SqlDutyRoster(engine, clock), DispatchPolicy(), clock),
         clock,
     )
+    await record_states(engine, directory, clock)
     clock.now = bj(2026, 11, 2, 9, 0)  # reports are made after the month is over
     app = web.Application(middlewares=[auth_middleware(store)])
     add_report_routes(app, MonthlyReports(SqlReportRows(engine), BJ, clock))
@@ -424,6 +489,15 @@ async def test_the_neighbouring_months_get_what_september_left_out(env) -> None:
     august = await (await client.get("/api/reports/monthly?month=2026-08", headers=sup)).json()
     assert august["centre"]["offered"] == 1 and august["centre"]["abandoned"] == 1  # V9
     assert august["centre"]["orders_recorded"] == 1  # O5
+    # 1001 logged in at 23:00 on 31 Aug and again at 23:00 on 30 Sep, never out since: one
+    # hour of August, and all of October (the report is made after it ended)
+    state = {
+        m: {a["job_number"]: a for a in r["agents"]} for m, r in (("8", august), ("10", october))
+    }
+    assert state["8"]["1001"]["logged_in_s"] == 3_600
+    assert state["10"]["1001"]["logged_in_s"] == 31 * 86_400
+    assert state["10"]["1001"]["paused_by_reason_s"] == {}
+    assert state["10"]["1002"]["logged_in_s"] == 0
     series = await (await client.get("/api/reports/series?to=2026-10&months=3", headers=sup)).json()
     assert [m["month"] for m in series["months"]] == ["2026-08", "2026-09", "2026-10"]
     assert series["months"][1]["centre"]["service_level"] == pytest.approx(4 / 6)
@@ -485,8 +559,10 @@ def _compare(file_values: dict[str, Any], json_values: dict[str, Any]) -> None:
     assert set(file_values) == set(json_values)
     for key, want in json_values.items():
         got = file_values[key]
-        if want is None:
+        if want is None or want == {}:
             assert got in ("", None), key
+        elif isinstance(want, dict):  # seconds per reason, one cell
+            assert got == seconds_by(want), key
         elif isinstance(want, bool):
             assert got == ("是" if want else "否"), key
         elif isinstance(want, float):

@@ -67,6 +67,18 @@ async def test_request_bodies_are_the_handlers_pydantic_models(api: Api) -> None
     assert "422" in create["responses"] and "401" in create["responses"]
 
 
+async def test_the_do_not_call_list_is_documented_for_supervisors(api: Api) -> None:
+    spec = await fetch_spec(api, Role.SUPERVISOR)
+    routes = spec["paths"]["/api/do-not-call"]
+    assert set(routes) == {"get", "post", "delete"}
+    for op in routes.values():
+        assert set(op["x-roles"]) == {"supervisor", "admin"}
+    add = routes["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][add.rsplit("/", 1)[1]]
+    assert set(schema["required"]) == {"phone", "request"}  # the customer's request, always
+    assert "do_not_call" in spec["paths"]["/api/work-orders/{order_no}"]["patch"]["summary"]
+
+
 async def test_the_document_needs_a_token_of_any_role(api: Api) -> None:
     assert (await api.client.get(SPEC_PATH)).status == 401
     for role in Role:

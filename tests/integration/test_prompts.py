@@ -286,3 +286,42 @@ async def test_dynamic_scripts_render_with_the_reading_a_person_uses(cache: Prom
     said = phonemes(opening)
     assert "j'Au55_| l'i35N_| '@r51_| s'i[51" in said and "tS;h'iE55n" not in said
     assert all("(en)" not in phonemes(text) for text in texts)
+
+
+async def test_a_personal_prompt_is_private_to_the_call_and_gone_after_it(
+    tmp_path: Path, strict_umask: None
+) -> None:
+    """The dispatch call's order (address, customer's number) is never in the shared cache:
+    a random name in personal/ (0640, in a setgid 02750 directory of the cache's group),
+    deleted when the call is done with it, even when the call fails."""
+    cache_dir = tmp_path / "prompts"
+    cache_dir.mkdir()
+    # a group that is not ours (the suite runs as root, as the sandbox needs): Asterisk's
+    group = 4242 if os.geteuid() == 0 else os.getgid()
+    os.chown(cache_dir, -1, group)
+    text = order_message(DispatchContext("A1", "1024", "幸福路12号", "停电", "13812345678", "停电"))
+    async with PromptCache(cache_dir, VOICE, RATE) as cache:
+        async with cache.personal(text) as base:
+            wav = wav_of(base)
+            verify_speech_wav(wav, rate=8000, channels=1)
+            assert wav.parent == cache_dir / "personal"
+            assert base != cache.path_for(text) and not wav_of(cache.path_for(text)).exists()
+            assert re.fullmatch(r"[0-9a-f]{32}", base.name), base.name
+            directory = wav.parent.stat()
+            assert stat.S_IMODE(directory.st_mode) == 0o2750
+            assert directory.st_gid == group
+            assert stat.S_IMODE(wav.stat().st_mode) == 0o640
+            assert wav.stat().st_gid == group  # the setgid directory gave it Asterisk's group
+        assert list((cache_dir / "personal").iterdir()) == []
+
+        with pytest.raises(RuntimeError):
+            async with cache.personal(text) as base:
+                assert wav_of(base).exists()
+                raise RuntimeError("the call failed")
+        assert list((cache_dir / "personal").iterdir()) == []
+
+        left = cache_dir / "personal" / f"{'0' * 32}.wav"  # a killed bridge's
+        left.write_bytes(b"RIFF")
+        assert cache.remove_personal_leftovers() == 1
+        assert list((cache_dir / "personal").iterdir()) == []
+    assert list(cache_dir.rglob("*.wav")) == []  # nothing of it in the shared cache

@@ -57,6 +57,9 @@ EXPECTED = {
     ("GET", "/api/follow-ups/{follow_up_id}"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/resolve"): {Role.SUPERVISOR},
     ("POST", "/api/follow-ups/{follow_up_id}/requeue"): {Role.SUPERVISOR},
+    ("GET", "/api/do-not-call"): {Role.SUPERVISOR},
+    ("POST", "/api/do-not-call"): {Role.SUPERVISOR},
+    ("DELETE", "/api/do-not-call"): {Role.SUPERVISOR},
     ("GET", "/api/dashboard"): {Role.SUPERVISOR},
     ("GET", "/metrics"): {Role.SUPERVISOR, Role.INTEGRATION},
     ("GET", "/api/openapi.json"): {Role.SUPERVISOR, Role.INSPECTOR, Role.INTEGRATION, Role.AGENT},
@@ -98,6 +101,7 @@ EXPECTED = {
 # Roles that must never reach these, whatever is declared later (customer data, escalations).
 NEVER = [
     (re.compile(r"^/api/follow-ups"), {Role.AGENT, Role.INTEGRATION}),
+    (re.compile(r"^/api/do-not-call"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/dashboard"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/tokens"), {Role.AGENT, Role.INTEGRATION, Role.SUPERVISOR}),
     (re.compile(r"^/api/recordings"), {Role.INTEGRATION}),  # customers' voices

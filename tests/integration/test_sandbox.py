@@ -176,7 +176,7 @@ def test_dialplan_contexts_and_the_agi_contract(asterisk_sandbox: AsteriskSandbo
         assert f"Context '{context}'" in shown, shown
     inbound = asterisk_sandbox.rx("dialplan show 95598@from-pstn")
     assert "AGI(${IVR_AGI_URL}/inbound)" in inbound, inbound
-    assert "Queue(${IVR_QUEUE},,,,${IVR_QUEUE_TIMEOUT})" in inbound, inbound
+    assert "Queue(${IVR_QUEUE},,,,${IVR_QUEUE_TIMEOUT}," in inbound, inbound  # then ivr-record
     dispatch = asterisk_sandbox.rx("dialplan show s@dispatch-out")
     assert "AGI(${IVR_AGI_URL}/dispatch,${IVR_DISPATCH_CALL},${IVR_LEG_KEY})" in dispatch, dispatch
     ended = asterisk_sandbox.rx("dialplan show s@ivr-call-ended")
@@ -203,6 +203,7 @@ def test_outbound_trunk_refuses_malformed_numbers(asterisk_sandbox: AsteriskSand
                 Application="Wait",
                 Data="1",
                 Async="true",
+                variables={"IVR_LEG_KEY": "0" * 32},  # as if the bridge placed it
             )
             assert reply["Response"] == "Success", reply
         for number in bad:
@@ -220,6 +221,57 @@ def test_outbound_trunk_refuses_malformed_numbers(asterisk_sandbox: AsteriskSand
         if m["Event"] == "Newexten"
         and m.get("Application") == "Dial"
         and any(m.get("Channel", "").startswith(f"Local/{n}@") for n in bad)
+    ]
+    assert not dialled, dialled
+
+
+def test_outbound_trunk_dials_only_what_the_bridge_placed(
+    asterisk_sandbox: AsteriskSandbox,
+) -> None:
+    """A channel reaching [outbound-trunk] without the bridge's leg key (a queue member or any
+    Local channel pointed there) is refused with cause 21 before Dial(); a leg carrying a key
+    of the bridge's form goes on to the trunk."""
+    stranger, placed = "13800138001", "13800138002"
+    with Ami(asterisk_sandbox.observer) as observer:
+        for number, variables in ((stranger, {}), (placed, {"IVR_LEG_KEY": "a1" * 16})):
+            reply = observer.action(
+                "Originate",
+                Channel=f"Local/{number}@outbound-trunk",
+                Application="Wait",
+                Data="1",
+                Async="true",
+                Timeout="3000",
+                variables=variables,
+            )
+            assert reply["Response"] == "Success", reply
+        refused = observer.wait_for(
+            lambda m: (
+                m.get("Event") == "Hangup"
+                and m.get("Channel", "").startswith(f"Local/{stranger}@outbound-trunk-")
+                and m.get("Channel", "").endswith(";2")
+            )
+        )
+        assert refused.get("Cause") == "21", refused
+        observer.wait_for(
+            lambda m: (
+                m.get("Event") == "Newexten"
+                and m.get("Application") == "Dial"
+                and m.get("Channel", "").startswith(f"Local/{placed}@outbound-trunk-")
+            )
+        )
+        observer.wait_for(
+            lambda m: (
+                m.get("Event") == "Hangup"
+                and m.get("Channel", "").startswith(f"Local/{placed}@outbound-trunk-")
+                and m.get("Channel", "").endswith(";2")
+            )
+        )
+    dialled = [
+        m
+        for m in observer.seen
+        if m["Event"] == "Newexten"
+        and m.get("Application") == "Dial"
+        and m.get("Channel", "").startswith(f"Local/{stranger}@")
     ]
     assert not dialled, dialled
 

@@ -155,3 +155,45 @@ def test_db_upgrade_says_where_and_which_revision_without_alembic_lines(tmp_path
     assert err == (
         "token for crm (role integration), valid 90 days. Shown once, stored hashed: copy it now\n"
     )
+
+
+async def test_postgresql_refusing_at_start_is_one_line_and_the_bridge_serves_on(
+    tmp_path: Path,
+) -> None:
+    """Not a start-up error (FastAGI keeps serving the menu, records spooled, the migration
+    retried): one ERROR line naming database.url, where it was set and where it points, never
+    the password; the web answers meanwhile."""
+    import asyncio
+    import signal
+
+    from tests.integration.test_cli import health_when_up
+
+    closed, web_port = free_port(), free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
+    environment |= {
+        "IVR_DATABASE__URL": f"postgresql+asyncpg://ivr:pa55word@127.0.0.1:{closed}/ivr",
+        "IVR_DATABASE__SPOOL_FILE": str(tmp_path / "journal.spool.jsonl"),
+        "IVR_WEB__PORT": str(web_port),
+        "IVR_AGI__PORT": str(free_port()),
+        "IVR_SPEECH__RECOGNITION": "false",
+        "IVR_SPEECH__CACHE_DIR": str(tmp_path / "prompts"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "run", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert (await health_when_up(process, web_port))["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    log = stderr.decode()
+    [line] = [x for x in log.splitlines() if "DATABASE UNREACHABLE" in x]
+    assert line.split(" ERROR ivr.services.schema_migration: ")[1] == (
+        f"DATABASE UNREACHABLE at start: database.url (environment IVR_DATABASE__URL) "
+        f"127.0.0.1:{closed}/ivr: ConnectionRefusedError: [Errno 111] Connect call failed "
+        f"('127.0.0.1', {closed}). Calls are served and their records kept; the schema "
+        "migration is retried in the background, and the dialer, dispatcher and time-limit "
+        "watch start once it is done. Check that the database runs and that database.url is "
+        "right"
+    )
+    assert "Traceback" not in log and "pa55word" not in log

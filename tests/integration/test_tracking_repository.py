@@ -71,3 +71,39 @@ async def test_agents(db_engine: AsyncEngine) -> None:
         await agents.put(replace(agent, job_number="10a"))
     with pytest.raises(IntegrityError):  # one interface, one agent
         await agents.put(replace(agent, job_number="2048"))
+
+
+async def test_save_many_stores_a_burst_in_one_go(db_engine: AsyncEngine) -> None:
+    """New and already stored visits together, more than one IN list's worth, a visit given
+    twice stored as its last state, rings replaced."""
+    repo = SqlVisitRepository(db_engine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    early = [visit(f"2.{n}", now + timedelta(milliseconds=n)) for n in range(300)]
+    await repo.save_many(early)
+    us = early[0].joined_us
+    ring = RingAttempt("Local/1@x/n", "a", us, us + 2_000_000, RingEnd.ANSWERED)
+    answered = [
+        replace(v, outcome=VisitOutcome.ANSWERED, rings=(ring,), answered_us=us + 2_000_000)
+        for v in early
+    ]
+    later = [visit(f"3.{n}", now + timedelta(seconds=1, milliseconds=n)) for n in range(400)]
+    ended = replace(answered[0], outcome=VisitOutcome.ABANDONED, rings=(), answered_us=None)
+    await repo.save_many([*answered, *later, ended])
+    got = await repo.between(now - timedelta(seconds=1), now + timedelta(seconds=3))
+    assert len(got) == 700
+    assert got[0] == ended
+    assert got[1:300] == answered[1:]
+    assert got[300:] == later
+
+
+async def test_save_many_is_all_or_nothing(db_engine: AsyncEngine) -> None:
+    """A batch the database refuses stores none of its visits (the writer retries it whole)."""
+    repo = SqlVisitRepository(db_engine)
+    now = datetime.now(UTC)
+    good = visit("4.1", now)
+    broken = replace(visit("4.2", now), queue=None)  # type: ignore[arg-type]  # NOT NULL
+    with pytest.raises(IntegrityError):
+        await repo.save_many([good, broken])
+    assert await repo.open_visits() == []
+    await repo.save_many([good])
+    assert await repo.open_visits() == [good]

@@ -19,7 +19,7 @@ from ivr.db.dispatch_store import SqlDispatch
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine
 from ivr.db.tokens import SqlTokenStore
-from ivr.db.workorder_models import follow_ups_table, orders_table, tasks_table
+from ivr.db.workorder_models import orders_table, tasks_table
 from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.access import Role
 from ivr.domain.callbacks import CallbackPolicy
@@ -192,28 +192,26 @@ async def test_owner_never_changes_and_agents_see_their_own(env) -> None:  # typ
     ).status == 403
 
 
-async def test_do_not_call_cancels_the_callback(env) -> None:  # type: ignore[no-untyped-def]
-    client, tokens, _, engine = env
-    headers = auth(tokens["integration"])
-    order = await (
-        await client.post("/api/work-orders", json={**REPAIR, "do_not_call": True}, headers=headers)
-    ).json()
-    closed = await (
-        await client.post(
-            f"/api/work-orders/{order['order_no']}/close", json={"result": "ok"}, headers=headers
+async def test_nobody_sets_do_not_call_on_an_order(env) -> None:  # type: ignore[no-untyped-def]
+    """The list is per number and a supervisor's (tests/integration/test_do_not_call.py): the
+    owner of an order cannot spare it its 回访, on create or later."""
+    client, tokens, _, _ = env
+    for who in ("agent", "integration"):
+        refused = await client.post(
+            "/api/work-orders", json={**REPAIR, "do_not_call": True}, headers=auth(tokens[who])
         )
+        assert refused.status == 403 and "/api/do-not-call" in (await refused.json())["error"]
+    order = await (
+        await client.post("/api/work-orders", json=REPAIR, headers=auth(tokens["agent"]))
     ).json()
-    assert (
-        closed["callback"]["state"] == "cancelled" and closed["callback"]["result"] == "do_not_call"
-    )
-    archived = await client.patch(
-        f"/api/work-orders/{order['order_no']}", json={"status": "archived"}, headers=headers
-    )
-    assert archived.status == 200  # no callback is owed to a 勿扰 customer
-    async with engine.connect() as conn:
-        assert (
-            await conn.execute(select(func.count()).select_from(follow_ups_table))
-        ).scalar_one() == 0
+    assert order["do_not_call"] is False
+    for value in (True, False):
+        patched = await client.patch(
+            f"/api/work-orders/{order['order_no']}",
+            json={"do_not_call": value},
+            headers=auth(tokens["agent"]),
+        )
+        assert patched.status == 403
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ hang-up) becomes. Real calls are in tests/integration/test_callbacks.py."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +19,33 @@ from ivr.domain.callbacks import (
     script_greeting,
 )
 from ivr.domain.calls import CallerHungUp
+from ivr.domain.speech import Grammar, Hypothesis, Word
 from ivr.domain.workorders import OrderKind
 from ivr.flows import callback_call
+from ivr.flows.listen import SpeechDeps
+from ivr.speech.grammars import default_grammar_dir, load_grammars
 
 CTX = CallbackContext("0123456789ABCDEF0123", OrderKind.REPAIR, "王", "女士", "1024")
 
 
 class Prompts:
+    """Every text at ``/p/<text>``; ``personal`` ones are recorded while in use."""
+
+    def __init__(self) -> None:
+        self.personal_in_use: list[str] = []
+        self.personal_released: list[str] = []
+
     async def prompt_path(self, text: str) -> Path:
         return Path("/p") / text
+
+    @contextlib.asynccontextmanager
+    async def personal(self, text: str) -> AsyncIterator[Path]:
+        self.personal_in_use.append(text)
+        try:
+            yield Path("/p") / text
+        finally:
+            self.personal_in_use.remove(text)
+            self.personal_released.append(text)
 
 
 class Store:
@@ -194,3 +214,141 @@ async def test_the_result_is_written_back_after_a_database_outage(
     deps = callback_call.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
     result = await callback_call.run(ScriptedChannel(["1", "1", "1", "2"]), "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
     assert result is not None and store.done == [result]  # once, after three failures
+
+
+# --- no valid answer, re-asking, spoken answers ---------------------------------------------
+
+
+async def test_no_valid_answer_to_satisfaction_is_not_a_completed_callback(
+    tmp_path: Path,
+) -> None:
+    channel = ScriptedChannel(["1", "1", "", "", "9"])  # silence, then a key that means nothing
+    store = Store()
+    deps = callback_call.CallbackDeps(store, Prompts(), tmp_path)  # type: ignore[arg-type]
+    c = await callback_call.run(channel, "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert c is not None
+    assert (c.result, c.right_person, c.power_restored, c.satisfied) == (
+        AttemptResult.NO_VALID_ANSWER,
+        True,
+        True,
+        None,
+    )
+    assert channel.played.count(SCRIPT_SATISFIED) == 2  # asked, and asked again once
+    assert SCRIPT_SUGGESTION not in channel.played and channel.hung_up
+
+
+@pytest.mark.parametrize(("reasks", "asked"), [(0, 1), (1, 2), (3, 4)])
+async def test_the_satisfaction_question_is_asked_again_reasks_times(
+    tmp_path: Path, reasks: int, asked: int
+) -> None:
+    channel = ScriptedChannel(["1", "1"] + ["", ""] * 5)
+    deps = callback_call.CallbackDeps(Store(), Prompts(), tmp_path, reasks=reasks)  # type: ignore[arg-type]
+    c = await callback_call.run(channel, "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert c is not None and c.result is AttemptResult.NO_VALID_ANSWER
+    assert channel.played.count(SCRIPT_SATISFIED) == asked
+
+
+async def test_a_valid_answer_on_the_last_reask_completes(tmp_path: Path) -> None:
+    channel = ScriptedChannel(["1", "1", "", "", "9", "1", "2"])
+    deps = callback_call.CallbackDeps(Store(), Prompts(), tmp_path, reasks=2)  # type: ignore[arg-type]
+    c = await callback_call.run(channel, "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert c is not None and (c.result, c.satisfied) == (AttemptResult.COMPLETED, True)
+
+
+class SpeakingChannel(ScriptedChannel):
+    """A customer who presses nothing during the prompts and answers by voice: ``record``
+    writes a stand-in WAV as Asterisk would (the recogniser is scripted); the suggestion
+    question is keys only, so ``keys`` answer the waits."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(keys)
+        self.recorded: list[Path] = []
+
+    async def play(self, prompt: Path, escape_digits: str = "") -> str | None:
+        self.played.append(prompt.name)
+        return None
+
+    async def record(
+        self, path: Path, escape: str, timeout_ms: int, silence_s: int, beep: bool = False
+    ) -> str | None:
+        assert not beep and escape == "12"
+        path.with_suffix(".wav").write_bytes(b"RIFF")
+        self.recorded.append(path)
+        return None
+
+
+class Recognizer:
+    def __init__(self, *said: tuple[str, str]) -> None:
+        self.said = list(said)  # (grammar expected, words heard)
+
+    async def recognize(self, recording: Path, grammar: Grammar) -> Hypothesis:
+        assert recording.exists()
+        expected, words = self.said.pop(0)
+        assert grammar.name == expected
+        return Hypothesis(tuple(Word(w, 0.95) for w in words.split()))
+
+
+def spoken_deps(tmp_path: Path, recognizer: Recognizer) -> callback_call.CallbackDeps:
+    speech = SpeechDeps(recognizer, load_grammars(default_grammar_dir()), tmp_path / "speech")
+    speech.recordings_dir.mkdir()
+    return callback_call.CallbackDeps(Store(), Prompts(), tmp_path, speech=speech)  # type: ignore[arg-type]
+
+
+async def test_spoken_answers_are_understood_and_not_kept(tmp_path: Path) -> None:
+    recognizer = Recognizer(
+        ("repair_fixed", "是"), ("repair_fixed", "正常"), ("satisfaction", "满意")
+    )
+    deps = spoken_deps(tmp_path, recognizer)
+    channel = SpeakingChannel(["2"])  # no suggestion (a key: that question does not listen)
+    c = await callback_call.run(channel, "cb-" + "0" * 32, deps)  # type: ignore[arg-type]
+    assert c is not None
+    assert (c.result, c.right_person, c.power_restored, c.satisfied) == (
+        AttemptResult.COMPLETED,
+        True,
+        True,
+        True,
+    )
+    assert len(channel.recorded) == 3 and recognizer.said == []
+    assert deps.speech is not None and list(deps.speech.recordings_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("words", "satisfied", "detail"),
+    [("不满意", False, None), ("一般", False, "answered neutral"), ("很 满意", True, None)],
+)
+async def test_a_spoken_satisfaction_is_recorded_as_said(
+    tmp_path: Path, words: str, satisfied: bool, detail: str | None
+) -> None:
+    recognizer = Recognizer(
+        ("repair_fixed", "是"), ("repair_fixed", "不 正常"), ("satisfaction", words)
+    )
+    c = await callback_call.run(
+        SpeakingChannel(["2"]), "cb-" + "0" * 32, spoken_deps(tmp_path, recognizer)
+    )  # type: ignore[arg-type]
+    assert c is not None and (c.power_restored, c.satisfied, c.detail) == (False, satisfied, detail)
+
+
+async def test_words_outside_the_question_are_asked_again(tmp_path: Path) -> None:
+    recognizer = Recognizer(
+        ("repair_fixed", "是"),
+        ("repair_fixed", "好 了"),
+        ("satisfaction", "电费"),  # a word of the model, not an answer to this question
+        ("satisfaction", "满意"),
+    )
+    channel = SpeakingChannel(["2"])
+    c = await callback_call.run(channel, "cb-" + "0" * 32, spoken_deps(tmp_path, recognizer))  # type: ignore[arg-type]
+    assert c is not None and (c.result, c.satisfied) == (AttemptResult.COMPLETED, True)
+    assert channel.played.count(SCRIPT_SATISFIED) == 2
+
+
+async def test_words_outside_the_question_every_time_are_no_valid_answer(tmp_path: Path) -> None:
+    recognizer = Recognizer(
+        ("repair_fixed", "是"),
+        ("repair_fixed", "是"),
+        ("satisfaction", "[unk]"),
+        ("satisfaction", "[unk]"),
+    )
+    c = await callback_call.run(
+        SpeakingChannel([]), "cb-" + "0" * 32, spoken_deps(tmp_path, recognizer)
+    )  # type: ignore[arg-type]
+    assert c is not None and c.result is AttemptResult.NO_VALID_ANSWER

@@ -129,3 +129,20 @@ async def test_acceptance_too_late_is_not_claimed() -> None:
     store, channel = Store(late=True), ScriptedChannel(["1"])
     assert await dispatch_call.run(channel, "dp-x", deps(store)) is CallResult.NO_KEY
     assert channel.played[-1] == SCRIPT_NOT_ACCEPTED
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [["1"], ["2", "H"], ["9", "9", "9"], []],
+    ids=["accepted", "hung up", "bad keys", "silence"],
+)
+async def test_the_order_is_read_from_a_personal_prompt_released_after_the_call(
+    keys: list[str],
+) -> None:
+    """The order speaks the customer's address and number: it comes from ``personal()``,
+    never the shared cache, and is released (deleted) however the call ends."""
+    prompts, channel = Prompts(), ScriptedChannel(keys)
+    deps_ = dispatch_call.DispatchDeps(Store(), prompts, max_plays=3, digit_timeout_ms=100)
+    await dispatch_call.run(channel, "dp-x", deps_)
+    assert MESSAGE in channel.played
+    assert prompts.personal_released == [MESSAGE] and prompts.personal_in_use == []

@@ -60,3 +60,23 @@ def test_no_page_points_outside_the_repository() -> None:
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         assert "../shared" not in text and "DOMAIN.md" not in text, page.name
+
+
+# notes kept outside the repository, which a reader of it does not have
+OUTSIDE = re.compile(r"DESIGN\.md|DOMAIN\.md|\.\./shared|/work/shared")
+SOURCE_DIRS = ("ivr", "ivr_sandbox", "tests", "bench", "scripts", "agi_scripts", "asterisk_conf")
+
+
+def test_no_code_comment_or_script_points_outside_the_repository() -> None:
+    """What the code relies on is written in docs/ (docs/sandbox.md, docs/standard.md)."""
+    files = [ROOT / name for name in ("README.md", "pyproject.toml", "ivr.example.toml")]
+    for directory in SOURCE_DIRS:
+        files += [p for p in (ROOT / directory).rglob("*") if p.is_file()]
+    pointing = [
+        str(path.relative_to(ROOT))
+        for path in files
+        if path != Path(__file__).resolve()
+        and "__pycache__" not in path.parts
+        and OUTSIDE.search(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert pointing == []

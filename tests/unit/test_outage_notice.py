@@ -75,6 +75,13 @@ def test_the_index_holds_only_customers_under_an_active_outage() -> None:
     assert index.for_phone(OUTSIDE) is None and index.for_account("1000000003") is None
 
 
+def test_a_calling_number_with_a_country_code_or_a_leading_zero_is_still_matched() -> None:
+    index = OutageIndex.build([outage()], CUSTOMERS, BJ, NOW)
+    for sent in ("+8613800000001", "8613800000001", "008613800000001", "013800000001"):
+        assert index.for_phone(sent) is not None, sent
+    assert index.for_phone("13800000009") is None
+
+
 def test_an_outage_not_started_closed_or_cancelled_is_not_read() -> None:
     for later in (
         outage(starts_at=NOW + timedelta(minutes=5)),
@@ -212,3 +219,40 @@ async def test_menu_2_3_without_an_outage_says_so_and_queues_as_before() -> None
     record, channel = await call(["2", "3", *"1000000003", "#"], caller="13600000009")
     assert NO_OUTAGE in heard(channel)
     assert record.route == "q-billing" and record.choice == "billing.outage_info"  # type: ignore[attr-defined]
+
+
+# --- the index kept while nothing changes ----------------------------------------------------
+
+
+class Registers:
+    def __init__(self) -> None:
+        self.loads = 0
+        self.changed_at = NOW
+
+    async def open_outages(self) -> list[Outage]:
+        return [outage()]
+
+    async def signature(self, areas: object, feeders: object) -> tuple[int, object]:
+        return len(CUSTOMERS), self.changed_at
+
+    async def in_places(self, areas: object, feeders: object) -> list[Customer]:
+        self.loads += 1
+        return CUSTOMERS
+
+    async def get(self, account_no: str) -> Customer:
+        raise AssertionError("not asked")
+
+
+async def test_the_index_is_rebuilt_only_when_outages_customers_or_the_day_change() -> None:
+    from ivr.services.outages import OutageNotices
+
+    registers = Registers()
+    clock = [NOW]
+    notices = OutageNotices(registers, registers, TextPrompts(), BJ, lambda: clock[0])  # type: ignore[arg-type]
+    first = await notices.refresh()
+    assert await notices.refresh() is first and registers.loads == 1
+    registers.changed_at = NOW + timedelta(seconds=1)  # a customer of the area changed
+    assert await notices.refresh() is not first and registers.loads == 2
+    clock[0] = NOW + timedelta(days=1)  # 今天 is now 昨天: the texts change
+    later = await notices.refresh()
+    assert registers.loads == 3 and later.for_phone(INSIDE) is not None

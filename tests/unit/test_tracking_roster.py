@@ -3,6 +3,7 @@ and answer with the job number it gave at the time (no database: fakes for the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ivr.domain import queue_calls as q
@@ -21,6 +22,10 @@ class Visits:
 
     async def save(self, visit: q.QueueVisit) -> None:
         self.saved[visit.unique_id] = visit
+
+    async def save_many(self, batch: Sequence[q.QueueVisit]) -> None:
+        for visit in batch:
+            await self.save(visit)
 
     async def between(self, start: datetime, end: datetime) -> list[q.QueueVisit]:
         return list(self.saved.values())

@@ -39,7 +39,9 @@ class Store:
         self.view: OrderView | None = None
         self.keys: set[str] = set()
 
-    async def create(self, new: NewOrder, actor: str, key: str | None) -> tuple[OrderView, bool]:
+    async def create(
+        self, new: NewOrder, actor: str, key: str | None, request_hash: str | None = None
+    ) -> tuple[OrderView, bool]:
         if key in self.keys:
             assert self.view is not None
             return self.view, False
@@ -55,7 +57,14 @@ class Store:
             self.view = replace(self.view, status=str(status))
         return self.view
 
-    async def close(self, order_no: str, result: str, actor: str, key: str | None) -> OrderView:
+    async def close(
+        self,
+        order_no: str,
+        result: str,
+        actor: str,
+        key: str | None,
+        request_hash: str | None = None,
+    ) -> OrderView:
         assert self.view is not None
         if self.view.status == "closed":
             raise OrderConflict("already closed")

@@ -16,8 +16,9 @@ const token = (() => {
   return sessionStorage.getItem("ivr-token") || "";
 })();
 const $ = id => document.getElementById(id);
+// no do-not-call box: the list is per number and a supervisor's (/api/do-not-call)
 const FIELDS = ["kind", "customer_class", "surname", "title", "phone", "address", "fault",
-                "summary", "do_not_call"];
+                "summary"];
 const RETRY_MAX_MS = 15000;
 let job = null;          // 工号, from the feed's hello
 let card = null;         // the call at this agent's phone
@@ -160,7 +161,7 @@ function openForm(call) {
   if (form) return;  // an unsaved order is never replaced: finish or discard it first
   form = {key: newKey(), unique_id: call.unique_id, call_id: null, reminders: [], pending: false,
           fields: {kind: "", customer_class: "", surname: "", title: "先生", phone: "",
-                   address: "", fault: "", summary: "", do_not_call: false}};
+                   address: "", fault: "", summary: ""}};
   prefill(call);
 }
 function prefill(call) {
@@ -215,7 +216,7 @@ function showError(message, details) {
 }
 function body() {
   const f = form.fields, out = {kind: f.kind, customer: {surname: f.surname.trim(), title: f.title,
-    phone: f.phone.trim()}, summary: f.summary.trim(), do_not_call: !!f.do_not_call};
+    phone: f.phone.trim()}, summary: f.summary.trim()};
   if (form.call_id) out.call_id = form.call_id;
   for (const name of ["customer_class", "address", "fault"]) if (f[name].trim()) out[name] = f[name].trim();
   return out;
