@@ -295,7 +295,11 @@ class Bridge:
         )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
-            self.tracking, self.agents, ZoneInfo(settings.tracking.timezone), security=self.security
+            self.tracking,
+            self.agents,
+            ZoneInfo(settings.tracking.timezone),
+            security=self.security,
+            rules=settings.dashboard.rules(),
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's

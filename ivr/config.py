@@ -28,6 +28,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ivr.domain.wallboard import (
+    HEADLINES,
+    BadThreshold,
+    Threshold,
+    WallboardRules,
+    check_threshold,
+)
+
 DEFAULT_STATE_DIR = Path("/var/lib/ivr95598")
 DEFAULT_CACHE_DIR = Path("/var/cache/ivr95598")
 
@@ -348,6 +356,59 @@ class TrackingSettings(_Section):
     timezone: str = Field("Asia/Shanghai", description="where 'today' begins on the dashboard")
 
 
+class ThresholdSettings(_Section):
+    """One headline figure's colours: green at or beyond ``green``, amber at or beyond
+    ``amber``, red past that (ratios as fractions, waits in seconds)."""
+
+    green: float = Field(ge=0)
+    amber: float = Field(ge=0)
+
+
+def _default_thresholds() -> dict[str, ThresholdSettings]:
+    return {
+        h.key: ThresholdSettings(green=h.default.green, amber=h.default.amber) for h in HEADLINES
+    }
+
+
+class DashboardSettings(_Section):
+    """The supervisors' wallboard (docs/dashboard.md)."""
+
+    language: Literal["zh", "en"] = Field("zh", description="labels on the page: zh or en")
+    after_call_work_s: float = Field(
+        3.0, ge=0, le=600, description="after-call work shown this long after a call ends "
+        "(the queues' wrapuptime)",
+    )  # fmt: skip
+    not_answering_s: float = Field(
+        300.0, ge=0, le=86_400, description="an agent whose last ring went unanswered is shown "
+        "'not answering' this long (or until rung or answering again)",
+    )  # fmt: skip
+    thresholds: dict[str, ThresholdSettings] = Field(
+        default_factory=_default_thresholds,
+        description="per headline figure; figures not named keep their defaults",
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_and_the_right_way_round(
+        cls, value: dict[str, ThresholdSettings]
+    ) -> dict[str, ThresholdSettings]:
+        merged = {**_default_thresholds(), **value}
+        for key, t in merged.items():
+            try:
+                check_threshold(key, Threshold(t.green, t.amber))
+            except BadThreshold as exc:
+                raise ValueError(str(exc)) from None
+        return merged
+
+    def rules(self) -> WallboardRules:
+        return WallboardRules(
+            self.language,
+            {k: Threshold(t.green, t.amber) for k, t in self.thresholds.items()},
+            self.after_call_work_s,
+            self.not_answering_s,
+        )
+
+
 class AgentsSettings(_Section):
     """Agents' own state (docs/agent-state.md): the pause reasons they may give and the
     after-call work (话后处理) that keeps Asterisk from ringing them after each call."""
@@ -515,6 +576,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     callback: CallbackSettings = CallbackSettings()
     tracking: TrackingSettings = TrackingSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     agents: AgentsSettings = AgentsSettings()
     alerts: AlertsSettings = AlertsSettings()
     dispatch: DispatchSettings = DispatchSettings()

@@ -46,7 +46,9 @@ class SqlRecordings(SqlStore):
         failure: str | None = None,
     ) -> bool:
         """A recording began (or, with ``failure``, could not begin). One row per call id:
-        a second start of the same call (a transfer to another agent) keeps the first."""
+        a second start of the same call (a transfer to another agent: the dialplan appends to
+        the same files) reopens the row, so it is sealed again, checksum included, after the
+        call's last leg ends; ``False`` then."""
         row = {
             "call_id": call_id,
             "kind": kind.value,
@@ -61,8 +63,19 @@ class SqlRecordings(SqlStore):
             async with self._writer.begin() as conn:
                 await conn.execute(insert(recordings), [row])
         except IntegrityError:
+            if failure is None:
+                await self._reopen(call_id)
             return False
         return True
+
+    async def _reopen(self, call_id: str) -> None:
+        live = (RecordingState.RECORDING.value, RecordingState.COMPLETE.value)
+        async with self._writer.begin() as conn:
+            await conn.execute(
+                update(recordings)
+                .where(recordings.c.call_id == call_id, recordings.c.state.in_(live))
+                .values(state=RecordingState.RECORDING.value, ended_at=None)
+            )
 
     async def ended(self, call_id: str) -> Recording | None:
         """The call is over: note when (first report wins); the row as it now is."""

@@ -323,6 +323,11 @@ class CallTracking:
     def talking(self) -> list[QueueVisit]:
         return [v for v in self.tracker.live if v.outcome is VisitOutcome.TALKING]
 
+    def recent(self) -> list[QueueVisit]:
+        """Visits finished lately (up to ``RECENT_VISITS``), oldest first: who just hung up,
+        whose last ring went unanswered (the wallboard)."""
+        return list(self._recent)
+
     async def report(self, start: datetime, end: datetime) -> Report:
         visits = await self.store.between(start, end)
         return Report(

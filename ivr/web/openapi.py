@@ -334,7 +334,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "every change of the outage, oldest first", "storm days", errors=(404,)
     ),
     ("GET", "/api/dashboard"): Operation(
-        "the live queues, agents and today's figures", "dashboard"
+        "the wallboard: headline figures and colours, queues, agents' states, today's figures",
+        "dashboard",
     ),
     ("GET", "/api/alerts"): Operation(
         "alerts, newest first (default: open)",

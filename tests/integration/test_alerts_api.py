@@ -190,7 +190,7 @@ def _browser_or_fail() -> None:
 async def test_dashboard_shows_open_alerts_as_text_and_acknowledges(  # type: ignore[no-untyped-def]
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    from tests.integration.test_dashboard import Browser
+    from ivr_sandbox.browser import Browser
 
     _browser_or_fail()
     await upgrade(sqlite_url)
@@ -215,8 +215,9 @@ async def test_dashboard_shows_open_alerts_as_text_and_acknowledges(  # type: ig
 
             await until(lambda: shows(order_no), 15, "the alert shown")
             text = await asyncio.to_thread(browser.text, "alerts")
-            assert evil in text and "breach" in text and "(provisional)" in text
-            assert await asyncio.to_thread(browser.text, "alerts-status") == "1 open"
+            # labels in the centre's language (Chinese): 超时 = breach, 暂定 = provisional
+            assert evil in text and "超时" in text and "（暂定）" in text
+            assert await asyncio.to_thread(browser.text, "alerts-status") == "1 条未确认"
             assert (
                 await asyncio.to_thread(browser.driver.execute_script, "return window.__xss")
                 is None

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,11 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.app import make_web_app
 from ivr.domain.access import Role
+from ivr_sandbox.browser import Browser, missing_programs
 from ivr_sandbox.simulation import SimulatedCaller, place_call, place_queue_call
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 QUEUE = "q-t-7"
 
 
@@ -230,7 +228,7 @@ async def test_metrics_count_real_calls(web, tokens, agent_3001, ami, bridge) ->
 
 
 def _browser_or_fail() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    missing = missing_programs()
     if missing:
         message = (
             f"headless browser test needs {missing} (apt-get install chromium chromium-driver)"
@@ -238,37 +236,6 @@ def _browser_or_fail() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-
-
-class Browser:
-    """Selenium is blocking: every call runs in a thread so the bridge's loop keeps serving."""
-
-    def __init__(self) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-
-        self.profile = tempfile.mkdtemp(prefix="ivr-chromium-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={self.profile}",
-        ):
-            options.add_argument(arg)
-        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-    def text(self, element_id: str) -> str:
-        return str(self.driver.find_element("id", element_id).text)
-
-    def close(self) -> None:
-        self.driver.quit()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered(  # type: ignore[no-untyped-def]
@@ -286,7 +253,7 @@ async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered( 
         async def shows(element_id: str, needle: str) -> bool:
             return needle in await asyncio.to_thread(browser.text, element_id)
 
-        await until(lambda: shows("status", "updated"), 15, "the page polls the API")
+        await until(lambda: shows("status", "更新于"), 15, "the page polls the API")
         # the token does not stay in the address bar (history, bookmarks, screenshots)
         where = await asyncio.to_thread(browser.driver.execute_script, "return location.href")
         assert tokens["supervisor"] not in where and "token" not in where
@@ -297,7 +264,7 @@ async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered( 
         reason = {"reason": "<script>window.__xss=2</script><b onmouseover=x>"}
         response = await web.post("/api/agents/3001/pause", json=reason, headers=sup)
         assert response.status == 200, await response.text()
-        await until(lambda: shows("agents", "paused <script>window.__xss=2"), 10, "reason shown")
+        await until(lambda: shows("agents", "暂停（<script>window.__xss=2"), 10, "reason shown")
         assert await asyncio.to_thread(browser.driver.execute_script, "return window.__xss") is None
         assert (await web.post("/api/agents/3001/unpause", headers=sup)).status == 200
         await until(lambda: _not(shows("agents", "<script>")), 10, "agent 3001 unpaused")
@@ -309,10 +276,8 @@ async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered( 
         )
         await asyncio.sleep(0.5)
         assert await asyncio.to_thread(browser.driver.execute_script, "return window.__csp") is None
-        assert (
-            "script-src 'sha256-"
-            in (await web.get("/dashboard")).headers["Content-Security-Policy"]
-        )
+        policy = (await web.get("/dashboard")).headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy
 
         await place_queue_call(client, SimulatedCaller("13500000211", pause_s=0, hold_s=20), QUEUE)
         await until(lambda: shows("waiting", "135******11"), 10, "the caller shown waiting")

@@ -57,7 +57,8 @@ from ivr.services.monthly_reports import MonthlyReports
 from ivr.web.auth import auth_middleware
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.reports_api import add_report_routes
-from tests.integration.test_dashboard import Browser, _browser_or_fail, until
+from ivr_sandbox.browser import Browser
+from tests.integration.test_dashboard import _browser_or_fail, until
 
 BJ = ZoneInfo("Asia/Shanghai")
 A1001, A1002 = "Local/1001@sim-agents/n", "Local/1002@sim-agents/n"
@@ -631,9 +632,9 @@ async def test_the_dashboard_draws_the_month_in_a_real_browser(sqlite_url: str) 
             def js(script: str) -> Any:
                 return asyncio.to_thread(browser.driver.execute_script, script)
 
-            await until(lambda: shows("report-status", "2026-09 (final)"), 15, "report loaded")
-            assert await shows("report-centre", "66.7 %")  # service level 4/6
-            assert await shows("report-centre", "NOT met")  # satisfaction 66.7 % < 90 %
+            await until(lambda: shows("report-status", "2026-09（已结束）"), 15, "report loaded")
+            assert await shows("report-centre", "66.7%")  # service level 4/6
+            assert await shows("report-centre", "未达标")  # satisfaction 66.7 % < 90 %: not met
             assert await shows("report-agents", evil)  # shown as text
             assert await js("return window.__xss") is None
             bars = await js(
@@ -670,8 +671,8 @@ async def test_the_dashboard_draws_the_month_in_a_real_browser(sqlite_url: str) 
                 "const m = document.getElementById('report-month'); m.value = '2026-10';"
                 "document.getElementById('report-load').click();"
             )
-            await until(lambda: shows("report-status", "2026-10 (final)"), 15, "October loaded")
-            assert await shows("report-centre", "0.0 %")  # October's repair never dispatched
+            await until(lambda: shows("report-status", "2026-10（已结束）"), 15, "October loaded")
+            assert await shows("report-centre", "0.0%")  # October's repair never dispatched
             bars = await js(
                 "return [...document.querySelectorAll('#chart-agents rect.bar')]"
                 ".map(b => [b.dataset.job, b.dataset.value])"

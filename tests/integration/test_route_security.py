@@ -21,6 +21,7 @@ from tests.integration.api_app import AGENT_JOB, Api, api_app
 # /dashboard is a static page (the packaged file, byte for byte) whose data comes from
 # /api/dashboard with a supervisor's token.
 # /health/ready: the load balancer's and systemd's probe; fixed state words, nothing else
+# /dashboard/assets/{name}: the page's own script and style files (a fixed list, no data).
 # /workspace and its two static files: the agent's page, no data in it (the data comes over the
 # WebSocket and /api with the agent's token).
 # /api/agents/me/events: a WebSocket a browser cannot give a header to; it is authenticated by
@@ -29,6 +30,7 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/health/ready"),
     ("GET", "/dashboard"),
+    ("GET", "/dashboard/assets/{name}"),
     ("GET", "/workspace"),
     ("GET", "/workspace/{name}"),
     ("GET", "/api/agents/me/events"),
@@ -137,8 +139,14 @@ async def test_only_health_and_the_dashboard_shell_are_public(api: Api) -> None:
     public = {(m, p) for m, p, h in routes(api.client.app) if getattr(h, _PUBLIC_ATTR, False)}
     assert public == PUBLIC
     page = await api.client.get("/dashboard")
-    packaged = resources.files("ivr.web").joinpath("dashboard.html").read_text(encoding="utf-8")
+    files = resources.files("ivr.web").joinpath("dashboard_page")
+    packaged = files.joinpath("dashboard.html").read_text(encoding="utf-8")
     assert page.status == 200 and await page.text() == packaged  # a shell: no data in it
+    for name in ("dashboard.js", "dashboard_common.js", "dashboard.css"):
+        asset = await api.client.get(f"/dashboard/assets/{name}")
+        assert asset.status == 200 and await asset.text() == files.joinpath(name).read_text()
+    for name in ("dashboard.html", "..%2F..%2Fapp.py", "nothing.js"):
+        assert (await api.client.get(f"/dashboard/assets/{name}")).status == 404
     health = await (await api.client.get("/health")).json()
     assert set(health) == {"status", "agi_port", "calls_in_menu"}
 

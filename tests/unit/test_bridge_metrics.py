@@ -6,6 +6,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
+from ivr.domain.service_level import Figures
 from ivr.services.metrics import BridgeMetrics
 
 
@@ -84,3 +85,29 @@ def test_each_bridge_has_its_own_registry() -> None:
     one.agi_session("inbound")
     assert samples(one)[("ivr_calls_total", ())] == 1
     assert samples(two)[("ivr_calls_total", ())] == 0
+
+
+async def test_todays_rings_per_agent_are_gauges_by_job_number_and_result() -> None:
+    rings = {
+        "rings_answered_in_15s": 3, "rings_answered_late": 1, "rings_missed": 2,
+        "rings_gave_up": 1, "rings_taken_by_other": 0, "rings_against_agent": 3,
+        "ring_service_level": 0.5,
+    }  # fmt: skip
+    snapshot = {"queues": {}, "talking": [], "agents": [], "ami_resyncs": 0,
+                "today": {"total": Figures().as_dict(), "by_queue": {},
+                          "by_agent": {"1001": rings}}}  # fmt: skip
+
+    async def live() -> dict[str, object]:
+        return snapshot
+
+    text = (await BridgeMetrics().exposition(live)).decode()
+    got = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("ivr_today_agent")
+    }
+    assert got[("ivr_today_agent_rings", (("agent", "1001"), ("result", "missed")))] == 2
+    assert got[("ivr_today_agent_rings", (("agent", "1001"), ("result", "answered_late")))] == 1
+    assert got[("ivr_today_agent_rings_against", (("agent", "1001"),))] == 3
+    assert got[("ivr_today_agent_ring_service_level", (("agent", "1001"),))] == 0.5
