@@ -152,8 +152,8 @@ async def poll(
         arrived = time.time() * 1000
         results.polls += 1
         for waiting in data["waiting"]:
-            for interface in waiting["ringing"]:
-                job = jobs_by_interface.get(interface)
+            for rung in waiting["ringing"]:  # the 工号 rung (or, from older bridges, its member)
+                job = rung if rung in jobs_by_interface.values() else jobs_by_interface.get(rung)
                 if job is not None:
                     results.polled.setdefault((waiting["caller"], job), arrived)
         await asyncio.sleep(1.0)
