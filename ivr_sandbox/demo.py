@@ -139,7 +139,8 @@ async def run_on(
     settings = demo_settings(settings, endpoint)
     bridge = Bridge(settings)
     await bridge.start()
-    runner = web.AppRunner(make_web_app(bridge, manage_bridge=False))
+    # no access log: the loop polls the API, and the demo's own lines say what happened
+    runner = web.AppRunner(make_web_app(bridge, manage_bridge=False), access_log=None)
     try:
         await runner.setup()
         site = web.TCPSite(runner, settings.web.host, settings.web.port)

@@ -39,6 +39,7 @@ from ivr_sandbox.simulation import (
     SimulatedCaller,
     log_in_agent,
     log_out_agent,
+    place_call,
     place_queue_call,
 )
 
@@ -161,6 +162,55 @@ async def wallboard(stage: Stage) -> Path:
 
     await stage.until(drawn, 20, "the page shows the agents")
     return await stage.save("wallboard")
+
+
+@shot("workspace")
+async def workspace(stage: Stage) -> Path:
+    """The agent's workspace on a repeat caller's repair call, answered: the pop (number, menu
+    choice and path, ring-to-answer, the caller's open order, the repeat flag) and the order
+    form prefilled from the call with the repair's reminders, partly typed."""
+    job, caller = "1011", "13800000301"
+    await stage.agent(job, "李明", ["q-repair"], 3.0, talk_s=90)
+    token = await stage.token(Role.AGENT, job)
+    earlier = {
+        "kind": "repair",
+        "customer": {"surname": "王", "title": "女士", "phone": caller},
+        "summary": "单元楼道灯不亮",
+        "address": "幸福路12号3单元",
+    }
+    async with (
+        ClientSession() as http,
+        http.post(
+            stage.base_url + "/api/work-orders",
+            json=earlier,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        if response.status != 201:
+            raise RuntimeError(f"the earlier order: {response.status} {await response.text()}")
+    await asyncio.to_thread(stage.browser.open, f"{stage.base_url}/workspace#token={token}")
+
+    async def live() -> bool:
+        return "live" in await asyncio.to_thread(stage.browser.text, "link")
+
+    await stage.until(live, 20, "the page's feed is live")
+    await place_call(stage.ami, SimulatedCaller(caller, "1ww1", hold_s=90))
+    stage.cleanups.append(lambda: hang_up(stage.ami, r"^Local/95598@from-pstn"))
+
+    async def answered() -> bool:
+        state = await asyncio.to_thread(stage.browser.text, "call-state")
+        choice = await asyncio.to_thread(stage.browser.text, "choice")
+        return "talking" in state and choice == "repair.no_power"
+
+    await stage.until(answered, 60, "the call popped and answered")
+    await asyncio.to_thread(
+        stage.browser.js,
+        "for (const [id, v] of [['f-surname', '王'], ['f-address', '幸福路12号3单元'],"
+        " ['f-fault', '家中全部停电'], ['f-summary', '家中停电，邻居有电']]) {"
+        " document.getElementById(id).value = v; }"
+        " document.getElementById('f-title').value = '女士';",
+    )
+    return await stage.save("workspace")
 
 
 # ------------------------------------------------------------------------------ running

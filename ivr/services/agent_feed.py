@@ -315,13 +315,14 @@ class AgentFeed:
 
     def _queue_summary(self, job: str) -> list[dict[str, Any]]:
         interface, skills = self._queues_of.get(job, ("", ()))
-        mine = [m.queue for m in self.tracking.board.by_interface().get(interface, [])]
-        names = sorted(set(mine or skills))
+        mine = {m.queue: m for m in self.tracking.board.by_interface().get(interface, [])}
+        names = sorted(set(mine) or set(skills))
         waiting = self.tracking.waiting()
         return [
             {
                 "queue": name,
                 "logged_in": name in mine,
+                "paused": name in mine and mine[name].paused,  # pushed when it changes
                 "callers": [
                     {"caller": mask_number(v.caller_number), "joined_ms": v.joined_us // 1000}
                     for v in waiting

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ami_ingest, callback_dialer, inbound_load, outage_lookup, recording_cost
+from bench import (
+    ami_ingest,
+    callback_dialer,
+    inbound_load,
+    outage_lookup,
+    pop_latency,
+    recording_cost,
+)
 from ivr.app import Bridge
 from ivr.config import Settings
 from ivr_sandbox.asterisk import AmiEndpoint, AsteriskSandbox
@@ -59,6 +66,15 @@ async def test_callback_dialer_bench_places_each_callback_once_within_the_cap(
     for outcome in outcomes[1:]:
         assert outcome.dup_db == 0, outcome
         assert outcome.results == {"completed": 3}, outcome
+
+
+@pytest.mark.integration
+async def test_pop_latency_bench_pushes_every_ring_to_its_client(sandbox: AmiEndpoint) -> None:
+    box = AsteriskSandbox.from_settings(Settings())
+    figures = await pop_latency.run(box, clients=3, answering=2, calls=2, spread_s=1)
+    assert figures["answered"] == 2  # both calls answered, each seen by its agent's page
+    assert figures["rings"] >= 2 and figures["push_p50_ms"] >= 0
+    assert figures["poll_seen"] + figures["poll_missed"] == figures["rung_pairs"]
 
 
 @pytest.mark.integration

@@ -4,8 +4,9 @@ number, the choice and a running 15-second ring timer before the agent answers; 
 order form is prefilled; the agent records the repair order with two form actions (the surname,
 then the summary and Enter) while the bridge's web server is restarted under the page: the
 link drops, the save fails, nothing typed is lost, the page reconnects by itself, resyncs the
-call and saves the order once. The order is linked to the call and owned by that agent's 工号.
-Markup in every displayed field stays text.
+call and saves the order once. The order is linked to the call and owned by that agent's 工号;
+closed from the page's list, it shows the 回访 its close scheduled. Markup in every displayed
+field stays text.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from aiohttp.test_utils import unused_port
 from ivr.app import make_web_app
 from ivr.domain.access import Role
 from ivr_sandbox.simulation import SimulatedCaller, place_call
-from tests.integration.test_dashboard import Browser, _browser_or_fail, until
+from tests.integration.test_dashboard import Browser, _browser_or_fail, _not, until
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +144,6 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
         assert note.status == 200
         for name, value in ((f"SIM_AGENT_DELAY_{JOB}", "6"), (f"SIM_AGENT_TALK_{JOB}", "60")):
             await client.action({"Action": "Setvar", "Variable": name, "Value": value})
-        assert (await http.post(f"/api/agents/{JOB}/login", headers=sup)).status == 200
 
         browser = await asyncio.to_thread(Browser)
         try:
@@ -152,6 +152,29 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             where = await js(browser, "return location.href")
             assert token not in where and "token" not in where
             await until(lambda: shows(browser, "my-orders", earlier_no), 10, "my orders listed")
+
+            # the state buttons (the agent's own /api/agents/me/… routes)
+            async def click(element_id: str) -> None:
+                await asyncio.to_thread(
+                    lambda: browser.driver.find_element("id", element_id).click()
+                )
+
+            await click("do-login")
+            await until(lambda: shows(browser, "agent-state", "in q-repair"), 15, "logged in")
+            await until(lambda: shows(browser, "agent-state", "ready"), 10, "ready")
+            await asyncio.to_thread(
+                lambda: browser.driver.find_element(
+                    "css selector", "#pause-reason option[value='培训']"
+                ).click()
+            )
+            await click("do-pause")
+            await until(lambda: shows(browser, "agent-state", "培训"), 10, "paused for 培训")
+            assert "paused" in await text(browser, "agent-state")
+            await click("do-unpause")
+            await until(lambda: shows(browser, "control-status", "unpause done"), 10, "unpaused")
+            await until(lambda: _not(shows(browser, "agent-state", "培训")), 10, "ready again")
+            await click("do-ready")  # not in after-call work: refused, and said so
+            await until(lambda: shows(browser, "control-status", "ready failed"), 10, "refused")
             assert XSS in await text(browser, "my-orders")
             assert "<script>window.__xss=2</script>" in await text(browser, "my-orders")
 
@@ -212,6 +235,18 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             order_no = (await text(browser, "mine-status")).split()[-1]
             await until(lambda: shows(browser, "my-orders", order_no), 10, "listed as mine")
             await no_xss(browser)
+
+            # closing it from the list with a resolution: the 回访 the policy schedules is shown
+            def close_from_the_list() -> None:
+                row = browser.driver.find_element("css selector", f'tr[data-order="{order_no}"]')
+                row.find_element("css selector", ".resolution-input").send_keys(f"已抢修 {XSS}")
+                row.find_element("css selector", ".close-button").click()
+
+            await asyncio.to_thread(close_from_the_list)
+            await until(lambda: shows(browser, "mine-status", f"closed {order_no}"), 10, "closed")
+            await until(lambda: shows(browser, "my-orders", "回访 pending"), 10, "回访 shown")
+            assert f"已抢修 {XSS}" in await text(browser, "my-orders")
+            await no_xss(browser)
             # and if markup reached the page, the CSP would still stop an inline handler
             await js(
                 browser,
@@ -221,6 +256,8 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             await asyncio.sleep(0.5)
             assert await js(browser, "return window.__csp") is None
             assert await js(browser, "return localStorage.length") == 0  # saved: nothing left
+            await click("do-logout")
+            await until(lambda: shows(browser, "agent-state", "logged_out"), 15, "logged out")
         finally:
             await asyncio.to_thread(browser.close)
             await http.post(f"/api/agents/{JOB}/logout", headers=sup)
@@ -231,6 +268,7 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
         assert [o["order_no"] for o in repairs] == [order_no]
         (order,) = repairs
         assert order["owner_job_number"] == JOB and order["call_ids"] == [call_id]
+        assert order["status"] == "closed" and order["result"] == f"已抢修 {XSS}"
         assert order["customer_surname"] == "王" and order["summary"] == f"整栋楼停电 {XSS}"
         linked = await (await http.get(f"/api/calls/{call_id}/work-orders", headers=sup)).json()
         assert [o["order_no"] for o in linked["work_orders"]] == [order_no]

@@ -101,6 +101,7 @@ function handle(m) {
     loadState();
   } else if (m.type === "queues") {
     showQueues(m.queues);
+    loadState();  // logged in or out, paused or not: the state line follows
   }
 }
 
@@ -139,7 +140,7 @@ function tick() {
 }
 function showQueues(list) {
   queues = list || [];
-  fill("queues", queues.map(q => [q.queue, q.logged_in ? "yes" : "no", q.callers.length,
+  fill("queues", queues.map(q => [q.queue, q.logged_in ? (q.paused ? "paused" : "yes") : "no", q.callers.length,
     q.callers.map(c => c.caller + " (" + Math.round((now() - c.joined_ms) / 1000) + ")").join(", ")]));
 }
 setInterval(tick, 200);
