@@ -4,9 +4,14 @@ number, the choice and a running 15-second ring timer before the agent answers; 
 order form is prefilled; the agent records the repair order with two form actions (the surname,
 then the summary and Enter) while the bridge's web server is restarted under the page: the
 link drops, the save fails, nothing typed is lost, the page reconnects by itself, resyncs the
-call and saves the order once. The order is linked to the call and owned by that agent's 工号;
-closed from the page's list, it shows the 回访 its close scheduled. Markup in every displayed
-field stays text.
+call and saves the order once. The order is linked to the call and owned by that agent's 工号.
+From the page the agent then blind-transfers the live call: a 工号 with letters is refused by
+the page itself, an unknown 工号 by the bridge (the error shown beside the control), and a test
+queue takes the call, recorded on the call (``GET /api/calls/{id}``). Closed from the page's
+list, the order shows the 回访 its close scheduled; once the 回访 has a result (written through
+the bridge's own callback store, as its dialer writes an answered call's conversation) the list
+shows it: answered, not satisfied, power restored, the customer's words recorded. Markup in
+every displayed field stays text.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -21,8 +27,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
-from ivr.app import make_web_app
+from ivr.app import callback_policy, make_web_app
+from ivr.db.callback_store import SqlCallbacks
 from ivr.domain.access import Role
+from ivr.domain.callbacks import AttemptResult, Conversation
 from ivr_sandbox.simulation import SimulatedCaller, place_call
 from tests.integration.test_dashboard import Browser, _browser_or_fail, _not, until
 
@@ -31,6 +39,7 @@ pytestmark = pytest.mark.integration
 JOB = "3201"
 INTERFACE = f"Local/{JOB}@sim-agents/n"
 CALLER = "13500000991"
+XFER_TO = "q-t-xfer-b"  # one of the session bridge's transfer queues
 XSS = '<img src=x onerror="window.__xss=1">'
 
 
@@ -105,11 +114,33 @@ async def no_xss(browser: Browser) -> None:
     assert await js(browser, "return window.__xss") is None
 
 
+async def the_customer_answers_the_callback(bridge, phone: str) -> None:  # type: ignore[no-untyped-def]
+    """What the dialer writes when the simulated customer answers the 回访 (satisfied: no,
+    power restored: yes, a suggestion recorded), through the product's callback store: claim
+    the due attempt, originate, the conversation's outcome. The store's clock is put where
+    the calling window is open, so the test does not depend on the time of day."""
+    policy = callback_policy(bridge.settings.callback)
+    moment = policy.window.next_open(datetime.now(UTC) + timedelta(seconds=1))
+    store = SqlCallbacks(bridge.engine, policy, lambda: moment)
+    owner = f"wb-dialer-{uuid.uuid4().hex[:6]}"
+    claims = await store.claim(owner, max_live=500, min_gap_s=0, lease_s=600, limit=500)
+    (mine,) = [c for c in claims if c.phone.digits == phone]
+    assert await store.start_originate(mine.action_id, owner, 600)
+    outcome = Conversation(
+        AttemptResult.COMPLETED,
+        right_person=True,
+        power_restored=True,
+        satisfied=False,
+        suggestion_path="callbacks/suggestion-wb.wav",
+    )
+    await store.conversation_done(mine.action_id, outcome)
+
+
 async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_restart(  # type: ignore[no-untyped-def]
     server, bridge, ami, others_paused
 ) -> None:
     _browser_or_fail()
-    client, _ = ami
+    client, log = ami
     tag = uuid.uuid4().hex[:6]
     sup = {
         "Authorization": f"Bearer {await bridge.tokens.create(f'wb-sup-{tag}', Role.SUPERVISOR)}"
@@ -236,6 +267,78 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             await until(lambda: shows(browser, "my-orders", order_no), 10, "listed as mine")
             await no_xss(browser)
 
+            # blind transfer (转接) from the page while talking: the queues GET /api/agents/me
+            # offers; a 工号 is digits only (checked by the page), then by the bridge
+            assert not await js(browser, "return document.getElementById('transfer').hidden")
+
+            option = f"#xfer-queue option[value='{XFER_TO}']"
+
+            async def offered() -> bool:
+                found = f'return !!document.querySelector("{option}")'
+                return bool(await js(browser, found))
+
+            await until(offered, 10, "the transfer queues offered")
+
+            async def confirm_shown() -> bool:
+                return not await js(
+                    browser, "return document.getElementById('xfer-confirm').hidden"
+                )
+
+            def clear_job() -> None:
+                browser.driver.find_element("id", "xfer-job").clear()
+
+            await type_into(browser, "xfer-job", "12a")
+            await until(lambda: shows(browser, "err-transfer", "digits only"), 5, "as typed")
+            await click("do-transfer")
+            assert "digits only" in await text(browser, "err-transfer")
+            assert not await confirm_shown()  # refused by the page: nothing was asked
+            await asyncio.to_thread(clear_job)
+            await type_into(browser, "xfer-job", "99999")
+            await click("do-transfer")
+            await until(confirm_shown, 5, "the page asks to confirm")
+            assert "工号 99999" in await text(browser, "xfer-question")
+            await click("xfer-yes")
+            await until(
+                lambda: shows(browser, "err-transfer", "no agent with job number 99999"),
+                10,
+                "the bridge's refusal shown beside the control",
+            )
+            assert "talking" in await text(browser, "call-state")  # nothing moved
+            await asyncio.to_thread(clear_job)
+            await asyncio.to_thread(
+                lambda: browser.driver.find_element("css selector", option).click()
+            )
+            await click("do-transfer")
+            await until(confirm_shown, 5, "the page asks to confirm")
+            assert f"queue {XFER_TO}" in await text(browser, "xfer-question")
+            await click("xfer-yes")
+            await until(
+                lambda: shows(browser, "transfer-status", f"transferred to queue {XFER_TO}"),
+                10,
+                "the transfer done",
+            )
+            assert await text(browser, "err-transfer") == ""
+
+            def joined_there() -> list[dict[str, str]]:
+                return [
+                    e
+                    for e in log.named("QueueCallerJoin", Queue=XFER_TO)
+                    if e.get("CallerIDNum") == CALLER
+                ]
+
+            await until(lambda: _now(joined_there()), 15, "the caller waits in the other queue")
+            await until(lambda: shows(browser, "call-state", "no call"), 15, "the agent is free")
+            assert await js(browser, "return document.getElementById('transfer').hidden")
+            assert f"transferred to queue {XFER_TO}" in await text(browser, "transfer-status")
+            call = await (await http.get(f"/api/calls/{call_id}", headers=sup)).json()
+            keys = ("call_id", "from_job_number", "from_queue", "target_kind", "target", "actor")
+            assert [tuple(t[k] for k in keys) for t in call["transfers"]] == [
+                (call_id, JOB, "q-repair", "queue", XFER_TO, f"agent:{JOB}")
+            ]
+            moved = await client.channel_of(joined_there()[0]["Uniqueid"])
+            if moved is not None:  # the caller needs nobody in the test queue: hang up
+                await client.action({"Action": "Hangup", "Channel": moved})
+
             # closing it from the list with a resolution: the 回访 the policy schedules is shown
             def close_from_the_list() -> None:
                 row = browser.driver.find_element("css selector", f'tr[data-order="{order_no}"]')
@@ -247,6 +350,27 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             await until(lambda: shows(browser, "my-orders", "回访 pending"), 10, "回访 shown")
             assert f"已抢修 {XSS}" in await text(browser, "my-orders")
             await no_xss(browser)
+
+            # the simulated customer answers the 回访: the list shows its result
+            await the_customer_answers_the_callback(bridge, CALLER)
+            await asyncio.to_thread(browser.driver.refresh)  # the list polls every 30 s
+            await until(lambda: shows(browser, "link", "live"), 15, "live after a reload")
+
+            async def callback_cell() -> str:
+                return await js(  # type: ignore[no-any-return]
+                    browser,
+                    f"const row = document.querySelector('tr[data-order=\"{order_no}\"]');"
+                    " return row ? row.children[6].textContent : '';",
+                )
+
+            async def answered() -> bool:
+                return "回访 done" in await callback_cell()
+
+            await until(answered, 10, "the 回访's result shown")
+            shown = await callback_cell()
+            for part in ("completed", "不满意", "已恢复供电", "客户意见已录音"):
+                assert part in shown, (part, shown)
+            assert "满意" not in shown.replace("不满意", "")
             # and if markup reached the page, the CSP would still stop an inline handler
             await js(
                 browser,
@@ -275,3 +399,7 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
         record = await bridge.repository.get(call_id)
         assert record is not None and record.caller_number == CALLER
         assert record.choice == "repair.no_power"
+
+
+async def _now(value: Any) -> Any:
+    return value

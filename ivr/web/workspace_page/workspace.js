@@ -120,6 +120,7 @@ function showCard(call) {
   text("spoken", pop ? pop.spoken.join("; ") : "");
   text("call-id", pop ? pop.call_id : "");
   $("repeat").hidden = !(pop && pop.repeat_caller);
+  showTransfer();
   const rows = fill("history", pop ? pop.history.map(o => [o.order_no, o.kind, o.status,
     local(o.next_due_at), local(o.created_at), o.summary]) : []);
   rows.forEach(tr => tr.classList.add("history-row"));
@@ -145,6 +146,89 @@ function showQueues(list) {
 }
 setInterval(tick, 200);
 setInterval(() => showQueues(queues), 1000);
+
+// ---------------------------------------------------------------- blind transfer (转接)
+// Shown while this agent talks on a queue call. The bridge finds the call itself; the page only
+// names the target: one of the queues GET /api/agents/me offers, or a 工号 (digits only).
+let transferOf = null;   // the call the transfer controls were last shown for
+let asked = null;        // the target waiting for the agent's confirmation
+function showTransfer() {
+  const talking = !!(card && card.state === "talking");
+  $("transfer").hidden = !talking;
+  if (!talking) { askTransfer(null); return; }
+  if (transferOf !== card.unique_id) {  // another call: the last call's result is history
+    transferOf = card.unique_id;
+    $("xfer-queue").value = "";
+    $("xfer-job").value = "";
+    text("err-transfer", "");
+    text("transfer-status", "");
+  }
+}
+function showTransferQueues(offered) {
+  const select = $("xfer-queue");
+  const have = [...select.options].slice(1).map(o => o.value);
+  if (have.join("|") === offered.join("|")) return;
+  const keep = select.value;
+  const blank = document.createElement("option");
+  blank.value = "";
+  blank.textContent = "–";
+  select.replaceChildren(blank, ...offered.map(queue => {
+    const option = document.createElement("option");
+    option.value = queue;
+    option.textContent = queue;
+    return option;
+  }));
+  select.value = offered.includes(keep) ? keep : "";
+}
+function transferTarget() {
+  const queue = $("xfer-queue").value, jobNo = $("xfer-job").value.trim();
+  if (queue && jobNo) return {error: "choose a queue or type a 工号, not both"};
+  if (!queue && !jobNo) return {error: "choose a queue or type a 工号"};
+  if (jobNo && !/^[0-9]{1,16}$/.test(jobNo)) return {error: "工号: digits only (1 to 16)"};
+  return queue ? {body: {queue}, label: "queue " + queue}
+               : {body: {job_number: jobNo}, label: "工号 " + jobNo};
+}
+function askTransfer(target) {
+  asked = target;
+  $("xfer-confirm").hidden = !target;
+  text("xfer-question", target ? "transfer this call to " + target.label + "?" : "");
+}
+$("xfer-job").addEventListener("input", () => {
+  const value = $("xfer-job").value.trim();
+  text("err-transfer", value && !/^[0-9]+$/.test(value) ? "工号: digits only (1 to 16)" : "");
+});
+$("do-transfer").addEventListener("click", () => {
+  text("transfer-status", "");
+  const target = transferTarget();
+  text("err-transfer", target.error || "");
+  askTransfer(target.error ? null : target);
+});
+$("xfer-no").addEventListener("click", () => askTransfer(null));
+$("xfer-yes").addEventListener("click", async () => {
+  const target = asked;
+  if (!target) return;
+  askTransfer(null);
+  $("do-transfer").disabled = true;
+  text("transfer-status", "transferring to " + target.label + "…");
+  let r = null, d = {};
+  try {
+    r = await api("/api/agents/me/call/transfer", {method: "POST", body: JSON.stringify(target.body)});
+    d = await r.json();
+  } catch (e) {
+    d = {};
+  } finally {
+    $("do-transfer").disabled = false;
+  }
+  if (r && r.ok) {
+    text("err-transfer", "");
+    text("transfer-status", "transferred to " + target.label);
+    $("xfer-queue").value = "";
+    $("xfer-job").value = "";
+  } else {
+    text("transfer-status", "");
+    text("err-transfer", "not transferred: " + (d.error || (r ? "HTTP " + r.status : "no link")));
+  }
+});
 
 // ---------------------------------------------------------------- the order form
 const storeKey = () => "ivr-workspace-form:" + job;
@@ -368,6 +452,7 @@ async function loadState() {
                          a.after_call_work_ends_at ? "until " + local(a.after_call_work_ends_at) : "",
                          queuesIn.length ? "in " + queuesIn.join(", ") : ""]
       .filter(Boolean).join(" · "));
+    showTransferQueues(a.transfer_queues || []);
     const select = $("pause-reason");
     const reasons = a.pause_reasons || [];
     if (reasons.length && [...select.options].map(o => o.value).join("|") !== reasons.join("|")) {
