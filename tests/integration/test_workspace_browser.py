@@ -392,7 +392,8 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
         assert [o["order_no"] for o in repairs] == [order_no]
         (order,) = repairs
         assert order["owner_job_number"] == JOB and order["call_ids"] == [call_id]
-        assert order["status"] == "closed" and order["result"] == f"已抢修 {XSS}"
+        # closed, and its 回访 done since
+        assert order["status"] == "callback_done" and order["result"] == f"已抢修 {XSS}"
         assert order["customer_surname"] == "王" and order["summary"] == f"整栋楼停电 {XSS}"
         linked = await (await http.get(f"/api/calls/{call_id}/work-orders", headers=sup)).json()
         assert [o["order_no"] for o in linked["work_orders"]] == [order_no]
