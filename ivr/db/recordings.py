@@ -22,6 +22,7 @@ from ivr.db.recording_models import playbacks_table as playbacks
 from ivr.db.recording_models import recordings_table as recordings
 from ivr.db.store import SqlStore
 from ivr.db.workorder_models import attempts_table as attempts
+from ivr.db.workorder_models import call_orders_table as call_orders
 from ivr.db.workorder_models import orders_table as orders
 from ivr.db.workorder_models import tasks_table as tasks
 from ivr.domain.recording_findings import Finding, FindingKind
@@ -256,31 +257,38 @@ class SqlRecordings(SqlStore):
 
 
 async def _orders(conn: AsyncConnection, found: list[Recording]) -> dict[str, tuple[str, ...]]:
-    """Each call id's work orders, in one query per kind."""
+    """Each call id's work orders, in one query per kind.
+
+    An inbound call's orders come from the call ↔ order link (``call_orders``), the same link
+    the workspace and ``GET /api/calls/{id}/work-orders`` read; a 回访 or dispatch leg's from
+    the attempt that placed it.
+    """
     by_kind: dict[RecordingKind, list[str]] = {}
     for r in found:
         by_kind.setdefault(r.kind, []).append(r.call_id)
-    links: dict[str, list[str]] = {}
+    queries = []
     if ids := by_kind.get(RecordingKind.INBOUND):
-        q = select(orders.c.call_id, orders.c.order_no).where(orders.c.call_id.in_(ids))
-        for call_id, order_no in (await conn.execute(q)).all():
-            links.setdefault(call_id, []).append(order_no)
+        queries.append(
+            select(call_orders.c.call_id, orders.c.order_no)
+            .join(orders, orders.c.id == call_orders.c.order_id)
+            .where(call_orders.c.call_id.in_(ids))
+        )
     if ids := by_kind.get(RecordingKind.CALLBACK):
-        q = (
+        queries.append(
             select(attempts.c.action_id, orders.c.order_no)
             .join(tasks, tasks.c.id == attempts.c.task_id)
             .join(orders, orders.c.id == tasks.c.order_id)
             .where(attempts.c.action_id.in_(ids))
         )
-        for call_id, order_no in (await conn.execute(q)).all():
-            links.setdefault(call_id, []).append(order_no)
     if ids := by_kind.get(RecordingKind.DISPATCH):
-        q = (
+        queries.append(
             select(dispatch_calls.c.action_id, orders.c.order_no)
             .join(dispatch_jobs, dispatch_jobs.c.id == dispatch_calls.c.job_id)
             .join(orders, orders.c.id == dispatch_jobs.c.order_id)
             .where(dispatch_calls.c.action_id.in_(ids))
         )
+    links: dict[str, list[str]] = {}
+    for q in queries:
         for call_id, order_no in (await conn.execute(q)).all():
             links.setdefault(call_id, []).append(order_no)
     return {k: tuple(sorted(v)) for k, v in links.items()}
