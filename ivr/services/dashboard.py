@@ -26,7 +26,7 @@ from ivr.domain.wallboard import (
     level,
     state_label,
 )
-from ivr.ports import AgentDirectory, OutageRegister
+from ivr.ports import AgentDirectory, KeptPlaceBoard, OutageRegister
 from ivr.services.call_tracking import CallTracking
 from ivr.services.security_events import SecurityEvents
 
@@ -40,6 +40,7 @@ class DashboardSource:
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     rules: WallboardRules = field(default_factory=WallboardRules)
     outages: OutageRegister | None = None  # storm days: callers informed by a notice today
+    kept_places: KeptPlaceBoard | None = None  # virtual hold, when on
     _cached: tuple[float, dict[str, Any]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
@@ -60,6 +61,8 @@ class DashboardSource:
             }
             if self.outages is not None:
                 figures["callers_informed"] = await self.outages.informed_since(self.day_start(now))
+            if self.kept_places is not None:
+                figures["virtual_hold"] = await self._virtual_hold(self.day_start(now))
             self._cached = (time.monotonic(), figures)
         security = self.security.counts() if self.security is not None else {}
         live = self._live(await self.agents.all())
@@ -70,6 +73,31 @@ class DashboardSource:
             "headline": self._headline(figures["total"], live["queues"]),
             "today": figures,
             "sip_security_events": security,
+        }
+
+    async def _virtual_hold(self, since: datetime) -> dict[str, Any]:
+        """Today's kept places counted apart, and the list (numbers masked)."""
+        assert self.kept_places is not None
+        counts = await self.kept_places.counts(since)
+        places = await self.kept_places.listing()
+        return {
+            "kept": sum(counts.values()),
+            "called_back": await self.kept_places.called_back(since),
+            "connected": counts["connected"],
+            "failed": counts["failed"],
+            "open": sum((await self.kept_places.open_by_queue()).values()),
+            "places": [
+                {
+                    "queue": p.queue,
+                    "caller": p.phone_masked,
+                    "arrived_at": p.arrived_at.astimezone(self.timezone).isoformat(
+                        timespec="seconds"
+                    ),
+                    "state": p.state,
+                    "attempts": p.attempts,
+                }
+                for p in places
+            ],
         }
 
     def _headline(self, today: dict[str, Any], queues: dict[str, Any]) -> list[dict[str, Any]]:
