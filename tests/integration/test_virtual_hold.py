@@ -50,7 +50,7 @@ MENU = Path(__file__).resolve().parents[2] / "ivr" / "data" / "menu_95598.toml"
 KEEP = "0wwwwww1"  # 0: a person (the test queue), then 1 while the offer is read
 
 
-def test_menu(tmp: Path, queue: str) -> Path:
+def menu_to(tmp: Path, queue: str) -> Path:
     """The packaged menu with 0 (a person) routed to ``queue``."""
     path = tmp / f"menu-{queue}.toml"
     path.write_text(MENU.read_text(encoding="utf-8").replace('"q-general"', f'"{queue}"'))
@@ -80,7 +80,7 @@ async def vhold_bridge(sandbox, tmp_path_factory) -> AsyncIterator[Bridge]:  # t
             host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
         ),
         speech=SpeechSettings(recognition=False),
-        menu=MenuSettings(file=test_menu(tmp, "q-t-vh")),
+        menu=MenuSettings(file=menu_to(tmp, "q-t-vh")),
         callback=callback_settings(),
         virtual_hold=VirtualHoldSettings(
             enabled=True,
@@ -222,7 +222,7 @@ async def test_place_kept_across_kill_9_called_once(
 ) -> None:  # type: ignore[no-untyped-def]
     client, log = ami
     queue, early, kept = "q-t-vh3", "13991300001", "13991300002"
-    menu = test_menu(tmp_path, queue)
+    menu = menu_to(tmp_path, queue)
     await set_up_customer(client, SimulatedCustomer(kept, hold_s=30))
     processes: list[asyncio.subprocess.Process] = []
     agi_ports = [free_port(), free_port()]
