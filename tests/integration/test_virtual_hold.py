@@ -30,6 +30,7 @@ from ivr.config import (
 from ivr.db.engine import create_engine
 from ivr.db.virtual_hold_models import kept_places_table
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.privacy import mask_number
 from ivr_sandbox.simulation import (
     SimulatedCaller,
     SimulatedCustomer,
@@ -156,6 +157,14 @@ async def test_called_back_after_earlier_callers_and_ahead_of_later_ones(
     assert answered_order(log, queue) == [early_uid, row.unique_id, late_uid]
     rang = log.named("UserEvent", UserEvent="SimCustomerRinging", Number=kept)
     assert len(rang) == 1
+    # counted apart on the dashboard and /metrics, the number masked
+    held = (await vhold_bridge.dashboard.snapshot())["today"]["virtual_hold"]
+    assert (held["kept"], held["called_back"], held["connected"], held["failed"]) == (1, 1, 1, 0)
+    (shown,) = held["places"]
+    assert shown["queue"] == queue and shown["state"] == "connected"
+    assert shown["caller"] == mask_number(kept)
+    scrape = (await vhold_bridge.metrics.exposition(vhold_bridge.dashboard.snapshot)).decode()
+    assert 'ivr_virtual_hold_today{figure="connected"} 1.0' in scrape
 
 
 async def test_one_agent_five_places_one_call_back_in_flight(vhold_bridge: Bridge, ami) -> None:  # type: ignore[no-untyped-def]
