@@ -46,12 +46,15 @@ class MonthlyReports:
         now = self.clock()
         start, end = month.bounds(self.zone)
         with _no_cycle_collection():
-            rows = await self.rows.month_rows(start, end, min(end, now))
+            # the rows travel in a list the thread empties: once the report is back, nothing
+            # (not the executor's finished work item) holds them when collection resumes
+            rows = [await self.rows.month_rows(start, end, min(end, now))]
+
+            def compute() -> MonthlyReport:
+                return monthly_report(month, self.zone, rows.pop(), now, self.short_abandon_s)
+
             # pure arithmetic over up to ~100 000 calls: off the loop that serves the calls
-            report = await asyncio.to_thread(
-                monthly_report, month, self.zone, rows, now, self.short_abandon_s
-            )
-            del rows
+            report = await asyncio.to_thread(compute)
         if len(self._cache) > 4 * MAX_SERIES_MONTHS:
             self._cache.clear()
         self._cache[month] = (time.monotonic(), report)
