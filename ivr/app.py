@@ -143,6 +143,7 @@ from ivr.web.connection_guard import GuardedTCPSite
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.inspection_page import add_inspection_page
 from ivr.web.inspections_api import add_inspection_routes
 from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
@@ -781,6 +782,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     outages_api.add_routes(app, bridge.outages)
     add_recording_routes(app, bridge.recordings)
     add_inspection_routes(app, bridge.inspections)
+    add_inspection_page(app)
     call_orders_api.add_routes(app, bridge.workspace)
     add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)

@@ -50,10 +50,10 @@ def write_wav(path: Path, seconds: float) -> RecordingFile:
     return RecordingFile(path.stat().st_size, int(seconds * 1000), "0" * 64)
 
 
-async def store_recordings(api: Api, directory: Path) -> dict[str, int]:
-    """Six recorded calls of 5 Dec: #0-#3 the test agent's, #4-#5 another agent's. #1 is
-    linked to a complaint order, #4 to a repair order whose 回访 found the customer
-    dissatisfied. #0 has a long silence. Returns the recording ids by name."""
+async def store_recordings(api: Api, directory: Path, seconds: float = 3) -> dict[str, int]:
+    """Six recorded calls of 5 Dec, ``seconds`` long: #0-#3 the test agent's, #4-#5 another
+    agent's. #1 is linked to a complaint order, #4 to a repair order whose 回访 found the
+    customer dissatisfied. #0 has a long silence. Returns the recording ids by name."""
     directory.mkdir(parents=True, exist_ok=True)
     calls = SqlCallRepository(api.bridge.engine)
     store = SqlRecordings(api.bridge.engine, lambda: T0)
@@ -78,7 +78,8 @@ async def store_recordings(api: Api, directory: Path) -> dict[str, int]:
             directory / f"{cid}-customer.wav",
         )
         await store.started(cid, RecordingKind.INBOUND, job, str(agent_path), str(customer_path))
-        agent_file, customer_file = write_wav(agent_path, 3), write_wav(customer_path, 3)
+        agent_file = write_wav(agent_path, seconds)
+        customer_file = write_wav(customer_path, seconds)
         recording = await store.ended(cid)
         assert recording is not None
         findings = [Finding(FindingKind.LONG_SILENCE, 1000, 9000)] if n == 0 else []
