@@ -139,7 +139,7 @@ from ivr.web import (
 from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
-from ivr.web.connection_guard import GuardedTCPSite
+from ivr.web.connection_guard import GuardedTCPSite, descriptors_needed
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
@@ -809,13 +809,24 @@ def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupErr
     )
 
 
-def raise_file_limit() -> None:
+def raise_file_limit(max_web_connections: int) -> None:
     """Use the hard limit on open files that the service manager allows (systemd's
-    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
+    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors. Warn,
+    naming the setting, when even that limit cannot hold a full web side beside the calls."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    needed = descriptors_needed(max_web_connections)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "open-files limit %d is below the %d that web.max_connections=%d needs; lower "
+            "web.max_connections or raise LimitNOFILE",
+            soft,
+            needed,
+            max_web_connections,
+        )
 
 
 async def serve(settings: Settings) -> None:
@@ -827,7 +838,7 @@ async def serve(settings: Settings) -> None:
     except StartupError:
         await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
         raise
-    raise_file_limit()
+    raise_file_limit(settings.web.max_connections)
     site = GuardedTCPSite(
         runner,
         settings.web.host,
