@@ -28,6 +28,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ivr.domain.inspection import (
+    DEFAULT_ITEMS,
+    BadStandard,
+    InspectionItem,
+    QualityStandard,
+)
 from ivr.domain.wallboard import (
     HEADLINES,
     BadThreshold,
@@ -586,6 +592,51 @@ class RecordingSettings(_Section):
     opening_window_s: float = Field(10.0, ge=1, description="the opening must start within")
     long_silence_s: float = Field(8.0, ge=1, description="finding long_silence from this")
     over_talk_s: float = Field(2.0, ge=0.2, description="finding over_talk from this")
+    playback_link_s: int = Field(
+        300, ge=10, le=600, description="how long a signed playback link (the pages' player) lives"
+    )
+
+
+class InspectionItemSettings(_Section):
+    """One item of the quality-inspection form."""
+
+    key: str = Field(description="stored with the scores: lower-case letters, digits, _")
+    label: str = Field(description="what the form shows, e.g. 标准开场白")
+    weight: int = Field(ge=1, le=100, description="points the item is worth")
+
+
+def _default_items() -> list[InspectionItemSettings]:
+    return [
+        InspectionItemSettings(key=i.key, label=i.label, weight=i.weight) for i in DEFAULT_ITEMS
+    ]
+
+
+class InspectionSettings(_Section):
+    """Quality inspection (质检, docs/recording.md#quality-inspection): the form's items and
+    weights, when an item counts as failed, and the sampling rule of the inspection queue."""
+
+    items: list[InspectionItemSettings] = Field(default_factory=_default_items)
+    pass_ratio: float = Field(
+        0.6, gt=0, le=1, description="an item scored below this share of its weight is failed"
+    )
+    sample_share: float = Field(
+        0.05, ge=0, le=1, description="share of each agent's recorded calls drawn per period"
+    )
+    sample_per: Literal["day", "month"] = Field(
+        "day", description="the period the share is drawn over"
+    )
+
+    @model_validator(mode="after")
+    def _a_standard(self) -> InspectionSettings:
+        try:
+            self.standard()
+        except BadStandard as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def standard(self) -> QualityStandard:
+        items = tuple(InspectionItem(i.key, i.label, i.weight) for i in self.items)
+        return QualityStandard(items, self.pass_ratio)
 
 
 class Settings(BaseSettings):
@@ -613,6 +664,7 @@ class Settings(BaseSettings):
     seats: SeatSettings = SeatSettings()
     outages: OutageSettings = OutageSettings()
     recording: RecordingSettings = RecordingSettings()
+    inspection: InspectionSettings = InspectionSettings()
 
     @classmethod
     def settings_customise_sources(
