@@ -1,6 +1,6 @@
 """The kept places of virtual hold (queue callback): one row per caller who pressed 1, with
 their place (the original arrival time) and the call-back attempt in progress (created only by
-migration ``0022_virtual_hold``; ``tests/integration`` checks the two agree).
+migration ``0023_virtual_hold``; ``tests/integration`` checks the two agree).
 
 ``action_id`` is the current attempt's ActionID (unique): an attempt is dialled only by the
 bridge whose claim still holds (``claimed`` → ``originating`` with ``claimed_by``), and a result

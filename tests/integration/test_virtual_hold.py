@@ -158,9 +158,10 @@ async def test_called_back_after_earlier_callers_and_ahead_of_later_ones(
     rang = log.named("UserEvent", UserEvent="SimCustomerRinging", Number=kept)
     assert len(rang) == 1
     # counted apart on the dashboard and /metrics, the number masked
-    held = (await vhold_bridge.dashboard.snapshot())["today"]["virtual_hold"]
+    snapshot = await vhold_bridge.dashboard.snapshot()
+    held = snapshot["today"]["virtual_hold"]
     assert (held["kept"], held["called_back"], held["connected"], held["failed"]) == (1, 1, 1, 0)
-    (shown,) = held["places"]
+    (shown,) = snapshot["virtual_hold"]
     assert shown["queue"] == queue and shown["state"] == "connected"
     assert shown["caller"] == mask_number(kept)
     scrape = (await vhold_bridge.metrics.exposition(vhold_bridge.dashboard.snapshot)).decode()

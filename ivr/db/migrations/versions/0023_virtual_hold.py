@@ -1,8 +1,8 @@
 """virtual_hold: kept_places, the callers who kept their place in a queue (virtual hold) and
 the call-back attempt in progress for each
 
-Revision ID: 0022_virtual_hold
-Revises: 0021_call_search_index
+Revision ID: 0023_virtual_hold
+Revises: 0022_inspections
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0022_virtual_hold"
-down_revision: str | Sequence[str] | None = "0021_call_search_index"
+revision: str = "0023_virtual_hold"
+down_revision: str | Sequence[str] | None = "0022_inspections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
