@@ -188,7 +188,8 @@ async def test_a_signed_link_plays_the_viewers_own_call_with_ranges_and_is_audit
     )
     expired = await app.client.get(f"/api/recordings/{mine}/audio", params=old.query())
     assert expired.status == 401
-    assert "expired or not valid" in (await expired.json())["error"]
+    assert "expired: ask for a new one" in (await expired.json())["error"]
+    assert "expired or not valid" in (await bad.json())["error"]
     # an integration token gets no link; a supervisor gets one for any call
     status, _ = await call(app, "POST", f"/api/recordings/{mine}/playback-url", Role.INTEGRATION)
     assert status == 403
