@@ -37,6 +37,7 @@ from ivr.domain.inspection import (
 from ivr.domain.wallboard import (
     HEADLINES,
     BadThreshold,
+    QueueAlarmLimit,
     Threshold,
     WallboardRules,
     check_threshold,
@@ -376,6 +377,17 @@ def _default_thresholds() -> dict[str, ThresholdSettings]:
     }
 
 
+class QueueAlarmSettings(_Section):
+    """When a queue raises an alarm on the wallboard: today's service level below
+    ``service_level``, or more than ``waiting`` callers waiting now."""
+
+    service_level: float = Field(0.80, ge=0, le=1)
+    waiting: int = Field(5, ge=0, le=100_000)
+
+    def limit(self) -> QueueAlarmLimit:
+        return QueueAlarmLimit(self.service_level, self.waiting)
+
+
 class DashboardSettings(_Section):
     """The supervisors' wallboard (docs/dashboard.md)."""
 
@@ -392,6 +404,21 @@ class DashboardSettings(_Section):
         default_factory=_default_thresholds,
         description="per headline figure; figures not named keep their defaults",
     )
+    queue_alarm: QueueAlarmSettings = Field(
+        default_factory=QueueAlarmSettings,
+        description="every queue's alarm limits (service level today, callers waiting now)",
+    )
+    queue_alarms: dict[str, QueueAlarmSettings] = Field(
+        default_factory=dict, description="per queue (q-…): its own alarm limits"
+    )
+
+    @field_validator("queue_alarms")
+    @classmethod
+    def _alarm_queues(cls, value: dict[str, QueueAlarmSettings]) -> dict[str, QueueAlarmSettings]:
+        for queue in value:
+            if not re.fullmatch(r"q-[a-z0-9-]{1,30}", queue):
+                raise ValueError(f"queue alarm for {queue!r}: not a queue name (q-…)")
+        return value
 
     @field_validator("thresholds")
     @classmethod
@@ -412,6 +439,8 @@ class DashboardSettings(_Section):
             {k: Threshold(t.green, t.amber) for k, t in self.thresholds.items()},
             self.after_call_work_s,
             self.not_answering_s,
+            self.queue_alarm.limit(),
+            {q: a.limit() for q, a in self.queue_alarms.items()},
         )
 
 

@@ -335,7 +335,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "every change of the outage, oldest first", "storm days", errors=(404,)
     ),
     ("GET", "/api/dashboard"): Operation(
-        "the wallboard: headline figures and colours, queues, agents' states, today's figures",
+        "the wallboard: headline figures and colours, queues, queue alarms, active outages "
+        "with their informed callers, agents' states, today's figures",
         "dashboard",
     ),
     ("GET", "/api/alerts"): Operation(

@@ -15,6 +15,8 @@ const WORDS = {
     target: "目标", green: "绿", amber: "黄", final: "（已结束）", so_far: "（截至目前）",
     as_of: "，计算于", report_failed: "报表未加载：", download_failed: "下载失败：",
     met: " — 达标", not_met: " — 未达标", warning: "预警", breach: "超时",
+    alarm_service_level: "服务水平低于告警线", alarm_waiting: "排队人数超过告警线",
+    planned: "计划", fault: "故障",
     centre: [
       ["服务水平（首次振铃15秒内接通 / 呼入−短时放弃）", "service_level", "pct"],
       ["15秒接通 / 接通", "answered_service_level", "pct"],
@@ -38,6 +40,8 @@ const WORDS = {
     final: " (final)", so_far: " (so far)", as_of: ", as of ", report_failed: "report not loaded: ",
     download_failed: "download failed: ", met: " — met", not_met: " — NOT met",
     warning: "warning", breach: "breach",
+    alarm_service_level: "service level below its alarm", alarm_waiting: "callers waiting above its alarm",
+    planned: "planned", fault: "fault",
     centre: [
       ["service level (≤ 15 s of the first ring / offered − short abandons)", "service_level", "pct"],
       ["answered ≤ 15 s / answered", "answered_service_level", "pct"],
@@ -59,6 +63,11 @@ const WORDS = {
       offered: "offered / answered today", answered_sl: "answered ≤ 15 s / answered",
       queue_wait_sl: "queue wait ≤ 15 s (Asterisk's)", rings_against: "rings against agents today",
       informed: "callers informed by an outage notice today",
+      alarms_heading: "Queue alarms", alarms_none: "none", alarm_figure: "figure",
+      alarm_value: "now", alarm_limit: "alarm at", outages_heading: "Active outages",
+      outages_none: "none", outage_where: "areas / feeders", outage_cause: "cause",
+      outage_since: "since", outage_expected: "expected restoration",
+      outage_informed: "callers informed",
       agents_heading: "Agents", job: "工号", name: "name", state: "state", for: "for",
       queues: "queues", queues_heading: "Queues", queue: "queue", waiting: "waiting",
       longest_wait: "longest wait", agents: "agents", service_level: "service level",
@@ -124,6 +133,27 @@ function drawHeadline(items) {
   box.replaceChildren(...tiles);
 }
 
+// Storm days: queues past their alarm limits, and the active outages with the callers their
+// notice informed. An empty list says so in words (an alarm board must not look broken).
+function drawStorm(d) {
+  const alarms = d.queue_alarms || [];
+  C.fill("queue-alarms", alarms.map(a => {
+    const pct = a.figure === "service_level";
+    return [a.queue, W("alarm_" + a.figure), pct ? C.pct(a.value) : String(a.value),
+            (pct ? "< " + C.pct(a.limit) : "> " + a.limit)];
+  }), () => "alarm");
+  document.getElementById("alarms-none").hidden = alarms.length > 0;
+  const outages = d.outages || [];
+  C.fill("outages", outages.map(o => [
+    [...o.areas, ...o.feeders].join("、") + " (" + W(o.kind) + ")", o.cause,
+    C.dateTime(o.starts_at, zone), C.dateTime(o.expected_at, zone), o.callers_informed]));
+  document.getElementById("outages-none").hidden = outages.length > 0;
+  const alarmed = new Set(alarms.map(a => a.queue));
+  document.querySelectorAll("#queues tbody tr").forEach(row => {
+    row.classList.toggle("alarm", alarmed.has(row.cells[0].textContent));
+  });
+}
+
 async function refresh() {
   const status = document.getElementById("status");
   try {
@@ -149,6 +179,7 @@ async function refresh() {
       return [q, live.waiting, C.duration(live.longest_wait_s), live.agents,
               C.pct(f.service_level), C.secs(f.asa_ms), C.pct(f.abandon_rate)];
     }));
+    drawStorm(d);
     C.fill("waiting", d.waiting.map(w => [w.queue, w.caller, C.duration(w.waiting_s),
                                           w.ringing.join(", ")]));
     C.fill("talking", d.talking.map(c => [c.queue, c.caller, c.job_number || c.agent,
