@@ -33,6 +33,7 @@ from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.call_back_legs import CallBackOriginatorAmi, watch_call_back_events
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
+from ivr.asterisk.queue_whisper import AmiWhisper
 from ivr.asterisk.recording_events import watch_recordings
 from ivr.asterisk.seat_conf import AmiPjsipReloader, FileSeatConfig
 from ivr.asterisk.tracker_link import TrackerLink, now_us
@@ -120,6 +121,7 @@ from ivr.services.inspections import InspectionService, SamplingRule
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
 from ivr.services.outages import OutageNotices, OutageService
+from ivr.services.queue_announce import QueueAnnouncer
 from ivr.services.readiness import PartState, Readiness
 from ivr.services.recordings import KeeperTiming, RecordingKeeper, RecordingService
 from ivr.services.schema_migration import SchemaMigration
@@ -437,6 +439,7 @@ class Bridge:
         self.call_back_desk: CallBackDesk | None = None
         self.call_back_deps: CallBackDeps | None = None
         self.call_back_loop: CallBackLoop | None = None
+        self.queue_announcer: QueueAnnouncer | None = None
         if v.enabled:
             self.dashboard.kept_places = self.kept_places
             self.call_back_desk = CallBackDesk(
@@ -483,6 +486,20 @@ class Bridge:
         self.tracking.listeners.append(self.call_back_loop.tracker_changed)
         self.call_back_loop.start()
         log.info("virtual hold: call-backs placed by %s", self.call_back_loop.owner)
+
+    def _start_queue_announcer(self) -> None:
+        v = self.settings.virtual_hold
+        if self.ami is None or self.call_back_desk is None or not v.announce_interval_s:
+            return
+        self.call_back_desk.announcing = True
+        self.queue_announcer = QueueAnnouncer(
+            self.call_back_desk,
+            self.tracking,
+            self.prompts,
+            AmiWhisper(self.ami),
+            v.announce_interval_s,
+        )
+        self.queue_announcer.start()
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -666,6 +683,7 @@ class Bridge:
             await self._start_dialer()
         if self.call_back_desk is not None and self.settings.virtual_hold.dialer:
             self._start_call_backs()
+        self._start_queue_announcer()
         if self.watch is not None:
             self.watch.start()
             log.info("time-limit watch running")
@@ -780,6 +798,8 @@ class Bridge:
             await self.dialer.stop()
         if self.call_back_loop is not None:
             await self.call_back_loop.stop()
+        if self.queue_announcer is not None:
+            await self.queue_announcer.stop()
         await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()

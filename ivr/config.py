@@ -381,6 +381,9 @@ class VirtualHoldSettings(_Section):
     max_call_s: float = Field(
         900.0, ge=60, description="an answered call-back not seen reaching an agent: failed"
     )
+    announce_interval_s: float = Field(
+        60.0, ge=0, le=3600, description="tell waiting callers their place this often; 0: never"
+    )
 
     @field_validator("queues")
     @classmethod

@@ -765,6 +765,10 @@ class CallBackDesk(Protocol):
         """Keep the caller's place (their arrival in the line); False if it could not be."""
         ...
 
+    def waits(self, unique_id: str) -> None:
+        """The caller goes on to wait in the queue (their place is announced to them)."""
+        ...
+
 
 class KeptPlaceStore(Protocol):
     """Kept places in the database (``ivr.db.virtual_hold.SqlKeptPlaces``)."""
@@ -852,3 +856,10 @@ class InspectionStore(Protocol):
     ) -> list[Inspection]: ...
 
     async def candidates(self, start: datetime, end: datetime) -> list[Candidate]: ...
+
+
+class Whisperer(Protocol):
+    async def whisper(self, unique_id: str, prompt: Path) -> bool:
+        """Play ``prompt`` (a path without extension) to the caller channel ``unique_id``
+        where it is (in a queue); False when that channel is not known here."""
+        ...

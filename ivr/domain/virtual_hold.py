@@ -211,6 +211,29 @@ class CallBackClaim:
     call_id: str | None = None
 
 
+def positions(waiting: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Each waiting caller's place in their queue's line (1: next), from (unique id, queue,
+    joined) in any order; a tie in join time goes by unique id, as stable as Asterisk's."""
+    by_queue: dict[str, list[tuple[int, str]]] = {}
+    for uid, queue, joined in waiting:
+        by_queue.setdefault(queue, []).append((joined, uid))
+    return {
+        uid: place
+        for line in by_queue.values()
+        for place, (_, uid) in enumerate(sorted(line), start=1)
+    }
+
+
+def announcements_due(
+    last: Mapping[str, float], waiting_since: Mapping[str, float], now: float, interval_s: float
+) -> list[str]:
+    """The waiting callers to tell their place now: each every ``interval_s``, the first time
+    ``interval_s`` after they joined (``last``: when each was last told; times in seconds)."""
+    return [
+        uid for uid, joined in waiting_since.items() if now - last.get(uid, joined) >= interval_s
+    ]
+
+
 def counts_by_state(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
     """Every state present, zero where there is none (for metrics and the dashboard)."""
     out = {state.value: 0 for state in KeptState}

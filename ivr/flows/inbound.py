@@ -163,8 +163,10 @@ async def _play(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | No
 
 async def _route(channel: Channel, route: Route, record: CallRecord, deps: InboundDeps) -> None:
     record.route, record.choice = route.queue, route.choice
-    if deps.call_backs is not None and await _keep_place(channel, route, record, deps):
-        return
+    if deps.call_backs is not None:
+        if await _keep_place(channel, route, record, deps):
+            return
+        deps.call_backs.desk.waits(record.unique_id)
     await channel.play(await deps.prompts.prompt_path(deps.menu.transfer_prompt))
     await channel.set_variable(INHERITED + "IVR_CHOICE", route.choice)
     await channel.set_variable(INHERITED + "IVR_MENU_PATH", ">".join(record.menu_path))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -63,6 +64,13 @@ class CallBackDesk:
         self._handle_s = handle_s
         self._queues = queues
         self._open: dict[str, int] = {}  # kept places not yet served, per queue
+        # callers whose menu this bridge served, now waiting: unique id -> when (monotonic)
+        self.handed_over: dict[str, float] = {}
+        self.announcing = False  # a QueueAnnouncer reads ``handed_over``
+
+    def waits(self, unique_id: str) -> None:
+        if self.announcing and unique_id:
+            self.handed_over[unique_id] = time.monotonic()
 
     def note_open(self, counts: dict[str, int]) -> None:
         self._open = dict(counts)
@@ -89,9 +97,12 @@ class CallBackDesk:
     def estimate_s(self, queue: str) -> float:
         """Expected wait of a caller joining ``queue`` now (``estimated_wait_s``)."""
         waiting = sum(1 for v in self._tracking.waiting() if v.queue == queue)
+        return self.wait_for(queue, waiting + self._open.get(queue, 0))
+
+    def wait_for(self, queue: str, ahead: int) -> float:
+        """Expected wait of a caller with ``ahead`` others before them in ``queue``."""
         line = self.lines().get(queue)
         on_duty = line.on_duty if line is not None else 0
-        ahead = waiting + self._open.get(queue, 0)
         return estimated_wait_s(ahead, on_duty, self._handle_time_s(queue))
 
     def offer(self, queue: str, caller_number: str, now: datetime) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from ivr.db.engine import create_engine
 from ivr.db.virtual_hold_models import kept_places_table
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.privacy import mask_number
+from ivr.domain.virtual_hold import position_text
 from ivr_sandbox.simulation import (
     SimulatedCaller,
     SimulatedCustomer,
@@ -42,7 +44,9 @@ from ivr_sandbox.simulation import (
 )
 from tests.integration.asterisk_fixtures import EventLog
 from tests.integration.test_cli import free_port
+from tests.integration.test_agent_greeting import best_match, envelope
 from tests.integration.test_dialer_two_bridges import start_bridge
+from tests.integration.test_outage_calls import heard_in
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +93,7 @@ async def vhold_bridge(sandbox, tmp_path_factory) -> AsyncIterator[Bridge]:  # t
             threshold_s=0,
             max_attempts=2,
             retry_spacing_s=2,
+            announce_interval_s=8,
         ),
     )
     bridge = Bridge(settings)
@@ -166,6 +171,33 @@ async def test_called_back_after_earlier_callers_and_ahead_of_later_ones(
     assert shown["caller"] == mask_number(kept)
     scrape = (await vhold_bridge.metrics.exposition(vhold_bridge.dashboard.snapshot)).decode()
     assert 'ivr_virtual_hold_today{figure="connected"} 1.0' in scrape
+
+
+async def test_a_waiting_caller_hears_their_place_and_expected_wait(
+    vhold_bridge: Bridge, ami
+) -> None:  # type: ignore[no-untyped-def]
+    client, log = ami
+    queue, number = "q-t-vh", "13991100009"  # nobody on duty: the caller stays in line
+    target = Settings().sandbox.recordings_dir / f"vhold-{uuid.uuid4().hex[:6]}"
+    # 0 (a person), then 2 (wait rather than keep the place); what they hear is recorded
+    await place_call(
+        client,
+        SimulatedCaller(number, "0wwwwww2", hold_s=30),
+        record_to=str(target),
+        agi_url=f"agi://127.0.0.1:{AGI_PORT}",
+    )
+    uid = await until("the caller in the queue", lambda: joined(log, queue, number))
+    await until("the caller's hang-up", lambda: log.named("Hangup", Uniqueid=uid), 90)
+    said = position_text(1, vhold_bridge.call_back_desk.wait_for(queue, 0))  # type: ignore[union-attr]
+    prompt = await vhold_bridge.prompts.prompt_path(said)
+    whispered = [e for e in log.named("ChanSpyStart") if e.get("SpyeeUniqueid") == uid]
+    assert whispered, "no announcement was whispered to the caller"
+    offset, score = best_match(await heard_in(target), envelope(prompt.with_suffix(".wav"))[5:-10])
+    print(f"announcement at {offset * 20} ms, correlation {score:.3f}")
+    assert score > 0.8
+    assert not await places(vhold_bridge) or all(
+        r.phone != number for r in await places(vhold_bridge)
+    )
 
 
 async def test_one_agent_five_places_one_call_back_in_flight(vhold_bridge: Bridge, ami) -> None:  # type: ignore[no-untyped-def]

@@ -13,10 +13,12 @@ from ivr.domain.virtual_hold import (
     Candidate,
     KeptState,
     QueueLine,
+    announcements_due,
     callable_number,
     counts_by_state,
     estimated_wait_s,
     offer_text,
+    positions,
     should_offer,
     turns,
 )
@@ -140,3 +142,16 @@ def test_counts_by_state_names_every_state() -> None:
     counts = counts_by_state([("kept", 2), ("connected", 1), ("bogus", 5)])
     assert counts["kept"] == 2 and counts["connected"] == 1 and counts["failed"] == 0
     assert "bogus" not in counts
+
+
+def test_positions_in_each_queue_by_join_time() -> None:
+    waiting = [("c", "q-a", 30), ("a", "q-a", 10), ("x", "q-b", 20), ("b", "q-a", 20)]
+    assert positions(waiting) == {"a": 1, "b": 2, "c": 3, "x": 1}
+
+
+def test_waiting_callers_are_told_their_place_every_interval() -> None:
+    joined = {"a": 0.0, "b": 50.0}
+    assert announcements_due({}, joined, now=59, interval_s=60) == []
+    assert announcements_due({}, joined, now=60, interval_s=60) == ["a"]
+    assert announcements_due({"a": 60.0}, joined, now=110, interval_s=60) == ["b"]
+    assert announcements_due({"a": 60.0, "b": 110.0}, joined, now=121, interval_s=60) == ["a"]
