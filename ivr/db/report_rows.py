@@ -17,6 +17,7 @@ from ivr.db.agent_states import SqlAgentStates
 from ivr.db.inspections import month_facts
 from ivr.db.models import calls_table as calls
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
+from ivr.db.virtual_hold import SqlKeptPlaceFigures
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import orders_table as orders
@@ -30,6 +31,7 @@ class SqlReportRows:
         self._visits = SqlVisitRepository(engine)
         self._agents = SqlAgentDirectory(engine)
         self._states = SqlAgentStates(engine)
+        self._kept = SqlKeptPlaceFigures(engine)
 
     async def month_rows(self, start: datetime, end: datetime, cut: datetime) -> MonthRows:
         """Rows for the month [start, end); ``cut`` is the overdue snapshot instant."""
@@ -39,6 +41,8 @@ class SqlReportRows:
             agents=await self._agents.all(),
             missed_before_cut=await self._missed_before(cut),
             callers_informed=await self._informed(start, end),
+            kept_places=await self._kept.counts(start, end),
+            call_backs_placed=await self._kept.called_back(start, end),
             state_changes=await self._states.for_period(start, end),
             inspections=await month_facts(self._engine, start, end),
         )

@@ -416,3 +416,26 @@ async def _live_calls(conn: AsyncConnection) -> int:
         )
     ).scalar_one()
     return int(callbacks) + int(call_backs)
+
+
+class SqlKeptPlaceFigures:
+    """Kept places of a period (by when they were kept), for the monthly report."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def counts(self, start: datetime, end: datetime) -> dict[str, int]:
+        query = (
+            select(kept.c.state, func.count())
+            .where(kept.c.created_at >= start, kept.c.created_at < end)
+            .group_by(kept.c.state)
+        )
+        async with self._engine.connect() as conn:
+            return counts_by_state((r[0], int(r[1])) for r in await conn.execute(query))
+
+    async def called_back(self, start: datetime, end: datetime) -> int:
+        query = select(func.coalesce(func.sum(kept.c.attempts_made), 0)).where(
+            kept.c.created_at >= start, kept.c.created_at < end
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())

@@ -17,7 +17,7 @@ overdue only once ``due_at < now``, so the two agree at the boundary).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, tzinfo
 from typing import Any
@@ -161,6 +161,9 @@ class MonthRows:
     # (order_no, deadline) for missed deadlines of any order, due before the snapshot
     missed_before_cut: Sequence[tuple[str, DeadlineFact]] = ()
     callers_informed: int = 0  # started in the month, hung up after an outage notice
+    # virtual hold: places kept in the month by state (ivr.domain.virtual_hold), calls placed
+    kept_places: Mapping[str, int] = field(default_factory=dict)
+    call_backs_placed: int = 0
     # agents' state changes in the month, and each agent's last one before it began
     state_changes: Sequence[StateChange] = ()
     # quality inspections (质检) of the calls recorded in the month
@@ -229,6 +232,12 @@ class CentreFigures:
     callbacks_do_not_call_share: float | None = None
     callbacks_still_owed_share: float | None = None
     callers_informed: int = 0  # served by an outage notice (hung up after hearing it)
+    # virtual hold (docs/virtual-hold.md): places kept in the month, call-back calls placed for
+    # them, connected to an agent, failed
+    virtual_hold_kept: int = 0
+    virtual_hold_called_back: int = 0
+    virtual_hold_connected: int = 0
+    virtual_hold_failed: int = 0
     # quality inspection (质检) of the month's recorded calls (ivr.domain.inspection)
     inspected: int = 0
     inspected_with_errors: int = 0
@@ -380,6 +389,10 @@ def centre_figures(
         satisfaction_target_met=None if rate is None else rate >= SATISFACTION_TARGET,
         **callback_outcomes([o.callback for o in orders if o.callback is not None]),
         callers_informed=rows.callers_informed,
+        virtual_hold_kept=sum(rows.kept_places.values()),
+        virtual_hold_called_back=rows.call_backs_placed,
+        virtual_hold_connected=rows.kept_places.get("connected", 0),
+        virtual_hold_failed=rows.kept_places.get("failed", 0),
         **_quality_fields(quality(rows.inspections), centre=True),
     )
 

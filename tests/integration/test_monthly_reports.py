@@ -325,6 +325,11 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "callbacks_still_owed": 0,
     "callbacks_still_owed_share": 0.0,
     "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
+    # nobody kept their place this month (tests/integration/test_virtual_hold.py)
+    "virtual_hold_kept": 0,
+    "virtual_hold_called_back": 0,
+    "virtual_hold_connected": 0,
+    "virtual_hold_failed": 0,
     # no call inspected this month (tests/integration/test_inspection_api.py has inspections)
     "inspected": 0,
     "inspected_with_errors": 0,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import uuid
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +43,8 @@ from ivr_sandbox.simulation import (
     set_up_customer,
 )
 from tests.integration.asterisk_fixtures import EventLog
-from tests.integration.test_cli import free_port
 from tests.integration.test_agent_greeting import best_match, envelope
+from tests.integration.test_cli import free_port
 from tests.integration.test_dialer_two_bridges import start_bridge
 from tests.integration.test_outage_calls import heard_in
 
