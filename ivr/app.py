@@ -528,6 +528,7 @@ class Bridge:
         secrets = SqlCentreSecrets(self.engine)
         self.recordings.link_secret = secrets.playback_secret
         self.recordings.link_lifetime_s = r.playback_link_s
+        self.recordings.viewer_live = self.tokens.still_holds
         i = self.settings.inspection
         self.inspections = InspectionService(
             SqlInspections(self.engine, utc_now),
