@@ -169,6 +169,11 @@ async def test_supervisor_listens_and_hears_both_sides(bridge, ami, setup, tmp_p
     await others_paused(client, True)
     try:
         call_id = await live_call(bridge, client, setup, "13500007801")
+        # the dashboard's live call names it, so its listen / whisper / barge buttons can
+        board = await setup["web"].get("/api/dashboard", headers=auth(setup, "supervisor"))
+        talking = (await board.json())["talking"]
+        assert call_id in [c["call_id"] for c in talking], talking
+        assert all("unique_id" not in c for c in talking)
         async with baresip_phone(
             tmp_path / "listen", setup["seat"], setup["secret"], 5191, answer_after_s=0.3
         ) as phone:
