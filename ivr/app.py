@@ -60,6 +60,7 @@ from ivr.db.do_not_call import SqlDoNotCall
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
+from ivr.db.inspections import SqlInspections
 from ivr.db.migrate import upgrade
 from ivr.db.monitoring import SqlMonitoring
 from ivr.db.outages import SqlCustomers, SqlOutages
@@ -85,6 +86,7 @@ from ivr.domain.callbacks import (
 from ivr.domain.deadline_watch import WarningPolicy
 from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
+from ivr.domain.inspection import SamplePer
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
@@ -110,6 +112,7 @@ from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
+from ivr.services.inspections import InspectionService, SamplingRule
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
 from ivr.services.outages import OutageNotices, OutageService
@@ -138,10 +141,12 @@ from ivr.web import (
 from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
-from ivr.web.connection_guard import GuardedTCPSite
+from ivr.web.connection_guard import GuardedTCPSite, descriptors_needed
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.inspection_page import add_inspection_page
+from ivr.web.inspections_api import add_inspection_routes
 from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.monitor_api import add_monitor_routes
@@ -465,6 +470,19 @@ class Bridge:
         )
         self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
         self.recordings.on_ended = self.recording_keeper.poke
+        secrets = SqlCentreSecrets(self.engine)
+        self.recordings.link_secret = secrets.playback_secret
+        self.recordings.link_lifetime_s = r.playback_link_s
+        i = self.settings.inspection
+        self.inspections = InspectionService(
+            SqlInspections(self.engine, utc_now),
+            self.recordings.store,
+            i.standard(),
+            SamplingRule(i.sample_share, SamplePer(i.sample_per)),
+            ZoneInfo(self.settings.tracking.timezone),
+            secrets.playback_secret,
+            utc_now,
+        )
 
     async def _greeting_file(self, job_number: str) -> Path | None:
         """The opening as rendered for this agent (what the no_opening finding looks for)."""
@@ -777,6 +795,8 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     outages_api.add_routes(app, bridge.outages)
     add_recording_routes(app, bridge.recordings)
     add_monitor_routes(app, bridge.monitor)
+    add_inspection_routes(app, bridge.inspections)
+    add_inspection_page(app)
     call_orders_api.add_routes(app, bridge.workspace)
     add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)
@@ -803,13 +823,24 @@ def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupErr
     )
 
 
-def raise_file_limit() -> None:
+def raise_file_limit(max_web_connections: int) -> None:
     """Use the hard limit on open files that the service manager allows (systemd's
-    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
+    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors. Warn,
+    naming the setting, when even that limit cannot hold a full web side beside the calls."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    needed = descriptors_needed(max_web_connections)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "open-files limit %d is below the %d that web.max_connections=%d needs; lower "
+            "web.max_connections or raise LimitNOFILE",
+            soft,
+            needed,
+            max_web_connections,
+        )
 
 
 async def serve(settings: Settings) -> None:
@@ -821,7 +852,7 @@ async def serve(settings: Settings) -> None:
     except StartupError:
         await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
         raise
-    raise_file_limit()
+    raise_file_limit(settings.web.max_connections)
     site = GuardedTCPSite(
         runner,
         settings.web.host,

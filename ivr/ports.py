@@ -31,6 +31,7 @@ from ivr.domain.dispatch import (
     ShiftView,
 )
 from ivr.domain.do_not_call import DoNotCallEntry
+from ivr.domain.inspection import Candidate, Inspection, Scored
 from ivr.domain.outage_files import PlannedOutage
 from ivr.domain.outages import (
     Customer,
@@ -622,7 +623,9 @@ class OutageRegister(Protocol):
 
     async def linked_orders(self, outage_id: int) -> list[dict[str, Any]]: ...
 
-    async def informed_counts(self, since: datetime | None = None) -> dict[int, int]: ...
+    async def informed_counts(
+        self, since: datetime | None = None, outage_ids: Sequence[int] | None = None
+    ) -> dict[int, int]: ...
 
     async def informed_since(self, since: datetime) -> int: ...
 
@@ -759,3 +762,36 @@ class WorkspaceLookup(Protocol):
     async def my_orders(self, job_number: str, closed_since: datetime) -> list[MyOrder]:
         """Open orders the agent owns, and those closed since ``closed_since``."""
         ...
+
+
+class InspectionStore(Protocol):
+    """Quality inspections (质检) and what sampling reads of recordings
+    (``ivr.db.inspections``)."""
+
+    async def add(
+        self,
+        recording_id: int,
+        agent_job_number: str | None,
+        inspector: str,
+        scored: Scored,
+        comment: str | None,
+        findings_used: list[str],
+        reasons: list[str],
+        standard: dict[str, object],
+    ) -> int:
+        """The new inspection's id; ``AlreadyInspected`` if the recording has one."""
+        ...
+
+    async def get(self, inspection_id: int) -> Inspection | None: ...
+
+    async def of_recordings(self, recording_ids: list[int]) -> dict[int, int]: ...
+
+    async def listing(
+        self,
+        job_number: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[Inspection]: ...
+
+    async def candidates(self, start: datetime, end: datetime) -> list[Candidate]: ...

@@ -26,6 +26,7 @@ from ivr.domain.wallboard import (
     agent_state,
     headline_label,
     level,
+    queue_alarms,
     state_label,
 )
 from ivr.ports import AgentDirectory, OutageRegister
@@ -46,16 +47,18 @@ class DashboardSource:
     outages: OutageRegister | None = None  # storm days: callers informed by a notice today
     # our call id per Uniqueid: a live call's listen / whisper / barge buttons name it
     call_ids: Callable[[Sequence[str]], Awaitable[dict[str, str]]] | None = None
-    _cached: tuple[float, dict[str, Any]] | None = None
+    _cached: tuple[float, dict[str, Any], list[dict[str, Any]]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
         local = now.astimezone(self.timezone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def snapshot(self) -> dict[str, Any]:
-        """Live state plus today's figures (the figures are cached ``cache_s`` seconds)."""
+        """Live state plus today's figures and the active outages (those two cached
+        ``cache_s`` seconds)."""
+        outages: list[dict[str, Any]] = []
         if self._cached and time.monotonic() - self._cached[0] < self.cache_s:
-            figures = self._cached[1]
+            _, figures, outages = self._cached
         else:
             now = datetime.now(self.timezone)
             report = await self.tracking.report(self.day_start(now), now + timedelta(seconds=1))
@@ -66,7 +69,8 @@ class DashboardSource:
             }
             if self.outages is not None:
                 figures["callers_informed"] = await self.outages.informed_since(self.day_start(now))
-            self._cached = (time.monotonic(), figures)
+                outages = await self._active_outages(now)
+            self._cached = (time.monotonic(), figures, outages)
         security = self.security.counts() if self.security is not None else {}
         live = self._live(await self.agents.all())
         ids: dict[str, str] = {}
@@ -82,9 +86,49 @@ class DashboardSource:
             "timezone": str(self.timezone),
             "language": self.rules.language,
             "headline": self._headline(figures["total"], live["queues"]),
+            "outages": outages,
+            "queue_alarms": self._alarms(figures["by_queue"], live["queues"]),
             "today": figures,
             "sip_security_events": security,
         }
+
+    async def _active_outages(self, now: datetime) -> list[dict[str, Any]]:
+        """The outages active now, the one restored last first, each with the callers its
+        notice informed (counted from its start: no notice is read before it)."""
+        assert self.outages is not None
+        active = [o for o in await self.outages.open_outages() if o.active(now)]
+        if not active:
+            return []
+        counts = await self.outages.informed_counts(
+            since=min(o.starts_at for o in active), outage_ids=[o.id for o in active]
+        )
+        active.sort(key=lambda o: (o.expected_at, o.id), reverse=True)
+        return [
+            {
+                "id": o.id,
+                "kind": o.kind.value,
+                "areas": list(o.areas),
+                "feeders": list(o.feeders),
+                "cause": o.cause,
+                "starts_at": o.starts_at.astimezone(self.timezone).isoformat(),
+                "expected_at": o.expected_at.astimezone(self.timezone).isoformat(),
+                "callers_informed": counts.get(o.id, 0),
+            }
+            for o in active
+        ]
+
+    def _alarms(
+        self, by_queue: dict[str, dict[str, Any]], queues: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        alarms = queue_alarms(
+            {q: f.get("service_level") for q, f in by_queue.items()},
+            {q: live["waiting"] for q, live in queues.items()},
+            self.rules.alarm_limit,
+        )
+        return [
+            {"queue": a.queue, "figure": a.figure.value, "value": a.value, "limit": a.limit}
+            for a in alarms
+        ]
 
     def _headline(self, today: dict[str, Any], queues: dict[str, Any]) -> list[dict[str, Any]]:
         asa = today.get("asa_ms")

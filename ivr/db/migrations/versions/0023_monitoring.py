@@ -1,7 +1,7 @@
 """monitoring: supervisors' phones and the listen / whisper / barge audit; fallback recordings
 
-Revision ID: 0022_monitoring
-Revises: 0021_call_search_index
+Revision ID: 0023_monitoring
+Revises: 0022_inspections
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0022_monitoring"
-down_revision: str | Sequence[str] | None = "0021_call_search_index"
+revision: str = "0023_monitoring"
+down_revision: str | Sequence[str] | None = "0022_inspections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
