@@ -1,5 +1,5 @@
 """The ``monitor_phones`` and ``monitor_sessions`` tables (created only by migration
-``0023_monitoring``; ``tests/integration`` checks the two agree).
+``0024_monitoring``; ``tests/integration`` checks the two agree).
 
 A supervisor's phone is a provisioned seat, assigned by an admin: the API caller never names
 what is dialled. Every listen / whisper / barge request is a row, refused ones included.

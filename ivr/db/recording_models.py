@@ -1,5 +1,5 @@
 """The ``recordings`` and ``recording_playbacks`` tables (created only by migrations
-``0016_recordings`` and ``0023_monitoring``; ``tests/integration`` checks the two agree).
+``0016_recordings`` and ``0024_monitoring``; ``tests/integration`` checks the two agree).
 
 A recording's row outlives its files: when retention deletes them the row says so
 (``state = 'deleted'``, ``deleted_at``), and every playback stays in the audit table.

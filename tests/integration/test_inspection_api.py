@@ -261,6 +261,16 @@ async def test_inspectors_score_agents_read_their_own_and_the_month_reports_it(
         ({**body, "recording_id": ids["call1"], "findings_used": ["over_talk"]}, 422, "over_talk"),
         ({**body, "recording_id": 999999, "findings_used": []}, 404, "no such"),
         ({**body, "recording_id": ids["call1"], "extra": 1}, 422, "invalid"),
+        (
+            {**body, "recording_id": ids["call1"], "scores": {**good, "mandarin": True}},
+            422,
+            "invalid",
+        ),
+        (
+            {**body, "recording_id": ids["call1"], "scores": {**good, "mandarin": "10"}},
+            422,
+            "invalid",
+        ),
     ]
     for bad, code, needle in refused:
         status, error = await call(app, "POST", "/api/inspections", Role.INSPECTOR, json=bad)

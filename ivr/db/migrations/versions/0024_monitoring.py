@@ -1,7 +1,7 @@
 """monitoring: supervisors' phones and the listen / whisper / barge audit; fallback recordings
 
-Revision ID: 0023_monitoring
-Revises: 0022_inspections
+Revision ID: 0024_monitoring
+Revises: 0023_virtual_hold
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0023_monitoring"
-down_revision: str | Sequence[str] | None = "0022_inspections"
+revision: str = "0024_monitoring"
+down_revision: str | Sequence[str] | None = "0023_virtual_hold"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
