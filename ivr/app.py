@@ -64,13 +64,14 @@ from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.inspections import SqlInspections
 from ivr.db.migrate import upgrade
+from ivr.db.monitoring import SqlMonitoring
 from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
-from ivr.db.spool import FileSpool
+from ivr.db.spool import FileSpool, RecordingEventSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.virtual_hold import SqlKeptPlaces
@@ -126,6 +127,7 @@ from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
+from ivr.services.supervisor_monitor import SupervisorMonitor
 from ivr.services.virtual_hold import CallBackDesk, CallBackLoop
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.services.wrap_up import WrapUp
@@ -153,6 +155,7 @@ from ivr.web.inspection_page import add_inspection_page
 from ivr.web.inspections_api import add_inspection_routes
 from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
+from ivr.web.monitor_api import add_monitor_routes
 from ivr.web.openapi import add_openapi_route
 from ivr.web.recordings_api import add_recording_routes
 from ivr.web.reports_api import add_report_routes
@@ -304,6 +307,13 @@ class Bridge:
             frozenset(settings.agents.transfer_queues),
             utc_now,
         )
+        self.monitor = SupervisorMonitor(
+            self.tracking,
+            self.repository,
+            SqlMonitoring(self.engine, utc_now),
+            utc_now,
+            settings.monitor.tell_agent,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking,
@@ -311,6 +321,7 @@ class Bridge:
             ZoneInfo(settings.tracking.timezone),
             security=self.security,
             rules=settings.dashboard.rules(),
+            call_ids=self.repository.call_ids_of,
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
@@ -522,6 +533,7 @@ class Bridge:
             finding_rules(r),
             self._greeting_file,
             utc_now,
+            RecordingEventSpool(r.spool_file or r.dir / ".events.spool.jsonl"),
         )
         self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
         self.recordings.on_ended = self.recording_keeper.poke
@@ -634,6 +646,7 @@ class Bridge:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
             self.transfers.channels = self.ami
+            self.monitor.channels = self.ami
             self.wrap_up.start()
             rec = self.settings.recording
             watch_recordings(
@@ -855,6 +868,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     add_seat_routes(app, bridge.seats)
     outages_api.add_routes(app, bridge.outages)
     add_recording_routes(app, bridge.recordings)
+    add_monitor_routes(app, bridge.monitor)
     add_inspection_routes(app, bridge.inspections)
     add_inspection_page(app)
     call_orders_api.add_routes(app, bridge.workspace)

@@ -8,7 +8,9 @@ headline figures carry their colour; instants are in the centre's zone, to the s
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -31,6 +33,8 @@ from ivr.ports import AgentDirectory, KeptPlaceBoard, OutageRegister
 from ivr.services.call_tracking import CallTracking
 from ivr.services.security_events import SecurityEvents
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class DashboardSource:
@@ -41,6 +45,8 @@ class DashboardSource:
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     rules: WallboardRules = field(default_factory=WallboardRules)
     outages: OutageRegister | None = None  # storm days: callers informed by a notice today
+    # our call id per Uniqueid: a live call's listen / whisper / barge buttons name it
+    call_ids: Callable[[Sequence[str]], Awaitable[dict[str, str]]] | None = None
     kept_places: KeptPlaceBoard | None = None  # virtual hold, when on
     _cached: tuple[float, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None = None
 
@@ -71,6 +77,14 @@ class DashboardSource:
             self._cached = (time.monotonic(), figures, outages, held)
         security = self.security.counts() if self.security is not None else {}
         live = self._live(await self.agents.all())
+        ids: dict[str, str] = {}
+        if self.call_ids is not None and live["talking"]:
+            try:
+                ids = await self.call_ids([t["unique_id"] for t in live["talking"]])
+            except Exception:  # the figures still show; the buttons wait for the database
+                log.warning("call ids of the live calls not read", exc_info=True)
+        for entry in live["talking"]:
+            entry["call_id"] = ids.get(entry.pop("unique_id"))
         return {
             **live,
             "timezone": str(self.timezone),
@@ -195,6 +209,7 @@ class DashboardSource:
         talking = [
             {
                 "queue": v.queue,
+                "unique_id": v.unique_id,
                 "caller": mask_number(v.caller_number),
                 "agent": v.agent_interface,
                 "job_number": v.agent_job_number or _job(by_interface.get(v.agent_interface or "")),
