@@ -351,7 +351,9 @@ async def test_the_agent_plays_the_call_in_the_workspace_and_another_agent_canno
     ), served  # the player's own seeking requests
 
     # another agent's page: its own player asks for a link and is refused; not listed either
+    await asyncio.to_thread(browser.open, "about:blank")  # a new load, not a fragment change
     await asyncio.to_thread(browser.open, f"{page}#token={tokens['other']}")
+    assert await js("return sessionStorage.getItem('ivr-token')") == tokens["other"]
     await js(f"playRecording({recording.id}, 'x')")
     refusal = await until(
         lambda: asyncio.to_thread(browser.text, "rec-status"), 20, "the other page refused"
