@@ -95,8 +95,7 @@ class LiveShare:
 
     async def _write_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self._timing.heartbeat_s)
+            await _until_set(self._dirty, self._timing.heartbeat_s)
             self._dirty.clear()
             await self._guarded("write", self._write)
             await asyncio.sleep(self._timing.publish_interval_s)  # changes meanwhile coalesce
@@ -111,8 +110,7 @@ class LiveShare:
 
     async def _read_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stale.wait(), self._timing.heartbeat_s)
+            await _until_set(self._stale, self._timing.heartbeat_s)
             self._stale.clear()
             await self._guarded("read", self._read)
             await asyncio.sleep(self._timing.publish_interval_s)
@@ -140,3 +138,12 @@ class LiveShare:
         if self._failing[what]:
             log.warning("live picture %s works again", what)
             self._failing[what] = False
+
+
+async def _until_set(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait for ``event`` at most ``timeout_s``. ``asyncio.timeout``, not ``wait_for``: on
+    Python 3.11 ``wait_for`` swallows a cancellation that lands as the event is set, and
+    ``stop`` would wait for the loop for ever."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
