@@ -1,8 +1,8 @@
 """live_pictures: each bridge's live picture (queue calls, agents) with its heartbeat, so
 every bridge sharing the database shows the whole centre
 
-Revision ID: 0022_live_pictures
-Revises: 0021_call_search_index
+Revision ID: 0024_live_pictures
+Revises: 0023_virtual_hold
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0022_live_pictures"
-down_revision: str | Sequence[str] | None = "0021_call_search_index"
+revision: str = "0024_live_pictures"
+down_revision: str | Sequence[str] | None = "0023_virtual_hold"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
