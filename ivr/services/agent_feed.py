@@ -310,8 +310,9 @@ class AgentFeed:
 
     def _push_queues(self) -> None:
         self._queues_due = False
+        centre = self.centre() if self.centre is not None else None  # once for every page
         for job in list(self._subs):
-            summary = self._queue_summary(job)
+            summary = self._queue_summary(job, centre)
             if self._sent_queues.get(job) != summary:
                 self._sent_queues[job] = summary
                 self._publish(job, {"type": "queues", "queues": summary})
@@ -321,9 +322,11 @@ class AgentFeed:
         on another server): the pages get their queues again if theirs changed."""
         self._queues_changed()
 
-    def _queue_summary(self, job: str) -> list[dict[str, Any]]:
-        if self.centre is not None:
-            return self._centre_queue_summary(job, self.centre())
+    def _queue_summary(self, job: str, centre: CentrePicture | None = None) -> list[dict[str, Any]]:
+        if centre is None and self.centre is not None:
+            centre = self.centre()
+        if centre is not None:
+            return self._centre_queue_summary(job, centre)
         interface, skills = self._queues_of.get(job, ("", ()))
         mine = {m.queue: m for m in self.tracking.board.by_interface().get(interface, [])}
         names = sorted(set(mine) or set(skills))

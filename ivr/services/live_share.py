@@ -80,6 +80,8 @@ class LiveShare:
         ]
 
     async def stop(self) -> None:
+        if not self._tasks:
+            return  # never started (the schema never came): nothing to withdraw
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,7 +114,8 @@ class LiveShare:
         while True:
             await _until_set(self._stale, self._timing.heartbeat_s)
             self._stale.clear()
-            await self._guarded("read", self._read)
+            if not await self._guarded("read", self._read):
+                self._drop_expired()
             await asyncio.sleep(self._timing.publish_interval_s)
 
     async def _read(self) -> None:
@@ -120,13 +123,25 @@ class LiveShare:
         if others == self.others:
             return
         self.others = others
+        self._tell()
+
+    def _drop_expired(self) -> None:
+        """The database cannot be read: the pictures held expire by their own instants (a
+        bridge that died meanwhile must not stay on the board for the whole outage)."""
+        now_ms = time.time_ns() // 1_000_000
+        fresh = [p for p in self.others if now_ms - p.at_ms < self._timing.expire_s * 1000]
+        if fresh != self.others:
+            self.others = fresh
+            self._tell()
+
+    def _tell(self) -> None:
         for listener in self.listeners:
             try:
                 listener()
             except Exception:
                 log.exception("live picture listener failed")
 
-    async def _guarded(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+    async def _guarded(self, what: str, step: Callable[[], Awaitable[None]]) -> bool:
         """One round; a failure (the database away) is logged once and tried next round."""
         try:
             await step()
@@ -134,10 +149,11 @@ class LiveShare:
             if not self._failing[what]:
                 log.warning("live picture %s failed (%s); trying again", what, exc)
             self._failing[what] = True
-            return
+            return False
         if self._failing[what]:
             log.warning("live picture %s works again", what)
             self._failing[what] = False
+        return True
 
 
 async def _until_set(event: asyncio.Event, timeout_s: float) -> None:
