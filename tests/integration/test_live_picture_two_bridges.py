@@ -17,6 +17,7 @@ came from A through the shared picture (`live_pictures` and `LISTEN/NOTIFY`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from ivr.app import Bridge, make_web_app
+from ivr.asterisk.ami import AmiError
 from ivr.config import AgiSettings, DatabaseSettings, LiveSettings, Settings
 from ivr.db.dispatch_models import DispatchCallRow, DispatchJobRow
 from ivr.db.workorder_models import orders_table
@@ -173,7 +175,7 @@ async def test_two_bridges_one_picture_and_orders_handed_over_at_once(
             await client.queue_pause(QUEUE, INTERFACE, True, "培训")  # so the caller waits
 
             # a caller waiting in a queue A follows: in B's dashboard, /metrics and feed
-            caller = SimulatedCaller("13900003901", hold_s=60)
+            caller = SimulatedCaller("13900003901", hold_s=40)
             await place_queue_call(client, caller, QUEUE)
 
             async def waiting_on_b() -> list[dict[str, Any]]:
@@ -226,6 +228,12 @@ async def test_two_bridges_one_picture_and_orders_handed_over_at_once(
             a.send_signal(signal.SIGTERM)
             await asyncio.wait_for(a.wait(), 30)
         await log_out_agent(client, INTERFACE, [QUEUE])
+        # the caller must not wait on in the queue for the next module's agents (hangs up
+        # every leg entering this queue: the sandbox is this session's alone)
+        with contextlib.suppress(AmiError):
+            await client.action(
+                {"Action": "Hangup", "Channel": f"/^Local/{QUEUE}@sim-queue-entry-/"}
+            )
         await b.stop()
 
 
