@@ -66,6 +66,7 @@ from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.inspections import SqlInspections
 from ivr.db.live_state import SqlLivePictures
 from ivr.db.migrate import upgrade
+from ivr.db.monitoring import SqlMonitoring
 from ivr.db.notify import PgChangeFeed
 from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
@@ -73,7 +74,7 @@ from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
-from ivr.db.spool import FileSpool
+from ivr.db.spool import FileSpool, RecordingEventSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.virtual_hold import SqlKeptPlaces
@@ -133,6 +134,7 @@ from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
+from ivr.services.supervisor_monitor import SupervisorMonitor
 from ivr.services.virtual_hold import CallBackDesk, CallBackLoop
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.services.wrap_up import WrapUp
@@ -160,6 +162,7 @@ from ivr.web.inspection_page import add_inspection_page
 from ivr.web.inspections_api import add_inspection_routes
 from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
+from ivr.web.monitor_api import add_monitor_routes
 from ivr.web.openapi import add_openapi_route
 from ivr.web.recordings_api import add_recording_routes
 from ivr.web.reports_api import add_report_routes
@@ -312,6 +315,13 @@ class Bridge:
             frozenset(settings.agents.transfer_queues),
             utc_now,
         )
+        self.monitor = SupervisorMonitor(
+            self.tracking,
+            self.repository,
+            SqlMonitoring(self.engine, utc_now),
+            utc_now,
+            settings.monitor.tell_agent,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking,
@@ -319,6 +329,7 @@ class Bridge:
             ZoneInfo(settings.tracking.timezone),
             security=self.security,
             rules=settings.dashboard.rules(),
+            call_ids=self.repository.call_ids_of,
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
@@ -583,12 +594,14 @@ class Bridge:
             finding_rules(r),
             self._greeting_file,
             utc_now,
+            RecordingEventSpool(r.spool_file or r.dir / ".events.spool.jsonl"),
         )
         self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
         self.recordings.on_ended = self.recording_keeper.poke
         secrets = SqlCentreSecrets(self.engine)
         self.recordings.link_secret = secrets.playback_secret
         self.recordings.link_lifetime_s = r.playback_link_s
+        self.recordings.viewer_live = self.tokens.still_holds
         i = self.settings.inspection
         self.inspections = InspectionService(
             SqlInspections(self.engine, utc_now),
@@ -694,6 +707,7 @@ class Bridge:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
             self.transfers.channels = self.ami
+            self.monitor.channels = self.ami
             self.wrap_up.start()
             rec = self.settings.recording
             watch_recordings(
@@ -925,6 +939,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     add_seat_routes(app, bridge.seats)
     outages_api.add_routes(app, bridge.outages)
     add_recording_routes(app, bridge.recordings)
+    add_monitor_routes(app, bridge.monitor)
     add_inspection_routes(app, bridge.inspections)
     add_inspection_page(app)
     call_orders_api.add_routes(app, bridge.workspace)

@@ -625,6 +625,11 @@ class RecordingSettings(_Section):
     stuck_after_s: float = Field(
         7200.0, ge=60, description="a recording whose end was never reported is closed then"
     )
+    spool_file: Path | None = Field(
+        None,
+        description="recording events the database could not take wait here (JSON lines); "
+        "default: <dir>/.events.spool.jsonl",
+    )
     short_call_s: float = Field(10.0, ge=0, description="finding short_call below this")
     opening_window_s: float = Field(10.0, ge=1, description="the opening must start within")
     long_silence_s: float = Field(8.0, ge=1, description="finding long_silence from this")
@@ -707,6 +712,14 @@ class LiveSettings(_Section):
         return self
 
 
+class MonitorSettings(_Section):
+    """Supervisor listen / whisper / barge (docs/recording.md#supervisor-listen-whisper-barge)."""
+
+    tell_agent: bool = Field(
+        False, description="the agent hears a beep when a supervisor starts listening"
+    )
+
+
 class Settings(BaseSettings):
     """All settings. Load with :func:`load_settings`."""
 
@@ -734,6 +747,7 @@ class Settings(BaseSettings):
     virtual_hold: VirtualHoldSettings = VirtualHoldSettings()
     recording: RecordingSettings = RecordingSettings()
     live: LiveSettings = LiveSettings()
+    monitor: MonitorSettings = MonitorSettings()
     inspection: InspectionSettings = InspectionSettings()
 
     @classmethod

@@ -46,7 +46,7 @@ from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
 from ivr.domain.recording_findings import Finding, FindingRules
-from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
+from ivr.domain.recordings import Recording, RecordingEvent, RecordingFile, RecordingKind
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.transfers import CallTransfer
 from ivr.domain.virtual_hold import CallBackClaim, KeptPlaceView, QueueLine
@@ -653,9 +653,10 @@ class RecordingStore(Protocol):
         agent_path: str,
         customer_path: str,
         failure: str | None = None,
+        at: datetime | None = None,
     ) -> bool: ...
 
-    async def ended(self, call_id: str) -> Recording | None: ...
+    async def ended(self, call_id: str, at: datetime | None = None) -> Recording | None: ...
 
     async def owner_from_call(self, call_id: str) -> str | None: ...
 
@@ -698,6 +699,18 @@ class RecordingStore(Protocol):
     ) -> None: ...
 
     async def playbacks(self, recording_id: int) -> list[dict[str, Any]]: ...
+
+
+class RecordingEventSpool(Protocol):
+    """Recording events the database could not take yet, kept in order (``ivr.db.spool``)."""
+
+    def append(self, event: RecordingEvent) -> None: ...
+
+    def load(self) -> list[RecordingEvent]: ...
+
+    def replace(self, events: Sequence[RecordingEvent]) -> None: ...
+
+    def empty(self) -> bool: ...
 
 
 class RecordingFiles(Protocol):

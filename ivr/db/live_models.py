@@ -1,5 +1,5 @@
 """Each bridge's live picture, one row per bridge (created only by migration
-``0024_live_pictures``; ``ivr.db.live_state``)."""
+``0025_live_pictures``; ``ivr.db.live_state``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ headline figures carry their colour; instants are in the centre's zone, to the s
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -40,6 +42,8 @@ from ivr.services.call_tracking import CallTracking
 from ivr.services.live_share import LiveShare
 from ivr.services.security_events import SecurityEvents
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class DashboardSource:
@@ -55,6 +59,8 @@ class DashboardSource:
     server: str = ""  # its Asterisk, as the pictures name it
     _directory: dict[str, Agent] = field(default_factory=dict)  # member interface → agent
     _directory_at: float = -1e9
+    # our call id per Uniqueid: a live call's listen / whisper / barge buttons name it
+    call_ids: Callable[[Sequence[str]], Awaitable[dict[str, str]]] | None = None
     kept_places: KeptPlaceBoard | None = None  # virtual hold, when on
     _cached: tuple[float, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None = None
 
@@ -86,6 +92,18 @@ class DashboardSource:
         security = self.security.counts() if self.security is not None else {}
         await self.directory_current()
         live = self._live(self.centre())
+        ids: dict[str, str] = {}
+        own = [t["unique_id"] for t in live["talking"] if t["server"] == self.server]
+        if self.call_ids is not None and own:
+            try:
+                ids = await self.call_ids(own)
+            except Exception:  # the figures still show; the buttons wait for the database
+                log.warning("call ids of the live calls not read", exc_info=True)
+        for entry in live["talking"]:
+            # only this bridge's Asterisk can be listened in on from here: another server's
+            # call has no buttons (its own bridge's page has them)
+            mine = entry.pop("server") == self.server
+            entry["call_id"] = ids.get(entry.pop("unique_id")) if mine else None
         return {
             **live,
             "timezone": str(self.timezone),
@@ -266,6 +284,8 @@ class DashboardSource:
         talking = [
             {
                 "queue": c.queue,
+                "unique_id": c.unique_id,
+                "server": c.server,
                 "caller": c.caller,
                 "agent": c.agent,
                 "job_number": c.job_number,

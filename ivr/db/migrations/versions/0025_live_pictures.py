@@ -1,8 +1,8 @@
 """live_pictures: each bridge's live picture (queue calls, agents) with its heartbeat, so
 every bridge sharing the database shows the whole centre
 
-Revision ID: 0024_live_pictures
-Revises: 0023_virtual_hold
+Revision ID: 0025_live_pictures
+Revises: 0024_monitoring
 
 Frozen on purpose: no imports from ``ivr``.
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0024_live_pictures"
-down_revision: str | Sequence[str] | None = "0023_virtual_hold"
+revision: str = "0025_live_pictures"
+down_revision: str | Sequence[str] | None = "0024_monitoring"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
