@@ -48,7 +48,7 @@ from bench.inbound_load import Level, agi_latencies, asterisk_cpu_s, pct, run_le
 from bench.outage_lookup import seconds
 from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
-from ivr.config import DatabaseSettings, Settings
+from ivr.config import AgentsSettings, AmiSettings, DatabaseSettings, Settings
 from ivr.db.calls import SqlCallRepository
 from ivr.db.engine import create_engine
 from ivr.db.models import calls_table as calls
@@ -56,6 +56,7 @@ from ivr.db.models import visits_table as visits
 from ivr.domain.calls import CallOutcome
 from ivr.domain.outages import Customer, OutageKind, notice_text
 from ivr.domain.queue_calls import VisitOutcome
+from ivr.logging_setup import register_secret
 from ivr_sandbox.asterisk import AsteriskSandbox
 from ivr_sandbox.simulation import log_in_agent, log_out_agent
 
@@ -353,12 +354,29 @@ async def run(
     return results
 
 
+def bridge_settings(sandbox: AsteriskSandbox, url: str) -> Settings:
+    """A bridge on ``url`` with the sandbox's AMI login: call tracking on, as in production
+    (the queue visits, and the AMI events' cost, are part of the storm)."""
+    ami = sandbox.ami
+    register_secret(ami.secret)
+    return Settings(
+        database=DatabaseSettings(url=url),
+        ami=AmiSettings(
+            host=ami.host,
+            port=ami.port,
+            username=ami.username,
+            secret=ami.secret,  # type: ignore[arg-type]
+        ),
+        agents=AgentsSettings(wrapup_s=0),  # the simulated agents take call after call
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     sandbox = AsteriskSandbox.from_settings(Settings())
     with sandbox.exclusive(), tempfile.TemporaryDirectory() as tmp:
         await asyncio.to_thread(sandbox.up)
         url = args.db_url or f"sqlite+aiosqlite:///{tmp}/b.db"
-        bridge = Bridge(Settings(database=DatabaseSettings(url=url)))
+        bridge = Bridge(bridge_settings(sandbox, url))
         await bridge.start()
         try:
             await run(sandbox, bridge, args.levels, args.area_share, args.agents, args.patience_s)
