@@ -30,6 +30,7 @@ from ivr.asterisk.agi_routes import (
 )
 from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.call_back_legs import CallBackOriginatorAmi, watch_call_back_events
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
 from ivr.asterisk.recording_events import watch_recordings
@@ -45,6 +46,7 @@ from ivr.config import (
     SeatSettings,
     Settings,
     StartupError,
+    VirtualHoldSettings,
     setting_source,
 )
 from ivr.db import instance_lock
@@ -71,6 +73,7 @@ from ivr.db.seats import SqlSeatStore
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
+from ivr.db.virtual_hold import SqlKeptPlaces
 from ivr.db.workorders import SqlWorkOrders
 from ivr.db.workspace_store import SqlWorkspaceLookup
 from ivr.domain.agents import greeting_text
@@ -90,11 +93,13 @@ from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
+from ivr.domain.virtual_hold import CALLBACK_GREETING, CallBackRules
+from ivr.domain.virtual_hold import texts as call_back_texts
 from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
-from ivr.flows.inbound import InboundDeps, utc_now
+from ivr.flows.inbound import CallBackDeps, InboundDeps, utc_now
 from ivr.flows.listen import SpeechDeps
 from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
@@ -121,6 +126,7 @@ from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
+from ivr.services.virtual_hold import CallBackDesk, CallBackLoop
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
@@ -325,8 +331,15 @@ class Bridge:
         policy = callback_policy(settings.callback)
         order_store = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
         self._setup_outages(settings.outages, order_store)
+        self._setup_virtual_hold(settings.virtual_hold, policy)
         deps = InboundDeps(
-            self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
+            self.menu,
+            self.prompts,
+            self.journal,
+            utc_now,
+            self.speech,
+            self.notice_deps,
+            self.call_back_deps,
         )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
@@ -416,6 +429,60 @@ class Bridge:
             self.outage_register, self.customers, self.notices, self._poke_dialer
         )
         self.dashboard.outages = self.outage_register
+
+    def _setup_virtual_hold(self, v: VirtualHoldSettings, policy: CallbackPolicy) -> None:
+        """Kept places (virtual hold): the store, and the desk the inbound flow asks."""
+        rules = CallBackRules(policy.window, v.max_attempts, timedelta(seconds=v.retry_spacing_s))
+        self.kept_places = SqlKeptPlaces(self.engine, rules, utc_now)
+        self.call_back_desk: CallBackDesk | None = None
+        self.call_back_deps: CallBackDeps | None = None
+        self.call_back_loop: CallBackLoop | None = None
+        if v.enabled:
+            self.dashboard.kept_places = self.kept_places
+            self.call_back_desk = CallBackDesk(
+                self.kept_places,
+                self.tracking,
+                rules,
+                v.threshold_s,
+                v.handle_s,
+                frozenset(v.queues),
+            )
+            self.call_back_deps = CallBackDeps(self.call_back_desk, round(v.digit_timeout_s * 1000))
+
+    def _start_call_backs(self) -> None:
+        v, cb = self.settings.virtual_hold, self.settings.callback
+        if self.ami is None or self.call_back_desk is None:
+            raise RuntimeError("virtual_hold needs [ami] with its secret")
+        self.call_back_loop = CallBackLoop(
+            self.kept_places,
+            self.call_back_desk,
+            CallBackOriginatorAmi(
+                self.ami,
+                cb,
+                self.leg_keys,
+                lambda: self.prompts.prompt_path(CALLBACK_GREETING),
+            ),
+            DialerLimits(
+                cb.max_concurrent,
+                cb.rate_per_s,
+                cb.ring_timeout_s,
+                cb.claim_lease_s,
+                cb.poll_interval_s,
+            ),
+            utc_now,
+            ready=lambda: (
+                self.ami is not None
+                and self.ami.logged_in
+                and self.link is not None
+                and self.link.resynced.is_set()
+            ),
+        )
+        watch_call_back_events(
+            self.ami, self.kept_places, cb, v.max_call_s, self.call_back_loop.poke
+        )
+        self.tracking.listeners.append(self.call_back_loop.tracker_changed)
+        self.call_back_loop.start()
+        log.info("virtual hold: call-backs placed by %s", self.call_back_loop.owner)
 
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
@@ -541,6 +608,8 @@ class Bridge:
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         if self.notices is not None:
             texts |= outage_notice.texts()
+        if self.call_back_desk is not None:
+            texts |= call_back_texts()
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
@@ -595,6 +664,8 @@ class Bridge:
             self.notices.start()  # its first round loads the active outages
         if self.settings.callback.dialer:
             await self._start_dialer()
+        if self.call_back_desk is not None and self.settings.virtual_hold.dialer:
+            self._start_call_backs()
         if self.watch is not None:
             self.watch.start()
             log.info("time-limit watch running")
@@ -707,6 +778,8 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        if self.call_back_loop is not None:
+            await self.call_back_loop.stop()
         await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()

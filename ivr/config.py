@@ -354,6 +354,43 @@ class OutageSettings(_Section):
     digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the notice")
 
 
+class VirtualHoldSettings(_Section):
+    """Virtual hold (docs/virtual-hold.md): a caller facing a long wait may keep their place
+    and be called back when their turn comes (calls placed within ``[callback]``'s limits,
+    calling hours, trunk and caller id)."""
+
+    enabled: bool = Field(False, description="offer the call-back and place call-backs")
+    dialer: bool = Field(
+        True, description="this bridge also places call-backs (any number of bridges may)"
+    )
+    queues: list[str] = Field(
+        default_factory=list,
+        description="queues that offer it (q-…); empty: every queue the menu routes to",
+    )
+    threshold_s: float = Field(
+        300.0, ge=0, le=7200, description="offer when the estimated wait is at least this"
+    )
+    handle_s: float = Field(
+        180.0, ge=10, le=3600, description="assumed handle time until calls of the queue ended"
+    )
+    digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the offer")
+    max_attempts: int = Field(2, ge=1, le=5, description="call-back attempts per kept place")
+    retry_spacing_s: float = Field(
+        120.0, ge=1, le=3600, description="an unanswered call-back is tried again after this"
+    )
+    max_call_s: float = Field(
+        900.0, ge=60, description="an answered call-back not seen reaching an agent: failed"
+    )
+
+    @field_validator("queues")
+    @classmethod
+    def _queue_names(cls, queues: list[str]) -> list[str]:
+        for queue in queues:
+            if not re.fullmatch(r"q-[a-z0-9-]{1,30}", queue):
+                raise ValueError(f"{queue!r} is not a queue name (q- and a-z, 0-9, -)")
+        return queues
+
+
 class TrackingSettings(_Section):
     """Answer-time figures (docs/answer-times.md, "Figures")."""
 
@@ -663,6 +700,7 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     seats: SeatSettings = SeatSettings()
     outages: OutageSettings = OutageSettings()
+    virtual_hold: VirtualHoldSettings = VirtualHoldSettings()
     recording: RecordingSettings = RecordingSettings()
     inspection: InspectionSettings = InspectionSettings()
 

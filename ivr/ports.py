@@ -48,6 +48,7 @@ from ivr.domain.recording_findings import Finding, FindingRules
 from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.transfers import CallTransfer
+from ivr.domain.virtual_hold import CallBackClaim, KeptPlaceView, QueueLine
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
 
@@ -749,6 +750,75 @@ class WorkspaceLookup(Protocol):
     async def my_orders(self, job_number: str, closed_since: datetime) -> list[MyOrder]:
         """Open orders the agent owns, and those closed since ``closed_since``."""
         ...
+
+
+class CallBackDesk(Protocol):
+    """Virtual hold seen from the inbound call (``ivr.services.virtual_hold.CallBackDesk``)."""
+
+    def offer(self, queue: str, caller_number: str, now: datetime) -> str | None:
+        """The offer to read to a caller about to join ``queue`` (None: no offer). In memory."""
+        ...
+
+    async def keep(
+        self, queue: str, caller_number: str, call_id: str | None, arrived_at: datetime
+    ) -> bool:
+        """Keep the caller's place (their arrival in the line); False if it could not be."""
+        ...
+
+
+class KeptPlaceStore(Protocol):
+    """Kept places in the database (``ivr.db.virtual_hold.SqlKeptPlaces``)."""
+
+    async def keep(
+        self, queue: str, phone: PhoneNumber, call_id: str | None, arrived_at: datetime
+    ) -> int: ...
+
+    async def open_by_queue(self) -> dict[str, int]: ...
+
+    async def claim(
+        self,
+        owner: str,
+        lines: Mapping[str, QueueLine],
+        max_live: int,
+        min_gap_s: float,
+        lease_s: float,
+    ) -> list[CallBackClaim]: ...
+
+    async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool: ...
+
+    async def originate_failed(
+        self, action_id: str, result: AttemptResult, detail: str
+    ) -> None: ...
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool: ...
+
+    async def connected(self, action_id: str) -> bool: ...
+
+    async def channel_ended(self, unique_id: str, grace_s: float) -> None: ...
+
+    async def legs_gone(
+        self, present_uids: set[str], answered_before: datetime, grace_s: float
+    ) -> int: ...
+
+    async def recover(self) -> int: ...
+
+
+class CallBackOriginator(Protocol):
+    async def originate(self, claim: CallBackClaim) -> None:
+        """Place the call-back; ``OriginateUnconfirmed`` if Asterisk never said."""
+        ...
+
+
+class KeptPlaceBoard(Protocol):
+    """Kept places as the dashboard and ``/metrics`` read them (all bridges)."""
+
+    async def counts(self, since: datetime | None = None) -> dict[str, int]: ...
+
+    async def called_back(self, since: datetime | None = None) -> int: ...
+
+    async def listing(self, limit: int = 50) -> list[KeptPlaceView]: ...
+
+    async def open_by_queue(self) -> dict[str, int]: ...
 
 
 class InspectionStore(Protocol):

@@ -15,6 +15,7 @@ from ivr.db import (
     outage_models,
     recording_models,
     seat_models,
+    virtual_hold_models,
     workorder_models,
 )
 from ivr.db.base import Base
@@ -32,5 +33,6 @@ __all__ = [
     "outage_models",
     "recording_models",
     "seat_models",
+    "virtual_hold_models",
     "workorder_models",
 ]

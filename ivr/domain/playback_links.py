@@ -45,6 +45,10 @@ class PlaybackLink:
 class BadLink(ValueError):
     """A signed link that is malformed, tampered with, for another recording, or expired."""
 
+    def __init__(self, message: str, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired  # genuine but over: the page asks for a new one, not a guess
+
 
 def _mac(secret: bytes, recording_id: int, viewer: str, role: str, job: str, expires: int) -> str:
     message = "\n".join((str(recording_id), viewer, role, job, str(expires))).encode()
@@ -83,7 +87,7 @@ def verify(secret: bytes, recording_id: int, query: dict[str, str], now: datetim
         raise BadLink("the link's signature does not match")
     left = expires - now.timestamp()
     if left <= 0:
-        raise BadLink("the link has expired")
+        raise BadLink("the link has expired", expired=True)
     if left > MAX_LINK_S + 5:
         raise BadLink("the link claims to live longer than a link may")
     return Principal(viewer, role, job or None)

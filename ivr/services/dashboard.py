@@ -27,7 +27,7 @@ from ivr.domain.wallboard import (
     queue_alarms,
     state_label,
 )
-from ivr.ports import AgentDirectory, OutageRegister
+from ivr.ports import AgentDirectory, KeptPlaceBoard, OutageRegister
 from ivr.services.call_tracking import CallTracking
 from ivr.services.security_events import SecurityEvents
 
@@ -41,7 +41,8 @@ class DashboardSource:
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     rules: WallboardRules = field(default_factory=WallboardRules)
     outages: OutageRegister | None = None  # storm days: callers informed by a notice today
-    _cached: tuple[float, dict[str, Any], list[dict[str, Any]]] | None = None
+    kept_places: KeptPlaceBoard | None = None  # virtual hold, when on
+    _cached: tuple[float, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
         local = now.astimezone(self.timezone)
@@ -51,8 +52,9 @@ class DashboardSource:
         """Live state plus today's figures and the active outages (those two cached
         ``cache_s`` seconds)."""
         outages: list[dict[str, Any]] = []
+        held: list[dict[str, Any]] = []
         if self._cached and time.monotonic() - self._cached[0] < self.cache_s:
-            _, figures, outages = self._cached
+            _, figures, outages, held = self._cached
         else:
             now = datetime.now(self.timezone)
             report = await self.tracking.report(self.day_start(now), now + timedelta(seconds=1))
@@ -64,7 +66,9 @@ class DashboardSource:
             if self.outages is not None:
                 figures["callers_informed"] = await self.outages.informed_since(self.day_start(now))
                 outages = await self._active_outages(now)
-            self._cached = (time.monotonic(), figures, outages)
+            if self.kept_places is not None:
+                figures["virtual_hold"], held = await self._virtual_hold(self.day_start(now))
+            self._cached = (time.monotonic(), figures, outages, held)
         security = self.security.counts() if self.security is not None else {}
         live = self._live(await self.agents.all())
         return {
@@ -73,10 +77,34 @@ class DashboardSource:
             "language": self.rules.language,
             "headline": self._headline(figures["total"], live["queues"]),
             "outages": outages,
+            "virtual_hold": held,
             "queue_alarms": self._alarms(figures["by_queue"], live["queues"]),
             "today": figures,
             "sip_security_events": security,
         }
+
+    async def _virtual_hold(self, since: datetime) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """Today's kept places counted apart, and the list (numbers masked)."""
+        assert self.kept_places is not None
+        counts = await self.kept_places.counts(since)
+        figures = {
+            "kept": sum(counts.values()),
+            "called_back": await self.kept_places.called_back(since),
+            "connected": counts["connected"],
+            "failed": counts["failed"],
+            "open": sum((await self.kept_places.open_by_queue()).values()),
+        }
+        places = [
+            {
+                "queue": p.queue,
+                "caller": p.phone_masked,
+                "arrived_at": p.arrived_at.astimezone(self.timezone).isoformat(timespec="seconds"),
+                "state": p.state,
+                "attempts": p.attempts,
+            }
+            for p in await self.kept_places.listing()
+        ]
+        return figures, places
 
     async def _active_outages(self, now: datetime) -> list[dict[str, Any]]:
         """The outages active now, the one restored last first, each with the callers its

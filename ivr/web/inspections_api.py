@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from ivr.domain.access import Role
 from ivr.domain.inspection import AlreadyInspected, BadScores
@@ -36,7 +36,7 @@ _INSPECTORS = (Role.INSPECTOR, Role.SUPERVISOR)
 
 class InspectionIn(StrictIn):
     recording_id: int = Field(ge=1)
-    scores: dict[str, int]
+    scores: dict[str, StrictInt]  # whole points: true, "5" or 5.0 are refused
     comment: str | None = Field(None, max_length=MAX_COMMENT, pattern=NO_CONTROLS)
     findings_used: list[str] = Field(default_factory=list, max_length=20)
 

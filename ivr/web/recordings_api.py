@@ -79,14 +79,19 @@ async def get_recording(request: web.Request) -> web.Response:
 
 
 async def _link_viewer(request: web.Request) -> Principal | None:
-    """The viewer a signed playback link names, None if it is not good for this recording."""
+    """The viewer a signed playback link names; None if it is not ours for this recording
+    (counted by the bad-token throttle); an expired one of ours is a plain 401."""
     try:
         recording_id = int(request.match_info.get("id", ""))
     except ValueError:
         return None
     try:
         return await request.app[RECORDINGS].link_viewer(recording_id, dict(request.query))
-    except BadLink:
+    except BadLink as exc:
+        if exc.expired:  # our own signature, only late: not counted as a guess
+            raise json_error(
+                web.HTTPUnauthorized, "the playback link has expired: ask for a new one"
+            ) from None
         return None
 
 

@@ -188,7 +188,8 @@ async def test_a_signed_link_plays_the_viewers_own_call_with_ranges_and_is_audit
     )
     expired = await app.client.get(f"/api/recordings/{mine}/audio", params=old.query())
     assert expired.status == 401
-    assert "expired or not valid" in (await expired.json())["error"]
+    assert "expired: ask for a new one" in (await expired.json())["error"]
+    assert "expired or not valid" in (await bad.json())["error"]
     # an integration token gets no link; a supervisor gets one for any call
     status, _ = await call(app, "POST", f"/api/recordings/{mine}/playback-url", Role.INTEGRATION)
     assert status == 403
@@ -260,6 +261,16 @@ async def test_inspectors_score_agents_read_their_own_and_the_month_reports_it(
         ({**body, "recording_id": ids["call1"], "findings_used": ["over_talk"]}, 422, "over_talk"),
         ({**body, "recording_id": 999999, "findings_used": []}, 404, "no such"),
         ({**body, "recording_id": ids["call1"], "extra": 1}, 422, "invalid"),
+        (
+            {**body, "recording_id": ids["call1"], "scores": {**good, "mandarin": True}},
+            422,
+            "invalid",
+        ),
+        (
+            {**body, "recording_id": ids["call1"], "scores": {**good, "mandarin": "10"}},
+            422,
+            "invalid",
+        ),
     ]
     for bad, code, needle in refused:
         status, error = await call(app, "POST", "/api/inspections", Role.INSPECTOR, json=bad)

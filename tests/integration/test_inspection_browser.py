@@ -2,7 +2,8 @@
 own web app and real WAV files: the inspector's page lists the queue, opens a call, the
 ``<audio>`` player loads through a signed link (no token in the request), seeks with range
 requests that are audited under the inspector, the automatic findings are shown beside the
-form, and the scores are saved as an inspection. The agent's workspace lists and plays only
+form, and the scores are saved as an inspection, which the supervisor's dashboard then shows
+in the month's error rate and score. The agent's workspace lists and plays only
 the agent's own calls; the page cannot get a link to another agent's call, and a tampered or
 expired link does not play."""
 
@@ -124,6 +125,20 @@ async def test_the_inspector_plays_seeks_and_scores_a_call(
     assert stored["recording_id"] == mine and stored["inspector"] == "t-inspector"
     assert stored["findings_used"] == ["long_silence"] and stored["comment"] == "开场白不完整"
     assert stored["failed_items"] == ["opening"] and stored["score"] == 90.0
+
+    # the supervisor's dashboard shows the month's error rate and score, per agent too
+    await asyncio.to_thread(
+        browser.open,
+        f"{app.client.make_url('/dashboard')}#token={app.tokens[Role.SUPERVISOR]}&month=2026-12",
+    )
+
+    async def reported() -> bool:
+        return "100.0% / 1" in await asyncio.to_thread(browser.text, "report-centre")
+
+    await until(reported, 20, "the month's error rate on the dashboard")
+    assert "90" in await asyncio.to_thread(browser.text, "report-centre")
+    agents = await asyncio.to_thread(browser.text, "report-agents")
+    assert f"{AGENT_JOB}" in agents and "100.0% / 1" in agents
 
 
 async def test_the_agent_plays_only_their_own_calls(

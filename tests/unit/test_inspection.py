@@ -215,8 +215,12 @@ def test_a_tampered_foreign_or_expired_link_is_refused() -> None:
         verify(KEY, 43, query, NOW)  # another recording
     with pytest.raises(BadLink, match="signature"):
         verify(b"x" * 32, 42, query, NOW)  # another centre's secret
-    with pytest.raises(BadLink, match="expired"):
+    with pytest.raises(BadLink, match="expired") as late:
         verify(KEY, 42, query, NOW + timedelta(seconds=300))
+    assert late.value.expired
+    with pytest.raises(BadLink) as forged:
+        verify(KEY, 42, {**query, "sig": "0" * 64}, NOW)
+    assert not forged.value.expired
     far = sign(KEY, 42, VIEWER, NOW - timedelta(days=1), 600).query()
     with pytest.raises(BadLink, match="expired"):
         verify(KEY, 42, far, NOW)

@@ -30,6 +30,8 @@ const WORDS = {
       ["月末未办结超期工单", "open_past_due_at_month_end", "int"],
       ["按时回访率", "callbacks_on_time_rate", "pct"],
       ["满意率（目标 90%）", "satisfaction"],
+      ["质检差错率（目标 <0.5%）/ 质检量", "errors"],
+      ["质检平均得分", "quality_score", "score"],
     ],
   },
   en: {
@@ -53,6 +55,8 @@ const WORDS = {
       ["open past due at month end", "open_past_due_at_month_end", "int"],
       ["callbacks on time", "callbacks_on_time_rate", "pct"],
       ["satisfaction (target 90 %)", "satisfaction"],
+      ["inspection error rate (target < 0.5 %) / inspected", "errors"],
+      ["mean inspection score", "quality_score", "score"],
     ],
     labels: {
       title: "95598 hotline · live", heading: "95598 customer hotline — live",
@@ -82,7 +86,8 @@ const WORDS = {
       agents_caption: "per agent: calls answered (grey) and answered within 15 s (blue)",
       report_agents_heading: "Agents this month", answered: "answered", in_15s: "≤ 15 s",
       orders: "orders", closed_on_time: "closed on time", callbacks_on_time: "callbacks on time",
-      satisfaction: "satisfaction",
+      satisfaction: "satisfaction", error_rate: "inspection errors / inspected",
+      quality_score: "inspection score", inspection_link: "quality inspection and recordings",
     },
   },
 };
@@ -294,7 +299,12 @@ function centreValue(c, key, kind) {
     return C.pct(c.satisfaction_rate) + (c.satisfaction_target_met === null ? "" :
            c.satisfaction_target_met ? W("met") : W("not_met"));
   }
+  if (key === "errors") {
+    return C.pct(c.error_rate) + " / " + c.inspected + (c.error_rate_target_met === null ? "" :
+           c.error_rate_target_met ? W("met") : W("not_met"));
+  }
   const v = c[key];
+  if (kind === "score") return v === null || v === undefined ? "–" : String(v);
   return kind === "pct" ? C.pct(v) : kind === "secs" ? C.secs(v) : String(v);
 }
 async function loadReport() {
@@ -310,7 +320,9 @@ async function loadReport() {
     C.fill("report-agents", report.agents.map(a => [
       a.job_number || a.interface, a.name, a.calls_answered, a.answered_in_15s,
       a.rings_against_agent, C.secs(a.asa_ms), a.orders_owned, a.orders_closed_on_time,
-      a.callbacks_on_time + " / " + a.callbacks_due, C.pct(a.satisfaction_rate)]));
+      a.callbacks_on_time + " / " + a.callbacks_due, C.pct(a.satisfaction_rate),
+      a.inspected ? C.pct(a.error_rate) + " / " + a.inspected : "–",
+      a.quality_score === null ? "–" : a.quality_score]));
     drawTrend(document.getElementById("chart-trend"), series.months);
     drawAgents(document.getElementById("chart-agents"), report.agents);
     status.textContent = report.month + (report.final ? W("final") : W("so_far")) +

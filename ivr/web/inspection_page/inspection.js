@@ -91,6 +91,31 @@ function scoringRows() {
   });
 }
 
+// The links die within minutes; a player that needs more bytes after that fails, and gets
+// fresh links (same place, playing on if it was) instead of showing the error.
+let linksUntil = 0;
+function useLinks(links) {
+  linksUntil = Date.parse(links.expires_at);
+  $("audio-agent").src = links.agent;
+  $("audio-customer").src = links.customer;
+  text("links-until", when(links.expires_at));
+}
+for (const id of ["audio-agent", "audio-customer"]) {
+  $(id).addEventListener("error", async () => {
+    if (!current || Date.now() < linksUntil - 5000) return;  // not an expiry: the error stands
+    const players = ["audio-agent", "audio-customer"].map(p => [$(p), $(p).currentTime, !$(p).paused]);
+    try {
+      useLinks(await json("/api/recordings/" + current.id + "/playback-url", {method: "POST"}));
+      for (const [player, at, playing] of players) {
+        player.currentTime = at;
+        if (playing) player.play().catch(() => {});
+      }
+    } catch (e) {
+      text("status", "links not renewed: " + e.message);
+    }
+  });
+}
+
 async function openRecording(id) {
   try {
     const [rec, links] = await Promise.all([
@@ -98,9 +123,7 @@ async function openRecording(id) {
       json("/api/recordings/" + id + "/playback-url", {method: "POST"}),
     ]);
     current = rec;
-    $("audio-agent").src = links.agent;
-    $("audio-customer").src = links.customer;
-    text("links-until", when(links.expires_at));
+    useLinks(links);
     text("current-call", rec.call_id);
     text("current-job", rec.agent_job_number ? "工号 " + rec.agent_job_number : "");
     const list = $("findings");

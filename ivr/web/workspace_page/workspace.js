@@ -483,11 +483,13 @@ for (const action of ["login", "logout", "pause", "unpause", "ready"]) {
 // ---------------------------------------------------------------- own recordings
 // An <audio> element cannot send the token: the page asks for signed links (one viewer, a
 // few minutes) and the player seeks with range requests on them (docs/recording.md).
+let playing = null;  // {id, until}: the recording in the players and when its links die
 async function playRecording(id, callId) {
   try {
     const r = await api("/api/recordings/" + id + "/playback-url", {method: "POST"});
     const d = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(d.error || "HTTP " + r.status);
+    playing = {id, callId, until: Date.parse(d.expires_at)};
     $("play-agent").src = d.agent;
     $("play-customer").src = d.customer;
     text("player-call", callId);
@@ -497,6 +499,18 @@ async function playRecording(id, callId) {
   } catch (e) {
     text("rec-status", "cannot play: " + e.message);
   }
+}
+// A link that died while listening: fresh links, same place (else the error stands).
+for (const id of ["play-agent", "play-customer"]) {
+  $(id).addEventListener("error", async () => {
+    if (!playing || Date.now() < playing.until - 5000) return;
+    const players = ["play-agent", "play-customer"].map(p => [$(p), $(p).currentTime, !$(p).paused]);
+    await playRecording(playing.id, playing.callId);
+    for (const [player, at, wasPlaying] of players) {
+      player.currentTime = at;
+      if (wasPlaying) player.play().catch(() => {});
+    }
+  });
 }
 async function loadRecordings() {
   try {
