@@ -80,8 +80,11 @@ class Level:
 
 
 def asterisk_cpu_s() -> tuple[float, float]:
-    """(Asterisk's own CPU, CPU of its reaped children) in seconds, from /proc."""
-    pid = int(next(p for p in os.popen("pidof asterisk").read().split()))
+    """(Asterisk's own CPU, CPU of its reaped children) in seconds, from /proc: the sandbox's
+    Asterisk (the one whose root is ours: another test may run a second Asterisk beside it)."""
+    pid = AsteriskSandbox.from_settings(Settings()).daemon_pid()
+    if pid is None:
+        raise RuntimeError("the sandbox's Asterisk is not running")
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick

@@ -95,6 +95,12 @@ class Storm:
     visits_unseen: int = 0
 
 
+def caller_leg(event: dict[str, Any]) -> bool:
+    """A simulated caller's own leg (not an agent's Local channel, which also ends in ;1)."""
+    channel = str(event.get("Channel", ""))
+    return channel.startswith("Local/95598@from-pstn-") and channel.endswith(";1")
+
+
 class LagWatch:
     """Polls the database for finished calls and visits; remembers when each was first read."""
 
@@ -214,7 +220,7 @@ async def storm_level(
     while time.monotonic() < deadline:
         responses = [e for e in events if e.get("Event") == "OriginateResponse"]
         failed = sum(1 for e in responses if e.get("Response") != "Success")
-        ended = sum(1 for e in events if e.get("Event") == "Hangup" and ";1" in e["Channel"])
+        ended = sum(1 for e in events if e.get("Event") == "Hangup" and caller_leg(e))
         if ended + failed >= n:
             break
         await asyncio.sleep(0.5)
