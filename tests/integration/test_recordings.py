@@ -317,3 +317,39 @@ async def test_a_recording_asterisk_could_not_write_is_flagged(bridge, ami) -> N
         await others_paused(client, False)
     assert recording.state is RecordingState.FAILED
     assert recording.failure is not None and "no usable file" in recording.failure
+
+
+async def test_a_call_that_fell_back_in_the_dialplan_is_recorded(bridge, ami) -> None:  # type: ignore[no-untyped-def]
+    """FastAGI unreachable: [from-pstn] queues the caller on its own (IVR_FALLBACK_QUEUE) and
+    the bridge never sees the call. The answered call is still recorded, under the id the
+    dialplan gave it (fb-…), filed as a `fallback` recording owned by the agent who answered."""
+    client, _ = ami
+    interface = f"Local/{AGENT_ID}@sim-agents/n"
+    since = bridge.recordings.now()
+    await bridge.agents.put(Agent(JOB, "recorded agent", interface, ("q-general",)))
+    await others_paused(client, True)
+    await log_in_agent(client, AGENT_ID, ["q-general"], answer_after_s=0.5, talk_s=3)
+    try:
+        await place_call(
+            client, SimulatedCaller("13500007703", hold_s=8), agi_url="agi://127.0.0.1:9"
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            found = [
+                r
+                for r in await bridge.recordings.store.listing(None, since, None, 50)
+                if r.kind.value == "fallback"
+            ]
+            if found:
+                break
+            assert time.monotonic() < deadline, "no fallback recording"
+            await asyncio.sleep(0.5)
+    finally:
+        await log_out_agent(client, interface, ["q-general"])
+        await others_paused(client, False)
+    recording = await sealed(bridge, found[0].call_id)
+    assert recording.call_id.startswith("fb-") and len(recording.call_id) == 35
+    assert recording.state is RecordingState.COMPLETE, recording.failure
+    assert recording.agent_job_number == JOB
+    assert Path(recording.agent_path).name == f"{recording.call_id}-agent.wav"
+    assert await bridge.repository.get(recording.call_id) is None  # the bridge never saw it
