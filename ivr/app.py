@@ -12,7 +12,7 @@ import errno
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from ivr.config import (
     AlertsSettings,
     CallbackSettings,
     DispatchSettings,
+    LiveSettings,
     OutageSettings,
     RecordingSettings,
     SeatSettings,
@@ -63,8 +64,10 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.inspections import SqlInspections
+from ivr.db.live_state import SqlLivePictures
 from ivr.db.migrate import upgrade
 from ivr.db.monitoring import SqlMonitoring
+from ivr.db.notify import PgChangeFeed
 from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
@@ -91,6 +94,7 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.inspection import SamplePer
 from ivr.domain.leg_keys import LegKeys
+from ivr.domain.live_picture import BridgePicture
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
@@ -118,8 +122,11 @@ from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.inspections import InspectionService, SamplingRule
+from ivr.services.leased_loop import bridge_identity
+from ivr.services.live_share import LiveShare, LiveTiming
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.order_news import OrderNews
 from ivr.services.outages import OutageNotices, OutageService
 from ivr.services.readiness import PartState, Readiness
 from ivr.services.recordings import KeeperTiming, RecordingKeeper, RecordingService
@@ -260,6 +267,7 @@ class Bridge:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.order_news: OrderNews | None = None  # set by _setup_sharing on PostgreSQL
         self.menu = load_menu(settings.menu.file)  # a bad menu file stops us here, not on a call
         self.calendar = load_calendar(settings.calendar.schedule_file)  # so does a bad schedule
         self.is_workday = self.calendar.is_workday
@@ -384,7 +392,11 @@ class Bridge:
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
             order_store,
-            OrderWakeups(self.poke_watch, self.poke_dispatcher, self._poke_dialer),
+            OrderWakeups(
+                self._told_too("deadlines", self.poke_watch),
+                self._told_too("dispatch", self.poke_dispatcher),
+                self._told_too("callbacks", self._poke_dialer),
+            ),
             acceptances=self.dispatch,
             agents=self.agents,
         )
@@ -404,6 +416,7 @@ class Bridge:
         # the agents' workspace: its reads, and the live feed the call tracker drives
         self.workspace = SqlWorkspaceLookup(self.engine, self.warning_policy, utc_now)
         self.feed = AgentFeed(self.tracking, self.workspace, self.agents, utc_now)
+        self._setup_sharing(settings.live)
         self.recompute = SqlDeadlineRecompute(
             self.engine, self.is_workday, self.warning_policy, utc_now
         )
@@ -417,6 +430,54 @@ class Bridge:
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
         )
+
+    def _setup_sharing(self, live: LiveSettings) -> None:
+        """Several bridges on PostgreSQL: the live picture shared, order changes announced
+        (docs/several-bridges.md). On SQLite there is one bridge and nothing to share."""
+        self.bridge_id = live.bridge_id or bridge_identity()
+        ami = self.settings.ami
+        self.dashboard.bridge = self.bridge_id
+        self.dashboard.server = live.server or f"{ami.host}:{ami.port}"
+        self.change_feed: PgChangeFeed | None = None
+        self.live: LiveShare | None = None
+        if self.engine.dialect.name != "postgresql" or not live.share:
+            return
+        self.change_feed = PgChangeFeed(self.engine)
+        self.live = LiveShare(
+            self.bridge_id,
+            SqlLivePictures(self.engine, utc_now, live.expire_s),
+            self.change_feed,
+            self._local_picture,
+            LiveTiming(live.publish_interval_s, live.heartbeat_s, live.expire_s),
+        )
+        self.dashboard.shared = self.live
+        self.feed.centre = self.dashboard.centre
+        self.live.listeners.append(self.feed.others_changed)
+        share = self.live
+        self.tracking.listeners.append(lambda _event, _visits: share.changed())
+        self.order_news = OrderNews(
+            self.bridge_id,
+            self.change_feed,
+            {
+                "deadlines": self.poke_watch,
+                "dispatch": self.poke_dispatcher,
+                "callbacks": self._poke_dialer,
+            },
+        )
+
+    async def _local_picture(self) -> BridgePicture:
+        await self.dashboard.directory_current()
+        return self.dashboard.local_picture()
+
+    def _told_too(self, loop: str, poke: Callable[[], None]) -> Callable[[], None]:
+        """``poke`` this bridge's loop, and announce it so the other bridges poke theirs."""
+
+        def wake() -> None:
+            poke()
+            if self.order_news is not None:
+                self.order_news.tell(loop)
+
+        return wake
 
     def _setup_outages(self, o: OutageSettings, order_store: SqlWorkOrders) -> None:
         """The customer and outage registers; the notice index when notices are on."""
@@ -540,6 +601,7 @@ class Bridge:
         secrets = SqlCentreSecrets(self.engine)
         self.recordings.link_secret = secrets.playback_secret
         self.recordings.link_lifetime_s = r.playback_link_s
+        self.recordings.viewer_live = self.tokens.still_holds
         i = self.settings.inspection
         self.inspections = InspectionService(
             SqlInspections(self.engine, utc_now),
@@ -664,6 +726,10 @@ class Bridge:
         """What needs the schema: the legs' key, agents' greetings, deadline recompute, dialer,
         watch …"""
         self.leg_keys.set_secret(await SqlCentreSecrets(self.engine).leg_secret())
+        if self.change_feed is not None:
+            self.change_feed.start()  # LISTEN before the loops start: no announcement missed
+        if self.live is not None:
+            self.live.start()
         try:
             greetings = {greeting_text(a.job_number) for a in await self.agents.all()}
             await self.prompts.prerender(sorted(greetings))
@@ -803,6 +869,12 @@ class Bridge:
         if self.recognizer is not None:
             await self.recognizer.close()
         await self.feed.stop()
+        if self.live is not None:
+            await self.live.stop()  # its row goes: the others drop this bridge at once
+        if self.order_news is not None:
+            await self.order_news.stop()
+        if self.change_feed is not None:
+            await self.change_feed.stop()
         await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()

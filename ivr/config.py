@@ -681,6 +681,37 @@ class InspectionSettings(_Section):
         return QualityStandard(items, self.pass_ratio)
 
 
+class LiveSettings(_Section):
+    """Several bridges on one PostgreSQL: each shares its live picture and announces order
+    changes (``LISTEN/NOTIFY``); on SQLite (one bridge) nothing is shared."""
+
+    share: bool = Field(True, description="share the live picture on PostgreSQL")
+    bridge_id: str = Field(
+        "",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:@-]*$",
+        description="this bridge in the shared picture; empty: host, pid and a random part",
+    )
+    server: str = Field(
+        "",
+        max_length=128,
+        description="this bridge's Asterisk in the shared picture; empty: ami.host:ami.port",
+    )
+    publish_interval_s: float = Field(
+        0.3, ge=0.05, le=5, description="a changed picture is written at most this often"
+    )
+    heartbeat_s: float = Field(2.0, ge=0.5, le=60, description="written at least this often")
+    expire_s: float = Field(
+        10.0, ge=2, le=600, description="a picture older than this is a dead bridge's"
+    )
+
+    @model_validator(mode="after")
+    def _expiry_after_heartbeats(self) -> LiveSettings:
+        if self.expire_s < 2 * self.heartbeat_s:
+            raise ValueError("live.expire_s must be at least twice live.heartbeat_s")
+        return self
+
+
 class MonitorSettings(_Section):
     """Supervisor listen / whisper / barge (docs/recording.md#supervisor-listen-whisper-barge)."""
 
@@ -715,6 +746,7 @@ class Settings(BaseSettings):
     outages: OutageSettings = OutageSettings()
     virtual_hold: VirtualHoldSettings = VirtualHoldSettings()
     recording: RecordingSettings = RecordingSettings()
+    live: LiveSettings = LiveSettings()
     monitor: MonitorSettings = MonitorSettings()
     inspection: InspectionSettings = InspectionSettings()
 

@@ -6,7 +6,7 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +32,7 @@ from ivr.domain.dispatch import (
 )
 from ivr.domain.do_not_call import DoNotCallEntry
 from ivr.domain.inspection import Candidate, Inspection, Scored
+from ivr.domain.live_picture import BridgePicture
 from ivr.domain.outage_files import PlannedOutage
 from ivr.domain.outages import (
     Customer,
@@ -763,6 +764,36 @@ class WorkspaceLookup(Protocol):
     async def my_orders(self, job_number: str, closed_since: datetime) -> list[MyOrder]:
         """Open orders the agent owns, and those closed since ``closed_since``."""
         ...
+
+
+class LivePictureStore(Protocol):
+    """Each bridge's live picture, one row per bridge with its heartbeat (several bridges on
+    one PostgreSQL; ``ivr.services.live_share``)."""
+
+    async def publish(self, picture: BridgePicture) -> None:
+        """Store this bridge's picture (its heartbeat is now) and announce the change."""
+        ...
+
+    async def others(self, bridge: str) -> list[BridgePicture]:
+        """The other bridges' pictures whose heartbeat has not expired (expired rows are
+        deleted by the next publish: a dead bridge leaves the table)."""
+        ...
+
+    async def withdraw(self, bridge: str) -> None:
+        """This bridge stops: its row goes at once."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """Short announcements between the bridges sharing one database (PostgreSQL
+    ``LISTEN/NOTIFY``). Delivery is best effort: whoever listens keeps a poll as well."""
+
+    def listen(self, channel: str, heard: Callable[[str | None], None]) -> None:
+        """Call ``heard`` with each payload on ``channel``; with None after the listening
+        connection was lost and is back (anything may have been missed)."""
+        ...
+
+    async def announce(self, channel: str, payload: str) -> None: ...
 
 
 class CallBackDesk(Protocol):

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ivr.domain.access import Principal
-from ivr.domain.playback_links import PlaybackLink, sign, verify
+from ivr.domain.playback_links import PlaybackLink, ViewerGone, sign, verify
 from ivr.domain.recording_findings import FindingRules
 from ivr.domain.recordings import (
     BadCallId,
@@ -84,6 +84,9 @@ class RecordingService:
         # the centre's playback-link secret (centre_secrets), read once when first needed
         self.link_secret: Callable[[], Awaitable[bytes]] | None = None
         self.link_lifetime_s = 300
+        # whether the token a link names is still live (the token store); links fail closed
+        # until it is wired
+        self.viewer_live: Callable[[Principal], Awaitable[bool]] | None = None
         self._secret: bytes | None = None
 
     def now(self) -> datetime:
@@ -350,8 +353,17 @@ class RecordingService:
         return sign(await self._link_key(), recording.id, who, self._clock(), self.link_lifetime_s)
 
     async def link_viewer(self, recording_id: int, query: dict[str, str]) -> Principal:
-        """The viewer a signed link names (``BadLink`` if it is not a good link now)."""
-        return verify(await self._link_key(), recording_id, query, self._clock())
+        """The viewer a signed link names (``BadLink`` if it is not a good link now,
+        ``ViewerGone`` if the token it was made for is no longer live)."""
+        viewer = verify(await self._link_key(), recording_id, query, self._clock())
+        if self.viewer_live is None or not await self.viewer_live(viewer):
+            log.warning(
+                "a playback link of %s (%s) used after its token ended",
+                viewer.name,
+                viewer.role.value,
+            )
+            raise ViewerGone("the token this link was made for is no longer valid")
+        return viewer
 
 
 async def file_size(service: RecordingService, path: str) -> int | None:

@@ -337,7 +337,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/dashboard"): Operation(
         "the wallboard: headline figures and colours, queues, queue alarms, active outages "
-        "with their informed callers, agents' states, today's figures",
+        "with their informed callers, agents' states, today's figures; the live parts are the "
+        "whole centre's when several bridges share PostgreSQL (bridges: whose pictures)",
         "dashboard",
     ),
     ("GET", "/api/alerts"): Operation(

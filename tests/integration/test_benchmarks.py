@@ -12,6 +12,7 @@ from bench import (
     ami_ingest,
     callback_dialer,
     inbound_load,
+    live_share_cost,
     outage_lookup,
     pop_latency,
     recording_cost,
@@ -26,6 +27,13 @@ async def test_ami_ingest_tracks_every_call_of_the_replayed_stream() -> None:
     result = await ami_ingest.main(20)
     assert result["ok"] == 1.0  # the tracked visit outcomes are exactly the stream's calls
     assert result["bare_s"] > 0 and result["ours_s"] > 0
+
+
+@pytest.mark.postgres
+async def test_live_share_cost_writes_the_picture_and_reads_it_back(postgres_url: str) -> None:
+    result = await live_share_cost.main(postgres_url, 20, 30, 20, 2)
+    # the storm picture came back whole (checked inside); the shared replay wrote at least once
+    assert result["writes"] >= 1 and result["bytes"] > 0
 
 
 @pytest.mark.integration
