@@ -69,8 +69,8 @@ class DashboardSource:
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def snapshot(self) -> dict[str, Any]:
-        """Live state plus today's figures and the active outages (those two cached
-        ``cache_s`` seconds)."""
+        """Live state plus today's figures, the active outages and the virtual-hold list (all
+        three cached ``cache_s`` seconds)."""
         outages: list[dict[str, Any]] = []
         held: list[dict[str, Any]] = []
         if self._cached and time.monotonic() - self._cached[0] < self.cache_s:

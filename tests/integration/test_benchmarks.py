@@ -37,11 +37,11 @@ async def test_live_share_cost_writes_the_picture_and_reads_it_back(postgres_url
 
 
 @pytest.mark.integration
-async def test_inbound_load_runs_the_menu_three_ways(sandbox: AmiEndpoint, bridge: Bridge) -> None:
+async def test_inbound_load_runs_the_menu_four_ways(sandbox: AmiEndpoint, bridge: Bridge) -> None:
     box = AsteriskSandbox.from_settings(Settings())  # held by this session already
     (level,) = (await inbound_load.run(box, bridge, [1], hold_s=7)).values()
-    assert list(level) == ["dialplan", "bridge", "classic"]
-    assert level["dialplan"].routed == 1
+    assert list(level) == ["dialplan", "queued", "bridge", "classic"]
+    assert level["dialplan"].routed == 1 and level["queued"].routed == 1
     assert level["bridge"].routed == 1
     # Asterisk's AGIExec events reach the observer (its `agi` read class): latencies exist
     assert len(level["bridge"].start_s) == 1 and level["bridge"].think_s
