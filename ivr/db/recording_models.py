@@ -1,5 +1,5 @@
-"""The ``recordings`` and ``recording_playbacks`` tables (created only by migration
-``0016_recordings``; ``tests/integration`` checks the two agree).
+"""The ``recordings`` and ``recording_playbacks`` tables (created only by migrations
+``0016_recordings`` and ``0024_monitoring``; ``tests/integration`` checks the two agree).
 
 A recording's row outlives its files: when retention deletes them the row says so
 (``state = 'deleted'``, ``deleted_at``), and every playback stays in the audit table.
@@ -25,7 +25,7 @@ from ivr.db.base import Base, UtcDateTime
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
-KINDS = ("inbound", "callback", "dispatch")
+KINDS = ("inbound", "callback", "dispatch", "fallback")
 STATES = ("recording", "complete", "failed", "deleted")
 PLAYBACK_OUTCOMES = ("served", "refused", "gone")
 
