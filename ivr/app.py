@@ -67,6 +67,7 @@ from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
+from ivr.db.servers import SqlServers
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
@@ -88,6 +89,7 @@ from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
+from ivr.domain.servers import Placement
 from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
@@ -109,6 +111,7 @@ from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
+from ivr.services.leased_loop import bridge_identity
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
 from ivr.services.outages import OutageNotices, OutageService
@@ -118,6 +121,7 @@ from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
+from ivr.services.server_watch import ServerWatch
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
@@ -250,7 +254,11 @@ class Bridge:
         self.calendar = load_calendar(settings.calendar.schedule_file)  # so does a bad schedule
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
-        self.repository = SqlCallRepository(self.engine)
+        here = settings.asterisk
+        # who this bridge is (its claims, its heartbeat) and the Asterisk it serves
+        self.owner = bridge_identity()
+        self.placement = Placement(here.server_name, here.max_outbound)
+        self.repository = SqlCallRepository(self.engine, here.server_name)
         self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
@@ -260,7 +268,7 @@ class Bridge:
         self._held = contextlib.ExitStack()  # the instance locks, released at stop
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
-        self.visits = SqlVisitRepository(self.engine)
+        self.visits = SqlVisitRepository(self.engine, here.server_name)
         self.metrics = BridgeMetrics()  # this bridge's own registry (/metrics)
         self.outcome_counts = SqlOutcomeCounts(self.engine)
         self.tracking = CallTracking(
@@ -323,7 +331,7 @@ class Bridge:
         deps = InboundDeps(
             self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
         )
-        self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
+        self.callbacks = SqlCallbacks(self.engine, policy, utc_now, self.placement)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.do_not_call = SqlDoNotCall(self.engine, utc_now)
         self.reports = MonthlyReports(
@@ -348,6 +356,7 @@ class Bridge:
             dispatch_policy(dp),
             utc_now,
             timedelta(seconds=dp.max_order_age_s),
+            self.placement,
         )
         dispatch_deps = DispatchDeps(
             self.dispatch, self.prompts, dp.max_plays, round(dp.digit_timeout_s * 1000)
@@ -369,6 +378,15 @@ class Bridge:
             "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
         self.agi = FastAgiServer(settings.agi, self.routes, self.metrics)
+        self.server_watch = ServerWatch(
+            SqlServers(self.engine, utc_now, here.server_name),
+            self.owner,
+            here.server_name,
+            here.heartbeat_s,
+            here.lost_after_s,
+            utc_now,
+            alive=lambda: self.ami is None or self.ami.logged_in,
+        )
         self.dialer: Dialer | None = None
         self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
@@ -443,7 +461,7 @@ class Bridge:
         """Recordings: the store, the files, the service the AMI events and the API use,
         and the keeper (seals, flags and deletes) started with the database work."""
         self.recordings = RecordingService(
-            SqlRecordings(self.engine, utc_now),
+            SqlRecordings(self.engine, utc_now, self.settings.asterisk.server_name),
             RecordingFilesOnDisk(),
             self.agents,
             r.dir,
@@ -587,6 +605,7 @@ class Bridge:
             self._start_dispatcher()
         if self.settings.recording.enabled:
             self.recording_keeper.start()
+        self.server_watch.start()
 
     async def _ami_state(self) -> PartState:
         if self.ami is None:
@@ -625,6 +644,7 @@ class Bridge:
                 cb.poll_interval_s,
             ),
             utc_now,
+            owner=self.owner,
             ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_callback_events(self.ami, self.callbacks, cb, self.dialer.poke)
@@ -641,6 +661,7 @@ class Bridge:
             self.alerts,
             DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
             utc_now,
+            owner=self.owner,
             ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_dispatch_events(self.ami, self.dispatch, dp, self.dispatcher.poke)
@@ -689,6 +710,13 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        if self.schema.done.is_set():
+            try:
+                await self.server_watch.leave()
+            except Exception:  # the database is away: the heartbeat simply grows old
+                log.warning("could not remove this bridge's heartbeat", exc_info=True)
+        else:
+            await self.server_watch.stop()
         await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()

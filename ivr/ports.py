@@ -45,6 +45,7 @@ from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
 from ivr.domain.recording_findings import Finding, FindingRules
 from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
+from ivr.domain.servers import Heartbeat
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.transfers import CallTransfer
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
@@ -746,3 +747,17 @@ class WorkspaceLookup(Protocol):
     async def my_orders(self, job_number: str, closed_since: datetime) -> list[MyOrder]:
         """Open orders the agent owns, and those closed since ``closed_since``."""
         ...
+
+
+class ServerRegister(Protocol):
+    """The centre's bridges and their heartbeats (``ivr.db.servers``)."""
+
+    async def beat(self, owner: str, started_at: datetime) -> None: ...
+
+    async def leave(self, owner: str) -> None: ...
+
+    async def heartbeats(self) -> list[Heartbeat]: ...
+
+    async def close_lost_server(
+        self, server: str, stale_before: datetime
+    ) -> tuple[int, int] | None: ...

@@ -59,6 +59,7 @@ class SqlRecordings(SqlStore):
             "customer_path": customer_path,
             "started_at": self._clock(),
             "failure": failure,
+            "server_name": self._server,
         }
         try:
             async with self._writer.begin() as conn:

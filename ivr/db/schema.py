@@ -14,6 +14,7 @@ from ivr.db import (
     outage_models,
     recording_models,
     seat_models,
+    server_models,
     workorder_models,
 )
 from ivr.db.base import Base
@@ -30,5 +31,6 @@ __all__ = [
     "outage_models",
     "recording_models",
     "seat_models",
+    "server_models",
     "workorder_models",
 ]
