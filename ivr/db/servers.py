@@ -3,8 +3,10 @@
 Every bridge writes its heartbeat (``seen_at``) while its AMI link is up. A bridge of another
 server that finds every heartbeat of a server older than the limit closes that server's open
 calls and queue visits as ``lost`` with the reason, and removes the stale heartbeats in the same
-transaction, so exactly one bridge does it once (the rows are locked, then gone). A bridge that
-comes back writes its heartbeat again and is a live server from then on.
+transaction, so exactly one bridge does it once (the rows are locked, then gone). The lost
+server's live outbound calls have their leases ended now, so the next round of any bridge's
+dialer or dispatcher recovers them (``ivr.db.leases``) instead of waiting up to ``max_call_s``.
+A bridge that comes back writes its heartbeat again and is a live server from then on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
+from ivr.db.leases import LIVE, OUTBOUND_TABLES
 from ivr.db.models import calls_table as calls
 from ivr.db.models import visits_table as visits
 from ivr.db.server_models import bridges_table as bridges
@@ -56,9 +59,10 @@ class SqlServers(SqlStore):
     async def close_lost_server(
         self, server: str, stale_before: datetime
     ) -> tuple[int, int] | None:
-        """Close ``server``'s open calls and queue visits as lost, if every heartbeat of it is
-        still older than ``stale_before`` (checked again under the rows' lock); (calls,
-        visits) closed, or None if another bridge did it first or the server came back."""
+        """Close ``server``'s open calls and queue visits as lost and end the leases of its live
+        outbound calls, if every heartbeat of it is still older than ``stale_before`` (checked
+        again under the rows' lock); (calls, visits) closed, or None if another bridge did it
+        first or the server came back."""
         now = self._clock()
         async with self._writer.begin() as conn:
             query = select(bridges.c.owner, bridges.c.seen_at).where(
@@ -82,4 +86,14 @@ class SqlServers(SqlStore):
                 .where(visits.c.server_name == server, visits.c.outcome.in_(_OPEN_VISITS))
                 .values(outcome=VisitOutcome.LOST.value, note=reason)
             )
+            for table in OUTBOUND_TABLES:  # recovered by the next round, whoever runs it
+                await conn.execute(
+                    update(table)
+                    .where(
+                        table.c.server_name == server,
+                        table.c.state.in_(LIVE),
+                        table.c.lease_until > now,
+                    )
+                    .values(lease_until=now)
+                )
         return closed_calls.rowcount, closed_visits.rowcount

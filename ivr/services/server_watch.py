@@ -3,9 +3,10 @@
 Every bridge says it is alive (``asterisk.heartbeat_s``) while it can follow its Asterisk (AMI
 logged in). When no bridge of some other server has been alive for ``asterisk.lost_after_s``,
 that Asterisk or all its bridges are gone: its open calls and queue visits are closed as
-``lost`` with the reason, so the figures stop counting them as live. Its unfinished outbound
-attempts need nothing here: their leases run out and any bridge's dialer or dispatcher recovers
-them and places the work again, through its own server (``ivr.db.leases``).
+``lost`` with the reason, so the figures stop counting them as live, and the leases of its
+unfinished outbound attempts are ended: any bridge's dialer or dispatcher recovers them at its
+next round, exactly once, and places the work again through its own server
+(``ivr.db.leases``).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class ServerWatch(BackgroundLoop):
             closed.append(server)
             log.warning(
                 "server %s lost (no bridge of it alive for %.0f s): %d calls and %d queue "
-                "visits closed as lost; its outbound work is recovered by lease expiry",
+                "visits closed as lost; the leases of its outbound calls ended for recovery",
                 server,
                 self._lost_after.total_seconds(),
                 *counts,

@@ -65,6 +65,11 @@ async def test_a_lost_server_has_its_open_calls_closed_as_lost_once(engine) -> N
     await SqlCallRepository(engine, "asterisk-a").add(call("a-open", start))
     visit = QueueVisit("uid-b-open", "q-repair", "13800001111", 1_000_000)
     await SqlVisitRepository(engine, "asterisk-b").save(visit)
+    await closed_repairs(SqlWorkOrders(engine, china_is_workday, POLICY, clock), 2)
+    on_a = SqlCallbacks(engine, POLICY, clock, Placement("asterisk-a"))
+    on_b = SqlCallbacks(engine, POLICY, clock, Placement("asterisk-b"))
+    [on_b_claim] = await on_b.claim("b1", max_live=5, min_gap_s=0.1, lease_s=600, limit=1)
+    [on_a_claim] = await on_a.claim("a1", max_live=5, min_gap_s=0.1, lease_s=600, limit=1)
     watches = {
         name: ServerWatch(
             SqlServers(engine, clock, server),
@@ -91,7 +96,13 @@ async def test_a_lost_server_has_its_open_calls_closed_as_lost_once(engine) -> N
     assert calls["a-open"].outcome == CallOutcome.IN_MENU and calls["a-open"].lost_reason is None
     assert visit_row.outcome == VisitOutcome.LOST and "asterisk-b lost" in visit_row.note
     assert visit_row.server_name == "asterisk-b"
+    # b's claim is recovered at the next round, not when its lease would have run out; a's stays
+    clock.now += timedelta(seconds=1)
+    assert await on_a.recover() == 1
+    async with engine.connect() as conn:
+        left = [r.action_id for r in await conn.execute(select(attempts_table))]
+    assert left == [on_a_claim.action_id] and on_b_claim.action_id not in left
     # b comes back: alive again, nothing more is closed
     assert await watches["b1"].run_once() == []
-    clock.now += timedelta(seconds=5)
+    clock.now += timedelta(seconds=4)
     assert await watches["a1"].run_once() == []
