@@ -30,6 +30,7 @@ from ivr.asterisk.agi_routes import (
 )
 from ivr.asterisk.agi_server import FastAgiServer
 from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.call_back_legs import CallBackOriginatorAmi, watch_call_back_events
 from ivr.asterisk.callback_legs import callback_originator, watch_callback_events
 from ivr.asterisk.dispatch_legs import dispatch_originator, watch_dispatch_events
 from ivr.asterisk.recording_events import watch_recordings
@@ -45,6 +46,7 @@ from ivr.config import (
     SeatSettings,
     Settings,
     StartupError,
+    VirtualHoldSettings,
     setting_source,
 )
 from ivr.db import instance_lock
@@ -60,6 +62,7 @@ from ivr.db.do_not_call import SqlDoNotCall
 from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
+from ivr.db.inspections import SqlInspections
 from ivr.db.migrate import upgrade
 from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
@@ -71,6 +74,7 @@ from ivr.db.servers import SqlServers
 from ivr.db.spool import FileSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
+from ivr.db.virtual_hold import SqlKeptPlaces
 from ivr.db.workorders import SqlWorkOrders
 from ivr.db.workspace_store import SqlWorkspaceLookup
 from ivr.domain.agents import greeting_text
@@ -85,16 +89,19 @@ from ivr.domain.callbacks import (
 from ivr.domain.deadline_watch import WarningPolicy
 from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
+from ivr.domain.inspection import SamplePer
 from ivr.domain.leg_keys import LegKeys
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
 from ivr.domain.servers import Placement
+from ivr.domain.virtual_hold import CALLBACK_GREETING, CallBackRules
+from ivr.domain.virtual_hold import texts as call_back_texts
 from ivr.flows import outage_notice
 from ivr.flows.agent_greeting import GreetingDeps
 from ivr.flows.callback_call import CallbackDeps
 from ivr.flows.dispatch_call import DispatchDeps
-from ivr.flows.inbound import InboundDeps, utc_now
+from ivr.flows.inbound import CallBackDeps, InboundDeps, utc_now
 from ivr.flows.listen import SpeechDeps
 from ivr.flows.outage_notice import NoticeDeps
 from ivr.logging_setup import register_secret
@@ -111,6 +118,7 @@ from ivr.services.dashboard import DashboardSource
 from ivr.services.deadline_watch import DeadlineWatch, WatchTiming
 from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
+from ivr.services.inspections import InspectionService, SamplingRule
 from ivr.services.leased_loop import bridge_identity
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
@@ -122,6 +130,7 @@ from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.server_watch import ServerWatch
+from ivr.services.virtual_hold import CallBackDesk, CallBackLoop
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.services.wrap_up import WrapUp
 from ivr.speech.asr import ModelMissing, VoskRecognizer
@@ -140,10 +149,12 @@ from ivr.web import (
 from ivr.web.agent_me_api import MeDeps, add_me_routes
 from ivr.web.agents_api import add_agent_routes
 from ivr.web.auth import auth_middleware, public
-from ivr.web.connection_guard import GuardedTCPSite
+from ivr.web.connection_guard import GuardedTCPSite, descriptors_needed
 from ivr.web.dashboard import add_dashboard_routes
 from ivr.web.errors import MAX_BODY_BYTES, json_errors
 from ivr.web.health import add_health_routes
+from ivr.web.inspection_page import add_inspection_page
+from ivr.web.inspections_api import add_inspection_routes
 from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
 from ivr.web.openapi import add_openapi_route
@@ -328,8 +339,15 @@ class Bridge:
         policy = callback_policy(settings.callback)
         order_store = SqlWorkOrders(self.engine, self.is_workday, policy, utc_now)
         self._setup_outages(settings.outages, order_store)
+        self._setup_virtual_hold(settings.virtual_hold, policy)
         deps = InboundDeps(
-            self.menu, self.prompts, self.journal, utc_now, self.speech, self.notice_deps
+            self.menu,
+            self.prompts,
+            self.journal,
+            utc_now,
+            self.speech,
+            self.notice_deps,
+            self.call_back_deps,
         )
         self.callbacks = SqlCallbacks(self.engine, policy, utc_now, self.placement)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
@@ -430,6 +448,61 @@ class Bridge:
         )
         self.dashboard.outages = self.outage_register
 
+    def _setup_virtual_hold(self, v: VirtualHoldSettings, policy: CallbackPolicy) -> None:
+        """Kept places (virtual hold): the store, and the desk the inbound flow asks."""
+        rules = CallBackRules(policy.window, v.max_attempts, timedelta(seconds=v.retry_spacing_s))
+        self.kept_places = SqlKeptPlaces(self.engine, rules, utc_now, self.placement)
+        self.call_back_desk: CallBackDesk | None = None
+        self.call_back_deps: CallBackDeps | None = None
+        self.call_back_loop: CallBackLoop | None = None
+        if v.enabled:
+            self.dashboard.kept_places = self.kept_places
+            self.call_back_desk = CallBackDesk(
+                self.kept_places,
+                self.tracking,
+                rules,
+                v.threshold_s,
+                v.handle_s,
+                frozenset(v.queues),
+            )
+            self.call_back_deps = CallBackDeps(self.call_back_desk, round(v.digit_timeout_s * 1000))
+
+    def _start_call_backs(self) -> None:
+        v, cb = self.settings.virtual_hold, self.settings.callback
+        if self.ami is None or self.call_back_desk is None:
+            raise RuntimeError("virtual_hold needs [ami] with its secret")
+        self.call_back_loop = CallBackLoop(
+            self.kept_places,
+            self.call_back_desk,
+            CallBackOriginatorAmi(
+                self.ami,
+                cb,
+                self.leg_keys,
+                lambda: self.prompts.prompt_path(CALLBACK_GREETING),
+            ),
+            DialerLimits(
+                cb.max_concurrent,
+                cb.rate_per_s,
+                cb.ring_timeout_s,
+                cb.claim_lease_s,
+                cb.poll_interval_s,
+            ),
+            utc_now,
+            owner=self.owner,
+            ready=lambda: (
+                self.ami is not None
+                and self.ami.logged_in
+                and self.link is not None
+                and self.link.resynced.is_set()
+            ),
+        )
+        watch_call_back_events(
+            self.ami, self.kept_places, cb, v.max_call_s, self.call_back_loop.poke
+        )
+        self.tracking.listeners.append(self.call_back_loop.tracker_changed)
+        self.call_back_loop.start()
+        log.info("virtual hold: call-backs placed by %s", self.call_back_loop.owner)
+
     def _setup_alerts(self, a: AlertsSettings) -> None:
         """The alert sink (for the watch and the dispatcher), the watch, and the webhook."""
         self.alerts = SqlAlerts(self.engine, utc_now, push=bool(a.webhook_url))
@@ -471,6 +544,19 @@ class Bridge:
         )
         self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
         self.recordings.on_ended = self.recording_keeper.poke
+        secrets = SqlCentreSecrets(self.engine)
+        self.recordings.link_secret = secrets.playback_secret
+        self.recordings.link_lifetime_s = r.playback_link_s
+        i = self.settings.inspection
+        self.inspections = InspectionService(
+            SqlInspections(self.engine, utc_now),
+            self.recordings.store,
+            i.standard(),
+            SamplingRule(i.sample_share, SamplePer(i.sample_per)),
+            ZoneInfo(self.settings.tracking.timezone),
+            secrets.playback_secret,
+            utc_now,
+        )
 
     async def _greeting_file(self, job_number: str) -> Path | None:
         """The opening as rendered for this agent (what the no_opening finding looks for)."""
@@ -541,6 +627,8 @@ class Bridge:
         texts = set(self.menu.prompt_texts()) | set(SCRIPTS) | set(DISPATCH_SCRIPTS)
         if self.notices is not None:
             texts |= outage_notice.texts()
+        if self.call_back_desk is not None:
+            texts |= call_back_texts()
         rendered = await self.prompts.prerender(sorted(texts))
         log.info("%d prompts ready in %s", len(rendered), self.settings.speech.cache_dir)
         log_sources(self.calendar, log)
@@ -595,6 +683,8 @@ class Bridge:
             self.notices.start()  # its first round loads the active outages
         if self.settings.callback.dialer:
             await self._start_dialer()
+        if self.call_back_desk is not None and self.settings.virtual_hold.dialer:
+            self._start_call_backs()
         if self.watch is not None:
             self.watch.start()
             log.info("time-limit watch running")
@@ -710,6 +800,8 @@ class Bridge:
             await self.dispatcher.stop()
         if self.dialer is not None:
             await self.dialer.stop()
+        if self.call_back_loop is not None:
+            await self.call_back_loop.stop()
         if self.schema.done.is_set():
             try:
                 await self.server_watch.leave()
@@ -791,6 +883,8 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     add_seat_routes(app, bridge.seats)
     outages_api.add_routes(app, bridge.outages)
     add_recording_routes(app, bridge.recordings)
+    add_inspection_routes(app, bridge.inspections)
+    add_inspection_page(app)
     call_orders_api.add_routes(app, bridge.workspace)
     add_workspace_routes(app, bridge.feed, bridge.tokens, bridge.workspace, utc_now)
     add_openapi_route(app)
@@ -817,13 +911,24 @@ def listen_error(section: str, host: str, port: int, exc: OSError) -> StartupErr
     )
 
 
-def raise_file_limit() -> None:
+def raise_file_limit(max_web_connections: int) -> None:
     """Use the hard limit on open files that the service manager allows (systemd's
-    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors."""
+    ``LimitNOFILE``): calls, AMI, the database and web clients all need descriptors. Warn,
+    naming the setting, when even that limit cannot hold a full web side beside the calls."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    needed = descriptors_needed(max_web_connections)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "open-files limit %d is below the %d that web.max_connections=%d needs; lower "
+            "web.max_connections or raise LimitNOFILE",
+            soft,
+            needed,
+            max_web_connections,
+        )
 
 
 async def serve(settings: Settings) -> None:
@@ -835,7 +940,7 @@ async def serve(settings: Settings) -> None:
     except StartupError:
         await bridge.stop()  # what the start had opened (aiohttp stops only a finished start)
         raise
-    raise_file_limit()
+    raise_file_limit(settings.web.max_connections)
     site = GuardedTCPSite(
         runner,
         settings.web.host,

@@ -28,10 +28,17 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ivr.domain.inspection import (
+    DEFAULT_ITEMS,
+    BadStandard,
+    InspectionItem,
+    QualityStandard,
+)
 from ivr.domain.servers import DEFAULT_SERVER_NAME, SERVER_NAME_PATTERN
 from ivr.domain.wallboard import (
     HEADLINES,
     BadThreshold,
+    QueueAlarmLimit,
     Threshold,
     WallboardRules,
     check_threshold,
@@ -380,6 +387,43 @@ class OutageSettings(_Section):
     digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the notice")
 
 
+class VirtualHoldSettings(_Section):
+    """Virtual hold (docs/virtual-hold.md): a caller facing a long wait may keep their place
+    and be called back when their turn comes (calls placed within ``[callback]``'s limits,
+    calling hours, trunk and caller id)."""
+
+    enabled: bool = Field(False, description="offer the call-back and place call-backs")
+    dialer: bool = Field(
+        True, description="this bridge also places call-backs (any number of bridges may)"
+    )
+    queues: list[str] = Field(
+        default_factory=list,
+        description="queues that offer it (q-…); empty: every queue the menu routes to",
+    )
+    threshold_s: float = Field(
+        300.0, ge=0, le=7200, description="offer when the estimated wait is at least this"
+    )
+    handle_s: float = Field(
+        180.0, ge=10, le=3600, description="assumed handle time until calls of the queue ended"
+    )
+    digit_timeout_s: float = Field(5.0, ge=1, le=30, description="wait for 1/2 after the offer")
+    max_attempts: int = Field(2, ge=1, le=5, description="call-back attempts per kept place")
+    retry_spacing_s: float = Field(
+        120.0, ge=1, le=3600, description="an unanswered call-back is tried again after this"
+    )
+    max_call_s: float = Field(
+        900.0, ge=60, description="an answered call-back not seen reaching an agent: failed"
+    )
+
+    @field_validator("queues")
+    @classmethod
+    def _queue_names(cls, queues: list[str]) -> list[str]:
+        for queue in queues:
+            if not re.fullmatch(r"q-[a-z0-9-]{1,30}", queue):
+                raise ValueError(f"{queue!r} is not a queue name (q- and a-z, 0-9, -)")
+        return queues
+
+
 class TrackingSettings(_Section):
     """Answer-time figures (docs/answer-times.md, "Figures")."""
 
@@ -403,6 +447,17 @@ def _default_thresholds() -> dict[str, ThresholdSettings]:
     }
 
 
+class QueueAlarmSettings(_Section):
+    """When a queue raises an alarm on the wallboard: today's service level below
+    ``service_level``, or more than ``waiting`` callers waiting now."""
+
+    service_level: float = Field(0.80, ge=0, le=1)
+    waiting: int = Field(5, ge=0, le=100_000)
+
+    def limit(self) -> QueueAlarmLimit:
+        return QueueAlarmLimit(self.service_level, self.waiting)
+
+
 class DashboardSettings(_Section):
     """The supervisors' wallboard (docs/dashboard.md)."""
 
@@ -419,6 +474,21 @@ class DashboardSettings(_Section):
         default_factory=_default_thresholds,
         description="per headline figure; figures not named keep their defaults",
     )
+    queue_alarm: QueueAlarmSettings = Field(
+        default_factory=QueueAlarmSettings,
+        description="every queue's alarm limits (service level today, callers waiting now)",
+    )
+    queue_alarms: dict[str, QueueAlarmSettings] = Field(
+        default_factory=dict, description="per queue (q-…): its own alarm limits"
+    )
+
+    @field_validator("queue_alarms")
+    @classmethod
+    def _alarm_queues(cls, value: dict[str, QueueAlarmSettings]) -> dict[str, QueueAlarmSettings]:
+        for queue in value:
+            if not re.fullmatch(r"q-[a-z0-9-]{1,30}", queue):
+                raise ValueError(f"queue alarm for {queue!r}: not a queue name (q-…)")
+        return value
 
     @field_validator("thresholds")
     @classmethod
@@ -439,6 +509,8 @@ class DashboardSettings(_Section):
             {k: Threshold(t.green, t.amber) for k, t in self.thresholds.items()},
             self.after_call_work_s,
             self.not_answering_s,
+            self.queue_alarm.limit(),
+            {q: a.limit() for q, a in self.queue_alarms.items()},
         )
 
 
@@ -590,6 +662,51 @@ class RecordingSettings(_Section):
     opening_window_s: float = Field(10.0, ge=1, description="the opening must start within")
     long_silence_s: float = Field(8.0, ge=1, description="finding long_silence from this")
     over_talk_s: float = Field(2.0, ge=0.2, description="finding over_talk from this")
+    playback_link_s: int = Field(
+        300, ge=10, le=600, description="how long a signed playback link (the pages' player) lives"
+    )
+
+
+class InspectionItemSettings(_Section):
+    """One item of the quality-inspection form."""
+
+    key: str = Field(description="stored with the scores: lower-case letters, digits, _")
+    label: str = Field(description="what the form shows, e.g. 标准开场白")
+    weight: int = Field(ge=1, le=100, description="points the item is worth")
+
+
+def _default_items() -> list[InspectionItemSettings]:
+    return [
+        InspectionItemSettings(key=i.key, label=i.label, weight=i.weight) for i in DEFAULT_ITEMS
+    ]
+
+
+class InspectionSettings(_Section):
+    """Quality inspection (质检, docs/recording.md#quality-inspection): the form's items and
+    weights, when an item counts as failed, and the sampling rule of the inspection queue."""
+
+    items: list[InspectionItemSettings] = Field(default_factory=_default_items)
+    pass_ratio: float = Field(
+        0.6, gt=0, le=1, description="an item scored below this share of its weight is failed"
+    )
+    sample_share: float = Field(
+        0.05, ge=0, le=1, description="share of each agent's recorded calls drawn per period"
+    )
+    sample_per: Literal["day", "month"] = Field(
+        "day", description="the period the share is drawn over"
+    )
+
+    @model_validator(mode="after")
+    def _a_standard(self) -> InspectionSettings:
+        try:
+            self.standard()
+        except BadStandard as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def standard(self) -> QualityStandard:
+        items = tuple(InspectionItem(i.key, i.label, i.weight) for i in self.items)
+        return QualityStandard(items, self.pass_ratio)
 
 
 class Settings(BaseSettings):
@@ -617,7 +734,9 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     seats: SeatSettings = SeatSettings()
     outages: OutageSettings = OutageSettings()
+    virtual_hold: VirtualHoldSettings = VirtualHoldSettings()
     recording: RecordingSettings = RecordingSettings()
+    inspection: InspectionSettings = InspectionSettings()
 
     @classmethod
     def settings_customise_sources(

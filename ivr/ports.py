@@ -31,6 +31,7 @@ from ivr.domain.dispatch import (
     ShiftView,
 )
 from ivr.domain.do_not_call import DoNotCallEntry
+from ivr.domain.inspection import Candidate, Inspection, Scored
 from ivr.domain.outage_files import PlannedOutage
 from ivr.domain.outages import (
     Customer,
@@ -48,6 +49,7 @@ from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
 from ivr.domain.servers import Heartbeat
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.transfers import CallTransfer
+from ivr.domain.virtual_hold import CallBackClaim, KeptPlaceView, QueueLine
 from ivr.domain.workorders import NewOrder, OrderKind, OrderStatus, OrderView
 from ivr.domain.workspace import CallContext, MyOrder, PriorOrder
 
@@ -623,7 +625,9 @@ class OutageRegister(Protocol):
 
     async def linked_orders(self, outage_id: int) -> list[dict[str, Any]]: ...
 
-    async def informed_counts(self, since: datetime | None = None) -> dict[int, int]: ...
+    async def informed_counts(
+        self, since: datetime | None = None, outage_ids: Sequence[int] | None = None
+    ) -> dict[int, int]: ...
 
     async def informed_since(self, since: datetime) -> int: ...
 
@@ -761,3 +765,105 @@ class ServerRegister(Protocol):
     async def close_lost_server(
         self, server: str, stale_before: datetime
     ) -> tuple[int, int] | None: ...
+
+
+class CallBackDesk(Protocol):
+    """Virtual hold seen from the inbound call (``ivr.services.virtual_hold.CallBackDesk``)."""
+
+    def offer(self, queue: str, caller_number: str, now: datetime) -> str | None:
+        """The offer to read to a caller about to join ``queue`` (None: no offer). In memory."""
+        ...
+
+    async def keep(
+        self, queue: str, caller_number: str, call_id: str | None, arrived_at: datetime
+    ) -> bool:
+        """Keep the caller's place (their arrival in the line); False if it could not be."""
+        ...
+
+
+class KeptPlaceStore(Protocol):
+    """Kept places in the database (``ivr.db.virtual_hold.SqlKeptPlaces``)."""
+
+    async def keep(
+        self, queue: str, phone: PhoneNumber, call_id: str | None, arrived_at: datetime
+    ) -> int: ...
+
+    async def open_by_queue(self) -> dict[str, int]: ...
+
+    async def claim(
+        self,
+        owner: str,
+        lines: Mapping[str, QueueLine],
+        max_live: int,
+        min_gap_s: float,
+        lease_s: float,
+    ) -> list[CallBackClaim]: ...
+
+    async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool: ...
+
+    async def originate_failed(
+        self, action_id: str, result: AttemptResult, detail: str
+    ) -> None: ...
+
+    async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> bool: ...
+
+    async def connected(self, action_id: str) -> bool: ...
+
+    async def channel_ended(self, unique_id: str, grace_s: float) -> None: ...
+
+    async def legs_gone(
+        self, present_uids: set[str], answered_before: datetime, grace_s: float
+    ) -> int: ...
+
+    async def recover(self) -> int: ...
+
+
+class CallBackOriginator(Protocol):
+    async def originate(self, claim: CallBackClaim) -> None:
+        """Place the call-back; ``OriginateUnconfirmed`` if Asterisk never said."""
+        ...
+
+
+class KeptPlaceBoard(Protocol):
+    """Kept places as the dashboard and ``/metrics`` read them (all bridges)."""
+
+    async def counts(self, since: datetime | None = None) -> dict[str, int]: ...
+
+    async def called_back(self, since: datetime | None = None) -> int: ...
+
+    async def listing(self, limit: int = 50) -> list[KeptPlaceView]: ...
+
+    async def open_by_queue(self) -> dict[str, int]: ...
+
+
+class InspectionStore(Protocol):
+    """Quality inspections (质检) and what sampling reads of recordings
+    (``ivr.db.inspections``)."""
+
+    async def add(
+        self,
+        recording_id: int,
+        agent_job_number: str | None,
+        inspector: str,
+        scored: Scored,
+        comment: str | None,
+        findings_used: list[str],
+        reasons: list[str],
+        standard: dict[str, object],
+    ) -> int:
+        """The new inspection's id; ``AlreadyInspected`` if the recording has one."""
+        ...
+
+    async def get(self, inspection_id: int) -> Inspection | None: ...
+
+    async def of_recordings(self, recording_ids: list[int]) -> dict[int, int]: ...
+
+    async def listing(
+        self,
+        job_number: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[Inspection]: ...
+
+    async def candidates(self, start: datetime, end: datetime) -> list[Candidate]: ...

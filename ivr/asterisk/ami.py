@@ -69,6 +69,9 @@ def _check_framing(action: dict[str, str]) -> None:
             raise ValueError(f"AMI header {str(key)[:20]!r} would break the action's framing")
 
 
+MAX_EVENT_NAMES = 1024  # distinct event names whose matching patterns are kept
+
+
 class _WatchedManager(Manager):  # type: ignore[misc]
     """panoramisk's Manager with an awaited ping, plain login failures and backoff."""
 
@@ -83,9 +86,38 @@ class _WatchedManager(Manager):  # type: ignore[misc]
     _ping_task: asyncio.Task[None] | None = None
     _wait_after_loss: float | None = None  # set by a refused login: its backoff, logged there
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._matches: dict[str, list[str]] = {}  # event name → the patterns it matches
+        self._matches_for = -1  # how many patterns were registered when it was filled
+        self._callback_tasks: set[asyncio.Future[Any]] = set()  # held until done
+
     @property
     def where(self) -> str:
         return f"{self.config['host']}:{self.config['port']}"
+
+    def dispatch(self, event: Any) -> list[str]:
+        """panoramisk's dispatch without a regular expression per registered pattern for every
+        event (the tracker registers ~20 names, each tried against every event: a quarter of
+        the ingest's time): which patterns an event name matches is worked out once per name
+        and kept until a pattern is added. Same callbacks, same order, same result."""
+        if self._matches_for != len(self.patterns):
+            self._matches, self._matches_for = {}, len(self.patterns)
+        name = event.event
+        matches = self._matches.get(name)
+        if matches is None:
+            matches = [pattern for pattern, regexp in self.patterns if regexp.match(name)]
+            if len(self._matches) < MAX_EVENT_NAMES:  # names come from Asterisk: bounded
+                self._matches[name] = matches
+        event.manager = self
+        for pattern in matches:
+            for callback in self.callbacks[pattern]:
+                ret = callback(self, event)
+                if asyncio.iscoroutine(ret) or isinstance(ret, asyncio.Future):
+                    task = asyncio.ensure_future(ret, loop=self.loop)
+                    self._callback_tasks.add(task)  # the loop keeps only weak references
+                    task.add_done_callback(self._callback_tasks.discard)
+        return matches
 
     def _backoff(self) -> float:
         self.attempts += 1

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ivr.db import leases
 from ivr.db.leases import LIVE, claim_round
 from ivr.db.store import SqlStore
+from ivr.db.virtual_hold_models import kept_places_table as kept
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
 from ivr.db.workorder_models import dialer_state_table as dialer_state
@@ -49,7 +50,7 @@ from ivr.domain.workorders import OrderKind, OrderStatus
 
 log = logging.getLogger(__name__)
 
-_CLAIM_LOCK = 95598_0004  # pg_advisory_xact_lock key of a claim round
+CLAIM_LOCK = 95598_0004  # pg_advisory_xact_lock key of a claim round (call-backs share it)
 
 
 class SqlCallbacks(SqlStore):
@@ -72,10 +73,16 @@ class SqlCallbacks(SqlStore):
         """Take due tasks, as many as the global live-call limit allows, each with a rate slot."""
         now = self._clock()
         claims: list[Claim] = []
-        async with claim_round(self._writer, self._pg, _CLAIM_LOCK) as conn:
+        async with claim_round(self._writer, self._pg, CLAIM_LOCK) as conn:
             live = (
                 await conn.execute(
                     select(func.count()).select_from(attempts).where(attempts.c.state.in_(LIVE))
+                )
+            ).scalar_one()
+            # virtual-hold call-backs are customer calls too: the same global limit
+            live += (
+                await conn.execute(
+                    select(func.count()).select_from(kept).where(kept.c.state.in_(LIVE))
                 )
             ).scalar_one()
             room = min(max_live - live, limit)

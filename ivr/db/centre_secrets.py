@@ -19,3 +19,14 @@ class SqlCentreSecrets:
                 await conn.execute(select(secrets.c.value).where(secrets.c.name == "leg_key"))
             ).scalar_one()
         return bytes.fromhex(value)
+
+    async def playback_secret(self) -> bytes:
+        """The secret that signs playback links (``ivr.domain.playback_links``)."""
+        return await self._secret("playback_key")
+
+    async def _secret(self, name: str) -> bytes:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(select(secrets.c.value).where(secrets.c.name == name))
+            ).scalar_one()
+        return bytes.fromhex(value)

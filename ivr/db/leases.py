@@ -25,12 +25,13 @@ from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db.dispatch_models import calls_table as dispatch_calls
+from ivr.db.virtual_hold_models import kept_places_table as kept_places
 from ivr.db.workorder_models import attempts_table as callback_attempts
 from ivr.domain.servers import Placement
 
 LIVE = ("claimed", "originating", "answered")  # the states that hold a lease
 # every table of leased outbound calls: what a server's own cap counts
-OUTBOUND_TABLES: list[Table] = [callback_attempts, dispatch_calls]
+OUTBOUND_TABLES: list[Table] = [callback_attempts, dispatch_calls, kept_places]
 _SERVER_LOCK_BASE = 95598_1000_000_000  # + crc32(server name): one advisory lock per server
 
 

@@ -338,8 +338,11 @@ class SqlOutages(SqlStore):
                 for r in rows
             ]
 
-    async def informed_counts(self, since: datetime | None = None) -> dict[int, int]:
-        """Callers who hung up after each outage's notice (since ``since``, if given)."""
+    async def informed_counts(
+        self, since: datetime | None = None, outage_ids: Sequence[int] | None = None
+    ) -> dict[int, int]:
+        """Callers who hung up after each outage's notice (since ``since``, and only of
+        ``outage_ids``, if given)."""
         query = (
             select(calls.c.outage_id, func.count())
             .where(calls.c.informed.is_(True), calls.c.outage_id.is_not(None))
@@ -347,6 +350,10 @@ class SqlOutages(SqlStore):
         )
         if since is not None:
             query = query.where(calls.c.started_at >= since)
+        if outage_ids is not None:
+            if not outage_ids:
+                return {}
+            query = query.where(calls.c.outage_id.in_(list(outage_ids)))
         async with self._engine.connect() as conn:
             return {int(o): int(n) for o, n in (await conn.execute(query)).all()}
 

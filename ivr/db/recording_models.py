@@ -58,7 +58,7 @@ class RecordingRow(Base):
     agent_sha256: Mapped[str | None] = mapped_column(String(64))
     customer_sha256: Mapped[str | None] = mapped_column(String(64))
     failure: Mapped[str | None] = mapped_column(Text())
-    server_name: Mapped[str] = server_name_column()  # 0022: the Asterisk that recorded it
+    server_name: Mapped[str] = server_name_column()  # 0024: the Asterisk that recorded it
     findings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.db.agent_states import SqlAgentStates
+from ivr.db.inspections import month_facts
 from ivr.db.models import calls_table as calls
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.workorder_models import attempts_table as attempts
@@ -39,6 +40,7 @@ class SqlReportRows:
             missed_before_cut=await self._missed_before(cut),
             callers_informed=await self._informed(start, end),
             state_changes=await self._states.for_period(start, end),
+            inspections=await month_facts(self._engine, start, end),
         )
 
     async def _informed(self, start: datetime, end: datetime) -> int:

@@ -10,11 +10,13 @@ from ivr.db import (
     agent_state_models,
     alert_models,
     dispatch_models,
+    inspection_models,
     models,
     outage_models,
     recording_models,
     seat_models,
     server_models,
+    virtual_hold_models,
     workorder_models,
 )
 from ivr.db.base import Base
@@ -26,11 +28,13 @@ __all__ = [
     "agent_state_models",
     "alert_models",
     "dispatch_models",
+    "inspection_models",
     "metadata",
     "models",
     "outage_models",
     "recording_models",
     "seat_models",
     "server_models",
+    "virtual_hold_models",
     "workorder_models",
 ]

@@ -32,9 +32,10 @@ class AttemptIds:
 
 CALLBACK_ATTEMPT = AttemptIds("cb-")
 DISPATCH_CALL = AttemptIds("dp-")
+VHOLD_ATTEMPT = AttemptIds("vh-")  # a virtual-hold call-back (a kept place's attempt)
 
 
-_ANY_ID = re.compile(r"\b(cb|dp)-([0-9a-f]{8})[0-9a-f]{24}\b")
+_ANY_ID = re.compile(r"\b(cb|dp|vh)-([0-9a-f]{8})[0-9a-f]{24}\b")
 
 
 def short(text: str) -> str:

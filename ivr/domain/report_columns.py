@@ -1,8 +1,9 @@
 """The columns of the monthly report files: the JSON key, its Chinese label, and its kind.
 
 Shared by the CSV and XLSX writers so both files list the same figures in the same order.
-Kinds: ``int``, ``ratio`` (a fraction 0..1), ``ms``, ``s`` (whole seconds), ``text``, ``bool``,
-``seconds_by`` (seconds per name, e.g. paused time per reason: one cell ``小休 600; 就餐 1800``).
+Kinds: ``int``, ``ratio`` (a fraction 0..1), ``score`` (points of 100), ``ms``, ``s`` (whole
+seconds), ``text``, ``bool``, ``seconds_by`` (seconds per name, e.g. paused time per reason:
+one cell ``小休 600; 就餐 1800``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ CENTRE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("callbacks_still_owed", "回访未结束", "int"),
     ("callbacks_still_owed_share", "回访未结束占比", "ratio"),
     ("callers_informed", "停电通知后挂机(已告知)", "int"),
+    ("inspected", "质检量", "int"),
+    ("inspected_with_errors", "质检差错量", "int"),
+    ("error_rate", "差错率", "ratio"),
+    ("error_rate_target", "差错率目标(低于)", "ratio"),
+    ("error_rate_target_met", "差错率达标", "bool"),
+    ("quality_score", "质检平均得分", "score"),
 )
 
 AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -93,6 +100,10 @@ AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("paused_s", "示忙时长(秒)", "s"),
     ("paused_by_reason_s", "示忙时长按原因(秒)", "seconds_by"),
     ("after_call_work_s", "话后处理时长(秒)", "s"),
+    ("inspected", "质检量", "int"),
+    ("inspected_with_errors", "质检差错量", "int"),
+    ("error_rate", "差错率", "ratio"),
+    ("quality_score", "质检平均得分", "score"),
 )
 
 

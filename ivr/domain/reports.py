@@ -25,6 +25,13 @@ from typing import Any
 from ivr.domain.agent_state import StateChange, StateTimes, state_times
 from ivr.domain.agents import Agent
 from ivr.domain.callbacks import CallbackOutcome
+from ivr.domain.inspection import (
+    ERROR_RATE_TARGET,
+    InspectionFact,
+    QualityFigures,
+    quality,
+    quality_by_agent,
+)
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.service_level import (
     DEFAULT_SHORT_ABANDON_S,
@@ -156,6 +163,8 @@ class MonthRows:
     callers_informed: int = 0  # started in the month, hung up after an outage notice
     # agents' state changes in the month, and each agent's last one before it began
     state_changes: Sequence[StateChange] = ()
+    # quality inspections (质检) of the calls recorded in the month
+    inspections: Sequence[InspectionFact] = ()
 
 
 # ------------------------------------------------------------------------------- figures out
@@ -220,6 +229,13 @@ class CentreFigures:
     callbacks_do_not_call_share: float | None = None
     callbacks_still_owed_share: float | None = None
     callers_informed: int = 0  # served by an outage notice (hung up after hearing it)
+    # quality inspection (质检) of the month's recorded calls (ivr.domain.inspection)
+    inspected: int = 0
+    inspected_with_errors: int = 0
+    error_rate: float | None = None
+    error_rate_target: float = ERROR_RATE_TARGET
+    error_rate_target_met: bool | None = None
+    quality_score: float | None = None
 
 
 def callback_outcomes(callbacks: Sequence[CallbackFact]) -> dict[str, Any]:
@@ -268,6 +284,11 @@ class AgentFigures:
     paused_s: int = 0
     paused_by_reason_s: dict[str, int] = field(default_factory=dict)
     after_call_work_s: int = 0
+    # quality inspection (质检) of the agent's calls recorded in the month
+    inspected: int = 0
+    inspected_with_errors: int = 0
+    error_rate: float | None = None
+    quality_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +380,21 @@ def centre_figures(
         satisfaction_target_met=None if rate is None else rate >= SATISFACTION_TARGET,
         **callback_outcomes([o.callback for o in orders if o.callback is not None]),
         callers_informed=rows.callers_informed,
+        **_quality_fields(quality(rows.inspections), centre=True),
     )
+
+
+def _quality_fields(q: QualityFigures, centre: bool = False) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "inspected": q.inspected,
+        "inspected_with_errors": q.inspected_with_errors,
+        "error_rate": q.error_rate,
+        "quality_score": q.quality_score,
+    }
+    if centre:
+        met = None if q.error_rate is None else q.error_rate < ERROR_RATE_TARGET
+        fields["error_rate_target_met"] = met
+    return fields
 
 
 def agent_figures(
@@ -378,8 +413,9 @@ def agent_figures(
         owned.setdefault(order.owner_job_number, []).append(order)
     known = {a.job_number: a for a in rows.agents}
     named = {who for kind, who in calls if kind == _JOB}
+    inspected = quality_by_agent(rows.inspections)
     result = []
-    for job in sorted(set(known) | set(owned) | named | set(times)):
+    for job in sorted(set(known) | set(owned) | named | set(times) | set(inspected)):
         agent = known.get(job)
         interface = agent.interface if agent else None
         name = agent.name if agent else None
@@ -394,6 +430,8 @@ def agent_figures(
                 paused_by_reason_s={k: int(v) for k, v in spent.paused_by_reason_s.items()},
                 after_call_work_s=int(spent.after_call_work_s),
             )
+        if job in inspected:
+            row = replace(row, **_quality_fields(inspected[job]))
         result.append(row)
     for (kind, interface), its_calls in calls.items():  # sorted by (kind, interface) already
         if kind == _INTERFACE:

@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -162,6 +163,53 @@ def agent_state(facts: AgentFacts, after_call_work_s: float, not_answering_s: fl
     return BoardState.IDLE
 
 
+# --- storm days: queue alarms ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAlarmLimit:
+    """When one queue raises an alarm: today's service level below ``service_level``, or more
+    than ``waiting`` callers waiting now. The limit itself is still fine (the boundary belongs
+    to the better side, like the headline colours)."""
+
+    service_level: float = 0.80
+    waiting: int = 5
+
+
+class AlarmFigure(StrEnum):
+    SERVICE_LEVEL = "service_level"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAlarm:
+    queue: str
+    figure: AlarmFigure
+    value: float
+    limit: float
+
+
+def queue_alarms(
+    service_levels: dict[str, float | None],
+    waiting: dict[str, int],
+    limit_for: Callable[[str], QueueAlarmLimit],
+) -> list[QueueAlarm]:
+    """Every queue past one of its limits, by queue then figure. A queue without a service
+    level today (no call offered) raises no service-level alarm."""
+    alarms: list[QueueAlarm] = []
+    for queue in sorted(set(service_levels) | set(waiting)):
+        limit = limit_for(queue)
+        level_now = service_levels.get(queue)
+        if level_now is not None and level_now < limit.service_level:
+            alarms.append(
+                QueueAlarm(queue, AlarmFigure.SERVICE_LEVEL, level_now, limit.service_level)
+            )
+        count = waiting.get(queue, 0)
+        if count > limit.waiting:
+            alarms.append(QueueAlarm(queue, AlarmFigure.WAITING, count, limit.waiting))
+    return alarms
+
+
 @dataclass(frozen=True, slots=True)
 class WallboardRules:
     """The centre's choices for the wallboard (from ``[dashboard]``)."""
@@ -170,7 +218,12 @@ class WallboardRules:
     thresholds: dict[str, Threshold] | None = None  # None: every figure's default
     after_call_work_s: float = 3.0
     not_answering_s: float = 300.0
+    queue_alarm: QueueAlarmLimit = field(default_factory=QueueAlarmLimit)
+    queue_alarms: dict[str, QueueAlarmLimit] | None = None  # per queue; None: all the default
 
     def threshold(self, key: str) -> Threshold:
         given = (self.thresholds or {}).get(key)
         return given or _BY_KEY[key].default
+
+    def alarm_limit(self, queue: str) -> QueueAlarmLimit:
+        return (self.queue_alarms or {}).get(queue) or self.queue_alarm

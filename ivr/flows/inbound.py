@@ -9,6 +9,7 @@ takes the caller to a human.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -18,10 +19,11 @@ from datetime import UTC, datetime
 from ivr.domain.calls import CallerHungUp, CallOutcome, CallRecord, CallStep, StepKind
 from ivr.domain.menu import DTMF_KEYS, Action, MenuSession, MenuTree, Prompt, Route
 from ivr.domain.privacy import mask_number
+from ivr.domain.virtual_hold import KEEP_KEY, KEPT_CONFIRM, OFFER_KEYS
 from ivr.flows import outage_notice
 from ivr.flows.listen import SpeechDeps, listen
 from ivr.flows.outage_notice import NoticeDeps
-from ivr.ports import CallJournal, Channel, PromptLibrary
+from ivr.ports import CallBackDesk, CallJournal, Channel, PromptLibrary
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,13 @@ class InboundDeps:
     clock: Callable[[], datetime] = utc_now
     speech: SpeechDeps | None = None
     notices: NoticeDeps | None = None  # outage notices (storm days), when the register is on
+    call_backs: CallBackDeps | None = None  # virtual hold, when on
+
+
+@dataclass(frozen=True, slots=True)
+class CallBackDeps:
+    desk: CallBackDesk
+    digit_timeout_ms: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +163,8 @@ async def _play(channel: Channel, prompt: Prompt, deps: InboundDeps) -> str | No
 
 async def _route(channel: Channel, route: Route, record: CallRecord, deps: InboundDeps) -> None:
     record.route, record.choice = route.queue, route.choice
+    if deps.call_backs is not None and await _keep_place(channel, route, record, deps):
+        return
     await channel.play(await deps.prompts.prompt_path(deps.menu.transfer_prompt))
     await channel.set_variable(INHERITED + "IVR_CHOICE", route.choice)
     await channel.set_variable(INHERITED + "IVR_MENU_PATH", ">".join(record.menu_path))
@@ -162,6 +173,44 @@ async def _route(channel: Channel, route: Route, record: CallRecord, deps: Inbou
     await channel.set_variable("IVR_QUEUE", route.queue)  # last: the dialplan acts on it
     record.outcome = CallOutcome.ROUTED
     log.info("call %s routed to %s (%s)", record.call_id, route.queue, route.choice)
+
+
+async def _keep_place(
+    channel: Channel, route: Route, record: CallRecord, deps: InboundDeps
+) -> bool:
+    """Virtual hold: a caller facing a long wait may press 1 to keep their place (their
+    arrival now, before the offer was read) and hang up; they are called back when their turn
+    comes. True when the place was kept (the call ends here); anything else, or a failure to
+    keep it, and the caller joins the queue as before."""
+    assert deps.call_backs is not None
+    arrived = deps.clock()
+    offer = deps.call_backs.desk.offer(route.queue, record.caller_number, arrived)
+    if offer is None:
+        return False
+    record.steps.append(CallStep(deps.clock(), StepKind.PROMPT, "virtual_hold", None, "offer"))
+    key = await channel.play(await deps.prompts.prompt_path(offer), OFFER_KEYS)
+    if key is None:
+        key = await channel.wait_for_digit(deps.call_backs.digit_timeout_ms)
+    if key != KEEP_KEY:
+        return False
+    try:
+        kept = await deps.call_backs.desk.keep(
+            route.queue, record.caller_number, record.call_id, arrived
+        )
+    except Exception:
+        log.exception("call %s: place not kept; the caller waits in the queue", record.call_id)
+        return False
+    if not kept:
+        return False
+    record.steps.append(
+        CallStep(deps.clock(), StepKind.KEY, "virtual_hold", key, f"place kept in {route.queue}")
+    )
+    record.outcome = CallOutcome.ROUTED
+    log.info("call %s kept its place in %s (virtual hold)", record.call_id, route.queue)
+    with contextlib.suppress(CallerHungUp):
+        await channel.play(await deps.prompts.prompt_path(KEPT_CONFIRM))
+        await channel.hangup()
+    return True
 
 
 def _sync(record: CallRecord, session: MenuSession) -> None:

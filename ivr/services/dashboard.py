@@ -24,9 +24,10 @@ from ivr.domain.wallboard import (
     agent_state,
     headline_label,
     level,
+    queue_alarms,
     state_label,
 )
-from ivr.ports import AgentDirectory, OutageRegister
+from ivr.ports import AgentDirectory, KeptPlaceBoard, OutageRegister
 from ivr.services.call_tracking import CallTracking
 from ivr.services.security_events import SecurityEvents
 
@@ -40,16 +41,20 @@ class DashboardSource:
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     rules: WallboardRules = field(default_factory=WallboardRules)
     outages: OutageRegister | None = None  # storm days: callers informed by a notice today
-    _cached: tuple[float, dict[str, Any]] | None = None
+    kept_places: KeptPlaceBoard | None = None  # virtual hold, when on
+    _cached: tuple[float, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None = None
 
     def day_start(self, now: datetime) -> datetime:
         local = now.astimezone(self.timezone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def snapshot(self) -> dict[str, Any]:
-        """Live state plus today's figures (the figures are cached ``cache_s`` seconds)."""
+        """Live state plus today's figures and the active outages (those two cached
+        ``cache_s`` seconds)."""
+        outages: list[dict[str, Any]] = []
+        held: list[dict[str, Any]] = []
         if self._cached and time.monotonic() - self._cached[0] < self.cache_s:
-            figures = self._cached[1]
+            _, figures, outages, held = self._cached
         else:
             now = datetime.now(self.timezone)
             report = await self.tracking.report(self.day_start(now), now + timedelta(seconds=1))
@@ -60,7 +65,10 @@ class DashboardSource:
             }
             if self.outages is not None:
                 figures["callers_informed"] = await self.outages.informed_since(self.day_start(now))
-            self._cached = (time.monotonic(), figures)
+                outages = await self._active_outages(now)
+            if self.kept_places is not None:
+                figures["virtual_hold"], held = await self._virtual_hold(self.day_start(now))
+            self._cached = (time.monotonic(), figures, outages, held)
         security = self.security.counts() if self.security is not None else {}
         live = self._live(await self.agents.all())
         return {
@@ -68,9 +76,73 @@ class DashboardSource:
             "timezone": str(self.timezone),
             "language": self.rules.language,
             "headline": self._headline(figures["total"], live["queues"]),
+            "outages": outages,
+            "virtual_hold": held,
+            "queue_alarms": self._alarms(figures["by_queue"], live["queues"]),
             "today": figures,
             "sip_security_events": security,
         }
+
+    async def _virtual_hold(self, since: datetime) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """Today's kept places counted apart, and the list (numbers masked)."""
+        assert self.kept_places is not None
+        counts = await self.kept_places.counts(since)
+        figures = {
+            "kept": sum(counts.values()),
+            "called_back": await self.kept_places.called_back(since),
+            "connected": counts["connected"],
+            "failed": counts["failed"],
+            "open": sum((await self.kept_places.open_by_queue()).values()),
+        }
+        places = [
+            {
+                "queue": p.queue,
+                "caller": p.phone_masked,
+                "arrived_at": p.arrived_at.astimezone(self.timezone).isoformat(timespec="seconds"),
+                "state": p.state,
+                "attempts": p.attempts,
+            }
+            for p in await self.kept_places.listing()
+        ]
+        return figures, places
+
+    async def _active_outages(self, now: datetime) -> list[dict[str, Any]]:
+        """The outages active now, the one restored last first, each with the callers its
+        notice informed (counted from its start: no notice is read before it)."""
+        assert self.outages is not None
+        active = [o for o in await self.outages.open_outages() if o.active(now)]
+        if not active:
+            return []
+        counts = await self.outages.informed_counts(
+            since=min(o.starts_at for o in active), outage_ids=[o.id for o in active]
+        )
+        active.sort(key=lambda o: (o.expected_at, o.id), reverse=True)
+        return [
+            {
+                "id": o.id,
+                "kind": o.kind.value,
+                "areas": list(o.areas),
+                "feeders": list(o.feeders),
+                "cause": o.cause,
+                "starts_at": o.starts_at.astimezone(self.timezone).isoformat(),
+                "expected_at": o.expected_at.astimezone(self.timezone).isoformat(),
+                "callers_informed": counts.get(o.id, 0),
+            }
+            for o in active
+        ]
+
+    def _alarms(
+        self, by_queue: dict[str, dict[str, Any]], queues: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        alarms = queue_alarms(
+            {q: f.get("service_level") for q, f in by_queue.items()},
+            {q: live["waiting"] for q, live in queues.items()},
+            self.rules.alarm_limit,
+        )
+        return [
+            {"queue": a.queue, "figure": a.figure.value, "value": a.value, "limit": a.limit}
+            for a in alarms
+        ]
 
     def _headline(self, today: dict[str, Any], queues: dict[str, Any]) -> list[dict[str, Any]]:
         asa = today.get("asa_ms")

@@ -252,6 +252,22 @@ class _LiveStateCollector(Collector):
             for queue, values in queues.items():
                 family.add_metric([queue], values[field])
             yield family
+        held = snap.get("today", {}).get("virtual_hold")
+        if held is not None:
+            family = GaugeMetricFamily(
+                "ivr_virtual_hold_today",
+                "virtual hold today: places kept, call-backs placed, connected to an agent,"
+                " failed (all bridges, from the database)",
+                labels=["figure"],
+            )
+            for figure in ("kept", "called_back", "connected", "failed"):
+                family.add_metric([figure], held[figure])
+            yield family
+            yield GaugeMetricFamily(
+                "ivr_virtual_hold_open",
+                "kept places waiting for their turn or being called back now",
+                value=held["open"],
+            )
         yield GaugeMetricFamily(
             "ivr_calls_talking", "calls connected to an agent now", value=len(snap["talking"])
         )

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ivr.domain.access import Principal
+from ivr.domain.playback_links import PlaybackLink, sign, verify
 from ivr.domain.recording_findings import FindingRules
 from ivr.domain.recordings import (
     BadCallId,
@@ -73,6 +74,10 @@ class RecordingService:
         self._greeting = greeting
         self._clock = clock
         self.on_ended: Callable[[], None] = lambda: None  # wakes the keeper
+        # the centre's playback-link secret (centre_secrets), read once when first needed
+        self.link_secret: Callable[[], Awaitable[bytes]] | None = None
+        self.link_lifetime_s = 300
+        self._secret: bytes | None = None
 
     def now(self) -> datetime:
         return self._clock()
@@ -249,6 +254,37 @@ class RecordingService:
                 recording.call_id,
             )
         return recording, outcome
+
+    async def _link_key(self) -> bytes:
+        if self._secret is None:
+            if self.link_secret is None:
+                raise RuntimeError("no playback-link secret wired")
+            self._secret = await self.link_secret()
+        return self._secret
+
+    async def playback_link(self, who: Principal, recording_id: int) -> PlaybackLink | None:
+        """A signed link for ``who`` to play a recording they may hear (the pages' player);
+        None if the recording does not exist. ``PermissionError`` for someone else's call
+        (audited as refused)."""
+        recording = await self.store.get(recording_id)
+        if recording is None:
+            return None
+        if not may_hear(who, recording):
+            await self.store.audit(
+                recording.id, who.name, who.role.value, who.job_number, "link", None, "refused"
+            )
+            log.warning(
+                "%s (%s) refused a playback link for call %s",
+                who.name,
+                who.role.value,
+                recording.call_id,
+            )
+            raise PermissionError("this recording is not yours to hear")
+        return sign(await self._link_key(), recording.id, who, self._clock(), self.link_lifetime_s)
+
+    async def link_viewer(self, recording_id: int, query: dict[str, str]) -> Principal:
+        """The viewer a signed link names (``BadLink`` if it is not a good link now)."""
+        return verify(await self._link_key(), recording_id, query, self._clock())
 
 
 async def file_size(service: RecordingService, path: str) -> int | None:

@@ -22,6 +22,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
 _ROLES_ATTR = "_ivr_roles"
 _PUBLIC_ATTR = "_ivr_public"
+_SIGNED_ATTR = "_ivr_signed"
+LinkCheck = Callable[[web.Request], Awaitable[Principal | None]]
 
 
 class Authenticator(Protocol):
@@ -42,6 +44,19 @@ def public(handler: Handler) -> Handler:
     """No token needed: only for what carries no personal data (health)."""
     setattr(handler, _PUBLIC_ATTR, True)
     return handler
+
+
+def signed_link(check: LinkCheck) -> Callable[[Handler], Handler]:
+    """The route also takes a signed link instead of a bearer token (an ``<audio>`` element
+    cannot send a header): a request with ``sig`` in its query and no ``Authorization``
+    header is the viewer ``check`` returns, or refused (401) if it returns None. The
+    viewer's role is still checked against :func:`requires`."""
+
+    def mark(handler: Handler) -> Handler:
+        setattr(handler, _SIGNED_ATTR, check)
+        return handler
+
+    return mark
 
 
 def principal(request: web.Request) -> Principal:
@@ -65,7 +80,16 @@ def auth_middleware(
         source = request.remote or "unknown"
         if (wait := throttle.wait_s(source, clock())) > 0:
             raise _too_many(wait)
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        link_check = getattr(target, _SIGNED_ATTR, None)
+        header = request.headers.get("Authorization", "")
+        if link_check is not None and not header and "sig" in request.query:
+            found = await link_check(request)
+            if found is None:
+                throttle.failed(source, clock())
+                raise _error(web.HTTPUnauthorized, "the playback link is expired or not valid")
+            throttle.succeeded(source)
+            return await _checked(request, handler, target, found)
+        scheme, _, token = header.partition(" ")
         found = await store.authenticate(token.strip()) if scheme.lower() == "bearer" else None
         if found is None:
             if token.strip():  # a missing header is a mistake, a wrong token may be a guess
@@ -78,13 +102,19 @@ def auth_middleware(
         throttle.succeeded(source)
         if (missing := request.match_info.http_exception) is not None:
             raise _no_route(request, missing)  # known only to a caller with a token
-        allowed = getattr(target, _ROLES_ATTR, frozenset())
-        if not found.may(allowed):
-            raise _error(web.HTTPForbidden, f"role {found.role.value!r} may not do this")
-        request[PRINCIPAL] = found
-        return await handler(request)
+        return await _checked(request, handler, target, found)
 
     return middleware
+
+
+async def _checked(
+    request: web.Request, handler: Handler, target: object, found: Principal
+) -> web.StreamResponse:
+    allowed = getattr(target, _ROLES_ATTR, frozenset())
+    if not found.may(allowed):
+        raise _error(web.HTTPForbidden, f"role {found.role.value!r} may not do this")
+    request[PRINCIPAL] = found
+    return await handler(request)
 
 
 def _target(handler: Handler) -> object:

@@ -7,6 +7,11 @@ Here a connection beyond ``max_connections`` is closed at once, and one that has
 whole request head within ``header_timeout_s`` is closed then (aiohttp's own keep-alive timeout
 covers the idle time between later requests).
 
+asyncio accepts up to ``backlog`` sockets each time the listening socket wakes it, before any
+refused one is closed, so the web side can hold ``max_connections + backlog`` descriptors for a
+moment. The guarded site therefore listens with a short backlog (:data:`WEB_BACKLOG`), and
+:func:`descriptors_needed` is what the start-up check compares with the open-files limit.
+
     site = GuardedTCPSite(runner, host, port, max_connections=256, header_timeout_s=10)
     await site.start()
 """
@@ -22,6 +27,15 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 _END_OF_HEAD = b"\r\n\r\n"
+WEB_BACKLOG = 32
+"""Pending web connections the kernel queues; also asyncio's accept burst (aiohttp uses 128)."""
+_RESERVE = 128
+"""Descriptors kept for the rest of the bridge: AGI calls, AMI, the database, files."""
+
+
+def descriptors_needed(max_connections: int) -> int:
+    """Open files the bridge needs so that a full web side cannot starve the calls."""
+    return max_connections + WEB_BACKLOG + _RESERVE
 
 
 class ConnectionGuard:
@@ -126,7 +140,7 @@ class GuardedTCPSite(web.TCPSite):
             self.guard,
             self._host,
             self._port,
-            backlog=self._backlog,
+            backlog=WEB_BACKLOG,
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )

@@ -29,6 +29,7 @@ from ivr.web.auth import requires, route_roles
 from ivr.web.do_not_call_api import DoNotCallIn, DoNotCallRemoveIn
 from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
+from ivr.web.inspections_api import InspectionIn
 from ivr.web.json_body import json_response
 from ivr.web.outages_api import CancelIn, CustomerIn, OutageCloseIn, OutageIn, OutagePatch
 from ivr.web.requests import ORDER_NO
@@ -334,7 +335,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "every change of the outage, oldest first", "storm days", errors=(404,)
     ),
     ("GET", "/api/dashboard"): Operation(
-        "the wallboard: headline figures and colours, queues, agents' states, today's figures",
+        "the wallboard: headline figures and colours, queues, queue alarms, active outages "
+        "with their informed callers, agents' states, today's figures",
         "dashboard",
     ),
     ("GET", "/api/alerts"): Operation(
@@ -410,10 +412,54 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (
             Param("side", "default customer", _enum("agent", "customer")),
             Param("Range", "bytes=START-END (one range)", where="header"),
+            Param("viewer", "signed link instead of the token: the viewer's token name"),
+            Param("role", "signed link: the viewer's role"),
+            Param("job", "signed link: the viewer's 工号 (empty if none)"),
+            Param("exp", "signed link: expiry, Unix seconds", {"type": "integer"}),
+            Param("sig", "signed link: HMAC-SHA256 (hex) from POST …/playback-url"),
         ),
         ok="audio/wav, whole (200) or the range asked for (206, Content-Range)",
         ok_type="audio/wav",
         errors=(400, 404, 410, 416),
+    ),
+    ("POST", "/api/recordings/{id}/playback-url"): Operation(
+        "signed links (one per side) for the caller only, valid a few minutes, for a player"
+        " that cannot send the token; someone else's call 403 (audited)",
+        "recordings",
+        ok="agent and customer: the audio URLs; expires_at",
+        errors=(404,),
+    ),
+    ("GET", "/api/inspections/standard"): Operation(
+        "the quality-inspection form's items (key, label, weight), points and pass ratio",
+        "inspections",
+    ),
+    ("GET", "/api/inspections/queue"): Operation(
+        "the calls the sampling rule drew for a period (a share of each agent's calls, every"
+        " complaint call, every dissatisfied 回访), with reasons, findings and inspection",
+        "inspections",
+        (Param("period", "a day (2026-12-05) or month (2026-12), as [inspection] sample_per"),),
+        errors=(400,),
+    ),
+    ("POST", "/api/inspections"): Operation(
+        "score one recorded call on the standard's items (one inspection per recording)",
+        "inspections",
+        body=InspectionIn,
+        ok="the stored inspection",
+        ok_status=201,
+        errors=(404, 409, 422),
+    ),
+    ("GET", "/api/inspections"): Operation(
+        "inspections, newest first (an agent: only of their own calls)",
+        "inspections",
+        (
+            Param("since", "inspected at or after, ISO 8601 with offset", ISO),
+            Param("until", "inspected before, ISO 8601 with offset", ISO),
+            LIMIT,
+        ),
+        errors=(400,),
+    ),
+    ("GET", "/api/inspections/{id}"): Operation(
+        "one inspection (an agent: only of their own call)", "inspections", errors=(404,)
     ),
     ("GET", "/api/agents"): Operation("agents with live state (an agent: only self)", "agents"),
     ("GET", "/api/agents/me"): Operation(

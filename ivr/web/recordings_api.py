@@ -7,19 +7,26 @@
 * ``GET /api/recordings/{id}/audio?side=agent|customer`` — the WAV of one direction, with
   HTTP range requests (206) so a player can seek. Every request is audited (who, when, which
   call, which bytes, served or refused); ``403`` for someone else's call, ``410`` once
-  retention deleted the files (or Asterisk never wrote them).
+  retention deleted the files (or Asterisk never wrote them). Instead of the bearer token
+  the request may carry a signed playback link's query (``viewer``, ``role``, ``job``,
+  ``exp``, ``sig``): what the pages' ``<audio>`` player uses, since it cannot send a header.
+* ``POST /api/recordings/{id}/playback-url`` — a signed link to that audio for the caller
+  only, valid ``[recording] playback_link_s`` (a few minutes): ``{"agent": url, "customer":
+  url, "expires_at"}``. Refused (``403``, audited) for a call the caller may not hear.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ivr.domain.access import Role
+from ivr.domain.access import Principal, Role
+from ivr.domain.playback_links import BadLink
 from ivr.domain.recordings import SIDES, RangeNotSatisfiable, may_hear, parse_range
 from ivr.services.recordings import RecordingService, file_size, read_part
-from ivr.web.auth import principal, requires
+from ivr.web.auth import principal, requires, signed_link
 from ivr.web.errors import json_error
 from ivr.web.json_body import json_response
 from ivr.web.requests import path_id, query_choice, query_limit
@@ -29,7 +36,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _CHUNK = 64 * 1024
 
 
-def _instant(raw: str | None, name: str) -> datetime | None:
+def parse_instant(raw: str | None, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
@@ -49,8 +56,8 @@ async def list_recordings(request: web.Request) -> web.Response:
     limit = query_limit(query)
     found = await request.app[RECORDINGS].visible(
         principal(request),
-        _instant(query.get("since"), "since"),
-        _instant(query.get("until"), "until"),
+        parse_instant(query.get("since"), "since"),
+        parse_instant(query.get("until"), "until"),
         limit,
     )
     return json_response(request, {"recordings": [r.as_dict() for r in found]}, headers=_NO_STORE)
@@ -71,6 +78,40 @@ async def get_recording(request: web.Request) -> web.Response:
     return json_response(request, body, headers=_NO_STORE)
 
 
+async def _link_viewer(request: web.Request) -> Principal | None:
+    """The viewer a signed playback link names; None if it is not ours for this recording
+    (counted by the bad-token throttle); an expired one of ours is a plain 401."""
+    try:
+        recording_id = int(request.match_info.get("id", ""))
+    except ValueError:
+        return None
+    try:
+        return await request.app[RECORDINGS].link_viewer(recording_id, dict(request.query))
+    except BadLink as exc:
+        if exc.expired:  # our own signature, only late: not counted as a guess
+            raise json_error(
+                web.HTTPUnauthorized, "the playback link has expired: ask for a new one"
+            ) from None
+        return None
+
+
+@requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)
+async def playback_url(request: web.Request) -> web.Response:
+    recording_id = path_id(request, "id", "recording")
+    try:
+        link = await request.app[RECORDINGS].playback_link(principal(request), recording_id)
+    except PermissionError:
+        raise json_error(web.HTTPForbidden, "this recording is not yours to hear") from None
+    if link is None:
+        raise json_error(web.HTTPNotFound, "no such recording")
+    base = f"/api/recordings/{recording_id}/audio"
+    body = {side: f"{base}?{urlencode({'side': side, **link.query()})}" for side in SIDES} | {
+        "expires_at": datetime.fromtimestamp(link.expires, UTC).isoformat()
+    }
+    return json_response(request, body, headers=_NO_STORE)
+
+
+@signed_link(_link_viewer)
 @requires(Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR)
 async def audio(request: web.Request) -> web.StreamResponse:
     service = request.app[RECORDINGS]
@@ -130,3 +171,4 @@ def add_recording_routes(app: web.Application, service: RecordingService) -> Non
     app.router.add_get("/api/recordings", list_recordings)
     app.router.add_get("/api/recordings/{id}", get_recording)
     app.router.add_get("/api/recordings/{id}/audio", audio)
+    app.router.add_post("/api/recordings/{id}/playback-url", playback_url)

@@ -20,7 +20,9 @@ from ivr.app import Bridge
 from ivr.asterisk.ami import AmiClient
 from ivr.config import (
     AgentsSettings,
+    AgiSettings,
     AmiSettings,
+    CallbackSettings,
     DatabaseSettings,
     RecordingSettings,
     SeatAmiSettings,
@@ -57,6 +59,57 @@ class EventLog:
             for e in self.events
             if e.get("Event") == name and all(e.get(k) == v for k, v in fields.items())
         ]
+
+
+def sandbox_ami(endpoint: AmiEndpoint, port: int | None = None) -> AmiSettings:
+    """The bridge's AMI login to the sandbox; ``port`` puts a fault proxy in between."""
+    return AmiSettings(
+        host=endpoint.host if port is None else "127.0.0.1",
+        port=endpoint.port if port is None else port,
+        username=endpoint.username,
+        secret=endpoint.secret,  # type: ignore[arg-type]
+    )
+
+
+def dialer_settings(
+    endpoint: AmiEndpoint,
+    database_url: str,
+    agi_port: int,
+    *,
+    ami_port: int | None = None,
+    **callback: object,
+) -> Settings:
+    """A bridge whose 回访 dialer rings the sandbox's simulated customers (``sim-customers``),
+    all day, polling every 0.5 s, retrying after 2 s; ``callback`` overrides any of these and
+    sets the rest of ``[callback]`` (caps, attempts, reasks)."""
+    options: dict[str, object] = {
+        "dialer": True,
+        "trunk_context": "sim-customers",
+        "agi_url": f"agi://127.0.0.1:{agi_port}",
+        "ring_timeout_s": 10,
+        "poll_interval_s": 0.5,
+        "window_start": "00:00",
+        "window_end": "24:00",
+        "retry_spacing_s": [2.0],
+    }
+    options.update(callback)
+    return Settings(
+        database=DatabaseSettings(url=database_url),
+        agi=AgiSettings(port=agi_port),
+        ami=sandbox_ami(endpoint, ami_port),
+        callback=CallbackSettings(**options),  # type: ignore[arg-type]
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(settings: Settings) -> AsyncIterator[Bridge]:
+    """A started bridge, stopped on the way out."""
+    bridge = Bridge(settings)
+    await bridge.start()
+    try:
+        yield bridge
+    finally:
+        await bridge.stop()
 
 
 def sandbox_or_fail(box: AsteriskSandbox) -> AmiEndpoint:

@@ -15,6 +15,7 @@ from bench import (
     outage_lookup,
     pop_latency,
     recording_cost,
+    storm,
 )
 from ivr.app import Bridge
 from ivr.config import Settings
@@ -107,3 +108,17 @@ async def test_recording_cost_bench_records_only_the_recorded_batch(sandbox: Ami
     assert batches[0].files == 0 and batches[1].files == 4  # two directions per recorded call
     assert batches[1].bytes > 0 and batches[1].audio_s > 0
     assert any("MB per minute" in line for line in lines)
+
+
+@pytest.mark.integration
+async def test_storm_bench_serves_the_area_by_the_notice_and_the_rest_by_an_agent(
+    sandbox: AmiEndpoint, bridge: Bridge
+) -> None:
+    box = AsteriskSandbox.from_settings(Settings())  # held by this session already
+    [(base, result)] = await storm.run(box, bridge, [5], area_share=0.8, agents=1, patience_s=15)
+    assert base.routed == 5  # the plain-dialplan baseline ran in the same run
+    assert (result.informed, result.by_agent, result.not_originated) == (4, 1, 0), result
+    assert sum(result.dropped.values()) == 0, result.dropped
+    assert len(result.call_lag_s) == 5 and len(result.visit_lag_s) == 1
+    assert result.think_s and result.start_s
+    assert bridge.notices is not None and not bridge.notices.index.outages  # cancelled after

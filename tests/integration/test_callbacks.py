@@ -19,13 +19,12 @@ import pytest
 from sqlalchemy import select
 
 from ivr.app import Bridge
-from ivr.config import AgiSettings, AmiSettings, CallbackSettings, DatabaseSettings, Settings
 from ivr.db.workorder_models import follow_ups_table, orders_table
 from ivr.db.workorders import NewOrder, OrderView
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import CustomerClass, OrderKind
 from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
-from tests.integration.asterisk_fixtures import EventLog
+from tests.integration.asterisk_fixtures import EventLog, dialer_settings, running_bridge
 
 pytestmark = pytest.mark.integration
 
@@ -66,30 +65,17 @@ CASES = {
 @pytest.fixture(scope="module")
 async def callback_bridge(sandbox, ami, tmp_path_factory) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
     db = Path(tmp_path_factory.mktemp("callbacks")) / "callbacks.db"
-    settings = Settings(
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
-        agi=AgiSettings(port=AGI_PORT),
-        ami=AmiSettings(
-            host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
-        ),
-        callback=CallbackSettings(
-            dialer=True,
-            trunk_context="sim-customers",
-            agi_url=f"agi://127.0.0.1:{AGI_PORT}",
-            max_concurrent=MAX_CONCURRENT,
-            rate_per_s=RATE_PER_S,
-            ring_timeout_s=6,
-            poll_interval_s=0.5,
-            window_start="00:00",
-            window_end="24:00",
-            max_attempts=MAX_ATTEMPTS,
-            retry_spacing_s=[2.0],
-        ),
+    settings = dialer_settings(
+        sandbox,
+        f"sqlite+aiosqlite:///{db}",
+        AGI_PORT,
+        max_concurrent=MAX_CONCURRENT,
+        rate_per_s=RATE_PER_S,
+        ring_timeout_s=6,
+        max_attempts=MAX_ATTEMPTS,
     )
-    bridge = Bridge(settings)
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
+    async with running_bridge(settings) as bridge:
+        yield bridge
 
 
 @pytest.fixture(scope="module")

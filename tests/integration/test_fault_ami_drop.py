@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import select
 
 from ivr.app import Bridge
-from ivr.config import AgiSettings, AmiSettings, CallbackSettings, DatabaseSettings, Settings
 from ivr.db.workorder_models import attempts_table, orders_table, tasks_table
 from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
@@ -36,6 +35,7 @@ from ivr_sandbox.simulation import (
     place_queue_call,
     set_up_customer,
 )
+from tests.integration.asterisk_fixtures import dialer_settings, running_bridge
 from tests.integration.test_answer_times import finished_visits
 
 pytestmark = pytest.mark.integration
@@ -48,29 +48,16 @@ OUTAGE_S = 14  # longer than an AMI action's 10 s timeout: an originate sent now
 
 @pytest.fixture
 async def dialing_bridge(sandbox, tmp_path: Path) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
-    settings = Settings(
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}"),
-        agi=AgiSettings(port=AGI_PORT),
-        ami=AmiSettings(
-            host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
-        ),
-        callback=CallbackSettings(
-            dialer=True,
-            trunk_context="sim-customers",
-            agi_url=f"agi://127.0.0.1:{AGI_PORT}",
-            max_concurrent=3,
-            rate_per_s=0.5,  # one call every 2 s: more are due, and would be placed, meanwhile
-            retry_spacing_s=[2.0],  # a wrongly failed attempt shows as a second one at once
-            ring_timeout_s=10,
-            poll_interval_s=0.5,
-            window_start="00:00",
-            window_end="24:00",
-        ),
+    settings = dialer_settings(
+        sandbox,
+        f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}",
+        AGI_PORT,
+        max_concurrent=3,
+        rate_per_s=0.5,  # one call every 2 s: more are due, and would be placed, meanwhile
+        retry_spacing_s=[2.0],  # a wrongly failed attempt shows as a second one at once
     )
-    bridge = Bridge(settings)
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
+    async with running_bridge(settings) as bridge:
+        yield bridge
 
 
 async def test_callbacks_in_flight_survive_an_ami_outage_once_each(

@@ -85,6 +85,10 @@ async def test_asterisk_restart_mid_call_loses_nothing_and_doubles_nothing(bridg
             return bool(bridge.ami.logged_in and link.resynced.is_set())
 
         await wait_until(relinked, 60, "the bridge did not reconnect to AMI")
+        # the test's own AMI client reconnects on its own backoff; an action sent before its
+        # login waits in panoramisk and fails with AmiLinkLost if a connect attempt made while
+        # Asterisk was still starting drops
+        await asyncio.wait_for(client.wait_logged_in(), 60)
         assert bridge.ami.logins == logins + 1
         assert tracking.resyncs >= resyncs + 1 and link.restarts == restarts + 1
         records = await wait_for_records(bridge, numbers, timeout_s=30)
@@ -94,6 +98,7 @@ async def test_asterisk_restart_mid_call_loses_nothing_and_doubles_nothing(bridg
         after = (await wait_for_records(bridge, {AFTER}, timeout_s=60))[AFTER]
         after_visit = (await finished_visits(bridge, {AFTER}, 30))[AFTER]
     finally:
+        await asyncio.wait_for(client.wait_logged_in(), 60)
         await log_out_agent(client, never, ["q-t-5", "q-general"])
 
     # exactly one record per call, none left open, each closed as lost

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from ivr.app import Bridge, callback_policy
 from ivr.calendar_cn import china_is_workday
-from ivr.config import AgiSettings, AmiSettings, CallbackSettings, DatabaseSettings, Settings
+from ivr.config import CallbackSettings
 from ivr.db.engine import create_engine
 from ivr.db.workorder_models import attempts_table, orders_table, tasks_table
 from ivr.db.workorders import NewOrder, SqlWorkOrders
@@ -33,6 +33,7 @@ from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
 from ivr.flows.inbound import utc_now
 from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
+from tests.integration.asterisk_fixtures import dialer_settings, running_bridge
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -70,29 +71,9 @@ async def database_down(url: str) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def pg_bridge(postgres_url: str, sandbox) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
-    settings = Settings(
-        database=DatabaseSettings(url=postgres_url),
-        agi=AgiSettings(port=AGI_PORT),
-        ami=AmiSettings(
-            host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
-        ),
-        callback=CallbackSettings(
-            dialer=True,
-            trunk_context="sim-customers",
-            agi_url=f"agi://127.0.0.1:{AGI_PORT}",
-            max_concurrent=3,
-            rate_per_s=2,
-            ring_timeout_s=10,
-            poll_interval_s=0.5,
-            window_start="00:00",
-            window_end="24:00",
-            retry_spacing_s=[2.0],
-        ),
-    )
-    bridge = Bridge(settings)
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
+    settings = dialer_settings(sandbox, postgres_url, AGI_PORT, max_concurrent=3, rate_per_s=2)
+    async with running_bridge(settings) as bridge:
+        yield bridge
 
 
 def menu_call(n: int) -> CallRecord:

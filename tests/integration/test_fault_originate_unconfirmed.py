@@ -25,13 +25,13 @@ import pytest
 from sqlalchemy import select
 
 from ivr.app import Bridge
-from ivr.config import AgiSettings, AmiSettings, CallbackSettings, DatabaseSettings, Settings
 from ivr.db.workorder_models import attempts_table, tasks_table
 from ivr.db.workorders import NewOrder
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import OrderKind
 from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
 from tests.integration.ami_proxy import OriginateFault
+from tests.integration.asterisk_fixtures import dialer_settings
 
 pytestmark = pytest.mark.integration
 
@@ -46,25 +46,15 @@ async def faulty_link(
     mode: str = request.param
     fault = OriginateFault(mode, upstream=(sandbox.host, sandbox.port))
     port = await fault.start()
-    settings = Settings(
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}"),
-        agi=AgiSettings(port=AGI_PORT),
-        ami=AmiSettings(
-            host="127.0.0.1", port=port, username=sandbox.username, secret=sandbox.secret
-        ),
-        callback=CallbackSettings(
-            dialer=True,
-            trunk_context="sim-customers",
-            agi_url=f"agi://127.0.0.1:{AGI_PORT}",
-            max_concurrent=2,
-            rate_per_s=1.0,
-            retry_spacing_s=[2.0],  # a wrongly failed attempt shows as a second call at once
-            max_attempts=3,
-            ring_timeout_s=10,
-            poll_interval_s=0.5,
-            window_start="00:00",
-            window_end="24:00",
-        ),
+    settings = dialer_settings(
+        sandbox,
+        f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}",
+        AGI_PORT,
+        ami_port=port,  # through the fault proxy
+        max_concurrent=2,
+        rate_per_s=1.0,
+        retry_spacing_s=[2.0],  # a wrongly failed attempt shows as a second call at once
+        max_attempts=3,
     )
     bridge = Bridge(settings)
     await bridge.start()

@@ -325,6 +325,13 @@ EXPECTED_CENTRE: dict[str, Any] = {
     "callbacks_still_owed": 0,
     "callbacks_still_owed_share": 0.0,
     "callers_informed": 0,  # no outage notices this month (tests/integration/test_outages_api.py)
+    # no call inspected this month (tests/integration/test_inspection_api.py has inspections)
+    "inspected": 0,
+    "inspected_with_errors": 0,
+    "error_rate": None,
+    "error_rate_target": 0.005,
+    "error_rate_target_met": None,
+    "quality_score": None,
 }
 
 EXPECTED_AGENTS: list[dict[str, Any]] = [
@@ -360,6 +367,10 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
         "paused_s": 900,  # 小休 01:00-01:15
         "paused_by_reason_s": {"小休": 900},
         "after_call_work_s": 30,  # 01:20:00-01:20:30, set by the bridge
+        "inspected": 0,
+        "inspected_with_errors": 0,
+        "error_rate": None,
+        "quality_score": None,
     },
     {
         "job_number": "1002",
@@ -391,6 +402,10 @@ EXPECTED_AGENTS: list[dict[str, Any]] = [
         "paused_s": 3_600 + 1_200,
         "paused_by_reason_s": {"就餐": 3_600, "培训": 1_200},
         "after_call_work_s": 0,
+        "inspected": 0,
+        "inspected_with_errors": 0,
+        "error_rate": None,
+        "quality_score": None,
     },
 ]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from ivr.app import Bridge
-from ivr.config import AgiSettings, AmiSettings, CallbackSettings, DatabaseSettings, Settings
 from ivr.domain.outages import Customer, OutageKind
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.workorders import NewOrder, OrderKind
 from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
+from tests.integration.asterisk_fixtures import dialer_settings, running_bridge
 from tests.integration.test_callbacks import rung, wait_until_settled
 
 pytestmark = pytest.mark.integration
@@ -28,30 +28,17 @@ TWICE, ONCE = "13990000211", "13990000212"  # one customer made two orders, the 
 @pytest.fixture(scope="module")
 async def dialing_bridge(sandbox, ami, tmp_path_factory) -> AsyncIterator[Bridge]:  # type: ignore[no-untyped-def]
     db = Path(tmp_path_factory.mktemp("outage-callbacks")) / "ivr.db"
-    settings = Settings(
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}"),
-        agi=AgiSettings(port=AGI_PORT),
-        ami=AmiSettings(
-            host=sandbox.host, port=sandbox.port, username=sandbox.username, secret=sandbox.secret
-        ),
-        callback=CallbackSettings(
-            dialer=True,
-            trunk_context="sim-customers",
-            agi_url=f"agi://127.0.0.1:{AGI_PORT}",
-            max_concurrent=2,
-            rate_per_s=1.0,
-            ring_timeout_s=6,
-            poll_interval_s=0.5,
-            window_start="00:00",
-            window_end="24:00",
-            max_attempts=1,
-            retry_spacing_s=[2.0],
-        ),
+    settings = dialer_settings(
+        sandbox,
+        f"sqlite+aiosqlite:///{db}",
+        AGI_PORT,
+        max_concurrent=2,
+        rate_per_s=1.0,
+        ring_timeout_s=6,
+        max_attempts=1,
     )
-    bridge = Bridge(settings)
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
+    async with running_bridge(settings) as bridge:
+        yield bridge
 
 
 async def test_closing_the_outage_calls_each_linked_customer_back_once(dialing_bridge, ami) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,8 @@ from tests.integration.api_app import AGENT_JOB, Api, api_app
 # /dashboard/assets/{name}: the page's own script and style files (a fixed list, no data).
 # /workspace and its two static files: the agent's page, no data in it (the data comes over the
 # WebSocket and /api with the agent's token).
+# /inspection and its two static files: the inspectors' page, no data in it (the data comes
+# from /api with the inspector's token; audio through signed links).
 # /api/agents/me/events: a WebSocket a browser cannot give a header to; it is authenticated by
 # its first message (test_workspace_feed.py: 4401/4403/4408/4429 without a valid agent token).
 PUBLIC = {
@@ -33,6 +35,8 @@ PUBLIC = {
     ("GET", "/dashboard/assets/{name}"),
     ("GET", "/workspace"),
     ("GET", "/workspace/{name}"),
+    ("GET", "/inspection"),
+    ("GET", "/inspection/{name}"),
     ("GET", "/api/agents/me/events"),
 }
 
@@ -67,6 +71,13 @@ EXPECTED = {
     ("GET", "/api/recordings"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
     ("GET", "/api/recordings/{id}"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
     ("GET", "/api/recordings/{id}/audio"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("POST", "/api/recordings/{id}/playback-url"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    # quality inspection: inspectors and supervisors score; agents read their own results
+    ("GET", "/api/inspections/standard"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/inspections/queue"): {Role.INSPECTOR, Role.SUPERVISOR},
+    ("POST", "/api/inspections"): {Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/inspections"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
+    ("GET", "/api/inspections/{id}"): {Role.AGENT, Role.INSPECTOR, Role.SUPERVISOR},
     ("GET", "/api/agents"): {Role.SUPERVISOR, Role.AGENT},
     ("PUT", "/api/agents/{job}"): {Role.SUPERVISOR},
     ("GET", "/api/customers"): {Role.AGENT, Role.SUPERVISOR, Role.INTEGRATION},
@@ -105,6 +116,7 @@ NEVER = [
     (re.compile(r"^/api/dashboard"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/tokens"), {Role.AGENT, Role.INTEGRATION, Role.SUPERVISOR}),
     (re.compile(r"^/api/recordings"), {Role.INTEGRATION}),  # customers' voices
+    (re.compile(r"^/api/inspections"), {Role.INTEGRATION}),
 ]
 
 

@@ -4,6 +4,8 @@
   one number), coloured by its threshold, and the per-agent ring table counts every ring;
 * a CJK label is drawn with a real font (DevTools says which font drew it), times are in the
   centre's zone and to the second although the browser runs in UTC;
+* storm days: an active outage with the callers its notice informed, and the queue whose
+  service level is under its alarm limit listed as an alarm and red in the queue table;
 * on the real sandboxed Asterisk, an agent being rung shows as ringing by 工号 — not idle, not
   an Asterisk interface — and, once the caller gave up after more than 15 s of ringing, as
   not answering.
@@ -24,12 +26,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.app import make_web_app
+from ivr.db.calls import SqlCallRepository
 from ivr.db.engine import create_engine
+from ivr.db.outages import SqlOutages
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository, datetime_to_us
 from ivr.domain.access import Role
 from ivr.domain.agents import Agent
+from ivr.domain.calls import CallOutcome, CallRecord
+from ivr.domain.outages import OutageKind
 from ivr.domain.queue_calls import (
     AgentAnswered,
     AgentCompleted,
@@ -97,6 +103,29 @@ async def today_base_us() -> int:
     return datetime_to_us(max(now - timedelta(minutes=5), midnight + timedelta(seconds=1)))
 
 
+AREA = "东城区"
+
+
+async def storm(engine: Any) -> SqlOutages:
+    """A fault outage in 东城区 since an hour ago, and three calls of the area that heard its
+    notice: two hung up after it (informed), one went on to the menu."""
+    outages = SqlOutages(engine, None, lambda: datetime.now(UTC))
+    now = datetime.now(UTC)
+    outage = await outages.create(
+        OutageKind.FAULT, [AREA], [], now - timedelta(hours=1), now + timedelta(hours=3),
+        "线路故障", "test",
+    )  # fmt: skip
+    calls = SqlCallRepository(engine)
+    for n, informed in enumerate((True, True, False)):
+        record = CallRecord(
+            uuid.uuid4().hex, f"9.{n}", f"1390000010{n}", "95598", "Local/x", now,
+            outcome=CallOutcome.ABANDONED_IN_MENU, ended_at=now,
+            outage_id=outage.id, informed=informed,
+        )  # fmt: skip
+        await calls.add(record)
+    return outages
+
+
 @pytest.fixture
 async def wallboard_app(
     sqlite_url: str, request: pytest.FixtureRequest
@@ -116,9 +145,11 @@ async def wallboard_app(
         for event in call:
             tracking.handle(event)
     await tracking.flushed()
+    outages = await storm(engine)
     app = web.Application(middlewares=[auth_middleware(tokens)])
     rules = WallboardRules(language=language)
-    add_dashboard_routes(app, DashboardSource(tracking, directory, BJ, rules=rules))
+    source = DashboardSource(tracking, directory, BJ, rules=rules, outages=outages)
+    add_dashboard_routes(app, source)
     add_report_routes(app, MonthlyReports(SqlReportRows(engine), BJ, lambda: datetime.now(UTC)))
     async with TestClient(TestServer(app)) as client:
         yield client, supervisor
@@ -184,6 +215,26 @@ async def test_the_service_level_tile_shows_the_reports_figure_in_a_real_font(
             "Etc/UTC",
         )
         assert await js("return document.documentElement.lang") == "zh-CN"
+        # storm days: the active outage with the two callers its notice informed
+        outage_rows = await js(
+            "return [...document.querySelectorAll('#outages tbody tr')]"
+            ".map(r => [...r.cells].map(c => c.textContent))"
+        )
+        assert len(outage_rows) == 1, outage_rows
+        assert outage_rows[0][0] == f"{AREA} (故障)" and outage_rows[0][1] == "线路故障"
+        assert outage_rows[0][4] == "2"
+        assert not await js("return document.getElementById('outages-none').checkVisibility()")
+        # q-repair's 50 % is under the 80 % alarm limit; 0 waiting is not over 5
+        alarm_rows = await js(
+            "return [...document.querySelectorAll('#queue-alarms tbody tr')]"
+            ".map(r => [r.className, ...[...r.cells].map(c => c.textContent)])"
+        )
+        assert alarm_rows == [["alarm", "q-repair", "服务水平低于告警线", "50.0%", "< 80.0%"]]
+        queue_row = await js(
+            "return [...document.querySelectorAll('#queues tbody tr')]"
+            ".find(r => r.cells[0].textContent === 'q-repair').className"
+        )
+        assert queue_row == "alarm"
     finally:
         await asyncio.to_thread(browser.close)
 
@@ -203,6 +254,8 @@ async def test_the_centre_may_choose_english_labels(wallboard_app: tuple[TestCli
         await until(lambda: shows("status", "updated"), 15, "the page polls the API")
         assert await shows("tile-service_level", "service level (answered ≤ 15 s)")
         assert await shows("agents", "state") and await shows("agent-rings", "against")
+        assert await shows("queue-alarms", "service level below its alarm")
+        assert await shows("storm", "callers informed")
         assert await asyncio.to_thread(browser.js, "return document.documentElement.lang") == "en"
     finally:
         await asyncio.to_thread(browser.close)

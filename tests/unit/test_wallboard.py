@@ -1,5 +1,6 @@
 """The wallboard's pure rules: colours at their thresholds, one state per agent, labels in the
-centre's language, and thresholds checked when the settings are read."""
+centre's language, thresholds checked when the settings are read, and the queue alarms of storm
+days."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from pydantic import ValidationError
 from ivr.config import DashboardSettings
 from ivr.domain.wallboard import (
     AgentFacts,
+    AlarmFigure,
     BoardState,
     Level,
+    QueueAlarm,
+    QueueAlarmLimit,
     Threshold,
+    WallboardRules,
     agent_state,
     level,
+    queue_alarms,
     state_label,
 )
 
@@ -85,3 +91,41 @@ def test_thresholds_are_checked_when_the_settings_are_read() -> None:
         DashboardSettings(thresholds={"sl": {"green": 0.9, "amber": 0.8}})
     with pytest.raises(ValidationError):
         DashboardSettings(language="fr")  # type: ignore[arg-type]
+
+
+def test_a_queue_alarms_past_its_limit_never_at_it() -> None:
+    limit = QueueAlarmLimit(service_level=0.80, waiting=5)
+    alarms = queue_alarms(
+        {"q-a": 0.80, "q-b": 0.7999, "q-c": None, "q-d": 0.95},
+        {"q-a": 5, "q-c": 6, "q-d": 2, "q-e": 40},
+        lambda _queue: limit,
+    )
+    assert alarms == [
+        QueueAlarm("q-b", AlarmFigure.SERVICE_LEVEL, 0.7999, 0.80),
+        QueueAlarm("q-c", AlarmFigure.WAITING, 6, 5),  # no call offered today: no SL alarm
+        QueueAlarm("q-e", AlarmFigure.WAITING, 40, 5),  # waiting, with no figures yet
+    ]
+
+
+def test_a_queue_may_have_its_own_alarm_limits() -> None:
+    rules = WallboardRules(
+        queue_alarm=QueueAlarmLimit(0.80, 5), queue_alarms={"q-repair": QueueAlarmLimit(0.5, 50)}
+    )
+    alarms = queue_alarms({"q-repair": 0.6, "q-billing": 0.6}, {"q-repair": 30}, rules.alarm_limit)
+    assert [(a.queue, a.figure) for a in alarms] == [("q-billing", AlarmFigure.SERVICE_LEVEL)]
+
+
+def test_queue_alarm_limits_are_checked_when_the_settings_are_read() -> None:
+    custom = DashboardSettings(
+        queue_alarm={"service_level": 0.7, "waiting": 10},
+        queue_alarms={"q-repair": {"service_level": 0.6, "waiting": 30}},
+    )
+    assert custom.rules().alarm_limit("q-billing") == QueueAlarmLimit(0.7, 10)
+    assert custom.rules().alarm_limit("q-repair") == QueueAlarmLimit(0.6, 30)
+    assert DashboardSettings().rules().alarm_limit("q-x") == QueueAlarmLimit(0.80, 5)
+    with pytest.raises(ValidationError, match="not a queue name"):
+        DashboardSettings(queue_alarms={"repair": {"service_level": 0.6, "waiting": 30}})
+    with pytest.raises(ValidationError):
+        DashboardSettings(queue_alarm={"service_level": 80, "waiting": 10})  # a fraction
+    with pytest.raises(ValidationError):
+        DashboardSettings(queue_alarm={"service_level": 0.8, "waiting": -1})

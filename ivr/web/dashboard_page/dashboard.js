@@ -15,6 +15,8 @@ const WORDS = {
     target: "目标", green: "绿", amber: "黄", final: "（已结束）", so_far: "（截至目前）",
     as_of: "，计算于", report_failed: "报表未加载：", download_failed: "下载失败：",
     met: " — 达标", not_met: " — 未达标", warning: "预警", breach: "超时",
+    alarm_service_level: "服务水平低于告警线", alarm_waiting: "排队人数超过告警线",
+    planned: "计划", fault: "故障",
     centre: [
       ["服务水平（首次振铃15秒内接通 / 呼入−短时放弃）", "service_level", "pct"],
       ["15秒接通 / 接通", "answered_service_level", "pct"],
@@ -28,6 +30,8 @@ const WORDS = {
       ["月末未办结超期工单", "open_past_due_at_month_end", "int"],
       ["按时回访率", "callbacks_on_time_rate", "pct"],
       ["满意率（目标 90%）", "satisfaction"],
+      ["质检差错率（目标 <0.5%）/ 质检量", "errors"],
+      ["质检平均得分", "quality_score", "score"],
     ],
   },
   en: {
@@ -36,6 +40,8 @@ const WORDS = {
     final: " (final)", so_far: " (so far)", as_of: ", as of ", report_failed: "report not loaded: ",
     download_failed: "download failed: ", met: " — met", not_met: " — NOT met",
     warning: "warning", breach: "breach",
+    alarm_service_level: "service level below its alarm", alarm_waiting: "callers waiting above its alarm",
+    planned: "planned", fault: "fault",
     centre: [
       ["service level (≤ 15 s of the first ring / offered − short abandons)", "service_level", "pct"],
       ["answered ≤ 15 s / answered", "answered_service_level", "pct"],
@@ -49,12 +55,19 @@ const WORDS = {
       ["open past due at month end", "open_past_due_at_month_end", "int"],
       ["callbacks on time", "callbacks_on_time_rate", "pct"],
       ["satisfaction (target 90 %)", "satisfaction"],
+      ["inspection error rate (target < 0.5 %) / inspected", "errors"],
+      ["mean inspection score", "quality_score", "score"],
     ],
     labels: {
       title: "95598 hotline · live", heading: "95598 customer hotline — live",
       offered: "offered / answered today", answered_sl: "answered ≤ 15 s / answered",
       queue_wait_sl: "queue wait ≤ 15 s (Asterisk's)", rings_against: "rings against agents today",
       informed: "callers informed by an outage notice today",
+      alarms_heading: "Queue alarms", alarms_none: "none", alarm_figure: "figure",
+      alarm_value: "now", alarm_limit: "alarm at", outages_heading: "Active outages",
+      outages_none: "none", outage_where: "areas / feeders", outage_cause: "cause",
+      outage_since: "since", outage_expected: "expected restoration",
+      outage_informed: "callers informed",
       agents_heading: "Agents", job: "工号", name: "name", state: "state", for: "for",
       queues: "queues", queues_heading: "Queues", queue: "queue", waiting: "waiting",
       longest_wait: "longest wait", agents: "agents", service_level: "service level",
@@ -73,7 +86,8 @@ const WORDS = {
       agents_caption: "per agent: calls answered (grey) and answered within 15 s (blue)",
       report_agents_heading: "Agents this month", answered: "answered", in_15s: "≤ 15 s",
       orders: "orders", closed_on_time: "closed on time", callbacks_on_time: "callbacks on time",
-      satisfaction: "satisfaction",
+      satisfaction: "satisfaction", error_rate: "inspection errors / inspected",
+      quality_score: "inspection score", inspection_link: "quality inspection and recordings",
     },
   },
 };
@@ -119,6 +133,27 @@ function drawHeadline(items) {
   box.replaceChildren(...tiles);
 }
 
+// Storm days: queues past their alarm limits, and the active outages with the callers their
+// notice informed. An empty list says so in words (an alarm board must not look broken).
+function drawStorm(d) {
+  const alarms = d.queue_alarms || [];
+  C.fill("queue-alarms", alarms.map(a => {
+    const pct = a.figure === "service_level";
+    return [a.queue, W("alarm_" + a.figure), pct ? C.pct(a.value) : String(a.value),
+            (pct ? "< " + C.pct(a.limit) : "> " + a.limit)];
+  }), () => "alarm");
+  document.getElementById("alarms-none").hidden = alarms.length > 0;
+  const outages = d.outages || [];
+  C.fill("outages", outages.map(o => [
+    [...o.areas, ...o.feeders].join("、") + " (" + W(o.kind) + ")", o.cause,
+    C.dateTime(o.starts_at, zone), C.dateTime(o.expected_at, zone), o.callers_informed]));
+  document.getElementById("outages-none").hidden = outages.length > 0;
+  const alarmed = new Set(alarms.map(a => a.queue));
+  document.querySelectorAll("#queues tbody tr").forEach(row => {
+    row.classList.toggle("alarm", alarmed.has(row.cells[0].textContent));
+  });
+}
+
 async function refresh() {
   const status = document.getElementById("status");
   try {
@@ -144,6 +179,7 @@ async function refresh() {
       return [q, live.waiting, C.duration(live.longest_wait_s), live.agents,
               C.pct(f.service_level), C.secs(f.asa_ms), C.pct(f.abandon_rate)];
     }));
+    drawStorm(d);
     C.fill("waiting", d.waiting.map(w => [w.queue, w.caller, C.duration(w.waiting_s),
                                           w.ringing.join(", ")]));
     C.fill("talking", d.talking.map(c => [c.queue, c.caller, c.job_number || c.agent,
@@ -263,7 +299,12 @@ function centreValue(c, key, kind) {
     return C.pct(c.satisfaction_rate) + (c.satisfaction_target_met === null ? "" :
            c.satisfaction_target_met ? W("met") : W("not_met"));
   }
+  if (key === "errors") {
+    return C.pct(c.error_rate) + " / " + c.inspected + (c.error_rate_target_met === null ? "" :
+           c.error_rate_target_met ? W("met") : W("not_met"));
+  }
   const v = c[key];
+  if (kind === "score") return v === null || v === undefined ? "–" : String(v);
   return kind === "pct" ? C.pct(v) : kind === "secs" ? C.secs(v) : String(v);
 }
 async function loadReport() {
@@ -279,7 +320,9 @@ async function loadReport() {
     C.fill("report-agents", report.agents.map(a => [
       a.job_number || a.interface, a.name, a.calls_answered, a.answered_in_15s,
       a.rings_against_agent, C.secs(a.asa_ms), a.orders_owned, a.orders_closed_on_time,
-      a.callbacks_on_time + " / " + a.callbacks_due, C.pct(a.satisfaction_rate)]));
+      a.callbacks_on_time + " / " + a.callbacks_due, C.pct(a.satisfaction_rate),
+      a.inspected ? C.pct(a.error_rate) + " / " + a.inspected : "–",
+      a.quality_score === null ? "–" : a.quality_score]));
     drawTrend(document.getElementById("chart-trend"), series.months);
     drawAgents(document.getElementById("chart-agents"), report.agents);
     status.textContent = report.month + (report.final ? W("final") : W("so_far")) +

@@ -480,4 +480,65 @@ for (const action of ["login", "logout", "pause", "unpause", "ready"]) {
   });
 }
 
+// ---------------------------------------------------------------- own recordings
+// An <audio> element cannot send the token: the page asks for signed links (one viewer, a
+// few minutes) and the player seeks with range requests on them (docs/recording.md).
+let playing = null;  // {id, until}: the recording in the players and when its links die
+async function playRecording(id, callId) {
+  try {
+    const r = await api("/api/recordings/" + id + "/playback-url", {method: "POST"});
+    const d = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(d.error || "HTTP " + r.status);
+    playing = {id, callId, until: Date.parse(d.expires_at)};
+    $("play-agent").src = d.agent;
+    $("play-customer").src = d.customer;
+    text("player-call", callId);
+    text("player-until", local(d.expires_at));
+    $("player").hidden = false;
+    text("rec-status", "");
+  } catch (e) {
+    text("rec-status", "cannot play: " + e.message);
+  }
+}
+// A link that died while listening: fresh links, same place (else the error stands).
+for (const id of ["play-agent", "play-customer"]) {
+  $(id).addEventListener("error", async () => {
+    if (!playing || Date.now() < playing.until - 5000) return;
+    const players = ["play-agent", "play-customer"].map(p => [$(p), $(p).currentTime, !$(p).paused]);
+    await playRecording(playing.id, playing.callId);
+    for (const [player, at, wasPlaying] of players) {
+      player.currentTime = at;
+      if (wasPlaying) player.play().catch(() => {});
+    }
+  });
+}
+async function loadRecordings() {
+  try {
+    const [r, i] = await Promise.all([api("/api/recordings?limit=20"), api("/api/inspections?limit=100")]);
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    const recordings = (await r.json()).recordings;
+    const scored = new Map();
+    if (i.ok) for (const x of (await i.json()).inspections) scored.set(x.recording_id, x);
+    fill("recordings", recordings.map(rec => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "play 播放";
+      button.className = "play";
+      button.dataset.recording = rec.id;
+      button.disabled = rec.state !== "complete";
+      button.addEventListener("click", () => playRecording(rec.id, rec.call_id));
+      const inspection = scored.get(rec.id);
+      return [local(rec.started_at), rec.call_id,
+              rec.duration_ms === null ? rec.state : (rec.duration_ms / 1000).toFixed(1) + " s",
+              rec.orders.join(", "), rec.findings.map(f => f.kind).join(", "),
+              inspection ? inspection.score + (inspection.failed ? " ✗ " + inspection.failed_items.join(",") : " ✓") : "",
+              button];
+    }));
+  } catch (e) {
+    text("rec-status", "recordings not loaded: " + e.message);
+  }
+}
+setInterval(loadRecordings, 60000);
+loadRecordings();
+
 connect();

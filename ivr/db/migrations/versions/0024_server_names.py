@@ -1,9 +1,10 @@
-"""server_names: every call, queue visit, ring, recording, callback attempt and dispatch call
-names the Asterisk server it ran on; calls gain lost_reason (closed because their server was
-lost); bridges, the heartbeats of the centre's bridges
+"""server_names: every call, queue visit, ring, recording, callback attempt, dispatch call
+and kept place (virtual hold call-back) names the Asterisk server it ran on; calls gain
+lost_reason (closed because their server was lost); bridges, the heartbeats of the centre's
+bridges
 
-Revision ID: 0022_server_names
-Revises: 0021_call_search_index
+Revision ID: 0024_server_names
+Revises: 0023_virtual_hold
 
 Frozen on purpose: no imports from ``ivr``. In place only (ADD COLUMN, CREATE TABLE/INDEX): no
 batch mode, because rebuilding a table on SQLite would cascade-delete its children. Rows stored
@@ -15,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0022_server_names"
-down_revision: str | Sequence[str] | None = "0021_call_search_index"
+revision: str = "0024_server_names"
+down_revision: str | Sequence[str] | None = "0023_virtual_hold"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -28,6 +29,7 @@ TABLES = (
     "recordings",
     "callback_attempts",
     "dispatch_calls",
+    "kept_places",
 )
 
 
