@@ -803,10 +803,10 @@ class Bridge:
         if self.call_back_loop is not None:
             await self.call_back_loop.stop()
         if self.schema.done.is_set():
-            try:
-                await self.server_watch.leave()
-            except Exception:  # the database is away: the heartbeat simply grows old
-                log.warning("could not remove this bridge's heartbeat", exc_info=True)
+            try:  # a few seconds at most: stopping never waits on an absent database
+                await asyncio.wait_for(self.server_watch.leave(), LEAVE_TIMEOUT_S)
+            except Exception as exc:  # the database is away: the heartbeat simply grows old
+                log.warning("this bridge's heartbeat stays behind (%s)", type(exc).__name__)
         else:
             await self.server_watch.stop()
         await self.wrap_up.stop()
@@ -823,6 +823,9 @@ class Bridge:
         await self.prompts.close()
         await self.engine.dispose()
         self._held.close()
+
+
+LEAVE_TIMEOUT_S = 5.0  # for removing this bridge's heartbeat at stop
 
 
 def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:

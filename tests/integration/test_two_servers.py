@@ -68,12 +68,15 @@ def peaks(events: list[dict[str, str]], killed_at: float) -> tuple[int, dict[str
     live: dict[str, str] = {}  # Uniqueid → server
     centre, per_server = 0, Counter[str]()
     killed = False
-    for e in sorted(events, key=lambda e: float(e["Timestamp"])):
+    legs = [
+        e
+        for e in events
+        if e.get("Event") in ("Newchannel", "Hangup") and LEG.match(e.get("Channel", ""))
+    ]
+    for e in sorted(legs, key=lambda e: float(e["Timestamp"])):
         if not killed and float(e["Timestamp"]) > killed_at:
             killed = True
             live = {uid: server for uid, server in live.items() if server != "asterisk-b"}
-        if not LEG.match(e.get("Channel", "")):
-            continue
         if e.get("Event") == "Newchannel":
             live[e["Uniqueid"]] = e["server"]
             centre = max(centre, len(live))
