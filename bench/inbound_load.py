@@ -1,10 +1,14 @@
 """How many callers can be in the 95598 menu at once, and what the bridge costs per call.
 
 Places N simultaneous calls through the sandboxed Asterisk, each pressing 1 then 1 (fault
-repair, no power), three times per level, all measured in the same run:
+repair, no power), four times per level, all measured in the same run:
 
 - ``dialplan``: the baseline, the same menu written in plain dialplan (``[bench-menu-main]`` in
-  ``ivr_sandbox/extensions_local.conf``: same prompt files, same keys), no AGI at all;
+  ``ivr_sandbox/extensions_local.conf``: same prompt files, same keys), no AGI at all; the call
+  ends where the bridge would hand it to a queue;
+- ``queued``: the same, then the caller joins ``q-repair`` as ``[from-pstn]`` does after the
+  bridge's menu (``BENCH_QUEUE``): the same queue wait and music on hold as a bridged call, so
+  only the menu differs;
 - ``bridge``: our FastAGI bridge (records in SQLite);
 - ``classic``: the other baseline, the same flow as a classic process-per-call AGI script
   (``agi_scripts/ivr_agi.py``, started by Asterisk's ``AGI()`` inside the sandbox root with
@@ -12,15 +16,16 @@ repair, no power), three times per level, all measured in the same run:
 
 Reports per level and variant: calls routed correctly (all of them = sustained), CPU per call
 (Asterisk; the bridge process; the classic scripts, which Asterisk reaps, as its children's CPU)
-and its ratio to the dialplan baseline, and two latencies read from Asterisk's own
+and its ratio to both dialplan baselines, and two latencies read from Asterisk's own
 ``AGIExecStart``/``AGIExecEnd`` events (µs timestamps), p50 and p99: *start* (the ``AGI()``
 application starting → the first AGI command: connect or fork+exec, imports, settings, menu)
 and *think* per command (one command's end → the next command's start: what the AGI program
 adds to every step). Plain dialplan has neither: its steps follow each other inside Asterisk.
 
 Run: ``.venv/bin/python bench/inbound_load.py --levels 10 25 50`` (as root; takes the sandbox
-exclusively, about 40 s per level and variant). Numbers on a shared machine are noisy: compare
-the ratios within one run, not absolute figures across runs.
+exclusively, about 40 s per level and variant; ``--variants bridge`` leaves classic AGI out).
+Numbers on a shared machine are noisy: compare the ratios within one run, not absolute figures
+across runs.
 """
 
 from __future__ import annotations
@@ -51,9 +56,11 @@ KEYS = "1ww1"
 # needs ~3 s to start on an idle machine, is listening (keys before the first command are lost).
 PAUSE_S = 4.5
 HOLD_S = 9
-VARIANTS = ("dialplan", "bridge", "classic")
+VARIANTS = ("dialplan", "queued", "bridge", "classic")
+BASELINES = ("dialplan", "queued")
 CHANNELS = {
     "dialplan": "Local/s@bench-menu-main",
+    "queued": "Local/s@bench-menu-main",
     "bridge": "Local/95598@from-pstn",
     "classic": "Local/s@bench-classic",
 }
@@ -73,8 +80,11 @@ class Level:
 
 
 def asterisk_cpu_s() -> tuple[float, float]:
-    """(Asterisk's own CPU, CPU of its reaped children) in seconds, from /proc."""
-    pid = int(next(p for p in os.popen("pidof asterisk").read().split()))
+    """(Asterisk's own CPU, CPU of its reaped children) in seconds, from /proc: the sandbox's
+    Asterisk (the one whose root is ours: another test may run a second Asterisk beside it)."""
+    pid = AsteriskSandbox.from_settings(Settings()).daemon_pid()
+    if pid is None:
+        raise RuntimeError("the sandbox's Asterisk is not running")
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
@@ -153,13 +163,15 @@ async def run_level(
     prompts = bridge.prompts
     menu = bridge.menu
     variables = f"SIM_KEYS={KEYS},SIM_PAUSE={PAUSE_S},SIM_HOLD={hold_s:g}"
-    if variant == "dialplan":
+    if variant in BASELINES:
         bench_vars = {
             "BENCH_GREETING": prompts.path_for(menu.greeting),
             "BENCH_MAIN": prompts.path_for(menu.nodes["main"].prompt),
             "BENCH_REPAIR": prompts.path_for(menu.nodes["repair"].prompt),
             "BENCH_TRANSFER": prompts.path_for(menu.transfer_prompt),
         }
+        if variant == "queued":
+            bench_vars["BENCH_QUEUE"] = "1"
         variables += "," + ",".join(f"{k}={v}" for k, v in bench_vars.items())
     elif variant == "classic":
         variables += f",BENCH_AGI_CONF={classic_conf}"
@@ -180,8 +192,10 @@ async def run_level(
             }
         )
     deadline = time.monotonic() + PAUSE_S + hold_s + 90
+    seen, ended = 0, 0  # only the new events each round: this process's CPU is the bridge's
     while time.monotonic() < deadline:
-        ended = sum(1 for e in events if e.get("Event") == "Hangup" and ";1" in e["Channel"])
+        fresh, seen = events[seen:], len(events)
+        ended += sum(1 for e in fresh if e.get("Event") == "Hangup" and ";1" in e["Channel"])
         if ended >= n:
             break
         await asyncio.sleep(0.5)
@@ -229,34 +243,43 @@ def pct(samples: list[float], q: int) -> float:
 
 
 def report(n: int, levels: dict[str, Level]) -> list[str]:
-    """One line per variant; CPU per call and its ratio to the plain-dialplan baseline."""
+    """One line per variant; CPU per call and its ratio to the plain-dialplan baseline, and to
+    the queued one (the same menu in dialplan, then the same queue join as the bridged call:
+    only the menu differs) when it ran."""
     base = levels["dialplan"]
     idle_process = base.process_cpu_s  # this process's own cost of placing and watching calls
     rows = []
-    base_total = (base.asterisk_cpu_s + base.children_cpu_s) / n
+    ms = 1000
+
+    def total_of(lv: Level) -> float:
+        bridge_cpu = max(lv.process_cpu_s - idle_process, 0.0) if lv.variant == "bridge" else 0.0
+        return (lv.asterisk_cpu_s + lv.children_cpu_s + bridge_cpu) / n
+
+    base_total = total_of(base)
+    queued_total = total_of(levels["queued"]) if "queued" in levels else float("nan")
     for name in [v for v in VARIANTS if v in levels]:
         lv = levels[name]
-        bridge_cpu = max(lv.process_cpu_s - idle_process, 0.0) / n if name == "bridge" else 0.0
-        total = (lv.asterisk_cpu_s + lv.children_cpu_s) / n + bridge_cpu
+        total = total_of(lv)
         ratio = total / base_total if base_total else float("nan")
-        ms = 1000
+        versus_queued = total / queued_total if queued_total else float("nan")
         latency = (
             f"{pct(lv.start_s, 50) * ms:>9.1f} {pct(lv.start_s, 99) * ms:>9.1f} "
             f"{pct(lv.think_s, 50) * ms:>9.2f} {pct(lv.think_s, 99) * ms:>9.2f}"
-            if name != "dialplan"
+            if name not in BASELINES
             else f"{'-':>9} {'-':>9} {'-':>9} {'-':>9}"
         )
         rows.append(
             f"{n:>5} {name:<9} {lv.routed:>4}/{n:<4} {lv.asterisk_cpu_s / n * ms:>9.1f} "
-            f"{(lv.children_cpu_s / n + bridge_cpu) * ms:>9.1f} {total * ms:>9.1f} "
-            f"{ratio:>7.2f}x {latency}"
+            f"{total * ms - lv.asterisk_cpu_s / n * ms:>9.1f} {total * ms:>9.1f} "
+            f"{ratio:>7.2f}x {versus_queued:>7.2f}x {latency}"
         )
     return rows
 
 
 HEADER = (
     f"{'calls':>5} {'variant':<9} {'routed':>9} {'ast ms':>9} {'agi ms':>9} {'total ms':>9} "
-    f"{'vs plan':>8} {'start p50':>9} {'start p99':>9} {'think p50':>9} {'think p99':>9}"
+    f"{'vs plan':>8} {'vs queue':>8} {'start p50':>9} {'start p99':>9} {'think p50':>9} "
+    f"{'think p99':>9}"
 )
 
 
@@ -265,7 +288,7 @@ async def run(
     bridge: Bridge,
     levels: list[int],
     hold_s: float = HOLD_S,
-    variants: Sequence[str] = VARIANTS,
+    variants: Sequence[str] = VARIANTS[2:],
 ) -> dict[int, dict[str, Level]]:
     """Every level through the variants (the dialplan baseline always), on a sandbox that is
     up and held by the caller and a started bridge serving the dialplan's FastAGI port; prints
@@ -294,7 +317,7 @@ async def run(
         print(HEADER)
         for n in levels:
             results[n] = {}
-            for variant in [v for v in VARIANTS if v == "dialplan" or v in variants]:
+            for variant in [v for v in VARIANTS if v in BASELINES or v in variants]:
                 results[n][variant] = await run_level(
                     ami,
                     bridge,
@@ -312,7 +335,7 @@ async def run(
     return results
 
 
-async def main(levels: list[int], variants: Sequence[str] = VARIANTS) -> None:
+async def main(levels: list[int], variants: Sequence[str] = VARIANTS[2:]) -> None:
     sandbox = AsteriskSandbox.from_settings(Settings())
     with sandbox.exclusive(), tempfile.TemporaryDirectory() as tmp:
         await asyncio.to_thread(sandbox.up)
@@ -328,8 +351,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[10, 25, 50])
     parser.add_argument(
-        "--variants", nargs="+", choices=VARIANTS[1:], default=list(VARIANTS[1:]),
-        help="besides the dialplan baseline (classic AGI cannot start 200 scripts at once)",
+        "--variants", nargs="+", choices=VARIANTS[2:], default=list(VARIANTS[2:]),
+        help="besides the two dialplan baselines (classic AGI cannot start 200 at once)",
     )  # fmt: skip
     args = parser.parse_args()
     asyncio.run(main(args.levels, args.variants))

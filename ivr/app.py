@@ -12,7 +12,7 @@ import errno
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from ivr.config import (
     AlertsSettings,
     CallbackSettings,
     DispatchSettings,
+    LiveSettings,
     OutageSettings,
     RecordingSettings,
     SeatSettings,
@@ -63,7 +64,10 @@ from ivr.db.duty_roster import SqlDutyRoster
 from ivr.db.engine import create_engine, normalize_url, sqlite_file
 from ivr.db.follow_ups import SqlFollowUps
 from ivr.db.inspections import SqlInspections
+from ivr.db.live_state import SqlLivePictures
 from ivr.db.migrate import upgrade
+from ivr.db.monitoring import SqlMonitoring
+from ivr.db.notify import PgChangeFeed
 from ivr.db.outages import SqlCustomers, SqlOutages
 from ivr.db.outcome_counts import SqlOutcomeCounts
 from ivr.db.recompute import SqlDeadlineRecompute
@@ -71,7 +75,7 @@ from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
 from ivr.db.servers import SqlServers
-from ivr.db.spool import FileSpool
+from ivr.db.spool import FileSpool, RecordingEventSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
 from ivr.db.virtual_hold import SqlKeptPlaces
@@ -91,6 +95,7 @@ from ivr.domain.dispatch import SCRIPTS as DISPATCH_SCRIPTS
 from ivr.domain.dispatch import DispatchPolicy, worst_case_plan
 from ivr.domain.inspection import SamplePer
 from ivr.domain.leg_keys import LegKeys
+from ivr.domain.live_picture import BridgePicture
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
@@ -120,8 +125,10 @@ from ivr.services.dialer import Dialer, DialerLimits
 from ivr.services.dispatcher import Dispatcher, DispatcherLimits
 from ivr.services.inspections import InspectionService, SamplingRule
 from ivr.services.leased_loop import bridge_identity
+from ivr.services.live_share import LiveShare, LiveTiming
 from ivr.services.metrics import BridgeMetrics
 from ivr.services.monthly_reports import MonthlyReports
+from ivr.services.order_news import OrderNews
 from ivr.services.outages import OutageNotices, OutageService
 from ivr.services.readiness import PartState, Readiness
 from ivr.services.recordings import KeeperTiming, RecordingKeeper, RecordingService
@@ -130,6 +137,7 @@ from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
 from ivr.services.server_watch import ServerWatch
+from ivr.services.supervisor_monitor import SupervisorMonitor
 from ivr.services.virtual_hold import CallBackDesk, CallBackLoop
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
 from ivr.services.wrap_up import WrapUp
@@ -157,6 +165,7 @@ from ivr.web.inspection_page import add_inspection_page
 from ivr.web.inspections_api import add_inspection_routes
 from ivr.web.json_body import json_response, set_centre_timezone
 from ivr.web.metrics import add_metrics_route
+from ivr.web.monitor_api import add_monitor_routes
 from ivr.web.openapi import add_openapi_route
 from ivr.web.recordings_api import add_recording_routes
 from ivr.web.reports_api import add_report_routes
@@ -261,6 +270,7 @@ class Bridge:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.order_news: OrderNews | None = None  # set by _setup_sharing on PostgreSQL
         self.menu = load_menu(settings.menu.file)  # a bad menu file stops us here, not on a call
         self.calendar = load_calendar(settings.calendar.schedule_file)  # so does a bad schedule
         self.is_workday = self.calendar.is_workday
@@ -312,6 +322,13 @@ class Bridge:
             frozenset(settings.agents.transfer_queues),
             utc_now,
         )
+        self.monitor = SupervisorMonitor(
+            self.tracking,
+            self.repository,
+            SqlMonitoring(self.engine, utc_now),
+            utc_now,
+            settings.monitor.tell_agent,
+        )
         self.security = SecurityEvents()  # failed SIP logins etc., from AMI (class security)
         self.dashboard = DashboardSource(
             self.tracking,
@@ -319,6 +336,7 @@ class Bridge:
             ZoneInfo(settings.tracking.timezone),
             security=self.security,
             rules=settings.dashboard.rules(),
+            call_ids=self.repository.call_ids_of,
         )
         self.grammars = load_grammars(settings.speech.grammar_dir or default_grammar_dir())
         self.menu.check_grammars(self.grammars)  # also a start-up error, not a call's
@@ -382,7 +400,11 @@ class Bridge:
         # the web API's door to orders: each change wakes the watch, dispatcher and dialer
         self.work_orders = WorkOrderService(
             order_store,
-            OrderWakeups(self.poke_watch, self.poke_dispatcher, self._poke_dialer),
+            OrderWakeups(
+                self._told_too("deadlines", self.poke_watch),
+                self._told_too("dispatch", self.poke_dispatcher),
+                self._told_too("callbacks", self._poke_dialer),
+            ),
             acceptances=self.dispatch,
             agents=self.agents,
         )
@@ -411,6 +433,7 @@ class Bridge:
         # the agents' workspace: its reads, and the live feed the call tracker drives
         self.workspace = SqlWorkspaceLookup(self.engine, self.warning_policy, utc_now)
         self.feed = AgentFeed(self.tracking, self.workspace, self.agents, utc_now)
+        self._setup_sharing(settings.live)
         self.recompute = SqlDeadlineRecompute(
             self.engine, self.is_workday, self.warning_policy, utc_now
         )
@@ -424,6 +447,54 @@ class Bridge:
         self.readiness = Readiness(
             {"ami": self._ami_state, "database": self._database_state, "agi": self._agi_state}
         )
+
+    def _setup_sharing(self, live: LiveSettings) -> None:
+        """Several bridges on PostgreSQL: the live picture shared, order changes announced
+        (docs/several-bridges.md). On SQLite there is one bridge and nothing to share."""
+        self.bridge_id = live.bridge_id or bridge_identity()
+        ami = self.settings.ami
+        self.dashboard.bridge = self.bridge_id
+        self.dashboard.server = live.server or f"{ami.host}:{ami.port}"
+        self.change_feed: PgChangeFeed | None = None
+        self.live: LiveShare | None = None
+        if self.engine.dialect.name != "postgresql" or not live.share:
+            return
+        self.change_feed = PgChangeFeed(self.engine)
+        self.live = LiveShare(
+            self.bridge_id,
+            SqlLivePictures(self.engine, utc_now, live.expire_s),
+            self.change_feed,
+            self._local_picture,
+            LiveTiming(live.publish_interval_s, live.heartbeat_s, live.expire_s),
+        )
+        self.dashboard.shared = self.live
+        self.feed.centre = self.dashboard.centre
+        self.live.listeners.append(self.feed.others_changed)
+        share = self.live
+        self.tracking.listeners.append(lambda _event, _visits: share.changed())
+        self.order_news = OrderNews(
+            self.bridge_id,
+            self.change_feed,
+            {
+                "deadlines": self.poke_watch,
+                "dispatch": self.poke_dispatcher,
+                "callbacks": self._poke_dialer,
+            },
+        )
+
+    async def _local_picture(self) -> BridgePicture:
+        await self.dashboard.directory_current()
+        return self.dashboard.local_picture()
+
+    def _told_too(self, loop: str, poke: Callable[[], None]) -> Callable[[], None]:
+        """``poke`` this bridge's loop, and announce it so the other bridges poke theirs."""
+
+        def wake() -> None:
+            poke()
+            if self.order_news is not None:
+                self.order_news.tell(loop)
+
+        return wake
 
     def _setup_outages(self, o: OutageSettings, order_store: SqlWorkOrders) -> None:
         """The customer and outage registers; the notice index when notices are on."""
@@ -541,12 +612,14 @@ class Bridge:
             finding_rules(r),
             self._greeting_file,
             utc_now,
+            RecordingEventSpool(r.spool_file or r.dir / ".events.spool.jsonl"),
         )
         self.recording_keeper = RecordingKeeper(self.recordings, keeper_timing(r))
         self.recordings.on_ended = self.recording_keeper.poke
         secrets = SqlCentreSecrets(self.engine)
         self.recordings.link_secret = secrets.playback_secret
         self.recordings.link_lifetime_s = r.playback_link_s
+        self.recordings.viewer_live = self.tokens.still_holds
         i = self.settings.inspection
         self.inspections = InspectionService(
             SqlInspections(self.engine, utc_now),
@@ -652,6 +725,7 @@ class Bridge:
                 self.ami.on_event(name, self.security.observe)
             self.control.queues = self.ami
             self.transfers.channels = self.ami
+            self.monitor.channels = self.ami
             self.wrap_up.start()
             rec = self.settings.recording
             watch_recordings(
@@ -670,6 +744,10 @@ class Bridge:
         """What needs the schema: the legs' key, agents' greetings, deadline recompute, dialer,
         watch …"""
         self.leg_keys.set_secret(await SqlCentreSecrets(self.engine).leg_secret())
+        if self.change_feed is not None:
+            self.change_feed.start()  # LISTEN before the loops start: no announcement missed
+        if self.live is not None:
+            self.live.start()
         try:
             greetings = {greeting_text(a.job_number) for a in await self.agents.all()}
             await self.prompts.prerender(sorted(greetings))
@@ -819,6 +897,12 @@ class Bridge:
         if self.recognizer is not None:
             await self.recognizer.close()
         await self.feed.stop()
+        if self.live is not None:
+            await self.live.stop()  # its row goes: the others drop this bridge at once
+        if self.order_news is not None:
+            await self.order_news.stop()
+        if self.change_feed is not None:
+            await self.change_feed.stop()
         await self.tracking.stop()
         await self.prompts.close()
         await self.engine.dispose()
@@ -886,6 +970,7 @@ def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:
     add_seat_routes(app, bridge.seats)
     outages_api.add_routes(app, bridge.outages)
     add_recording_routes(app, bridge.recordings)
+    add_monitor_routes(app, bridge.monitor)
     add_inspection_routes(app, bridge.inspections)
     add_inspection_page(app)
     call_orders_api.add_routes(app, bridge.workspace)

@@ -658,6 +658,11 @@ class RecordingSettings(_Section):
     stuck_after_s: float = Field(
         7200.0, ge=60, description="a recording whose end was never reported is closed then"
     )
+    spool_file: Path | None = Field(
+        None,
+        description="recording events the database could not take wait here (JSON lines); "
+        "default: <dir>/.events.spool.jsonl",
+    )
     short_call_s: float = Field(10.0, ge=0, description="finding short_call below this")
     opening_window_s: float = Field(10.0, ge=1, description="the opening must start within")
     long_silence_s: float = Field(8.0, ge=1, description="finding long_silence from this")
@@ -709,6 +714,45 @@ class InspectionSettings(_Section):
         return QualityStandard(items, self.pass_ratio)
 
 
+class LiveSettings(_Section):
+    """Several bridges on one PostgreSQL: each shares its live picture and announces order
+    changes (``LISTEN/NOTIFY``); on SQLite (one bridge) nothing is shared."""
+
+    share: bool = Field(True, description="share the live picture on PostgreSQL")
+    bridge_id: str = Field(
+        "",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:@-]*$",
+        description="this bridge in the shared picture; empty: host, pid and a random part",
+    )
+    server: str = Field(
+        "",
+        max_length=128,
+        description="this bridge's Asterisk in the shared picture; empty: ami.host:ami.port",
+    )
+    publish_interval_s: float = Field(
+        0.3, ge=0.05, le=5, description="a changed picture is written at most this often"
+    )
+    heartbeat_s: float = Field(2.0, ge=0.5, le=60, description="written at least this often")
+    expire_s: float = Field(
+        10.0, ge=2, le=600, description="a picture older than this is a dead bridge's"
+    )
+
+    @model_validator(mode="after")
+    def _expiry_after_heartbeats(self) -> LiveSettings:
+        if self.expire_s < 2 * self.heartbeat_s:
+            raise ValueError("live.expire_s must be at least twice live.heartbeat_s")
+        return self
+
+
+class MonitorSettings(_Section):
+    """Supervisor listen / whisper / barge (docs/recording.md#supervisor-listen-whisper-barge)."""
+
+    tell_agent: bool = Field(
+        False, description="the agent hears a beep when a supervisor starts listening"
+    )
+
+
 class Settings(BaseSettings):
     """All settings. Load with :func:`load_settings`."""
 
@@ -736,6 +780,8 @@ class Settings(BaseSettings):
     outages: OutageSettings = OutageSettings()
     virtual_hold: VirtualHoldSettings = VirtualHoldSettings()
     recording: RecordingSettings = RecordingSettings()
+    live: LiveSettings = LiveSettings()
+    monitor: MonitorSettings = MonitorSettings()
     inspection: InspectionSettings = InspectionSettings()
 
     @classmethod

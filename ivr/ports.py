@@ -6,7 +6,7 @@ only ``ivr.app`` / ``ivr.cli`` choose which: nothing above the domain imports an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +32,7 @@ from ivr.domain.dispatch import (
 )
 from ivr.domain.do_not_call import DoNotCallEntry
 from ivr.domain.inspection import Candidate, Inspection, Scored
+from ivr.domain.live_picture import BridgePicture
 from ivr.domain.outage_files import PlannedOutage
 from ivr.domain.outages import (
     Customer,
@@ -45,7 +46,7 @@ from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
 from ivr.domain.recording_findings import Finding, FindingRules
-from ivr.domain.recordings import Recording, RecordingFile, RecordingKind
+from ivr.domain.recordings import Recording, RecordingEvent, RecordingFile, RecordingKind
 from ivr.domain.servers import Heartbeat
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.transfers import CallTransfer
@@ -653,9 +654,10 @@ class RecordingStore(Protocol):
         agent_path: str,
         customer_path: str,
         failure: str | None = None,
+        at: datetime | None = None,
     ) -> bool: ...
 
-    async def ended(self, call_id: str) -> Recording | None: ...
+    async def ended(self, call_id: str, at: datetime | None = None) -> Recording | None: ...
 
     async def owner_from_call(self, call_id: str) -> str | None: ...
 
@@ -698,6 +700,18 @@ class RecordingStore(Protocol):
     ) -> None: ...
 
     async def playbacks(self, recording_id: int) -> list[dict[str, Any]]: ...
+
+
+class RecordingEventSpool(Protocol):
+    """Recording events the database could not take yet, kept in order (``ivr.db.spool``)."""
+
+    def append(self, event: RecordingEvent) -> None: ...
+
+    def load(self) -> list[RecordingEvent]: ...
+
+    def replace(self, events: Sequence[RecordingEvent]) -> None: ...
+
+    def empty(self) -> bool: ...
 
 
 class RecordingFiles(Protocol):
@@ -765,6 +779,36 @@ class ServerRegister(Protocol):
     async def close_lost_server(
         self, server: str, stale_before: datetime
     ) -> tuple[int, int] | None: ...
+
+
+class LivePictureStore(Protocol):
+    """Each bridge's live picture, one row per bridge with its heartbeat (several bridges on
+    one PostgreSQL; ``ivr.services.live_share``)."""
+
+    async def publish(self, picture: BridgePicture) -> None:
+        """Store this bridge's picture (its heartbeat is now) and announce the change."""
+        ...
+
+    async def others(self, bridge: str) -> list[BridgePicture]:
+        """The other bridges' pictures whose heartbeat has not expired (expired rows are
+        deleted by the next publish: a dead bridge leaves the table)."""
+        ...
+
+    async def withdraw(self, bridge: str) -> None:
+        """This bridge stops: its row goes at once."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """Short announcements between the bridges sharing one database (PostgreSQL
+    ``LISTEN/NOTIFY``). Delivery is best effort: whoever listens keeps a poll as well."""
+
+    def listen(self, channel: str, heard: Callable[[str | None], None]) -> None:
+        """Call ``heard`` with each payload on ``channel``; with None after the listening
+        connection was lost and is back (anything may have been missed)."""
+        ...
+
+    async def announce(self, channel: str, payload: str) -> None: ...
 
 
 class CallBackDesk(Protocol):

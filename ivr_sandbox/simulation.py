@@ -35,13 +35,14 @@ class SimulatedCaller:
     say: str | None = None
     talk: str | None = None  # said talk_after_s after the keys (to the agent, once answered)
     talk_after_s: float = 8.0
+    hear: str | None = None  # a path without extension: what the caller hears, from the start
 
     def __post_init__(self) -> None:
         if not _NUMBER.match(self.number):
             raise ValueError("a simulated caller's number is 3 to 20 digits")
         if not _KEYS.match(self.keys):
             raise ValueError("simulated keys are DTMF digits, * and #, with w/W pauses")
-        for path in (self.say, self.talk):
+        for path in (self.say, self.talk, self.hear):
             if path is not None and (not _PATH.match(path) or ".." in path):
                 raise ValueError(
                     "say and talk are absolute paths without extension (letters, digits, _./-)"
@@ -69,6 +70,8 @@ async def place_call(
         variables += f",SIM_RECORD={record_to}"
     if caller.talk:
         variables += f",SIM_TALK={caller.talk},SIM_TALK_AFTER={caller.talk_after_s:g}"
+    if caller.hear:
+        variables += f",SIM_HEAR={caller.hear}"
     if agi_url:
         if not _AGI_URL.match(agi_url):
             raise ValueError("agi_url is agi://<host>:<port>")
@@ -134,10 +137,12 @@ async def log_in_agent(
     answer_after_s: float | str = 0.5,
     talk_s: float = 2.0,
     say: str | None = None,
+    hear: str | None = None,
 ) -> str:
     """Make ``Local/<id>@sim-agents/n`` a member of ``queues``; ``answer_after_s`` may be
     ``"never"``; ``say`` (a WAV path without extension) is played to the caller right after
-    the greeting. Returns the member interface."""
+    the greeting; ``hear`` (a path without extension) keeps what the agent hears from the
+    answer on. Returns the member interface."""
     if not _AGENT_ID.match(agent_id):
         raise ValueError("a simulated agent id is 3 to 6 digits")
     delay = answer_after_s if answer_after_s == "never" else f"{float(answer_after_s):g}"
@@ -151,6 +156,11 @@ async def log_in_agent(
         raise ValueError("say is an absolute path without extension (letters, digits, _./-)")
     await ami.action(
         {"Action": "Setvar", "Variable": f"SIM_AGENT_SAY_{agent_id}", "Value": say or ""}
+    )
+    if hear is not None and (not _PATH.match(hear) or ".." in hear):
+        raise ValueError("hear is an absolute path without extension (letters, digits, _./-)")
+    await ami.action(
+        {"Action": "Setvar", "Variable": f"SIM_AGENT_HEAR_{agent_id}", "Value": hear or ""}
     )
     interface = f"Local/{agent_id}@sim-agents/n"
     for queue in queues:

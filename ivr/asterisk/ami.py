@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -461,6 +462,34 @@ class AmiClient:
                 "Context": context,
                 "Exten": exten,
                 "Priority": "1",
+            }
+        )
+
+    async def originate_monitor(
+        self, device: str, context: str, exten: str, variables: dict[str, str]
+    ) -> None:
+        """Ring a supervisor's phone (``PJSIP/<seat>``, or the Local channel whose other half
+        beeps to the agent) into ``context``/``exten`` with these
+        channel variables (async: the answer is the phone's business). Callers validate the
+        values; a value with a comma or line break is refused here as well."""
+        if not re.fullmatch(r"PJSIP/[A-Za-z0-9]{1,32}|Local/beep@ivr-monitor-tell", device):
+            raise ValueError("a monitor phone is PJSIP/<seat> (or the tell channel)")
+        pairs = []
+        for name, value in variables.items():
+            if not re.fullmatch(r"[A-Z_]{1,32}", name) or re.search(r"[,\r\n|]", value):
+                raise ValueError("a plain channel variable")
+            pairs.append(f"{name}={value}")
+        await self.action(
+            {
+                "Action": "Originate",
+                "Channel": device,
+                "Context": context,
+                "Exten": exten,
+                "Priority": "1",
+                "CallerID": f'"{exten}" <{exten}>',
+                "Variable": ",".join(pairs),
+                "Timeout": "30000",
+                "Async": "true",
             }
         )
 

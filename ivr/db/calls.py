@@ -148,6 +148,16 @@ class SqlCallRepository:
             )
             return _record(row, [_step(s) for s in step_rows])
 
+    async def call_ids_of(self, unique_ids: Sequence[str]) -> dict[str, str]:
+        """Our call id per Asterisk ``Uniqueid`` (the live calls the dashboard shows)."""
+        if not unique_ids:
+            return {}
+        query = select(calls.c.unique_id, calls.c.call_id).where(
+            calls.c.unique_id.in_(list(unique_ids))
+        )
+        async with self._engine.connect() as conn:
+            return {r.unique_id: r.call_id for r in await conn.execute(query)}
+
     async def list_since(self, since: datetime) -> list[CallRecord]:
         """Calls started at or after ``since``, oldest first; two queries however many calls."""
         started = calls.c.started_at >= since

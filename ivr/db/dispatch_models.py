@@ -119,7 +119,7 @@ class DispatchCallRow(Base):
     plays: Mapped[int] = mapped_column(Integer())
     result: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text())
-    server_name: Mapped[str] = server_name_column()  # 0024: the Asterisk that placed it
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that placed it
 
 
 crews_table = CrewRow.__table__

@@ -79,7 +79,7 @@ class CallRow(Base):
     # 0017: the outage whose notice the caller heard, and whether they hung up after it
     outage_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     informed: Mapped[bool] = mapped_column(Boolean(), server_default=false())
-    # 0024: the Asterisk it ran on; why it was closed as lost when that server was lost
+    # 0026: the Asterisk it ran on; why it was closed as lost when that server was lost
     server_name: Mapped[str] = server_name_column()
     lost_reason: Mapped[str | None] = mapped_column(Text())
 
@@ -176,7 +176,7 @@ class QueueVisitRow(Base):
     note: Mapped[str | None] = mapped_column(Text())
     # who answered (工号) when they did; NULL: not known then (or stored before 0010)
     agent_job_number: Mapped[str | None] = mapped_column(String(16))
-    server_name: Mapped[str] = server_name_column()  # 0024
+    server_name: Mapped[str] = server_name_column()  # 0026
 
 
 class RingAttemptRow(Base):
@@ -197,7 +197,7 @@ class RingAttemptRow(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer())
     end: Mapped[RingEnd | None] = mapped_column(_str_enum(RingEnd, "ring_end"))
     job_number: Mapped[str | None] = mapped_column(String(16))  # the agent rung, then
-    server_name: Mapped[str] = server_name_column()  # 0024
+    server_name: Mapped[str] = server_name_column()  # 0026
 
 
 agents_table = AgentRow.__table__

@@ -1,5 +1,5 @@
-"""The ``recordings`` and ``recording_playbacks`` tables (created only by migration
-``0016_recordings``; ``tests/integration`` checks the two agree).
+"""The ``recordings`` and ``recording_playbacks`` tables (created only by migrations
+``0016_recordings`` and ``0024_monitoring``; ``tests/integration`` checks the two agree).
 
 A recording's row outlives its files: when retention deletes them the row says so
 (``state = 'deleted'``, ``deleted_at``), and every playback stays in the audit table.
@@ -25,7 +25,7 @@ from ivr.db.base import Base, UtcDateTime, server_name_column
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
-KINDS = ("inbound", "callback", "dispatch")
+KINDS = ("inbound", "callback", "dispatch", "fallback")
 STATES = ("recording", "complete", "failed", "deleted")
 PLAYBACK_OUTCOMES = ("served", "refused", "gone")
 
@@ -58,7 +58,7 @@ class RecordingRow(Base):
     agent_sha256: Mapped[str | None] = mapped_column(String(64))
     customer_sha256: Mapped[str | None] = mapped_column(String(64))
     failure: Mapped[str | None] = mapped_column(Text())
-    server_name: Mapped[str] = server_name_column()  # 0024: the Asterisk that recorded it
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that recorded it
     findings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

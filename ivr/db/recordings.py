@@ -45,8 +45,10 @@ class SqlRecordings(SqlStore):
         agent_path: str,
         customer_path: str,
         failure: str | None = None,
+        at: datetime | None = None,
     ) -> bool:
-        """A recording began (or, with ``failure``, could not begin). One row per call id:
+        """A recording began (or, with ``failure``, could not begin) ``at`` (a spooled event:
+        when Asterisk said so; else now). One row per call id:
         a second start of the same call (a transfer to another agent: the dialplan appends to
         the same files) reopens the row, so it is sealed again, checksum included, after the
         call's last leg ends; ``False`` then."""
@@ -57,7 +59,7 @@ class SqlRecordings(SqlStore):
             "agent_job_number": job_number,
             "agent_path": agent_path,
             "customer_path": customer_path,
-            "started_at": self._clock(),
+            "started_at": at or self._clock(),
             "failure": failure,
             "server_name": self._server,
         }
@@ -79,13 +81,14 @@ class SqlRecordings(SqlStore):
                 .values(state=RecordingState.RECORDING.value, ended_at=None)
             )
 
-    async def ended(self, call_id: str) -> Recording | None:
-        """The call is over: note when (first report wins); the row as it now is."""
+    async def ended(self, call_id: str, at: datetime | None = None) -> Recording | None:
+        """The call is over (``at``, else now): note when (first report wins); the row as it
+        now is."""
         async with self._writer.begin() as conn:
             await conn.execute(
                 update(recordings)
                 .where(recordings.c.call_id == call_id, recordings.c.ended_at.is_(None))
-                .values(ended_at=self._clock())
+                .values(ended_at=at or self._clock())
             )
             row = (
                 await conn.execute(select(recordings).where(recordings.c.call_id == call_id))

@@ -1,4 +1,5 @@
-"""The journal's spool: call records the database could not take yet, in a local JSON-lines file.
+"""Spools: what the database could not take yet (the journal's call records, recording
+events), in local JSON-lines files.
 
 Appends are flushed and fsynced (the spool is used exactly when something is already wrong, so
 it must survive the bridge dying next); a torn last line from a crash mid-append is skipped
@@ -17,17 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from ivr.domain.calls import CallEnd, CallOutcome, CallRecord, CallStep, SpooledCall, StepKind
+from ivr.domain.recordings import RecordingEvent
 
 log = logging.getLogger(__name__)
 
 
-class FileSpool:
+class JsonLinesFile:
+    """Entries as JSON lines: appended with fsync, read back skipping torn lines, replaced
+    atomically (a new file renamed over the old one), mode 0600 (they may hold numbers)."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def append(self, entry: SpooledCall) -> None:
+    def append_json(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(_encode(entry), ensure_ascii=False) + "\n"
+        line = json.dumps(data, ensure_ascii=False) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line.encode())
@@ -35,7 +40,7 @@ class FileSpool:
         finally:
             os.close(fd)
 
-    def load(self) -> list[SpooledCall]:
+    def load_json(self) -> list[dict[str, Any]]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -45,19 +50,19 @@ class FileSpool:
             if not line.strip():
                 continue
             try:
-                entries.append(_decode(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
+                entries.append(json.loads(line))
+            except ValueError as exc:
                 log.warning("spool %s line %d unreadable (%s): skipped", self.path, number, exc)
         return entries
 
-    def replace(self, entries: Sequence[SpooledCall]) -> None:
+    def replace_json(self, entries: Sequence[dict[str, Any]]) -> None:
         if not entries:
             self.path.unlink(missing_ok=True)
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
             for entry in entries:
-                f.write(json.dumps(_encode(entry), ensure_ascii=False) + "\n")
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
@@ -68,6 +73,45 @@ class FileSpool:
             return self.path.stat().st_size == 0
         except FileNotFoundError:
             return True
+
+
+class FileSpool(JsonLinesFile):
+    """The journal's call records."""
+
+    def append(self, entry: SpooledCall) -> None:
+        self.append_json(_encode(entry))
+
+    def load(self) -> list[SpooledCall]:
+        entries = []
+        for data in self.load_json():
+            try:
+                entries.append(_decode(data))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("spool %s: an entry unreadable (%s): skipped", self.path, exc)
+        return entries
+
+    def replace(self, entries: Sequence[SpooledCall]) -> None:
+        self.replace_json([_encode(e) for e in entries])
+
+
+class RecordingEventSpool(JsonLinesFile):
+    """The recording events (``IvrRecording`` / ``IvrRecordingEnded``) that arrived while the
+    database was down, in arrival order, replayed by the recording keeper."""
+
+    def append(self, event: RecordingEvent) -> None:
+        self.append_json(event.as_dict())
+
+    def load(self) -> list[RecordingEvent]:
+        events = []
+        for data in self.load_json():
+            try:
+                events.append(RecordingEvent.from_dict(data))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("spool %s: an event unreadable (%s): skipped", self.path, exc)
+        return events
+
+    def replace(self, events: Sequence[RecordingEvent]) -> None:
+        self.replace_json([e.as_dict() for e in events])
 
 
 def _encode(entry: SpooledCall) -> dict[str, Any]:

@@ -163,6 +163,23 @@ class SqlTokenStore:
                 )
         return Principal(row.name, Role(row.role), row.job_number)
 
+    async def still_holds(self, who: Principal) -> bool:
+        """Whether the token ``who`` names is still live with the same role and 工号: what a
+        signed playback link, made for that token, is checked against on every use (one
+        lookup by the unique name, no write), so revoking a token also ends its links."""
+        now = self._clock()
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(tokens.c.role, tokens.c.job_number).where(
+                        tokens.c.name == who.name,
+                        tokens.c.revoked_at.is_(None),
+                        or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
+                    )
+                )
+            ).first()
+        return row is not None and Role(row.role) is who.role and row.job_number == who.job_number
+
     async def revoke(self, name: str) -> bool:
         async with self._writer.begin() as conn:
             result = await conn.execute(

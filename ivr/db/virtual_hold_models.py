@@ -59,7 +59,7 @@ class KeptPlaceRow(Base):
     originated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last dialled
     connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the leg hung up
-    server_name: Mapped[str] = server_name_column()  # 0024: the Asterisk that placed it
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that placed it
 
 
 kept_places_table = KeptPlaceRow.__table__

@@ -159,7 +159,7 @@ class CallbackAttemptRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     result: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text())
-    server_name: Mapped[str] = server_name_column()  # 0024: the Asterisk that placed it
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that placed it
 
 
 class FollowUpRow(Base):

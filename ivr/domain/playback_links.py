@@ -7,6 +7,9 @@ HMAC-SHA256 over the recording id, the viewer and the expiry, keyed with the cen
 playback secret. The audio route takes the link instead of a bearer token: a link for another
 recording, another viewer, a later expiry or a changed role is refused, an expired one too,
 and the viewer it names is still checked against who may hear the recording and audited.
+The link is only as good as the token it was made for: on every use the token it names must
+still be live with the same role and 工号 (:class:`ViewerGone` otherwise), so revoking a
+token, letting it expire or changing its role ends its links at once.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class BadLink(ValueError):
     def __init__(self, message: str, expired: bool = False) -> None:
         super().__init__(message)
         self.expired = expired  # genuine but over: the page asks for a new one, not a guess
+
+
+class ViewerGone(BadLink):
+    """A genuine link whose viewer's token was revoked or has expired since it was made."""
 
 
 def _mac(secret: bytes, recording_id: int, viewer: str, role: str, job: str, expires: int) -> str:

@@ -17,8 +17,9 @@ from enum import StrEnum
 from ivr.domain.access import Principal, Role
 from ivr.domain.recording_findings import Finding
 
-# Our ids: an inbound call's UUID hex, a 回访 attempt (cb-…) or a dispatch call (dp-…).
-_CALL_ID = re.compile(r"^(?:cb-|dp-)?[0-9a-f]{32}$")
+# Our ids: an inbound call's UUID hex, a 回访 attempt (cb-…), a dispatch call (dp-…), or the
+# id the dialplan itself gives a call the bridge never saw (fb-…: its menu fell back).
+_CALL_ID = re.compile(r"^(?:cb-|dp-|fb-)?[0-9a-f]{32}$")
 SIDES = ("agent", "customer")
 
 
@@ -26,6 +27,14 @@ class RecordingKind(StrEnum):
     INBOUND = "inbound"  # a queue call an agent answered
     CALLBACK = "callback"  # 回访 to the customer
     DISPATCH = "dispatch"  # the order read to the repair crew (their 接令 is evidence)
+    # a queue call an agent answered that the bridge never saw: FastAGI was unreachable, so
+    # [from-pstn] queued it on its own (no call record, no menu, no work order link)
+    FALLBACK = "fallback"
+
+    @property
+    def answered_by_agent(self) -> bool:
+        """A queue member answered (the owner is that agent, the opening is judged)."""
+        return self in (RecordingKind.INBOUND, RecordingKind.FALLBACK)
 
 
 class RecordingState(StrEnum):
@@ -47,6 +56,8 @@ def kind_of(call_id: str) -> RecordingKind:
         return RecordingKind.CALLBACK
     if call_id.startswith("dp-"):
         return RecordingKind.DISPATCH
+    if call_id.startswith("fb-"):
+        return RecordingKind.FALLBACK
     return RecordingKind.INBOUND
 
 
@@ -56,6 +67,45 @@ def file_name(call_id: str, side: str) -> str:
     if side not in SIDES:
         raise ValueError(f"side is one of {SIDES}")
     return f"{call_id}-{side}.wav"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingEvent:
+    """What the dialplan reported, kept as it came (with when) so that an event the database
+    could not take is applied later exactly as if it had been applied then."""
+
+    name: str  # "started" (IvrRecording) or "ended" (IvrRecordingEnded)
+    call_id: str
+    at: datetime
+    channel: str = ""
+    status: str = ""
+    agent_file: str = ""
+    customer_file: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "call_id": self.call_id,
+            "at": self.at.isoformat(),
+            "channel": self.channel,
+            "status": self.status,
+            "agent_file": self.agent_file,
+            "customer_file": self.customer_file,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> RecordingEvent:
+        if data["name"] not in ("started", "ended"):
+            raise ValueError(f"not a recording event: {data['name']!r}")
+        return cls(
+            name=str(data["name"]),
+            call_id=str(data["call_id"]),
+            at=datetime.fromisoformat(data["at"]),
+            channel=str(data.get("channel", "")),
+            status=str(data.get("status", "")),
+            agent_file=str(data.get("agent_file", "")),
+            customer_file=str(data.get("customer_file", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

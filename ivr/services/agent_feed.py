@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from ivr.domain import scripts
+from ivr.domain.live_picture import CentrePicture
 from ivr.domain.privacy import mask_number
 from ivr.domain.queue_calls import (
     AgentAnswered,
@@ -101,6 +102,8 @@ class AgentFeed:
         self._sent_queues: dict[str, list[dict[str, Any]]] = {}
         self._queues_due = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # the whole centre's picture (several bridges on PostgreSQL); None: this bridge's own
+        self.centre: Callable[[], CentrePicture] | None = None
         tracking.listeners.append(self.on_tracker)
 
     # ---------------------------------------------------------------- connections
@@ -307,13 +310,23 @@ class AgentFeed:
 
     def _push_queues(self) -> None:
         self._queues_due = False
+        centre = self.centre() if self.centre is not None else None  # once for every page
         for job in list(self._subs):
-            summary = self._queue_summary(job)
+            summary = self._queue_summary(job, centre)
             if self._sent_queues.get(job) != summary:
                 self._sent_queues[job] = summary
                 self._publish(job, {"type": "queues", "queues": summary})
 
-    def _queue_summary(self, job: str) -> list[dict[str, Any]]:
+    def others_changed(self) -> None:
+        """Another bridge's picture changed (callers waiting, this agent logged in or paused
+        on another server): the pages get their queues again if theirs changed."""
+        self._queues_changed()
+
+    def _queue_summary(self, job: str, centre: CentrePicture | None = None) -> list[dict[str, Any]]:
+        if centre is None and self.centre is not None:
+            centre = self.centre()
+        if centre is not None:
+            return self._centre_queue_summary(job, centre)
         interface, skills = self._queues_of.get(job, ("", ()))
         mine = {m.queue: m for m in self.tracking.board.by_interface().get(interface, [])}
         names = sorted(set(mine) or set(skills))
@@ -330,6 +343,28 @@ class AgentFeed:
                 ],
             }
             for name in names
+        ]
+
+    def _centre_queue_summary(self, job: str, centre: CentrePicture) -> list[dict[str, Any]]:
+        """The same summary from the whole centre: the agent's queues wherever they are
+        logged in, the callers waiting in them on every server (numbers masked already)."""
+        _, skills = self._queues_of.get(job, ("", ()))
+        agent = centre.agent(job)
+        mine = set(agent.queues) if agent is not None else set()
+        paused = set(agent.paused_in) if agent is not None else set()
+        waiting = centre.waiting()
+        return [
+            {
+                "queue": name,
+                "logged_in": name in mine,
+                "paused": name in paused,
+                "callers": [
+                    {"caller": c.caller, "joined_ms": c.joined_ms}
+                    for c in waiting
+                    if c.queue == name
+                ],
+            }
+            for name in sorted(mine or set(skills))
         ]
 
     # ---------------------------------------------------------------- sending

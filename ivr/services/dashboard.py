@@ -8,18 +8,28 @@ headline figures carry their colour; instants are in the centre's zone, to the s
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ivr.domain.agents import Agent, Membership
+from ivr.domain.live_picture import (
+    BridgePicture,
+    CentrePicture,
+    SharedAgent,
+    SharedCall,
+    merge,
+)
 from ivr.domain.privacy import mask_number
 from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd
 from ivr.domain.ring_rule import against_agent
 from ivr.domain.wallboard import (
     HEADLINES,
     AgentFacts,
+    BoardState,
     WallboardRules,
     agent_state,
     headline_label,
@@ -29,7 +39,10 @@ from ivr.domain.wallboard import (
 )
 from ivr.ports import AgentDirectory, KeptPlaceBoard, OutageRegister
 from ivr.services.call_tracking import CallTracking
+from ivr.services.live_share import LiveShare
 from ivr.services.security_events import SecurityEvents
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +54,13 @@ class DashboardSource:
     security: SecurityEvents | None = None  # Asterisk's security failures, when AMI is up
     rules: WallboardRules = field(default_factory=WallboardRules)
     outages: OutageRegister | None = None  # storm days: callers informed by a notice today
+    shared: LiveShare | None = None  # the other bridges' pictures (several on PostgreSQL)
+    bridge: str = ""  # this bridge, as its picture names it
+    server: str = ""  # its Asterisk, as the pictures name it
+    _directory: dict[str, Agent] = field(default_factory=dict)  # member interface → agent
+    _directory_at: float = -1e9
+    # our call id per Uniqueid: a live call's listen / whisper / barge buttons name it
+    call_ids: Callable[[Sequence[str]], Awaitable[dict[str, str]]] | None = None
     kept_places: KeptPlaceBoard | None = None  # virtual hold, when on
     _cached: tuple[float, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None = None
 
@@ -49,8 +69,8 @@ class DashboardSource:
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def snapshot(self) -> dict[str, Any]:
-        """Live state plus today's figures and the active outages (those two cached
-        ``cache_s`` seconds)."""
+        """Live state plus today's figures, the active outages and the virtual-hold list (all
+        three cached ``cache_s`` seconds)."""
         outages: list[dict[str, Any]] = []
         held: list[dict[str, Any]] = []
         if self._cached and time.monotonic() - self._cached[0] < self.cache_s:
@@ -70,7 +90,20 @@ class DashboardSource:
                 figures["virtual_hold"], held = await self._virtual_hold(self.day_start(now))
             self._cached = (time.monotonic(), figures, outages, held)
         security = self.security.counts() if self.security is not None else {}
-        live = self._live(await self.agents.all())
+        await self.directory_current()
+        live = self._live(self.centre())
+        ids: dict[str, str] = {}
+        own = [t["unique_id"] for t in live["talking"] if t["server"] == self.server]
+        if self.call_ids is not None and own:
+            try:
+                ids = await self.call_ids(own)
+            except Exception:  # the figures still show; the buttons wait for the database
+                log.warning("call ids of the live calls not read", exc_info=True)
+        for entry in live["talking"]:
+            # only this bridge's Asterisk can be listened in on from here: another server's
+            # call has no buttons (its own bridge's page has them)
+            mine = entry.pop("server") == self.server
+            entry["call_id"] = ids.get(entry.pop("unique_id")) if mine else None
         return {
             **live,
             "timezone": str(self.timezone),
@@ -82,6 +115,72 @@ class DashboardSource:
             "today": figures,
             "sip_security_events": security,
         }
+
+    async def directory_current(self) -> None:
+        """The agents table as read at most ``cache_s`` ago (names and 工号 on the board)."""
+        if time.monotonic() - self._directory_at >= self.cache_s:
+            self._directory = {a.interface: a for a in await self.agents.all()}
+            self._directory_at = time.monotonic()
+
+    def centre(self) -> CentrePicture:
+        """This bridge's picture merged with the other bridges' (only its own without any)."""
+        others = self.shared.others if self.shared is not None else []
+        return merge(self.local_picture(), others)
+
+    def local_picture(self) -> BridgePicture:
+        """What this bridge's Asterisk has now: queue calls and agents, numbers masked, each
+        agent in one live state (what it publishes for the others)."""
+        now_us = self.tracking.now_us()
+        by_interface = self._directory
+
+        def who(ring: RingAttempt) -> str:
+            """The 工号 rung: stored with the ring, else the directory's, else the member's
+            name (a member no agent has)."""
+            known = by_interface.get(ring.interface)
+            return ring.job_number or (known.job_number if known else ring.member_name or "?")
+
+        waiting_visits = self.tracking.waiting()
+        talking_visits = self.tracking.talking()
+        calls = [
+            SharedCall(
+                server=self.server,
+                unique_id=v.unique_id,
+                queue=v.queue,
+                caller=mask_number(v.caller_number),
+                state="waiting",
+                joined_ms=v.joined_us // 1000,
+                ringing=tuple(who(r) for r in v.rings if r.end is None),
+            )
+            for v in waiting_visits
+        ]
+        calls += [
+            SharedCall(
+                server=self.server,
+                unique_id=v.unique_id,
+                queue=v.queue,
+                caller=mask_number(v.caller_number),
+                state="talking",
+                joined_ms=v.joined_us // 1000,
+                answered_ms=(v.answered_us or now_us) // 1000,
+                agent=v.agent_interface,
+                job_number=v.agent_job_number or _job(by_interface.get(v.agent_interface or "")),
+                ring_to_answer_ms=v.ring_to_answer_ms,
+            )
+            for v in talking_visits
+        ]
+        facts = _AgentHistory(now_us, waiting_visits, talking_visits, self.tracking.recent())
+        agents = [
+            self._agent(interface, by_interface.get(interface), memberships, facts)
+            for interface, memberships in self.tracking.board.by_interface().items()
+        ]
+        return BridgePicture(
+            bridge=self.bridge,
+            server=self.server,
+            at_ms=now_us // 1000,
+            calls=tuple(calls),
+            agents=tuple(agents),
+            resyncs=self.tracking.resyncs,
+        )
 
     async def _virtual_hold(self, since: datetime) -> tuple[dict[str, int], list[dict[str, Any]]]:
         """Today's kept places counted apart, and the list (numbers masked)."""
@@ -171,59 +270,59 @@ class DashboardSource:
             )
         return out
 
-    def _live(self, directory: list[Agent]) -> dict[str, Any]:
-        now_us = self.tracking.now_us()
-        by_interface = {a.interface: a for a in directory}
-
-        def who(ring: RingAttempt) -> str:
-            """The 工号 rung: stored with the ring, else the directory's, else the member's
-            name (a member no agent has)."""
-            known = by_interface.get(ring.interface)
-            return ring.job_number or (known.job_number if known else ring.member_name or "?")
-
-        waiting_visits = self.tracking.waiting()
-        talking_visits = self.tracking.talking()
+    def _live(self, centre: CentrePicture) -> dict[str, Any]:
+        now_ms = self.tracking.now_us() // 1000
         waiting = [
             {
-                "queue": v.queue,
-                "caller": mask_number(v.caller_number),
-                "waiting_s": round((now_us - v.joined_us) / 1e6, 1),
-                "ringing": [who(r) for r in v.rings if r.end is None],
+                "queue": c.queue,
+                "caller": c.caller,
+                "waiting_s": round((now_ms - c.joined_ms) / 1000, 1),
+                "ringing": list(c.ringing),
             }
-            for v in waiting_visits
+            for c in centre.waiting()
         ]
         talking = [
             {
-                "queue": v.queue,
-                "caller": mask_number(v.caller_number),
-                "agent": v.agent_interface,
-                "job_number": v.agent_job_number or _job(by_interface.get(v.agent_interface or "")),
-                "talking_s": round((now_us - (v.answered_us or now_us)) / 1e6, 1),
-                "ring_to_answer_ms": v.ring_to_answer_ms,
+                "queue": c.queue,
+                "unique_id": c.unique_id,
+                "server": c.server,
+                "caller": c.caller,
+                "agent": c.agent,
+                "job_number": c.job_number,
+                "talking_s": round((now_ms - (c.answered_ms or now_ms)) / 1000, 1),
+                "ring_to_answer_ms": c.ring_to_answer_ms,
             }
-            for v in talking_visits
+            for c in centre.talking()
         ]
-        facts = _AgentHistory(now_us, waiting_visits, talking_visits, self.tracking.recent())
-        agents = []
-        for interface, memberships in self.tracking.board.by_interface().items():
-            known = by_interface.get(interface)
-            agents.append(self._agent(interface, known, memberships, facts))
-        agents.sort(key=lambda a: (a["job_number"] is None, a["job_number"] or a["interface"]))
-        queues: dict[str, dict[str, Any]] = {}
-        for member in self.tracking.board.members.values():
-            queues.setdefault(member.queue, {"waiting": 0, "longest_wait_s": 0.0, "agents": 0})
-            queues[member.queue]["agents"] += 1
-        for entry in waiting:
-            q = queues.setdefault(
-                entry["queue"], {"waiting": 0, "longest_wait_s": 0.0, "agents": 0}
-            )
-            q["waiting"] += 1
-            q["longest_wait_s"] = max(q["longest_wait_s"], entry["waiting_s"])
-        at = datetime.fromtimestamp(now_us / 1e6, self.timezone).replace(microsecond=0)
+        agents = [
+            {
+                "interface": a.interface,
+                "job_number": a.job_number,
+                "name": a.name,
+                "queues": list(a.queues),
+                "state": a.state,
+                "state_label": state_label(
+                    BoardState(a.state), self.rules.language, a.pause_reason
+                ),
+                "device_state": a.device_state,
+                "paused": a.paused,
+                "pause_reason": a.pause_reason,
+                "ringing_s": None
+                if a.ringing_since_ms is None
+                else round((now_ms - a.ringing_since_ms) / 1000, 1),
+            }
+            for a in centre.agents
+        ]
+        queues = {
+            name: {"waiting": q.waiting, "longest_wait_s": q.longest_wait_s, "agents": q.agents}
+            for name, q in centre.queues(now_ms).items()
+        }
+        at = datetime.fromtimestamp(now_ms / 1e3, self.timezone).replace(microsecond=0)
         return {
             "at": at.isoformat(),
             "ami_resyncs": self.tracking.resyncs,
-            "queues": dict(sorted(queues.items())),
+            "bridges": list(centre.bridges),
+            "queues": queues,
             "waiting": waiting,
             "talking": talking,
             "agents": agents,
@@ -235,15 +334,15 @@ class DashboardSource:
         known: Agent | None,
         memberships: list[Membership],
         history: _AgentHistory,
-    ) -> dict[str, Any]:
-        paused = any(m.paused for m in memberships)
+    ) -> SharedAgent:
+        paused_in = tuple(m.queue for m in memberships if m.paused)
         reason = next((m.pause_reason for m in memberships if m.paused), "")
         device = memberships[0].state.value
         state = agent_state(
             AgentFacts(
                 being_rung=interface in history.rung,
                 talking=interface in history.talking,
-                paused=paused,
+                paused=bool(paused_in),
                 pause_reason=reason,
                 device=device,
                 seconds_since_call_ended=history.since_call_ended(interface),
@@ -252,18 +351,19 @@ class DashboardSource:
             self.rules.after_call_work_s,
             self.rules.not_answering_s,
         )
-        return {
-            "interface": interface,
-            "job_number": _job(known),
-            "name": known.name if known else memberships[0].name,
-            "queues": [m.queue for m in memberships],
-            "state": state.value,
-            "state_label": state_label(state, self.rules.language, reason),
-            "device_state": device,
-            "paused": paused,
-            "pause_reason": reason,
-            "ringing_s": history.ringing_for(interface),
-        }
+        rung = history.rung.get(interface)
+        return SharedAgent(
+            server=self.server,
+            interface=interface,
+            job_number=_job(known),
+            name=known.name if known else memberships[0].name,
+            queues=tuple(m.queue for m in memberships),
+            paused_in=paused_in,
+            state=state.value,
+            device_state=device,
+            pause_reason=reason,
+            ringing_since_ms=None if rung is None else rung // 1000,
+        )
 
 
 class _AgentHistory:
@@ -307,10 +407,6 @@ class _AgentHistory:
         if ring is None or ring.end is RingEnd.ANSWERED or not against_agent(ring):
             return None
         return (self.now_us - (ring.ended_us or self.now_us)) / 1e6
-
-    def ringing_for(self, interface: str) -> float | None:
-        started = self.rung.get(interface)
-        return None if started is None else round((self.now_us - started) / 1e6, 1)
 
 
 def _job(agent: Agent | None) -> str | None:

@@ -6,6 +6,8 @@ Asterisk's ``[ivr-record]`` tells us (AMI ``UserEvent: IvrRecording``) which fil
 for which call, or that MixMonitor failed; ``[ivr-record-ended]`` tells us the call is over.
 The keeper (one background loop) seals what has ended, flags recordings whose files never
 appeared, and deletes expired ones; any bridge may run it (each step is a guarded update).
+An event that arrives while the database is down is spooled (a local file, in order) and
+replayed by the keeper first thing in its next round, with the time it arrived.
 """
 
 from __future__ import annotations
@@ -19,18 +21,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ivr.domain.access import Principal
-from ivr.domain.playback_links import PlaybackLink, sign, verify
+from ivr.domain.playback_links import PlaybackLink, ViewerGone, sign, verify
 from ivr.domain.recording_findings import FindingRules
 from ivr.domain.recordings import (
     BadCallId,
     Recording,
+    RecordingEvent,
     RecordingKind,
     RecordingState,
     expiry_cutoff,
     kind_of,
     may_hear,
 )
-from ivr.ports import AgentDirectory, RecordingFiles, RecordingStore
+from ivr.ports import AgentDirectory, RecordingEventSpool, RecordingFiles, RecordingStore
 from ivr.services.background_loop import BackgroundLoop, RetryTiming
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class RecordingService:
         rules: FindingRules,
         greeting: Callable[[str], Awaitable[Path | None]],
         clock: Callable[[], datetime],
+        spool: RecordingEventSpool | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -74,9 +78,15 @@ class RecordingService:
         self._greeting = greeting
         self._clock = clock
         self.on_ended: Callable[[], None] = lambda: None  # wakes the keeper
+        self.spool = spool  # events the database could not take, replayed by the keeper
+        self._spooled = spool is not None and not spool.empty()
+        self._replaying = asyncio.Lock()
         # the centre's playback-link secret (centre_secrets), read once when first needed
         self.link_secret: Callable[[], Awaitable[bytes]] | None = None
         self.link_lifetime_s = 300
+        # whether the token a link names is still live (the token store); links fail closed
+        # until it is wired
+        self.viewer_live: Callable[[Principal], Awaitable[bool]] | None = None
         self._secret: bytes | None = None
 
     def now(self) -> datetime:
@@ -94,11 +104,80 @@ class RecordingService:
         self, call_id: str, channel: str, status: str, agent_file: str, customer_file: str
     ) -> None:
         """``IvrRecording``: MixMonitor started (``status`` SUCCESS) or did not."""
+        event = RecordingEvent(
+            "started", call_id, self._clock(), channel, status, agent_file, customer_file
+        )
+        await self._take(event)
+
+    async def ended(self, call_id: str) -> None:
+        """``IvrRecordingEnded``: the recorded leg hung up; the keeper seals it shortly."""
+        await self._take(RecordingEvent("ended", call_id, self._clock()))
+
+    async def _take(self, event: RecordingEvent) -> None:
+        """Apply an event now or, while the database cannot take it (or older events still
+        wait in the spool: order matters), spool it for the keeper to replay."""
         try:
-            kind = kind_of(call_id)
+            kind_of(event.call_id)
         except BadCallId:
             log.warning("recording event for a call id that is not ours: ignored")
             return
+        if self.spool is not None and self._spooled:
+            self._to_spool(event)
+            return
+        try:
+            await self._apply(event)
+        except Exception as exc:
+            if self.spool is None:
+                raise
+            log.warning(
+                "recording event %s of call %s spooled: the database did not take it (%s)",
+                event.name,
+                event.call_id,
+                type(exc).__name__,
+            )
+            self._to_spool(event)
+
+    def _to_spool(self, event: RecordingEvent) -> None:
+        assert self.spool is not None
+        try:
+            self.spool.append(event)  # synchronous: a replay never interleaves with it
+        except OSError:
+            log.exception("RECORDING EVENT LOST: %s of call %s", event.name, event.call_id)
+            return
+        self._spooled = True
+        self.on_ended()  # the keeper replays it once the database answers
+
+    async def replay_spooled(self) -> int:
+        """Apply the spooled events in order; those applied leave the spool. A failure (the
+        database is still down) propagates after keeping what is left; returns how many."""
+        if self.spool is None or not self._spooled:
+            return 0
+        async with self._replaying:
+            events = self.spool.load()
+            done = 0
+            try:
+                for event in events:
+                    await self._apply(event)
+                    done += 1
+            finally:
+                # no await from here on: an event arriving now is appended after this
+                left = self.spool.load()[done:]
+                self.spool.replace(left)
+                self._spooled = bool(left)
+                if done:
+                    log.info("%d spooled recording events applied", done)
+        return done
+
+    async def _apply(self, event: RecordingEvent) -> None:
+        if event.name == "started":
+            await self._started(event)
+        elif await self.store.ended(event.call_id, event.at) is not None:
+            self.on_ended()
+
+    async def _started(self, event: RecordingEvent) -> None:
+        call_id, channel, status = event.call_id, event.channel, event.status
+        agent_file, customer_file = event.agent_file, event.customer_file
+        kind = kind_of(call_id)
         agent_path, customer_path = self.paths(call_id)
         failure = None
         if status != "SUCCESS":
@@ -106,24 +185,15 @@ class RecordingService:
         elif (agent_file, customer_file) != (agent_path, customer_path):
             failure = "Asterisk recorded elsewhere than recording.dir says"
         job_number = None
-        if kind is RecordingKind.INBOUND:
+        if kind.answered_by_agent:
             job_number = await self._job_number(member_interface(channel))
         added = await self.store.started(
-            call_id, kind, job_number, agent_path, customer_path, failure
+            call_id, kind, job_number, agent_path, customer_path, failure, event.at
         )
         if failure and added:
             log.error("RECORDING FAILED for call %s: %s", call_id, failure)
         elif added:
             log.info("recording call %s (%s)", call_id, kind.value)
-
-    async def ended(self, call_id: str) -> None:
-        """``IvrRecordingEnded``: the recorded leg hung up; the keeper seals it shortly."""
-        try:
-            kind_of(call_id)
-        except BadCallId:
-            return
-        if await self.store.ended(call_id) is not None:
-            self.on_ended()
 
     async def _job_number(self, interface: str | None) -> str | None:
         if interface is None:
@@ -158,7 +228,7 @@ class RecordingService:
             interface = await self.store.owner_from_call(recording.call_id)
             job_number = await self._job_number(interface)
         greeting = None
-        if recording.kind is RecordingKind.INBOUND and job_number is not None:
+        if recording.kind.answered_by_agent and job_number is not None:
             greeting = await self._greeting(job_number)
         try:
             findings = await asyncio.to_thread(
@@ -283,8 +353,17 @@ class RecordingService:
         return sign(await self._link_key(), recording.id, who, self._clock(), self.link_lifetime_s)
 
     async def link_viewer(self, recording_id: int, query: dict[str, str]) -> Principal:
-        """The viewer a signed link names (``BadLink`` if it is not a good link now)."""
-        return verify(await self._link_key(), recording_id, query, self._clock())
+        """The viewer a signed link names (``BadLink`` if it is not a good link now,
+        ``ViewerGone`` if the token it was made for is no longer live)."""
+        viewer = verify(await self._link_key(), recording_id, query, self._clock())
+        if self.viewer_live is None or not await self.viewer_live(viewer):
+            log.warning(
+                "a playback link of %s (%s) used after its token ended",
+                viewer.name,
+                viewer.role.value,
+            )
+            raise ViewerGone("the token this link was made for is no longer valid")
+        return viewer
 
 
 async def file_size(service: RecordingService, path: str) -> int | None:
@@ -310,6 +389,7 @@ class RecordingKeeper(BackgroundLoop):
         self._last_expiry: datetime | None = None
 
     async def _round(self) -> float:
+        await self.service.replay_spooled()  # first: a spooled start is what gets sealed
         waiting = await self.service.seal_due(self.timing)
         now = self.service.now()
         interval = timedelta(seconds=self.timing.interval_s)

@@ -31,6 +31,7 @@ from ivr.web.duty_roster_api import CrewIn, CrewPatch, ShiftIn
 from ivr.web.follow_ups_api import RequeueIn, ResolveIn
 from ivr.web.inspections_api import InspectionIn
 from ivr.web.json_body import json_response
+from ivr.web.monitor_api import MonitorIn, MonitorPhoneIn
 from ivr.web.outages_api import CancelIn, CustomerIn, OutageCloseIn, OutageIn, OutagePatch
 from ivr.web.requests import ORDER_NO
 from ivr.web.seats_api import SeatIn
@@ -336,7 +337,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/dashboard"): Operation(
         "the wallboard: headline figures and colours, queues, queue alarms, active outages "
-        "with their informed callers, agents' states, today's figures",
+        "with their informed callers, agents' states, today's figures; the live parts are the "
+        "whole centre's when several bridges share PostgreSQL (bridges: whose pictures)",
         "dashboard",
     ),
     ("GET", "/api/alerts"): Operation(
@@ -416,11 +418,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("role", "signed link: the viewer's role"),
             Param("job", "signed link: the viewer's 工号 (empty if none)"),
             Param("exp", "signed link: expiry, Unix seconds", {"type": "integer"}),
-            Param("sig", "signed link: HMAC-SHA256 (hex) from POST …/playback-url"),
+            Param(
+                "sig",
+                "signed link: HMAC-SHA256 (hex) from POST …/playback-url; 401 once the"
+                " viewer's token is revoked or expired",
+            ),
         ),
         ok="audio/wav, whole (200) or the range asked for (206, Content-Range)",
         ok_type="audio/wav",
         errors=(400, 404, 410, 416),
+    ),
+    ("POST", "/api/calls/{call_id}/monitor"): Operation(
+        "listen to, whisper to (the agent hears, the caller does not) or barge into a live"
+        " answered call: the supervisor's own monitor phone rings (ChanSpy); audited",
+        "monitoring",
+        body=MonitorIn,
+        ok="the audited session (outcome started)",
+        ok_status=201,
+        errors=(404, 409, 422, 503),
+    ),
+    ("GET", "/api/monitor-sessions"): Operation(
+        "the listen / whisper / barge audit, newest first (who, when, which call, mode)",
+        "monitoring",
+        (Param("call_id", "only this call's"), LIMIT),
+        errors=(400,),
+    ),
+    ("GET", "/api/monitor-phones"): Operation(
+        "which seat rings for which supervisor's token name", "monitoring"
+    ),
+    ("PUT", "/api/monitor-phones/{principal}"): Operation(
+        "admins: make a provisioned seat this token name's monitor phone",
+        "monitoring",
+        body=MonitorPhoneIn,
+        errors=(400, 404, 422),
+    ),
+    ("DELETE", "/api/monitor-phones/{principal}"): Operation(
+        "admins: remove a token name's monitor phone", "monitoring", errors=(404,)
     ),
     ("POST", "/api/recordings/{id}/playback-url"): Operation(
         "signed links (one per side) for the caller only, valid a few minutes, for a player"

@@ -10,6 +10,7 @@
   retention deleted the files (or Asterisk never wrote them). Instead of the bearer token
   the request may carry a signed playback link's query (``viewer``, ``role``, ``job``,
   ``exp``, ``sig``): what the pages' ``<audio>`` player uses, since it cannot send a header.
+  The link holds only while the token it was made for is live (``401`` once it is revoked).
 * ``POST /api/recordings/{id}/playback-url`` — a signed link to that audio for the caller
   only, valid ``[recording] playback_link_s`` (a few minutes): ``{"agent": url, "customer":
   url, "expires_at"}``. Refused (``403``, audited) for a call the caller may not hear.
@@ -23,7 +24,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ivr.domain.access import Principal, Role
-from ivr.domain.playback_links import BadLink
+from ivr.domain.playback_links import BadLink, ViewerGone
 from ivr.domain.recordings import SIDES, RangeNotSatisfiable, may_hear, parse_range
 from ivr.services.recordings import RecordingService, file_size, read_part
 from ivr.web.auth import principal, requires, signed_link
@@ -87,6 +88,10 @@ async def _link_viewer(request: web.Request) -> Principal | None:
         return None
     try:
         return await request.app[RECORDINGS].link_viewer(recording_id, dict(request.query))
+    except ViewerGone:  # our own signature, its token revoked: not a guess either
+        raise json_error(
+            web.HTTPUnauthorized, "the token this playback link was made for is no longer valid"
+        ) from None
     except BadLink as exc:
         if exc.expired:  # our own signature, only late: not counted as a guess
             raise json_error(

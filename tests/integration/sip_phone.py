@@ -49,12 +49,14 @@ class BaresipPhone:
         sip_port: int,
         answer_after_s: float | None = None,
         realm_host: str = ASTERISK_SIP,
+        source: Path | None = None,
     ) -> None:
         self.dir = Path(directory)
         self.user, self._secret = user, secret
         self.sip_port = sip_port
         self.ctrl_port = sip_port + 2  # baresip listens for SIP over TLS on sip_port + 1
         self.answer_after_s = answer_after_s
+        self.source = source  # what the phone sends (8 kHz mono WAV); None: 120 s of silence
         self.server = realm_host
         self.events: list[PhoneEvent] = []
         self.answered_at: float | None = None
@@ -79,7 +81,7 @@ class BaresipPhone:
             f"rtp_ports {rtp}-{rtp + 19}",
             "call_local_timeout 120",
             "call_max_calls 2",
-            f"audio_source aufile,{self.dir / 'silence.wav'}",
+            f"audio_source aufile,{self.source or self.dir / 'silence.wav'}",
             "audio_player aubridge,nowhere",
             "audio_alert aubridge,nowhere",
             "module_tmp account.so",

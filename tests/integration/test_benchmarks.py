@@ -12,6 +12,7 @@ from bench import (
     ami_ingest,
     callback_dialer,
     inbound_load,
+    live_share_cost,
     outage_lookup,
     pop_latency,
     recording_cost,
@@ -28,12 +29,19 @@ async def test_ami_ingest_tracks_every_call_of_the_replayed_stream() -> None:
     assert result["bare_s"] > 0 and result["ours_s"] > 0
 
 
+@pytest.mark.postgres
+async def test_live_share_cost_writes_the_picture_and_reads_it_back(postgres_url: str) -> None:
+    result = await live_share_cost.main(postgres_url, 20, 30, 20, 2)
+    # the storm picture came back whole (checked inside); the shared replay wrote at least once
+    assert result["writes"] >= 1 and result["bytes"] > 0
+
+
 @pytest.mark.integration
-async def test_inbound_load_runs_the_menu_three_ways(sandbox: AmiEndpoint, bridge: Bridge) -> None:
+async def test_inbound_load_runs_the_menu_four_ways(sandbox: AmiEndpoint, bridge: Bridge) -> None:
     box = AsteriskSandbox.from_settings(Settings())  # held by this session already
     (level,) = (await inbound_load.run(box, bridge, [1], hold_s=7)).values()
-    assert list(level) == ["dialplan", "bridge", "classic"]
-    assert level["dialplan"].routed == 1
+    assert list(level) == ["dialplan", "queued", "bridge", "classic"]
+    assert level["dialplan"].routed == 1 and level["queued"].routed == 1
     assert level["bridge"].routed == 1
     # Asterisk's AGIExec events reach the observer (its `agi` read class): latencies exist
     assert len(level["bridge"].start_s) == 1 and level["bridge"].think_s

@@ -5,7 +5,8 @@ Only this test's own database is touched: ``ALLOW_CONNECTIONS false`` on it and
 the shared server and everyone else's databases stay up. While it is down, callbacks fall due:
 the dialer must neither crash nor spin, and once the database is back it places each of them
 exactly once (one ring per customer on AMI, one completed attempt per task). Call records handed
-to the journal during the outage are kept and written once when it returns.
+to the journal during the outage are kept and written once when it returns, and so are the
+recording events Asterisk reports meanwhile (spooled, replayed with the time they came).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+import wave
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,16 +24,22 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from ivr.app import Bridge, callback_policy
+from ivr.app import Bridge, callback_policy, finding_rules
 from ivr.calendar_cn import china_is_workday
-from ivr.config import CallbackSettings
+from ivr.config import CallbackSettings, RecordingSettings
 from ivr.db.engine import create_engine
+from ivr.db.recordings import SqlRecordings
+from ivr.db.spool import RecordingEventSpool
+from ivr.db.tracking import SqlAgentDirectory
 from ivr.db.workorder_models import attempts_table, orders_table, tasks_table
 from ivr.db.workorders import NewOrder, SqlWorkOrders
 from ivr.domain.calls import CallOutcome, CallRecord, CallStep, StepKind
 from ivr.domain.phone import PhoneNumber
+from ivr.domain.recordings import RecordingState
 from ivr.domain.workorders import OrderKind
 from ivr.flows.inbound import utc_now
+from ivr.recording_files import RecordingFilesOnDisk
+from ivr.services.recordings import RecordingService
 from ivr_sandbox.simulation import SimulatedCustomer, set_up_customer
 from tests.integration.asterisk_fixtures import dialer_settings, running_bridge
 
@@ -173,3 +181,67 @@ async def test_database_outage_dialer_resumes_and_records_are_kept(
         assert row is not None and row.outcome is CallOutcome.ROUTED
         assert [s.kind for s in row.steps] == [StepKind.PROMPT, StepKind.KEY, StepKind.ROUTE]
         assert row.ended_at is not None and row.queue_status == "TIMEOUT"
+
+
+def _wav(path: str, seconds: int) -> None:
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x10\x00" * 8000 * seconds)
+
+
+async def _no_greeting(_job_number: str) -> None:
+    return None
+
+
+async def test_recording_events_during_an_outage_are_spooled_and_applied(
+    postgres_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """IvrRecording and IvrRecordingEnded arrive while the database is down: neither is lost.
+    They wait in the spool file (in order, with the time they came), a replay while it is still
+    down keeps them, and once it is back the keeper's replay writes the row as if nothing had
+    happened, and the recording is sealed."""
+    engine = create_engine(postgres_url)
+    store = SqlRecordings(engine, utc_now)
+    spool = RecordingEventSpool(tmp_path / "events.spool.jsonl")
+    service = RecordingService(
+        store,
+        RecordingFilesOnDisk(),
+        SqlAgentDirectory(engine),
+        tmp_path,
+        finding_rules(RecordingSettings()),
+        _no_greeting,
+        utc_now,
+        spool,
+    )
+    call_id = uuid.uuid4().hex
+    agent_path, customer_path = service.paths(call_id)
+    _wav(agent_path, 3)
+    _wav(customer_path, 3)
+    try:
+        async with database_down(postgres_url):
+            await service.started(
+                call_id, "Local/2131@sim-agents-0000abcd;1", "SUCCESS", agent_path, customer_path
+            )
+            await service.ended(call_id)
+            spooled = spool.load()
+            assert [(e.name, e.call_id) for e in spooled] == [
+                ("started", call_id),
+                ("ended", call_id),
+            ]
+            with pytest.raises(Exception):  # noqa: B017 (whatever the driver raises)
+                await service.replay_spooled()
+            assert spool.load() == spooled  # still down: nothing applied, nothing dropped
+        assert await service.replay_spooled() == 2
+        assert spool.empty()
+        recording = await store.by_call(call_id)
+        assert recording is not None and recording.state is RecordingState.RECORDING
+        assert recording.started_at == spooled[0].at  # when Asterisk said, not the replay
+        assert recording.ended_at == spooled[1].at
+        await service.seal(recording)
+        sealed = await store.by_call(call_id)
+        assert sealed is not None and sealed.state is RecordingState.COMPLETE, sealed
+        assert sealed.duration_ms == 3000
+    finally:
+        await engine.dispose()

@@ -199,6 +199,35 @@ async def test_a_signed_link_plays_the_viewers_own_call_with_ranges_and_is_audit
     assert status == 404
 
 
+async def test_revoking_the_viewers_token_ends_its_links(
+    api: tuple[Api, dict[str, int]],
+) -> None:
+    app, ids = api
+    mine = ids["call0"]
+    status, links = await call(app, "POST", f"/api/recordings/{mine}/playback-url", Role.AGENT)
+    assert status == 200, links
+    # a rotation keeps the token (its name, role, 工号) alive: the link still plays
+    await app.bridge.tokens.rotate("t-agent")
+    playing = await app.client.get(links["agent"], headers={"Range": "bytes=0-99"})
+    assert playing.status == 206
+    assert await app.bridge.tokens.revoke("t-agent")
+    for side in ("agent", "customer"):
+        gone = await app.client.get(links[side], headers={"Range": "bytes=100-199"})
+        assert gone.status == 401, side
+        assert "no longer valid" in (await gone.json())["error"]
+    # the refused uses reached no file: only the play before the revocation is audited
+    _, detail = await call(app, "GET", f"/api/recordings/{mine}", Role.SUPERVISOR)
+    assert [p["range"] for p in detail["playbacks"] if p["principal"] == "t-agent"] == [
+        "bytes=0-99"
+    ]
+    # a supervisor's link is untouched by the agent's revocation
+    status, theirs = await call(
+        app, "POST", f"/api/recordings/{mine}/playback-url", Role.SUPERVISOR
+    )
+    assert status == 200
+    assert (await app.client.get(theirs["agent"], headers={"Range": "bytes=0-9"})).status == 206
+
+
 async def test_the_queue_draws_complaints_dissatisfied_and_a_share(
     api: tuple[Api, dict[str, int]],
 ) -> None:

@@ -1,8 +1,9 @@
 """Call recording on the sandbox: a call routed by the menu is answered and both sides talk
 (a 1000 Hz pattern from the agent, 400 Hz from the caller); its recording exists, is linked to
 the call and its work order, has each side in its own file (matched against what each side
-sent), is served with range requests to those allowed and audited, a recording Asterisk could
-not write is flagged, and retention deletes an expired one.
+sent), is served with range requests to those allowed and audited, is played in the agent's
+workspace in headless Chromium through a signed link (another agent's page gets no link), a
+recording Asterisk could not write is flagged, and retention deletes an expired one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from array import array
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,8 +33,10 @@ from ivr.domain.access import Role
 from ivr.domain.agents import Agent
 from ivr.domain.recording_findings import best_match
 from ivr.domain.recordings import Recording, RecordingState
+from ivr_sandbox.browser import Browser
 from ivr_sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_call
 from tests.integration.asterisk_fixtures import AGENTS, QUEUES, RECORDINGS_DIR, wait_for_records
+from tests.integration.test_dashboard import _browser_or_fail, until
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +271,104 @@ async def test_linked_to_its_work_order_and_played_with_ranges(recorded_call, ap
     assert ("agent", OTHER_JOB, None, "refused") in outcomes
 
 
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    _browser_or_fail()
+    found = await asyncio.to_thread(Browser)
+    yield found
+    await asyncio.to_thread(found.close)
+
+
+async def test_the_agent_plays_the_call_in_the_workspace_and_another_agent_cannot(  # type: ignore[no-untyped-def]
+    recorded_call, api, browser
+) -> None:
+    """The real call's recording in headless Chromium: the agent's workspace lists it, its
+    players load through signed links (no token in the URL), the customer side plays and
+    seeks into the caller's bursts, the page's range request gets exactly those bytes, the
+    audio the browser decodes from the link is the caller's (400 Hz bursts correlate, none of
+    the agent's 1000 Hz), every request is audited under the agent; another agent's page
+    neither lists it nor gets a link (403, audited)."""
+    _, recording, _, caller_sent = recorded_call
+    client, tokens = api
+
+    async def js(script: str) -> Any:
+        return await asyncio.to_thread(browser.driver.execute_script, script)
+
+    page = client.make_url("/workspace")
+    await asyncio.to_thread(browser.open, f"{page}#token={tokens['agent']}")
+    button = f'#recordings button[data-recording="{recording.id}"]'
+    await until(
+        lambda: js(f"return !!document.querySelector({button!r})"), 20, "the recording listed"
+    )
+    await asyncio.to_thread(browser.driver.find_element("css selector", button).click)
+    await until(
+        lambda: js("return $('play-customer').readyState >= 1"), 20, "the customer side loaded"
+    )
+    duration = float(await js("return $('play-customer').duration"))
+    with wave.open(recording.customer_path, "rb") as w:
+        assert abs(duration - w.getnframes() / RATE) < 0.1, duration
+    source = str(await js("return $('play-customer').src"))
+    assert "sig=" in source and tokens["agent"] not in source
+
+    # it plays (muted: no user gesture needed) from inside the caller's bursts on
+    await js("const a = $('play-customer'); a.muted = true; a.currentTime = 12; a.play()")
+    await until(
+        lambda: js("const a = $('play-customer'); return !a.paused && a.currentTime > 12.5"),
+        30,
+        "the customer side played past 12.5 s",
+    )
+
+    # the page's own range request on the link: exactly those bytes, 206
+    data = Path(recording.customer_path).read_bytes()
+    ranged = await js(
+        "return fetch($('play-customer').src, {headers: {Range: 'bytes=1000-4999'}})"
+        ".then(async r => [r.status, r.headers.get('Content-Range'),"
+        " Array.from(new Uint8Array(await r.arrayBuffer()))])"
+    )
+    assert ranged[0] == 206 and ranged[1] == f"bytes 1000-4999/{len(data)}"
+    assert bytes(ranged[2]) == data[1000:5000]
+
+    # what the browser decodes from the link is the caller's side
+    decoded = await js(
+        "return fetch($('play-customer').src).then(r => r.arrayBuffer())"
+        ".then(b => new OfflineAudioContext(1, 1, 8000).decodeAudioData(b))"
+        ".then(d => Array.from(d.getChannelData(0), x => Math.round(x * 32768)))"
+    )
+    score, leak = sent_in(decoded, read(recording.agent_path), caller_sent, 400)
+    assert score > 0.9 and leak < 0.05, (score, leak)
+    assert max(band(decoded, 1000)) < 0.05 * max(band(decoded, 400))  # no agent tone in it
+
+    # every request of the page is audited under the agent, with its range
+    audit = await client.get(f"/api/recordings/{recording.id}", headers=auth(tokens["inspector"]))
+    plays = (await audit.json())["playbacks"]
+    served = [p for p in plays if p["outcome"] == "served" and p["job_number"] == JOB]
+    assert ("customer", "bytes=1000-4999") in {(p["side"], p["range"]) for p in served}
+    assert any(
+        p["side"] == "customer"
+        and (p["range"] or "").startswith("bytes=")
+        and p["range"] != "bytes=1000-4999"
+        for p in served
+    ), served  # the player's own seeking requests
+
+    # another agent's page: its own player asks for a link and is refused; not listed either
+    await asyncio.to_thread(browser.open, "about:blank")  # a new load, not a fragment change
+    await asyncio.to_thread(browser.open, f"{page}#token={tokens['other']}")
+    assert await js("return sessionStorage.getItem('ivr-token')") == tokens["other"]
+    await js(f"playRecording({recording.id}, 'x')")
+    refusal = await until(
+        lambda: asyncio.to_thread(browser.text, "rec-status"), 20, "the other page refused"
+    )
+    assert "cannot play: this recording is not yours to hear" in refusal
+    assert await js("return $('play-customer').getAttribute('src')") is None
+    listed = await js("return api('/api/recordings').then(r => r.json())")
+    assert recording.id not in [r["id"] for r in listed["recordings"]]
+    audit = await client.get(f"/api/recordings/{recording.id}", headers=auth(tokens["inspector"]))
+    refused = [
+        (p["job_number"], p["side"], p["outcome"]) for p in (await audit.json())["playbacks"]
+    ]
+    assert (OTHER_JOB, "link", "refused") in refused
+
+
 async def test_retention_deletes_an_expired_recording(recorded_call, bridge, api) -> None:  # type: ignore[no-untyped-def]
     _, recording, _, _ = recorded_call
     client, tokens = api
@@ -317,3 +419,39 @@ async def test_a_recording_asterisk_could_not_write_is_flagged(bridge, ami) -> N
         await others_paused(client, False)
     assert recording.state is RecordingState.FAILED
     assert recording.failure is not None and "no usable file" in recording.failure
+
+
+async def test_a_call_that_fell_back_in_the_dialplan_is_recorded(bridge, ami) -> None:  # type: ignore[no-untyped-def]
+    """FastAGI unreachable: [from-pstn] queues the caller on its own (IVR_FALLBACK_QUEUE) and
+    the bridge never sees the call. The answered call is still recorded, under the id the
+    dialplan gave it (fb-…), filed as a `fallback` recording owned by the agent who answered."""
+    client, _ = ami
+    interface = f"Local/{AGENT_ID}@sim-agents/n"
+    since = bridge.recordings.now()
+    await bridge.agents.put(Agent(JOB, "recorded agent", interface, ("q-general",)))
+    await others_paused(client, True)
+    await log_in_agent(client, AGENT_ID, ["q-general"], answer_after_s=0.5, talk_s=3)
+    try:
+        await place_call(
+            client, SimulatedCaller("13500007703", hold_s=8), agi_url="agi://127.0.0.1:9"
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            found = [
+                r
+                for r in await bridge.recordings.store.listing(None, since, None, 50)
+                if r.kind.value == "fallback"
+            ]
+            if found:
+                break
+            assert time.monotonic() < deadline, "no fallback recording"
+            await asyncio.sleep(0.5)
+    finally:
+        await log_out_agent(client, interface, ["q-general"])
+        await others_paused(client, False)
+    recording = await sealed(bridge, found[0].call_id)
+    assert recording.call_id.startswith("fb-") and len(recording.call_id) == 35
+    assert recording.state is RecordingState.COMPLETE, recording.failure
+    assert recording.agent_job_number == JOB
+    assert Path(recording.agent_path).name == f"{recording.call_id}-agent.wav"
+    assert await bridge.repository.get(recording.call_id) is None  # the bridge never saw it

@@ -108,6 +108,12 @@ EXPECTED = {
     ("POST", "/api/agents/me/call/transfer"): {Role.AGENT},
     ("GET", "/api/agents/me/work-orders"): {Role.AGENT},
     ("GET", "/api/calls/{call_id}/work-orders"): {Role.SUPERVISOR, Role.INTEGRATION, Role.AGENT},
+    # listen / whisper / barge: supervisors; who rings which phone: admins alone decide
+    ("POST", "/api/calls/{call_id}/monitor"): {Role.SUPERVISOR},
+    ("GET", "/api/monitor-sessions"): {Role.SUPERVISOR},
+    ("GET", "/api/monitor-phones"): {Role.SUPERVISOR},
+    ("PUT", "/api/monitor-phones/{principal}"): set(),
+    ("DELETE", "/api/monitor-phones/{principal}"): set(),
 }
 # Roles that must never reach these, whatever is declared later (customer data, escalations).
 NEVER = [
@@ -116,6 +122,8 @@ NEVER = [
     (re.compile(r"^/api/dashboard"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/tokens"), {Role.AGENT, Role.INTEGRATION, Role.SUPERVISOR}),
     (re.compile(r"^/api/recordings"), {Role.INTEGRATION}),  # customers' voices
+    # live calls
+    (re.compile(r"^/api/(calls/[^/]+/monitor|monitor-)"), {Role.AGENT, Role.INTEGRATION}),
     (re.compile(r"^/api/inspections"), {Role.INTEGRATION}),
 ]
 

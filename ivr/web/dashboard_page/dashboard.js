@@ -15,6 +15,7 @@ const WORDS = {
     target: "目标", green: "绿", amber: "黄", final: "（已结束）", so_far: "（截至目前）",
     as_of: "，计算于", report_failed: "报表未加载：", download_failed: "下载失败：",
     met: " — 达标", not_met: " — 未达标", warning: "预警", breach: "超时",
+    listen: "监听", whisper: "耳语", barge: "强插", phone_rings: "您的话机正在振铃",
     alarm_service_level: "服务水平低于告警线", alarm_waiting: "排队人数超过告警线",
     planned: "计划", fault: "故障",
     centre: [
@@ -40,6 +41,7 @@ const WORDS = {
     final: " (final)", so_far: " (so far)", as_of: ", as of ", report_failed: "report not loaded: ",
     download_failed: "download failed: ", met: " — met", not_met: " — NOT met",
     warning: "warning", breach: "breach",
+    listen: "listen", whisper: "whisper", barge: "barge", phone_rings: "your phone is ringing",
     alarm_service_level: "service level below its alarm", alarm_waiting: "callers waiting above its alarm",
     planned: "planned", fault: "fault",
     centre: [
@@ -73,7 +75,7 @@ const WORDS = {
       longest_wait: "longest wait", agents: "agents", service_level: "service level",
       asa: "ASA (s)", abandon: "abandon", waiting_heading: "Waiting callers", caller: "caller",
       waited: "waiting", ringing: "ringing (工号)", talking_heading: "Talking",
-      talked: "talking", ring_to_answer: "ring → answer (s)",
+      talked: "talking", ring_to_answer: "ring → answer (s)", monitor: "listen in",
       rings_heading: "Rings today, per agent", rings: "rings", rings_in_15s: "≤ 15 s",
       rings_late: "late", rings_missed: "missed", rings_gave_up: "caller gave up",
       rings_against_short: "against", ring_sl: "rings ≤ 15 s",
@@ -183,7 +185,9 @@ async function refresh() {
     C.fill("waiting", d.waiting.map(w => [w.queue, w.caller, C.duration(w.waiting_s),
                                           w.ringing.join(", ")]));
     C.fill("talking", d.talking.map(c => [c.queue, c.caller, c.job_number || c.agent,
-                                          C.duration(c.talking_s), C.secs(c.ring_to_answer_ms)]));
+                                          C.duration(c.talking_s), C.secs(c.ring_to_answer_ms),
+                                          ""]));
+    monitorButtons(d.talking);
     C.fill("agent-rings", Object.entries(d.today.by_agent).map(([who, f]) => [
       who, f.rings, f.rings_answered_in_15s, f.rings_answered_late, f.rings_missed,
       f.rings_gave_up, f.rings_against_agent, C.pct(f.ring_service_level)]));
@@ -193,6 +197,36 @@ async function refresh() {
     status.textContent = W("stale") + e.message;
     status.className = "stale";
   }
+}
+
+// Listen / whisper / barge: the supervisor's own phone (the seat an admin assigned) rings;
+// the page names only the call and the mode.
+async function monitor(callId, mode) {
+  const status = document.getElementById("monitor-status");
+  try {
+    const r = await fetch("/api/calls/" + encodeURIComponent(callId) + "/monitor", {
+      method: "POST", body: JSON.stringify({mode}),
+      headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"}});
+    const body = await r.json();
+    status.textContent = r.ok ? W("phone_rings") + " (" + W(mode) + ")" : body.error;
+    status.className = r.ok ? "" : "stale";
+  } catch (e) {
+    status.textContent = e.message;
+    status.className = "stale";
+  }
+}
+function monitorButtons(talking) {
+  const rows = document.querySelectorAll("#talking tbody tr");
+  talking.forEach((c, i) => {
+    if (!c.call_id) return;  // a call the bridge has no record of (yet)
+    for (const mode of ["listen", "whisper", "barge"]) {
+      const button = document.createElement("button");
+      button.textContent = W(mode);
+      button.dataset.mode = mode;
+      button.addEventListener("click", () => monitor(c.call_id, mode));
+      rows[i].lastChild.appendChild(button);
+    }
+  });
 }
 
 // Open alerts of the time-limit watch (and the dispatcher): text only, like everything above.

@@ -3,8 +3,8 @@ and kept place (virtual hold call-back) names the Asterisk server it ran on; cal
 lost_reason (closed because their server was lost); bridges, the heartbeats of the centre's
 bridges
 
-Revision ID: 0024_server_names
-Revises: 0023_virtual_hold
+Revision ID: 0026_server_names
+Revises: 0025_live_pictures
 
 Frozen on purpose: no imports from ``ivr``. In place only (ADD COLUMN, CREATE TABLE/INDEX): no
 batch mode, because rebuilding a table on SQLite would cascade-delete its children. Rows stored
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0024_server_names"
-down_revision: str | Sequence[str] | None = "0023_virtual_hold"
+revision: str = "0026_server_names"
+down_revision: str | Sequence[str] | None = "0025_live_pictures"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
