@@ -220,13 +220,15 @@ async def test_supervisor_listens_and_hears_both_sides(bridge, ami, setup, tmp_p
 
 async def test_whisper_reaches_the_agent_only_and_barge_both(bridge, ami, setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Whisper: the agent hears the supervisor's 2650 Hz, the caller (and the call's
-    recording of the caller's side) does not. Barge: both hear the 2150 Hz."""
-    client, _ = ami
+    recording of the caller's side) does not. Barge: both hear the 2150 Hz; the site tells
+    its agents then ([monitor] tell_agent): a beep is whispered to the agent first."""
+    client, events = ami
     ears = str(setup["shared"] / f"mon-ears-{uuid.uuid4().hex[:8]}")
     await others_paused(client, True)
     try:
         call_id = await live_call(bridge, client, setup, "13500007802", hear=ears)
         for mode, port in (("whisper", 5194), ("barge", 5197)):
+            bridge.monitor.tell_agent = mode == "barge"
             async with baresip_phone(
                 tmp_path / mode,
                 setup["seat"],
@@ -244,6 +246,7 @@ async def test_whisper_reaches_the_agent_only_and_barge_both(bridge, ami, setup,
                 await phone.wait_for("CALL_CLOSED", timeout_s=10)
         recording = await sealed(bridge, call_id, timeout_s=90)
     finally:
+        bridge.monitor.tell_agent = False
         await log_out_agent(client, f"Local/{AGENT_ID}@sim-agents/n", [QUEUE])
         await others_paused(client, False)
     agent_ear = await wait_file(Path(f"{ears}-agent.wav"))
@@ -266,6 +269,15 @@ async def test_whisper_reaches_the_agent_only_and_barge_both(bridge, ami, setup,
     assert figures["caller hears whisper"] == 0  # …and never heard the whisper
     assert figures["recorded caller side holds whisper"] == 0
     assert figures["agent hears barge"] >= 10 and figures["caller hears barge"] >= 10
+    # ChanSpy on the agent's leg: the supervisor's phone twice, the tell channel once (barge)
+    spies = [
+        (e.get("SpyerChannel", ""), e.get("SpyeeChannel", "")) for e in events.named("ChanSpyStart")
+    ]
+    mine = [s for s in spies if s[0].startswith(f"PJSIP/{setup['seat']}-")]
+    assert len(mine) == 2 and mine[0][1] == mine[1][1], spies
+    assert mine[0][1].startswith(f"Local/{AGENT_ID}@sim-agents-") and mine[0][1].endswith(";1")
+    told = [s for s in spies if s[0].startswith("Local/beep@ivr-monitor-tell-")]
+    assert told == [(told[0][0], mine[0][1])], spies  # only when the site said so
     audit = await setup["web"].get(
         f"/api/monitor-sessions?call_id={call_id}", headers=auth(setup, "supervisor")
     )
