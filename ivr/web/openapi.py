@@ -418,7 +418,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("role", "signed link: the viewer's role"),
             Param("job", "signed link: the viewer's 工号 (empty if none)"),
             Param("exp", "signed link: expiry, Unix seconds", {"type": "integer"}),
-            Param("sig", "signed link: HMAC-SHA256 (hex) from POST …/playback-url"),
+            Param(
+                "sig",
+                "signed link: HMAC-SHA256 (hex) from POST …/playback-url; 401 once the"
+                " viewer's token is revoked or expired",
+            ),
         ),
         ok="audio/wav, whole (200) or the range asked for (206, Content-Range)",
         ok_type="audio/wav",
