@@ -1,4 +1,5 @@
-"""The callback dialer under load: N due callbacks, a concurrency cap, one and two bridges.
+"""The callback dialer under load: N due callbacks, a concurrency cap, one and two bridges,
+or one and two Asterisk servers.
 
 All N callbacks are due at once (a morning's backlog). Three runs, one after the other, in the
 same sandbox session, each dialling the same N customers of ``[sim-customers-fast]`` (answer,
@@ -8,6 +9,11 @@ press 1 then 1 while the questions play, hang up: a complete callback in ~3 s):
   rate, no database; its answered leg just waits (``[sim-callback-idle]``);
 - ``1 bridge`` and ``2 bridges``: that many ``ivr run`` processes with the dialer on, on one
   PostgreSQL, each serving the conversations of the calls it placed.
+
+With ``--two-servers`` the two runs after ``bare`` are ``1 server`` (one bridge on the default
+sandbox) and ``2 servers`` (one bridge on it and one on the sandbox's second instance ``b``),
+each server's trunk capped at ``--server-cap`` live callbacks (``asterisk.max_outbound``) and
+the centre at ``--cap``: one server is held to its trunk, two share the centre's cap.
 
 Everything is measured from Asterisk's own events on a separate AMI connection, not from the
 dialer's counters: lateness (a customer's first ``Newchannel`` - the due time, p50/p99), peak
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -74,18 +81,22 @@ class Legs:
     started: dict[str, list[float]] = field(default_factory=dict)  # number -> Newchannel times
     ended: Counter[str] = field(default_factory=Counter)
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (timestamp, +1 / -1)
-    _uids: set[str] = field(default_factory=set)
+    by_server: Counter[str] = field(default_factory=Counter)  # legs each server placed
+    _uids: set[tuple[str, str]] = field(default_factory=set)
 
-    def on_event(self, event: Any) -> None:
+    def on_event(self, event: Any, server: str = "a") -> None:
+        """One AMI event of ``server`` (two Asterisks may give the same Uniqueid; their
+        timestamps are one host's clock)."""
         match = LEG.match(str(event.get("Channel", "")))
         if match is None:
             return
         at = float(event.get("Timestamp") or time.time())
-        uid = str(event.get("Uniqueid", ""))
+        uid = (server, str(event.get("Uniqueid", "")))
         if event.get("Event") == "Newchannel" and uid not in self._uids:
             self._uids.add(uid)
             self.started.setdefault(match.group(1), []).append(at)
             self.timeline.append((at, 1))
+            self.by_server[server] += 1
         elif event.get("Event") == "Hangup" and uid in self._uids:
             self._uids.discard(uid)
             self.ended[match.group(1)] += 1
@@ -115,6 +126,7 @@ class Outcome:
     results: Counter[str] = field(default_factory=Counter)
     cpu_ms_per_call: float | None = None  # the bridge processes'
     asterisk_ms_per_call: float = float("nan")
+    by_server: Counter[str] = field(default_factory=Counter)  # legs per Asterisk
 
 
 def pct(samples: list[float], q: int) -> float:
@@ -128,7 +140,9 @@ def pct(samples: list[float], q: int) -> float:
 def measure(name: str, legs: Legs, wanted: list[str], due: float, wall_s: float) -> Outcome:
     firsts = [min(legs.started[n]) - due for n in wanted if n in legs.started]
     dups = sum(1 for n in wanted if len(legs.started.get(n, [])) > 1)
-    return Outcome(name, len(wanted), wall_s, len(firsts), firsts, legs.peak(), dups)
+    outcome = Outcome(name, len(wanted), wall_s, len(firsts), firsts, legs.peak(), dups)
+    outcome.by_server = Counter(legs.by_server)
+    return outcome
 
 
 async def wait_done(legs: Legs, wanted: list[str], deadline: float) -> None:
@@ -210,11 +224,21 @@ def healthy(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Placed:
+    """One bridge of a run: the Asterisk it serves, by name, and that server's trunk cap."""
+
+    ami: AmiEndpoint
+    server: str = "asterisk-1"
+    server_cap: int = 0  # asterisk.max_outbound; 0: the centre's cap only
+
+
 async def start_bridges(
-    count: int, db_url: str, ami: AmiEndpoint, cap: int, rate: float, logs: Path
+    placed: list[Placed], db_url: str, cap: int, rate: float, logs: Path
 ) -> list[asyncio.subprocess.Process]:
     processes = []
-    for i in range(count):
+    for i, where in enumerate(placed):
+        ami = where.ami
         web, agi = free_port(), free_port()
         env = os.environ | {
             "IVR_DATABASE__URL": db_url,
@@ -225,6 +249,8 @@ async def start_bridges(
             "IVR_AMI__PORT": str(ami.port),
             "IVR_AMI__USERNAME": ami.username,
             "IVR_AMI__SECRET": ami.secret,
+            "IVR_ASTERISK__SERVER_NAME": where.server,
+            "IVR_ASTERISK__MAX_OUTBOUND": str(where.server_cap),
             "IVR_CALLBACK__DIALER": "true",
             "IVR_CALLBACK__TRUNK_CONTEXT": CUSTOMERS,
             "IVR_CALLBACK__AGI_URL": f"agi://127.0.0.1:{agi}",  # its own calls' conversations
@@ -249,10 +275,6 @@ async def start_bridges(
         else:
             raise RuntimeError(f"bridge {i} did not come up; see {logs / f'bridge{i}.log'}")
     return processes
-
-
-def asterisk_pid() -> int:
-    return int(os.popen("pidof asterisk").read().split()[0])
 
 
 def cpu_s(pid: int) -> float:
@@ -301,10 +323,10 @@ async def add_due(engine: AsyncEngine, wanted: list[str], due: datetime) -> None
 
 
 async def bridges_run(
-    count: int,
+    name: str,
+    placed: list[Placed],
     engine: AsyncEngine,
     db_url: str,
-    ami: AmiEndpoint,
     legs: Legs,
     wanted: list[str],
     cap: int,
@@ -314,7 +336,7 @@ async def bridges_run(
 ) -> Outcome:
     await reset(engine)
     await add_due(engine, wanted, datetime.now(UTC) + timedelta(days=1))
-    processes = await start_bridges(count, db_url, ami, cap, rate, logs)
+    processes = await start_bridges(placed, db_url, cap, rate, logs)
     cpu0 = [cpu_s(p.pid) for p in processes]
     try:
         due = datetime.now(UTC)
@@ -331,9 +353,7 @@ async def bridges_run(
                 process.send_signal(signal.SIGTERM)
         for process in processes:
             await asyncio.wait_for(process.wait(), 60)
-    outcome = measure(
-        f"{count} bridge{'s' if count > 1 else ''}", legs, wanted, due.timestamp(), wall
-    )
+    outcome = measure(name, legs, wanted, due.timestamp(), wall)
     async with engine.connect() as conn:
         per_task = (
             await conn.execute(
@@ -362,7 +382,7 @@ def report(outcomes: list[Outcome], cap: int, rate: float) -> list[str]:
         "Newchannel - due time; peak/dups from AMI",
         f"{'run':<10} {'dialled':>11} {'wall s':>7} {'calls/s':>8} {'vs bare':>8} "
         f"{'late p50':>8} {'late p99':>8} {'vs bare':>8} {'peak':>5} {'dup AMI':>7} "
-        f"{'dup DB':>6} {'ast CPU':>8} {'ivr CPU':>8}  results (CPU per call)",
+        f"{'dup DB':>6} {'ast CPU':>8} {'ivr CPU':>8}  results (CPU per call); legs per server",
     ]
     for o in outcomes:
         calls_s = o.dialled / o.wall_s if o.wall_s else float("nan")
@@ -374,46 +394,66 @@ def report(outcomes: list[Outcome], cap: int, rate: float) -> list[str]:
             f"{calls_s / base_rate:>7.2f}x {p50:>7.1f}s {p99:>7.1f}s {p50 / base_p50:>7.2f}x "
             f"{o.peak:>4}{peak_ok:1} {o.dup_ami:>7} {'-' if o.dup_db is None else o.dup_db:>6} "
             f"{o.asterisk_ms_per_call:>6.1f}ms {cpu}  {dict(o.results) if o.results else ''}"
+            f" {dict(o.by_server)}"
         )
     return lines
 
 
+def plan(
+    sandbox: AsteriskSandbox, second: AsteriskSandbox | None, server_cap: int
+) -> dict[str, list[Placed]]:
+    """The bridge runs after ``bare``: one and two bridges on one Asterisk, or (with a second
+    instance) one and two servers, each server's trunk capped at ``server_cap``."""
+    if second is None:
+        return {"1 bridge": [Placed(sandbox.ami)], "2 bridges": [Placed(sandbox.ami)] * 2}
+    a = Placed(sandbox.ami, "asterisk-a", server_cap)
+    return {"1 server": [a], "2 servers": [a, Placed(second.ami, "asterisk-b", server_cap)]}
+
+
+def asterisk_cpu_s(boxes: list[AsteriskSandbox]) -> float:
+    """CPU seconds of every running Asterisk among ``boxes`` (each by its own root)."""
+    return sum(cpu_s(pid) for box in boxes if (pid := box.daemon_pid()) is not None)
+
+
 async def run(
-    sandbox: AsteriskSandbox, n: int, cap: int, rate: float, db_url: str, max_s: float
+    sandbox: AsteriskSandbox,
+    n: int,
+    cap: int,
+    rate: float,
+    db_url: str,
+    max_s: float,
+    second: AsteriskSandbox | None = None,
+    server_cap: int = 0,
 ) -> list[Outcome]:
-    """The three runs on a sandbox that is up and held by the caller; prints the report."""
+    """The three runs on a sandbox (and ``second``, its instance b) that is up and held by the
+    caller; prints the report."""
     wanted = numbers(n)
     engine = create_engine(db_url)
     await upgrade(db_url)
-    observer = sandbox.observer
-    watcher = AmiClient(observer.host, observer.port, observer.username, observer.secret)
-    await watcher.connect()
+    boxes = [sandbox] if second is None else [sandbox, second]
     runs: list[Legs] = [Legs()]
-    for event_name in ("Newchannel", "Hangup"):
-        watcher.on_event(event_name, lambda event: runs[-1].on_event(event))
+    watchers = []
+    for box, server in zip(boxes, ("a", "b"), strict=False):
+        observer = box.observer
+        watcher = AmiClient(observer.host, observer.port, observer.username, observer.secret)
+        await watcher.connect()
+        for event_name in ("Newchannel", "Hangup"):
+            watcher.on_event(event_name, lambda event, s=server: runs[-1].on_event(event, s))
+        watchers.append(watcher)
     outcomes: list[Outcome] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for name in ("bare", 1, 2):
+            for name, placed in {"bare": [], **plan(sandbox, second, server_cap)}.items():
                 legs = Legs()
                 runs.append(legs)  # this run's own record of the legs
-                asterisk_cpu = cpu_s(asterisk_pid())
+                asterisk_cpu = asterisk_cpu_s(boxes)
                 if name == "bare":
                     outcome = await bare_loop(sandbox.ami, legs, wanted, cap, rate, max_s)
                 else:
                     outcome = await bridges_run(
-                        int(name),
-                        engine,
-                        db_url,
-                        sandbox.ami,
-                        legs,
-                        wanted,
-                        cap,
-                        rate,
-                        max_s,
-                        Path(tmp),
+                        name, placed, engine, db_url, legs, wanted, cap, rate, max_s, Path(tmp)
                     )
-                asterisk_cpu = cpu_s(asterisk_pid()) - asterisk_cpu
+                asterisk_cpu = asterisk_cpu_s(boxes) - asterisk_cpu
                 outcome.asterisk_ms_per_call = asterisk_cpu / max(outcome.dialled, 1) * 1000
                 outcomes.append(outcome)
                 print(
@@ -421,18 +461,26 @@ async def run(
                     flush=True,
                 )
     finally:
-        await watcher.close()
+        for watcher in watchers:
+            await watcher.close()
         await engine.dispose()
     print("\n".join(report(outcomes, cap, rate)))
     return outcomes
 
 
-async def main(n: int, cap: int, rate: float, db_url: str, max_s: float) -> None:
+async def main(
+    n: int, cap: int, rate: float, db_url: str, max_s: float, two_servers: bool, server_cap: int
+) -> None:
     sandbox = AsteriskSandbox.from_settings(Settings())
-    with sandbox.exclusive():
+    second = AsteriskSandbox.from_settings(Settings(), instance="b") if two_servers else None
+    with contextlib.ExitStack() as held_boxes:
+        held_boxes.enter_context(sandbox.exclusive())
         held = time.monotonic()
         await asyncio.to_thread(sandbox.up)
-        await run(sandbox, n, cap, rate, db_url, max_s)
+        if second is not None:
+            held_boxes.enter_context(second.exclusive())
+            await asyncio.to_thread(second.up)
+        await run(sandbox, n, cap, rate, db_url, max_s, second, server_cap)
         print(f"sandbox held {time.monotonic() - held:.0f} s")
 
 
@@ -443,6 +491,17 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=10.0, help="callback.rate_per_s")
     parser.add_argument("--max-s", type=float, default=900.0, help="give a run up after this")
     parser.add_argument(
+        "--two-servers",
+        action="store_true",
+        help="one server against two (the sandbox and its instance b) instead of 1 and 2 bridges",
+    )
+    parser.add_argument(
+        "--server-cap",
+        type=int,
+        default=0,
+        help="asterisk.max_outbound of each server with --two-servers (default: half the cap)",
+    )
+    parser.add_argument(
         "--db",
         default=os.environ.get("IVR_BENCH_POSTGRES_URL", ""),
         help="PostgreSQL URL of a database the benchmark may empty ($IVR_BENCH_POSTGRES_URL)",
@@ -450,4 +509,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if not args.db.startswith("postgresql"):
         parser.error("--db (or IVR_BENCH_POSTGRES_URL) must be a PostgreSQL URL")
-    asyncio.run(main(args.n, args.cap, args.rate, args.db, args.max_s))
+    server_cap = args.server_cap or max(args.cap // 2, 1)
+    asyncio.run(
+        main(args.n, args.cap, args.rate, args.db, args.max_s, args.two_servers, server_cap)
+    )

@@ -75,6 +75,7 @@ from ivr.db.recompute import SqlDeadlineRecompute
 from ivr.db.recordings import SqlRecordings
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.seats import SqlSeatStore
+from ivr.db.servers import SqlServers
 from ivr.db.spool import FileSpool, RecordingEventSpool
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository
@@ -99,6 +100,7 @@ from ivr.domain.live_picture import BridgePicture
 from ivr.domain.phone import PhoneNumber
 from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recording_findings import FindingRules
+from ivr.domain.servers import Placement
 from ivr.domain.virtual_hold import CALLBACK_GREETING, CallBackRules
 from ivr.domain.virtual_hold import texts as call_back_texts
 from ivr.flows import outage_notice
@@ -136,6 +138,7 @@ from ivr.services.schema_migration import SchemaMigration
 from ivr.services.seats import SeatService
 from ivr.services.security_events import FAILURES as SECURITY_FAILURES
 from ivr.services.security_events import SecurityEvents
+from ivr.services.server_watch import ServerWatch
 from ivr.services.supervisor_monitor import SupervisorMonitor
 from ivr.services.virtual_hold import CallBackDesk, CallBackLoop
 from ivr.services.work_orders import OrderWakeups, WorkOrderService
@@ -274,7 +277,11 @@ class Bridge:
         self.calendar = load_calendar(settings.calendar.schedule_file)  # so does a bad schedule
         self.is_workday = self.calendar.is_workday
         self.engine = create_engine(settings.database.url, echo=settings.database.echo)
-        self.repository = SqlCallRepository(self.engine)
+        here = settings.asterisk
+        # who this bridge is (its claims, its heartbeat) and the Asterisk it serves
+        self.owner = bridge_identity()
+        self.placement = Placement(here.server_name, here.max_outbound)
+        self.repository = SqlCallRepository(self.engine, here.server_name)
         self.call_search = SqlCallSearch(self.engine)
         self.tokens = SqlTokenStore(self.engine)
         self.seats = seat_service(settings.seats, self.engine)
@@ -284,7 +291,7 @@ class Bridge:
         self._held = contextlib.ExitStack()  # the instance locks, released at stop
         self.prompts = PromptCache.from_settings(settings.speech)
         self.agents = SqlAgentDirectory(self.engine)
-        self.visits = SqlVisitRepository(self.engine)
+        self.visits = SqlVisitRepository(self.engine, here.server_name)
         self.metrics = BridgeMetrics()  # this bridge's own registry (/metrics)
         self.outcome_counts = SqlOutcomeCounts(self.engine)
         self.tracking = CallTracking(
@@ -362,7 +369,7 @@ class Bridge:
             self.notice_deps,
             self.call_back_deps,
         )
-        self.callbacks = SqlCallbacks(self.engine, policy, utc_now)
+        self.callbacks = SqlCallbacks(self.engine, policy, utc_now, self.placement)
         self.follow_ups = SqlFollowUps(self.engine, policy, utc_now)
         self.do_not_call = SqlDoNotCall(self.engine, utc_now)
         self.reports = MonthlyReports(
@@ -387,6 +394,7 @@ class Bridge:
             dispatch_policy(dp),
             utc_now,
             timedelta(seconds=dp.max_order_age_s),
+            self.placement,
         )
         dispatch_deps = DispatchDeps(
             self.dispatch, self.prompts, dp.max_plays, round(dp.digit_timeout_s * 1000)
@@ -412,6 +420,15 @@ class Bridge:
             "agent-greeting": agent_greeting_route(GreetingDeps(self.agents, self.prompts)),
         }
         self.agi = FastAgiServer(settings.agi, self.routes, self.metrics)
+        self.server_watch = ServerWatch(
+            SqlServers(self.engine, utc_now, here.server_name),
+            self.owner,
+            here.server_name,
+            here.heartbeat_s,
+            here.lost_after_s,
+            utc_now,
+            alive=lambda: self.ami is None or self.ami.logged_in,
+        )
         self.dialer: Dialer | None = None
         self.dispatcher: Dispatcher | None = None
         self._setup_alerts(settings.alerts)
@@ -507,7 +524,7 @@ class Bridge:
     def _setup_virtual_hold(self, v: VirtualHoldSettings, policy: CallbackPolicy) -> None:
         """Kept places (virtual hold): the store, and the desk the inbound flow asks."""
         rules = CallBackRules(policy.window, v.max_attempts, timedelta(seconds=v.retry_spacing_s))
-        self.kept_places = SqlKeptPlaces(self.engine, rules, utc_now)
+        self.kept_places = SqlKeptPlaces(self.engine, rules, utc_now, self.placement)
         self.call_back_desk: CallBackDesk | None = None
         self.call_back_deps: CallBackDeps | None = None
         self.call_back_loop: CallBackLoop | None = None
@@ -545,6 +562,7 @@ class Bridge:
                 cb.poll_interval_s,
             ),
             utc_now,
+            owner=self.owner,
             ready=lambda: (
                 self.ami is not None
                 and self.ami.logged_in
@@ -604,7 +622,7 @@ class Bridge:
         """Recordings: the store, the files, the service the AMI events and the API use,
         and the keeper (seals, flags and deletes) started with the database work."""
         self.recordings = RecordingService(
-            SqlRecordings(self.engine, utc_now),
+            SqlRecordings(self.engine, utc_now, self.settings.asterisk.server_name),
             RecordingFilesOnDisk(),
             self.agents,
             r.dir,
@@ -773,6 +791,7 @@ class Bridge:
             self._start_dispatcher()
         if self.settings.recording.enabled:
             self.recording_keeper.start()
+        self.server_watch.start()
 
     async def _ami_state(self) -> PartState:
         if self.ami is None:
@@ -811,6 +830,7 @@ class Bridge:
                 cb.poll_interval_s,
             ),
             utc_now,
+            owner=self.owner,
             ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_callback_events(self.ami, self.callbacks, cb, self.dialer.poke)
@@ -827,6 +847,7 @@ class Bridge:
             self.alerts,
             DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
             utc_now,
+            owner=self.owner,
             ready=lambda: self.ami is not None and self.ami.logged_in,
         )
         watch_dispatch_events(self.ami, self.dispatch, dp, self.dispatcher.poke)
@@ -879,6 +900,13 @@ class Bridge:
             await self.call_back_loop.stop()
         if self.queue_announcer is not None:
             await self.queue_announcer.stop()
+        if self.schema.done.is_set():
+            try:  # a few seconds at most: stopping never waits on an absent database
+                await asyncio.wait_for(self.server_watch.leave(), LEAVE_TIMEOUT_S)
+            except Exception as exc:  # the database is away: the heartbeat simply grows old
+                log.warning("this bridge's heartbeat stays behind (%s)", type(exc).__name__)
+        else:
+            await self.server_watch.stop()
         await self.wrap_up.stop()
         if self.link is not None:
             await self.link.stop()
@@ -899,6 +927,9 @@ class Bridge:
         await self.prompts.close()
         await self.engine.dispose()
         self._held.close()
+
+
+LEAVE_TIMEOUT_S = 5.0  # for removing this bridge's heartbeat at stop
 
 
 def make_web_app(bridge: Bridge, manage_bridge: bool = True) -> web.Application:

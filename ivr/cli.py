@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sandbox = commands.add_parser("sandbox", help="the local Asterisk for demos and tests")
     sandbox.add_argument("action", choices=["up", "down", "status"])
+    sandbox.add_argument(
+        "--instance",
+        default="",
+        metavar="LETTER",
+        help="a second Asterisk from the same root (b … j: its own ports, AMI user, dirs)",
+    )
     asterisk = commands.add_parser("asterisk", help="Asterisk configuration from our settings")
     asterisk_cmd = asterisk.add_subparsers(dest="action", required=True)
     render = asterisk_cmd.add_parser(
@@ -144,7 +150,7 @@ def _command(args: argparse.Namespace) -> int:
     elif args.command == "sandbox":
         from ivr_sandbox.asterisk import AsteriskSandbox
 
-        box = AsteriskSandbox.from_settings(settings)
+        box = AsteriskSandbox.from_settings(settings, instance=args.instance)
         if args.action == "up":
             with box.exclusive():  # up() installs this checkout's config: not under a live run
                 ami = box.up()

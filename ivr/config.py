@@ -34,6 +34,7 @@ from ivr.domain.inspection import (
     InspectionItem,
     QualityStandard,
 )
+from ivr.domain.servers import DEFAULT_SERVER_NAME, SERVER_NAME_PATTERN
 from ivr.domain.wallboard import (
     HEADLINES,
     BadThreshold,
@@ -84,6 +85,38 @@ class AgiSettings(_Section):
         if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 on a v6 socket
             ip = ip.ipv4_mapped
         return any(ip in net for net in self.allowed_peers)
+
+
+class AsteriskSettings(_Section):
+    """Which Asterisk server this bridge serves, in a centre of several (docs/multi-server.md)."""
+
+    server_name: str = Field(
+        DEFAULT_SERVER_NAME,
+        pattern=SERVER_NAME_PATTERN,
+        description="this bridge's Asterisk, stored on every call, visit, ring, recording and "
+        "outbound attempt; bridges of one Asterisk share it (a-z 0-9 -, at most 32)",
+    )
+    max_outbound: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="live outbound calls (callbacks + dispatch) through this server's trunk, "
+        "all its bridges together; 0: only the centre's caps",
+    )
+    heartbeat_s: float = Field(5.0, ge=0.5, le=60, description="a bridge says it lives this often")
+    lost_after_s: float = Field(
+        30.0,
+        ge=5,
+        le=3600,
+        description="no bridge of a server alive (AMI up) for this long: its open calls are "
+        "closed as lost by the other servers' bridges",
+    )
+
+    @model_validator(mode="after")
+    def _lost_after_beats(self) -> AsteriskSettings:
+        if self.lost_after_s < 3 * self.heartbeat_s:
+            raise ValueError("lost_after_s must be at least 3 × heartbeat_s")
+        return self
 
 
 class AmiSettings(_Section):
@@ -731,6 +764,7 @@ class Settings(BaseSettings):
     )
 
     agi: AgiSettings = AgiSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
     ami: AmiSettings = AmiSettings()
     database: DatabaseSettings = DatabaseSettings()
     speech: SpeechSettings = SpeechSettings()

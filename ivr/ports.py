@@ -47,6 +47,7 @@ from ivr.domain.queue_calls import QueueVisit
 from ivr.domain.recompute import RecomputeResult
 from ivr.domain.recording_findings import Finding, FindingRules
 from ivr.domain.recordings import Recording, RecordingEvent, RecordingFile, RecordingKind
+from ivr.domain.servers import Heartbeat
 from ivr.domain.speech import Grammar, Hypothesis
 from ivr.domain.transfers import CallTransfer
 from ivr.domain.virtual_hold import CallBackClaim, KeptPlaceView, QueueLine
@@ -764,6 +765,20 @@ class WorkspaceLookup(Protocol):
     async def my_orders(self, job_number: str, closed_since: datetime) -> list[MyOrder]:
         """Open orders the agent owns, and those closed since ``closed_since``."""
         ...
+
+
+class ServerRegister(Protocol):
+    """The centre's bridges and their heartbeats (``ivr.db.servers``)."""
+
+    async def beat(self, owner: str, started_at: datetime) -> None: ...
+
+    async def leave(self, owner: str) -> None: ...
+
+    async def heartbeats(self) -> list[Heartbeat]: ...
+
+    async def close_lost_server(
+        self, server: str, stale_before: datetime
+    ) -> tuple[int, int] | None: ...
 
 
 class LivePictureStore(Protocol):

@@ -7,6 +7,12 @@ built and run, and what the code relies on). The chroot shares the network names
 Directories both sides must see (the prompt cache, recordings) are bind-mounted at the same
 path inside the root.
 
+A second (third …) instance, for tests of a centre on several servers, runs from the same
+built root through an overlay mount: the root is its read-only lower layer, and the instance's
+own upper layer holds its /etc/asterisk, /var/lib, /var/log and /run. It listens on its own
+ports (each one ``INSTANCE_PORT_STEP`` × its number above the default's) with its own AMI user
+and secret, on loopback (docs/sandbox.md, "A second instance").
+
 Everything here is synchronous and needs root. Nothing here prints or logs the AMI secret.
 """
 
@@ -83,6 +89,20 @@ CORE_PARTS = frozenset(
 )
 # ids tried, highest first, when the chroot's asterisk user collides with a host account
 FREE_ID_RANGE = range(880, 499, -1)
+# Instances besides the default one: a letter b–j, the n-th (b = 1) on ports n × the step above
+# the default's (AMI 5038, SIP 5060, the bridge's FastAGI 4573; RTP n × 2 × the step above).
+INSTANCE_NAME = re.compile(r"^[b-j]$")
+INSTANCE_PORT_STEP = 100
+DEFAULT_AGI_PORT = 4573
+
+
+def instance_number(instance: str) -> int:
+    """0 for the default instance (""), 1 for "b", 2 for "c" …; SandboxError otherwise."""
+    if instance == "":
+        return 0
+    if not INSTANCE_NAME.fullmatch(instance):
+        raise SandboxError(f"sandbox instance {instance!r}: one letter b–j (or none: the default)")
+    return ord(instance) - ord("a")
 
 
 @dataclass(frozen=True)
@@ -167,22 +187,33 @@ class AsteriskSandbox:
         start_timeout_s: float = 60.0,
         writable_dirs: Sequence[Path] = (),
         sip: SipSettings | None = None,
+        instance: str = "",
     ) -> None:
-        self.root = Path(root).resolve()  # mountinfo and /proc/<pid>/root show real paths
+        self.instance = instance
+        self.number = instance_number(instance)
+        self.base_root = Path(root).resolve()  # mountinfo and /proc/<pid>/root show real paths
+        # an instance's own files: its overlay layers, its merged root, its locks and secret
+        self.instance_dir = self.base_root.with_name(f"{self.base_root.name}-{instance}")
+        self.root = self.instance_dir / "root" if instance else self.base_root
         self.conf_dir = Path(conf_dir).absolute()
         # writable_dirs are shared too, and owned by the chroot's asterisk user (recordings)
         self.writable_dirs = [Path(d).absolute() for d in writable_dirs]
         dirs = [Path(d).absolute() for d in shared_dirs]
         self.shared_dirs = dirs + [d for d in self.writable_dirs if d not in dirs]
         self.start_timeout_s = start_timeout_s
-        self.sip = sip if sip is not None else sandbox_sip(SipSettings(), None)
+        sip = sip if sip is not None else sandbox_sip(SipSettings(), None)
+        self.port_offset = self.number * INSTANCE_PORT_STEP
+        self.sip = sip.model_copy(update={"bind_port": sip.bind_port + self.port_offset})
         for d in self.shared_dirs:
             if d == Path("/") or self.root.is_relative_to(d):
                 raise SandboxError(f"shared directory {d} contains the sandbox root {self.root}")
 
     @classmethod
-    def from_settings(cls, settings: Settings, conf_dir: Path | None = None) -> AsteriskSandbox:
-        """The sandbox the settings describe; prompts and recordings are shared with it."""
+    def from_settings(
+        cls, settings: Settings, conf_dir: Path | None = None, instance: str = ""
+    ) -> AsteriskSandbox:
+        """The sandbox the settings describe (or its second instance ``instance``, "b" …);
+        prompts and recordings are shared with it."""
         return cls(
             root=settings.sandbox.root,
             conf_dir=conf_dir if conf_dir is not None else _default_conf_dir(),
@@ -190,7 +221,18 @@ class AsteriskSandbox:
             start_timeout_s=settings.sandbox.start_timeout_s,
             writable_dirs=[settings.sandbox.recordings_dir],
             sip=sandbox_sip(settings.sip, settings.sandbox),
+            instance=instance,
         )
+
+    @property
+    def ami_user(self) -> str:
+        """The bridge's AMI user on this instance (``ivr-bridge``, ``ivr-bridge-b`` …)."""
+        return f"{AMI_USER}-{self.instance}" if self.instance else AMI_USER
+
+    @property
+    def agi_port(self) -> int:
+        """The port this instance's dialplan sends inbound calls to (the bridge's FastAGI)."""
+        return DEFAULT_AGI_PORT + self.port_offset
 
     # ---------------------------------------------------------------- paths inside the root
 
@@ -235,7 +277,8 @@ class AsteriskSandbox:
 
     @property
     def _secret_path(self) -> Path:
-        return self.root / SECRET_FILE
+        # an instance's secret is its own, outside its merged root (which shows the default's)
+        return (self.instance_dir if self.instance else self.root) / SECRET_FILE
 
     # ---------------------------------------------------------------- commands
 
@@ -301,7 +344,11 @@ class AsteriskSandbox:
             self._run(["umount", mount_point], what=f"unmount {mount_point}")
 
     def ensure_root(self) -> None:
-        """Debootstrap Asterisk into the root unless it is already there (about a minute)."""
+        """Debootstrap Asterisk into the root unless it is already there (about a minute); an
+        instance mounts its overlay on the default's root instead."""
+        if self.instance:
+            self._ensure_overlay()
+            return
         if self._marker.exists():
             return
         if self.root.exists():
@@ -362,6 +409,62 @@ class AsteriskSandbox:
         partial.rename(self.root)
         self._marker.write_text("debootstrap --variant=minbase --include=asterisk sid\n")
         _say(f"Asterisk root ready in {time.monotonic() - started:.0f} s")
+
+    def _ensure_overlay(self) -> None:
+        """The instance's root: the built root read-only below, its own layer above.
+
+        ``redirect_dir=on``: the configuration sync renames /etc/asterisk, a directory of the
+        lower layer, which overlayfs refuses (EXDEV) without it."""
+        if not (self.base_root / READY_MARKER).exists():
+            raise SandboxError(
+                f"the default sandbox root {self.base_root} is not built yet: run `ivr sandbox up`"
+            )
+        upper, work = self.instance_dir / "upper", self.instance_dir / "work"
+        for d in (upper, work, self.root):
+            d.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if str(self.root) in _mount_points():
+            return
+        options = f"lowerdir={self.base_root},upperdir={upper},workdir={work},redirect_dir=on"
+        self._run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)],
+            what=f"mount the overlay of instance {self.instance}",
+        )
+        _say(f"instance {self.instance}: overlay on {self.base_root} mounted at {self.root}")
+
+    def _unmount_overlay(self) -> None:
+        if self.instance and str(self.root) in _mount_points():
+            self._run(["umount", str(self.root)], what=f"unmount {self.root}")
+
+    def _for_instance(self, name: str, content: bytes) -> bytes:
+        """A configuration file as this instance needs it: its own ports and AMI user."""
+        if not self.instance:
+            return content
+        rules = {
+            "manager.conf": [
+                (r"(?m)^port = (\d+)", lambda m: f"port = {int(m[1]) + self.port_offset}"),
+                (r"(?m)^\[ivr-bridge\]", lambda m: f"[{self.ami_user}]"),
+            ],
+            "rtp.conf": [
+                (
+                    r"(?m)^(rtpstart|rtpend) = (\d+)",
+                    lambda m: f"{m[1]} = {int(m[2]) + 2 * self.port_offset}",
+                )
+            ],
+            "extensions.conf": [
+                (
+                    r"(?m)^IVR_AGI_URL=agi://127\.0\.0\.1:(\d+)",
+                    lambda m: f"IVR_AGI_URL=agi://127.0.0.1:{int(m[1]) + self.port_offset}",
+                )
+            ],
+        }
+        text = content.decode()
+        for pattern, replace in rules.get(name, []):
+            text, found = re.subn(pattern, replace, text)
+            if not found:
+                raise SandboxError(
+                    f"{name}: no line matches {pattern} for instance {self.instance}"
+                )
+        return text.encode()
 
     # ---------------------------------------------------------------- configuration
 
@@ -425,7 +528,7 @@ class AsteriskSandbox:
         files: dict[str, tuple[bytes, int]] = {}
         for path in sorted(self.conf_dir.iterdir()):
             if path.is_file() and path.suffix == ".conf" and not path.name.startswith("."):
-                files[path.name] = (path.read_bytes(), 0o640)
+                files[path.name] = (self._for_instance(path.name, path.read_bytes()), 0o640)
         files["extensions_local.conf"] = (LOCAL_DIALPLAN.read_bytes(), 0o640)
         files["queues_local.conf"] = (LOCAL_QUEUES.read_bytes(), 0o640)
         for name, text in render_sip_config(self.sip).files.items():
@@ -586,13 +689,13 @@ class AsteriskSandbox:
                         port = int(value)
                     elif key == "bindaddr" and value not in ("0.0.0.0", "::"):  # noqa: S104 (we connect)
                         host = value
-        return host, port
+        return host, port + self.port_offset
 
     @property
     def ami(self) -> AmiEndpoint:
         """The bridge's AMI login for this sandbox (the secret is created on first use)."""
         host, port = self._ami_host_port()
-        return AmiEndpoint(host=host, port=port, username=AMI_USER, secret=self._secret())
+        return AmiEndpoint(host=host, port=port, username=self.ami_user, secret=self._secret())
 
     @property
     def observer(self) -> AmiEndpoint:
@@ -743,7 +846,8 @@ class AsteriskSandbox:
             time.sleep(0.1)
         raise SandboxError(
             f"Asterisk not ready within {self.start_timeout_s:.0f} s (fully booted: {booted}, "
-            f"AMI login as {AMI_USER}: failed); end of {self.log_file}:\n" + _tail(self.log_file)
+            f"AMI login as {self.ami_user}: failed); end of {self.log_file}:\n"
+            + _tail(self.log_file)
         )
 
     def wanted_modules(self) -> list[str]:
@@ -951,6 +1055,7 @@ class AsteriskSandbox:
                     self._signal(pid, signal.SIGKILL)
                     self._wait_exit(pid, 5.0)
         self._unmount_shared()
+        self._unmount_overlay()  # an instance's own layer stays for its next start
 
     @staticmethod
     def _signal(pid: int, sig: signal.Signals) -> None:
@@ -986,7 +1091,8 @@ class AsteriskSandbox:
             "running": pid is not None,
             "pid": pid,
             "version": version,
-            "ami": {"host": host, "port": port, "username": AMI_USER},
+            "instance": self.instance or "(default)",
+            "ami": {"host": host, "port": port, "username": self.ami_user},
             "ami_reachable": pid is not None and self.ami_login_ok(),
             "mounts": [
                 {"source": str(s), "target": str(t), "mounted": str(t) in mounted}

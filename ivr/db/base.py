@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+from ivr.domain.servers import DEFAULT_SERVER_NAME, SERVER_NAME_LENGTH
 
 # Deterministic constraint names, so later migrations can refer to them (and SQLite batch mode
 # can recreate them).
@@ -54,3 +56,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def server_name_column() -> Any:
+    """The Asterisk server a row's call ran on (``asterisk.server_name``); rows stored before
+    there were several servers belong to the default one."""
+    return mapped_column(String(SERVER_NAME_LENGTH), server_default=DEFAULT_SERVER_NAME)

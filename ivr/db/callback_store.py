@@ -1,9 +1,11 @@
 """Callback tasks and attempts in the database: the dialer's claims and everything that
 finishes an attempt (AMI results, the conversation, lease expiry).
 
-Claims are made by any number of bridges against one database. One claim round is serialised
-(``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) so the global count of
-live attempts and the shared rate slot are exact; tasks are taken ``FOR UPDATE SKIP LOCKED``.
+Claims are made by any number of bridges, on one or several Asterisk servers, against one
+database. One claim round is serialised (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite) so the centre's count of live attempts (every bridge's, counted in the
+database), the server's own cap and the shared rate slot are exact; tasks are taken ``FOR
+UPDATE SKIP LOCKED``.
 Attempt ``n`` of a task is unique in the schema, and each attempt's result is applied to its task
 once (``UPDATE … WHERE result IS NULL``), whichever bridge sees it first.
 """
@@ -43,6 +45,7 @@ from ivr.domain.callbacks import (
 )
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_number
+from ivr.domain.servers import ONE_SERVER, Placement
 from ivr.domain.workorders import OrderKind, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -52,10 +55,15 @@ CLAIM_LOCK = 95598_0004  # pg_advisory_xact_lock key of a claim round (call-back
 
 class SqlCallbacks(SqlStore):
     def __init__(
-        self, engine: AsyncEngine, policy: CallbackPolicy, clock: Callable[[], datetime]
+        self,
+        engine: AsyncEngine,
+        policy: CallbackPolicy,
+        clock: Callable[[], datetime],
+        placement: Placement = ONE_SERVER,
     ) -> None:
-        super().__init__(engine, clock)
+        super().__init__(engine, clock, placement.server)
         self._policy = policy
+        self._placement = placement
 
     # --- the dialer ----------------------------------------------------------------------
 
@@ -80,6 +88,11 @@ class SqlCallbacks(SqlStore):
             room = min(max_live - live, limit)
             if room <= 0:
                 return []
+            here = await leases.server_room(conn, self._pg, self._placement)
+            if here is not None:
+                room = min(room, here)
+                if room <= 0:
+                    return []
             query = (
                 select(
                     tasks.c.id,
@@ -132,6 +145,7 @@ class SqlCallbacks(SqlStore):
                         action_id=action_id,
                         state="claimed",
                         claimed_by=owner,
+                        server_name=self._server,  # placed through this bridge's Asterisk
                         lease_until=slot + timedelta(seconds=lease_s),
                         originate_at=slot,
                         claimed_at=now,
@@ -219,6 +233,7 @@ class SqlCallbacks(SqlStore):
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(attempts.c.unique_id).where(
+                    attempts.c.server_name == self._server,  # the legs this Asterisk has
                     attempts.c.state == "answered",
                     attempts.c.unique_id.is_not(None),
                     attempts.c.answered_at < answered_before,

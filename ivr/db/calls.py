@@ -25,6 +25,7 @@ from ivr.db.engine import writer
 from ivr.db.models import calls_table as calls
 from ivr.db.models import steps_table
 from ivr.domain.calls import CallOutcome, CallRecord, CallStep
+from ivr.domain.servers import DEFAULT_SERVER_NAME
 
 
 class UnknownCallError(LookupError):
@@ -39,13 +40,17 @@ class SqlCallRepository:
     on PostgreSQL ``add_steps`` locks the call's row so ``seq`` stays contiguous.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, server: str = DEFAULT_SERVER_NAME) -> None:
         self._engine = engine
         self._writer = writer(engine)
+        self._server = server  # the Asterisk this bridge serves: on every call it stores
+
+    def _values(self, record: CallRecord) -> dict[str, Any]:
+        return _call_values(record) | {"server_name": self._server}
 
     async def add(self, record: CallRecord) -> None:
         async with self._writer.begin() as conn:
-            await conn.execute(insert(calls), [_call_values(record)])
+            await conn.execute(insert(calls), [self._values(record)])
             await _insert_steps(conn, record.call_id, 0, record.steps)
 
     async def add_steps(self, call_id: str, steps: Sequence[CallStep]) -> None:
@@ -77,7 +82,7 @@ class SqlCallRepository:
                 select(calls.c.call_id).where(calls.c.call_id == record.call_id).with_for_update()
             )
             if found is None:
-                await conn.execute(insert(calls), [_call_values(record)])
+                await conn.execute(insert(calls), [self._values(record)])
                 await _insert_steps(conn, record.call_id, 0, record.steps)
                 return
             stored = await conn.scalar(
@@ -188,8 +193,10 @@ class SqlCallRepository:
 
         ``cut_since``: Asterisk restarted, and its shutdown ended calls from then on: a call
         that "hung up in the menu", failed, or left its queue unanswered after that instant
-        was cut, not abandoned, and is ``lost`` too."""
-        gone = calls.c.started_at < started_before
+        was cut, not abandoned, and is ``lost`` too.
+
+        Only this bridge's server's calls: another server's channels are not in its list."""
+        gone = (calls.c.started_at < started_before) & (calls.c.server_name == self._server)
         open_ = (calls.c.outcome == CallOutcome.IN_MENU) | (
             (calls.c.outcome == CallOutcome.ROUTED) & calls.c.ended_at.is_(None)
         )

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.db.base import Base, UtcDateTime
+from ivr.db.base import Base, UtcDateTime, server_name_column
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -119,6 +119,7 @@ class DispatchCallRow(Base):
     plays: Mapped[int] = mapped_column(Integer())
     result: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text())
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that placed it
 
 
 crews_table = CrewRow.__table__

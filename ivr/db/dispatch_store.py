@@ -46,6 +46,7 @@ from ivr.domain.dispatch import (
     next_call,
 )
 from ivr.domain.privacy import mask_number
+from ivr.domain.servers import ONE_SERVER, Placement
 from ivr.domain.workorders import (
     MET_BY_ACCEPTANCE_ONLY,
     OrderConflict,
@@ -68,8 +69,10 @@ class SqlDispatch(SqlStore):
         policy: DispatchPolicy,
         clock: Callable[[], datetime],
         max_order_age: timedelta = timedelta(hours=1),
+        placement: Placement = ONE_SERVER,
     ) -> None:
-        super().__init__(engine, clock)
+        super().__init__(engine, clock, placement.server)
+        self._placement = placement
         self._roster = roster
         self.policy = policy
         self._max_age = max_order_age
@@ -97,6 +100,7 @@ class SqlDispatch(SqlStore):
             due = (await conn.execute(query)).all()
             if not due:
                 return []
+            room = await leases.server_room(conn, self._pg, self._placement)
             on_duty = await self._roster.on_duty(now, conn)
             busy = set(
                 (
@@ -112,7 +116,12 @@ class SqlDispatch(SqlStore):
                 decision = next_call(
                     self.policy, job.created_at, now, on_duty, past, frozenset(busy)
                 )
-                if decision.action is Action.CALL:
+                if decision.action is Action.CALL and room is not None and room <= 0:
+                    # this server's trunk is full: the job looks again soon (any bridge)
+                    await self._job(conn, job.id, next_call_at=now + timedelta(seconds=WAIT_S))
+                elif decision.action is Action.CALL:
+                    if room is not None:
+                        room -= 1
                     assert decision.phone is not None and decision.ring is not None
                     assert decision.target is not None
                     action_id = DISPATCH_CALL.new()
@@ -129,6 +138,7 @@ class SqlDispatch(SqlStore):
                             state="claimed",
                             ring_timeout_s=ring_s,
                             claimed_by=owner,
+                            server_name=self._server,  # placed through this bridge's Asterisk
                             lease_until=now + timedelta(seconds=lease_s),
                             claimed_at=now,
                             plays=0,

@@ -23,6 +23,7 @@ from ivr.domain.inspection import (
     InspectionFact,
     Scored,
 )
+from ivr.domain.recordings import RecordingKind
 
 MAX_LIST = 500
 
@@ -125,7 +126,7 @@ class SqlInspections(SqlStore):
             dissatisfied.label("dissatisfied"),
         ).where(
             recordings.c.state == "complete",
-            recordings.c.kind == "inbound",
+            recordings.c.kind.in_([k.value for k in RecordingKind if k.answered_by_agent]),
             recordings.c.agent_job_number.is_not(None),
             recordings.c.started_at >= start,
             recordings.c.started_at < end,

@@ -4,19 +4,35 @@ A claim round is serialised across bridges: on PostgreSQL by a transaction-scope
 (one key per kind of call), on SQLite by the writer's ``BEGIN IMMEDIATE``. A claim is dialled
 only by the bridge that still holds it (``start_originate``), and a lease that ran out is taken
 by exactly one recovering bridge (``SKIP LOCKED``); what recovery then does is each store's own.
+
+Each bridge places calls only through its own Asterisk (``asterisk.server_name``, stored on
+every attempt), so a claim is placed where the claiming bridge runs. A server's own cap
+(``asterisk.max_outbound``) counts the live rows of every table in ``OUTBOUND_TABLES`` placed
+through it, under one more advisory lock per server that every kind's claim round takes last.
+A new kind of leased call (with ``state``, ``lease_until`` and ``server_name`` columns) joins
+by adding its table to ``OUTBOUND_TABLES``.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ivr.db.dispatch_models import calls_table as dispatch_calls
+from ivr.db.virtual_hold_models import kept_places_table as kept_places
+from ivr.db.workorder_models import attempts_table as callback_attempts
+from ivr.domain.servers import Placement
+
 LIVE = ("claimed", "originating", "answered")  # the states that hold a lease
+# every table of leased outbound calls: what a server's own cap counts
+OUTBOUND_TABLES: list[Table] = [callback_attempts, dispatch_calls, kept_places]
+_SERVER_LOCK_BASE = 95598_1000_000_000  # + crc32(server name): one advisory lock per server
 
 
 @asynccontextmanager
@@ -61,3 +77,26 @@ async def expired_leases(
     if pg:
         query = query.with_for_update(skip_locked=True)
     return (await conn.execute(query)).all()
+
+
+async def server_room(conn: AsyncConnection, pg: bool, placement: Placement) -> int | None:
+    """How many more outbound calls may start through this bridge's server now (its own cap
+    less what is live there, over every kind of call); None if the server has no cap.
+
+    Takes the server's advisory lock for the rest of the transaction: a callback round and a
+    dispatch round on two bridges of one server count one after the other."""
+    if placement.max_outbound <= 0:
+        return None
+    if pg:
+        key = _SERVER_LOCK_BASE + zlib.crc32(placement.server.encode())
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    live = 0
+    for table in OUTBOUND_TABLES:
+        live += (
+            await conn.execute(
+                select(func.count())
+                .select_from(table)
+                .where(table.c.state.in_(LIVE), table.c.server_name == placement.server)
+            )
+        ).scalar_one()
+    return max(placement.max_outbound - live, 0)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.db.base import ENUM_LENGTH, Base, UtcDateTime
+from ivr.db.base import ENUM_LENGTH, Base, UtcDateTime, server_name_column
 from ivr.domain.access import Role
 from ivr.domain.calls import CallOutcome, StepKind
 from ivr.domain.queue_calls import RingEnd, VisitOutcome
@@ -56,7 +56,11 @@ class CallRow(Base):
 
     __tablename__ = "calls"
     # GET /api/calls?phone=…: one caller's calls, newest first, without reading the whole table
-    __table_args__ = (Index(None, "caller_number", "started_at"),)
+    __table_args__ = (
+        Index(None, "caller_number", "started_at"),
+        # the open calls of a server that was lost (ivr.services.server_watch)
+        Index(None, "server_name", "ended_at"),
+    )
 
     call_id: Mapped[str] = mapped_column(String(CALL_ID_LENGTH), primary_key=True)
     unique_id: Mapped[str] = mapped_column(Text(), index=True)
@@ -75,6 +79,9 @@ class CallRow(Base):
     # 0017: the outage whose notice the caller heard, and whether they hung up after it
     outage_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     informed: Mapped[bool] = mapped_column(Boolean(), server_default=false())
+    # 0026: the Asterisk it ran on; why it was closed as lost when that server was lost
+    server_name: Mapped[str] = server_name_column()
+    lost_reason: Mapped[str | None] = mapped_column(Text())
 
 
 class StepRow(Base):
@@ -169,6 +176,7 @@ class QueueVisitRow(Base):
     note: Mapped[str | None] = mapped_column(Text())
     # who answered (工号) when they did; NULL: not known then (or stored before 0010)
     agent_job_number: Mapped[str | None] = mapped_column(String(16))
+    server_name: Mapped[str] = server_name_column()  # 0026
 
 
 class RingAttemptRow(Base):
@@ -189,6 +197,7 @@ class RingAttemptRow(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer())
     end: Mapped[RingEnd | None] = mapped_column(_str_enum(RingEnd, "ring_end"))
     job_number: Mapped[str | None] = mapped_column(String(16))  # the agent rung, then
+    server_name: Mapped[str] = server_name_column()  # 0026
 
 
 agents_table = AgentRow.__table__

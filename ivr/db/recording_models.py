@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.db.base import Base, UtcDateTime
+from ivr.db.base import Base, UtcDateTime, server_name_column
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -58,6 +58,7 @@ class RecordingRow(Base):
     agent_sha256: Mapped[str | None] = mapped_column(String(64))
     customer_sha256: Mapped[str | None] = mapped_column(String(64))
     failure: Mapped[str | None] = mapped_column(Text())
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that recorded it
     findings: Mapped[list[dict[str, object]] | None] = mapped_column(JSON())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

@@ -61,6 +61,7 @@ class SqlRecordings(SqlStore):
             "customer_path": customer_path,
             "started_at": at or self._clock(),
             "failure": failure,
+            "server_name": self._server,
         }
         try:
             async with self._writer.begin() as conn:

@@ -17,6 +17,7 @@ from ivr.db import (
     outage_models,
     recording_models,
     seat_models,
+    server_models,
     virtual_hold_models,
     workorder_models,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "outage_models",
     "recording_models",
     "seat_models",
+    "server_models",
     "virtual_hold_models",
     "workorder_models",
 ]

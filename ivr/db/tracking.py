@@ -15,6 +15,7 @@ from ivr.db.models import rings_table as rings
 from ivr.db.models import visits_table as visits
 from ivr.domain.agents import JOB_NUMBER, Agent
 from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
+from ivr.domain.servers import DEFAULT_SERVER_NAME
 
 _OPEN = (VisitOutcome.WAITING, VisitOutcome.TALKING)
 _BATCH = 500  # rows read (and visits built) between two turns of the event loop
@@ -33,9 +34,10 @@ class SqlVisitRepository:
     """One row per queue visit, written when it starts, changes and ends (upsert by the
     caller channel's Uniqueid and the join instant, so replays are harmless)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, server: str = DEFAULT_SERVER_NAME) -> None:
         self._engine = engine
         self._writer = writer(engine)
+        self._server = server  # the Asterisk this bridge serves: on every visit and ring
 
     async def save(self, visit: QueueVisit) -> None:
         await self.save_many([visit])
@@ -52,7 +54,7 @@ class SqlVisitRepository:
             new = [v for key, v in latest.items() if key not in ids]
             old = [(ids[key], v) for key, v in latest.items() if key in ids]
             if new:
-                await conn.execute(insert(visits), [_visit_values(v) for v in new])
+                await conn.execute(insert(visits), [_visit_values(v) | self._here for v in new])
                 ids.update(await _ids_of(conn, {(v.unique_id, v.joined_us): v for v in new}))
             if old:
                 await conn.execute(
@@ -63,12 +65,16 @@ class SqlVisitRepository:
                     delete(rings).where(rings.c.visit_id.in_([visit_id for visit_id, _ in old]))
                 )
             ring_rows = [
-                _ring_values(ids[key], seq, r)
+                _ring_values(ids[key], seq, r) | self._here
                 for key, v in latest.items()
                 for seq, r in enumerate(v.rings)
             ]
             if ring_rows:
                 await conn.execute(insert(rings), ring_rows)
+
+    @property
+    def _here(self) -> dict[str, str]:
+        return {"server_name": self._server}
 
     async def between(self, start: datetime, end: datetime) -> list[QueueVisit]:
         """Visits that joined a queue in [start, end), oldest first."""
@@ -76,8 +82,11 @@ class SqlVisitRepository:
         return await self._load(where)
 
     async def open_visits(self) -> list[QueueVisit]:
-        """Visits not finished as far as the database knows (live, or left by a dead bridge)."""
-        return await self._load(visits.c.outcome.in_(_OPEN))
+        """Visits on this bridge's server not finished as far as the database knows (live, or
+        left by a dead bridge); another server's are its own bridges' to follow."""
+        return await self._load(
+            visits.c.outcome.in_(_OPEN) & (visits.c.server_name == self._server)
+        )
 
     async def _load(self, where: Any) -> list[QueueVisit]:
         """Visits and their rings, streamed in batches: one query per visit made a month's

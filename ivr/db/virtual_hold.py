@@ -31,6 +31,7 @@ from ivr.domain.attempt_ids import VHOLD_ATTEMPT
 from ivr.domain.callbacks import AttemptResult
 from ivr.domain.phone import InvalidPhone, PhoneNumber
 from ivr.domain.privacy import mask_number
+from ivr.domain.servers import ONE_SERVER, Placement
 from ivr.domain.virtual_hold import (
     FINAL,
     CallBackClaim,
@@ -50,10 +51,15 @@ _OPEN = tuple(s.value for s in KeptState if s not in FINAL)
 
 class SqlKeptPlaces(SqlStore):
     def __init__(
-        self, engine: AsyncEngine, rules: CallBackRules, clock: Callable[[], datetime]
+        self,
+        engine: AsyncEngine,
+        rules: CallBackRules,
+        clock: Callable[[], datetime],
+        placement: Placement = ONE_SERVER,
     ) -> None:
-        super().__init__(engine, clock)
+        super().__init__(engine, clock, placement.server)
         self._rules = rules
+        self._placement = placement
 
     # --- the inbound call ----------------------------------------------------------------
 
@@ -109,6 +115,11 @@ class SqlKeptPlaces(SqlStore):
             room = max_live - live
             if room <= 0:
                 return []
+            here = await leases.server_room(conn, self._pg, self._placement)
+            if here is not None:  # this server's trunk has its own cap
+                room = min(room, here)
+                if room <= 0:
+                    return []
             flying: dict[str, list[datetime]] = defaultdict(list)
             for row in await conn.execute(
                 select(kept.c.queue, kept.c.arrived_at).where(kept.c.state.in_(leases.LIVE))
@@ -164,6 +175,7 @@ class SqlKeptPlaces(SqlStore):
                         state=KeptState.CLAIMED.value,
                         action_id=action_id,
                         claimed_by=owner,
+                        server_name=self._server,  # placed through this bridge's Asterisk
                         lease_until=slot + timedelta(seconds=lease_s),
                         originate_at=slot,
                         position=turn.position,
@@ -269,7 +281,9 @@ class SqlKeptPlaces(SqlStore):
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(kept.c.unique_id).where(
-                    kept.c.state == KeptState.ANSWERED.value, kept.c.unique_id.is_not(None)
+                    kept.c.server_name == self._server,  # the legs this Asterisk has
+                    kept.c.state == KeptState.ANSWERED.value,
+                    kept.c.unique_id.is_not(None),
                 )
             )
             gone = [r.unique_id for r in rows if r.unique_id not in present_uids]

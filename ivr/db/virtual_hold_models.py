@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.db.base import Base, UtcDateTime
+from ivr.db.base import Base, UtcDateTime, server_name_column
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 KEPT_STATES = (
@@ -59,6 +59,7 @@ class KeptPlaceRow(Base):
     originated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last dialled
     connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the leg hung up
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that placed it
 
 
 kept_places_table = KeptPlaceRow.__table__

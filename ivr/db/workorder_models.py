@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.db.base import Base, UtcDateTime
+from ivr.db.base import Base, UtcDateTime, server_name_column
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 _ORDER_FK = "work_orders.id"
@@ -159,6 +159,7 @@ class CallbackAttemptRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     result: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text())
+    server_name: Mapped[str] = server_name_column()  # 0026: the Asterisk that placed it
 
 
 class FollowUpRow(Base):

@@ -28,7 +28,7 @@ from ivr.domain.inspection import (
     period_of,
     score,
 )
-from ivr.domain.recordings import RecordingKind, RecordingState
+from ivr.domain.recordings import RecordingState
 from ivr.ports import InspectionStore, RecordingStore
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class InspectionService:
         recording = await self.recordings.get(recording_id)
         if recording is None:
             return None
-        if recording.kind is not RecordingKind.INBOUND or recording.agent_job_number is None:
+        if not recording.kind.answered_by_agent or recording.agent_job_number is None:
             raise BadScores("only an agent's recorded call is inspected")
         if recording.state is not RecordingState.COMPLETE:
             raise BadScores(f"the recording is {recording.state.value}: nothing to hear")

@@ -159,6 +159,17 @@ def sandbox() -> Iterator[AmiEndpoint]:
 
 
 @pytest.fixture(scope="session")
+def second_sandbox(sandbox: AmiEndpoint) -> Iterator[AsteriskSandbox]:
+    """A second Asterisk (instance ``b``) from the same root, on its own ports, AMI user and
+    secret, held for this session alone. After the default one (which builds the root). A test
+    may kill it; it is started again (``up``) by the test that did."""
+    box = AsteriskSandbox.from_settings(Settings(), instance="b")
+    with box.exclusive():
+        sandbox_or_fail(box)
+        yield box
+
+
+@pytest.fixture(scope="session")
 async def bridge(
     sandbox: AmiEndpoint, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Bridge]:

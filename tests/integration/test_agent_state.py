@@ -22,10 +22,12 @@ from ivr.db.agent_state_models import transfers_table
 from ivr.domain.access import Role
 from ivr.domain.agent_state import AgentState
 from ivr.domain.agents import AFTER_CALL_WORK_REASON
+from ivr.domain.recordings import RecordingState
 from ivr_sandbox.asterisk import AsteriskSandbox
 from ivr_sandbox.simulation import SimulatedCaller, place_queue_call
 from tests.integration.test_answer_times import finished_visits
 from tests.integration.test_dashboard import auth, until
+from tests.integration.test_recordings import sealed
 
 pytestmark = pytest.mark.integration
 
@@ -280,7 +282,7 @@ async def test_a_transfer_moves_the_live_call_to_another_queue(bridge, web, toke
         channel = await client.channel_of(first_uid)
         assert channel is not None
         await client.action(
-            {"Action": "Setvar", "Channel": channel, "Variable": "IVR_CALL_ID", "Value": CALL_ID}
+            {"Action": "Setvar", "Channel": channel, "Variable": "__IVR_CALL_ID", "Value": CALL_ID}
         )
         # 首问负责制: A records the order from this call and owns it
         order = {
@@ -342,6 +344,11 @@ async def test_a_transfer_moves_the_live_call_to_another_queue(bridge, web, toke
     assert [(r.call_id, r.from_job_number, r.target_kind, r.target, r.actor) for r in rows] == [
         (CALL_ID, A, "queue", XFER_B, f"agent:{A}")
     ]
+    # the agent the call was transferred to is recorded too ([agent-transfer]'s queue runs
+    # [ivr-record] on their leg, under the call's id)
+    recording = await sealed(bridge, CALL_ID)
+    assert recording.state is RecordingState.COMPLETE, recording.failure
+    assert recording.agent_job_number == B
 
 
 async def test_a_transfer_to_a_named_agent_rings_their_own_seat(bridge, web, tokens, ami) -> None:  # type: ignore[no-untyped-def]

@@ -78,6 +78,26 @@ async def test_callback_dialer_bench_places_each_callback_once_within_the_cap(
 
 
 @pytest.mark.integration
+@pytest.mark.postgres
+async def test_callback_dialer_bench_on_two_servers_keeps_both_caps(
+    sandbox: AmiEndpoint, second_sandbox: AsteriskSandbox, postgres_url: str
+) -> None:
+    box = AsteriskSandbox.from_settings(Settings())
+    outcomes = await callback_dialer.run(
+        box, n=4, cap=2, rate=5, db_url=postgres_url, max_s=90, second=second_sandbox, server_cap=1
+    )
+    assert [o.name for o in outcomes] == ["bare", "1 server", "2 servers"]
+    for outcome in outcomes:
+        assert (outcome.dialled, outcome.dup_ami) == (4, 0), outcome
+    one, two = outcomes[1:]
+    assert one.peak == 1 and one.by_server == {"a": 4}  # held to its trunk's cap of 1
+    assert 1 <= two.peak <= 2 and set(two.by_server) == {"a", "b"}, two
+    for outcome in (one, two):
+        assert outcome.dup_db == 0, outcome
+        assert outcome.results == {"completed": 4}, outcome
+
+
+@pytest.mark.integration
 async def test_pop_latency_bench_pushes_every_ring_to_its_client(sandbox: AmiEndpoint) -> None:
     box = AsteriskSandbox.from_settings(Settings())
     figures = await pop_latency.run(box, clients=3, answering=2, calls=2, spread_s=1)

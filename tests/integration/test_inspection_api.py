@@ -53,7 +53,8 @@ def write_wav(path: Path, seconds: float) -> RecordingFile:
 async def store_recordings(api: Api, directory: Path, seconds: float = 3) -> dict[str, int]:
     """Six recorded calls of 5 Dec, ``seconds`` long: #0-#3 the test agent's, #4-#5 another
     agent's. #1 is linked to a complaint order, #4 to a repair order whose 回访 found the
-    customer dissatisfied. #0 has a long silence. Returns the recording ids by name."""
+    customer dissatisfied. #0 has a long silence, #3 fell back in the dialplan. Returns the
+    recording ids by name."""
     directory.mkdir(parents=True, exist_ok=True)
     calls = SqlCallRepository(api.bridge.engine)
     store = SqlRecordings(api.bridge.engine, lambda: T0)
@@ -77,7 +78,9 @@ async def store_recordings(api: Api, directory: Path, seconds: float = 3) -> dic
             directory / f"{cid}-agent.wav",
             directory / f"{cid}-customer.wav",
         )
-        await store.started(cid, RecordingKind.INBOUND, job, str(agent_path), str(customer_path))
+        # #3 fell back in the dialplan (the bridge never saw it): an agent answered it all the same
+        kind = RecordingKind.FALLBACK if n == 3 else RecordingKind.INBOUND
+        await store.started(cid, kind, job, str(agent_path), str(customer_path))
         agent_file = write_wav(agent_path, seconds)
         customer_file = write_wav(customer_path, seconds)
         recording = await store.ended(cid)
@@ -328,7 +331,6 @@ async def test_inspectors_score_agents_read_their_own_and_the_month_reports_it(
     assert status == 200 and len(every["inspections"]) == 3
     status, _ = await call(app, "GET", "/api/inspections", Role.INTEGRATION)
     assert status == 403
-
     # the queue shows what is done
     _, queue = await call(app, "GET", "/api/inspections/queue?period=2026-12-05", Role.INSPECTOR)
     done = {c["recording_id"]: c["inspection_id"] for c in queue["calls"]}
@@ -349,3 +351,12 @@ async def test_inspectors_score_agents_read_their_own_and_the_month_reports_it(
         "/api/reports/monthly?month=2026-12&format=csv", headers=app.auth(Role.SUPERVISOR)
     )
     assert "差错率 (error_rate)" in await csv.text()
+    # a call that fell back in the dialplan was answered by an agent too: it is inspected
+    status, fallback = await call(
+        app,
+        "POST",
+        "/api/inspections",
+        Role.INSPECTOR,
+        json={"recording_id": ids["call3"], "scores": good},
+    )
+    assert status == 201 and fallback["agent_job_number"] == AGENT_JOB, fallback
