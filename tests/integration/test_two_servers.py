@@ -65,7 +65,7 @@ def server_env(postgres_url: str, ami: AmiEndpoint, server: str, web_port: int) 
 def peaks(events: list[dict[str, str]], killed_at: float) -> tuple[int, dict[str, int]]:
     """The most callback legs up at once on both servers, and on each, by Asterisk's clocks
     (one host clock). Legs of server b still up when it was killed end at the kill."""
-    live: dict[str, str] = {}  # Uniqueid → server
+    live: dict[tuple[str, str], str] = {}  # (server, Uniqueid) → server
     centre, per_server = 0, Counter[str]()
     killed = False
     legs = [
@@ -77,13 +77,14 @@ def peaks(events: list[dict[str, str]], killed_at: float) -> tuple[int, dict[str
         if not killed and float(e["Timestamp"]) > killed_at:
             killed = True
             live = {uid: server for uid, server in live.items() if server != "asterisk-b"}
+        key = (e["server"], e["Uniqueid"])  # two Asterisks may give one Uniqueid
         if e.get("Event") == "Newchannel":
-            live[e["Uniqueid"]] = e["server"]
+            live[key] = e["server"]
             centre = max(centre, len(live))
             here = sum(1 for s in live.values() if s == e["server"])
             per_server[e["server"]] = max(per_server[e["server"]], here)
         elif e.get("Event") == "Hangup":
-            live.pop(e["Uniqueid"], None)
+            live.pop(key, None)
     return centre, dict(per_server)
 
 
