@@ -454,9 +454,9 @@ class Bridge:
         """Several bridges on PostgreSQL: the live picture shared, order changes announced
         (docs/several-bridges.md). On SQLite there is one bridge and nothing to share."""
         self.bridge_id = live.bridge_id or bridge_identity()
-        ami = self.settings.ami
         self.dashboard.bridge = self.bridge_id
-        self.dashboard.server = live.server or f"{ami.host}:{ami.port}"
+        # several bridges may serve one Asterisk: its name, not the AMI address, says which
+        self.dashboard.server = live.server or self.settings.asterisk.server_name
         self.change_feed: PgChangeFeed | None = None
         self.live: LiveShare | None = None
         if self.engine.dialect.name != "postgresql" or not live.share:

@@ -731,7 +731,7 @@ class LiveSettings(_Section):
     server: str = Field(
         "",
         max_length=128,
-        description="this bridge's Asterisk in the shared picture; empty: ami.host:ami.port",
+        description="this bridge's Asterisk in the shared picture; empty: asterisk.server_name",
     )
     publish_interval_s: float = Field(
         0.3, ge=0.05, le=5, description="a changed picture is written at most this often"
