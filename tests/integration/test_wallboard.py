@@ -32,10 +32,14 @@ from ivr.db.outages import SqlOutages
 from ivr.db.report_rows import SqlReportRows
 from ivr.db.tokens import SqlTokenStore
 from ivr.db.tracking import SqlAgentDirectory, SqlVisitRepository, datetime_to_us
+from ivr.db.virtual_hold import SqlKeptPlaces
 from ivr.domain.access import Role
 from ivr.domain.agents import Agent
 from ivr.domain.calls import CallOutcome, CallRecord
+from ivr.domain.callbacks import CallingWindow
 from ivr.domain.outages import OutageKind
+from ivr.domain.phone import PhoneNumber
+from ivr.domain.virtual_hold import CallBackRules
 from ivr.domain.queue_calls import (
     AgentAnswered,
     AgentCompleted,
@@ -146,9 +150,16 @@ async def wallboard_app(
             tracking.handle(event)
     await tracking.flushed()
     outages = await storm(engine)
+    kept = SqlKeptPlaces(engine, CallBackRules(CallingWindow()), lambda: datetime.now(UTC))
+    # a caller of the storm who pressed 1 ten minutes ago: their place is kept, number masked
+    await kept.keep(
+        "q-repair", PhoneNumber("13900000777"), None, datetime.now(UTC) - timedelta(minutes=10)
+    )
     app = web.Application(middlewares=[auth_middleware(tokens)])
     rules = WallboardRules(language=language)
-    source = DashboardSource(tracking, directory, BJ, rules=rules, outages=outages)
+    source = DashboardSource(
+        tracking, directory, BJ, rules=rules, outages=outages, kept_places=kept
+    )
     add_dashboard_routes(app, source)
     add_report_routes(app, MonthlyReports(SqlReportRows(engine), BJ, lambda: datetime.now(UTC)))
     async with TestClient(TestServer(app)) as client:
@@ -224,6 +235,16 @@ async def test_the_service_level_tile_shows_the_reports_figure_in_a_real_font(
         assert outage_rows[0][0] == f"{AREA} (故障)" and outage_rows[0][1] == "线路故障"
         assert outage_rows[0][4] == "2"
         assert not await js("return document.getElementById('outages-none').checkVisibility()")
+        # virtual hold: the kept place, its number masked, and today's counts
+        held = await js(
+            "return [...document.querySelectorAll('#vhold tbody tr')]"
+            ".map(r => [...r.cells].map(c => c.textContent))"
+        )
+        assert len(held) == 1 and held[0][0] == "q-repair", held
+        assert "13900000777" not in held[0][1] and held[0][1].endswith("0777"), held
+        assert held[0][3] == "等候轮到" and held[0][4] == "0", held
+        assert "保留 1" in await asyncio.to_thread(browser.text, "vhold-counts")
+        assert "13900000777" not in await js("return document.body.textContent")
         # q-repair's 50 % is under the 80 % alarm limit; 0 waiting is not over 5
         alarm_rows = await js(
             "return [...document.querySelectorAll('#queue-alarms tbody tr')]"

@@ -18,6 +18,10 @@ const WORDS = {
     listen: "监听", whisper: "耳语", barge: "强插", phone_rings: "您的话机正在振铃",
     alarm_service_level: "服务水平低于告警线", alarm_waiting: "排队人数超过告警线",
     planned: "计划", fault: "故障",
+    vhold_counts: "今日：保留 {kept} · 已回拨 {called_back} · 接通 {connected} · 失败 {failed}",
+    vhold_state: {kept: "等候轮到", claimed: "即将回拨", originating: "正在回拨",
+                  answered: "已接听，排在队首", connected: "已接通坐席", failed: "未能接通",
+                  cancelled: "已取消"},
     centre: [
       ["服务水平（首次振铃15秒内接通 / 呼入−短时放弃）", "service_level", "pct"],
       ["15秒接通 / 接通", "answered_service_level", "pct"],
@@ -44,6 +48,10 @@ const WORDS = {
     listen: "listen", whisper: "whisper", barge: "barge", phone_rings: "your phone is ringing",
     alarm_service_level: "service level below its alarm", alarm_waiting: "callers waiting above its alarm",
     planned: "planned", fault: "fault",
+    vhold_counts: "today: kept {kept} · called back {called_back} · connected {connected} · failed {failed}",
+    vhold_state: {kept: "waiting for its turn", claimed: "about to call", originating: "calling",
+                  answered: "answered, at the head", connected: "with an agent", failed: "not reached",
+                  cancelled: "cancelled"},
     centre: [
       ["service level (≤ 15 s of the first ring / offered − short abandons)", "service_level", "pct"],
       ["answered ≤ 15 s / answered", "answered_service_level", "pct"],
@@ -70,6 +78,8 @@ const WORDS = {
       outages_none: "none", outage_where: "areas / feeders", outage_cause: "cause",
       outage_since: "since", outage_expected: "expected restoration",
       outage_informed: "callers informed",
+      vhold_heading: "Virtual hold (call-backs keeping their place)", vhold_none: "none",
+      vhold_arrived: "arrived", vhold_attempts: "call-backs",
       agents_heading: "Agents", job: "工号", name: "name", state: "state", for: "for",
       queues: "queues", queues_heading: "Queues", queue: "queue", waiting: "waiting",
       longest_wait: "longest wait", agents: "agents", service_level: "service level",
@@ -150,6 +160,14 @@ function drawStorm(d) {
     [...o.areas, ...o.feeders].join("、") + " (" + W(o.kind) + ")", o.cause,
     C.dateTime(o.starts_at, zone), C.dateTime(o.expected_at, zone), o.callers_informed]));
   document.getElementById("outages-none").hidden = outages.length > 0;
+  // virtual hold: callers keeping their place; the number comes masked from the API
+  const held = d.virtual_hold || [];
+  const counts = (d.today || {}).virtual_hold;
+  document.getElementById("vhold-counts").textContent = counts ?
+    W("vhold_counts").replace(/\{(\w+)\}/g, (_, k) => String(counts[k] ?? 0)) : "";
+  C.fill("vhold", held.map(p => [p.queue, p.caller, C.dateTime(p.arrived_at, zone),
+                                 W("vhold_state")[p.state] || p.state, String(p.attempts)]));
+  document.getElementById("vhold-none").hidden = held.length > 0;
   const alarmed = new Set(alarms.map(a => a.queue));
   document.querySelectorAll("#queues tbody tr").forEach(row => {
     row.classList.toggle("alarm", alarmed.has(row.cells[0].textContent));
