@@ -223,6 +223,7 @@ async def test_whisper_reaches_the_agent_only_and_barge_both(bridge, ami, setup,
     recording of the caller's side) does not. Barge: both hear the 2150 Hz; the site tells
     its agents then ([monitor] tell_agent): a beep is whispered to the agent first."""
     client, events = ami
+    start = len(events.events)  # the session's log also holds the listen test's spies
     ears = str(setup["shared"] / f"mon-ears-{uuid.uuid4().hex[:8]}")
     await others_paused(client, True)
     try:
@@ -271,7 +272,9 @@ async def test_whisper_reaches_the_agent_only_and_barge_both(bridge, ami, setup,
     assert figures["agent hears barge"] >= 10 and figures["caller hears barge"] >= 10
     # ChanSpy on the agent's leg: the supervisor's phone twice, the tell channel once (barge)
     spies = [
-        (e.get("SpyerChannel", ""), e.get("SpyeeChannel", "")) for e in events.named("ChanSpyStart")
+        (e.get("SpyerChannel", ""), e.get("SpyeeChannel", ""))
+        for e in events.events[start:]
+        if e.get("Event") == "ChanSpyStart"
     ]
     mine = [s for s in spies if s[0].startswith(f"PJSIP/{setup['seat']}-")]
     assert len(mine) == 2 and mine[0][1] == mine[1][1], spies
