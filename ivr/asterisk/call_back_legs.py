@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
-from ivr.asterisk.leg_watch import HANGUP_GRACE_S, RecordedLegs, watch_outbound_legs
+from ivr.asterisk.leg_watch import RecordedLegs, reconcile_on_login, watch_outbound_legs
 from ivr.asterisk.originate import originate
 from ivr.config import CallbackSettings
 from ivr.domain.attempt_ids import VHOLD_ATTEMPT
@@ -104,20 +103,5 @@ def watch_call_back_events(
         if event.get("UserEvent") == CONNECTED_EVENT:
             spawn(connected(event))
 
-    async def reconcile() -> None:
-        asked_at = datetime.now(UTC)
-        try:
-            channels = await ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
-            present = {
-                str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"
-            }
-            ended = await store.legs_gone(present, asked_at, HANGUP_GRACE_S)
-        except Exception:
-            log.exception("could not reconcile call-back legs after the AMI login")
-            return
-        if ended:
-            log.warning("%d call-back legs ended while AMI was away", ended)
-        on_change()
-
     ami.on_event("UserEvent", user_event)
-    ami.on_login(lambda: spawn(reconcile()))
+    reconcile_on_login(ami, store, "call-back", spawn, on_change)

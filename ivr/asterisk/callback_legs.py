@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from ivr.asterisk.ami import AmiClient
-from ivr.asterisk.leg_watch import HANGUP_GRACE_S, RecordedLegs, watch_outbound_legs
+from ivr.asterisk.leg_watch import RecordedLegs, reconcile_on_login, watch_outbound_legs
 from ivr.asterisk.originate import AmiLegOriginator, OutboundRoute
 from ivr.config import CallbackSettings
 from ivr.domain.attempt_ids import CALLBACK_ATTEMPT
@@ -54,20 +53,4 @@ def watch_callback_events(
     legs = RecordedLegs(CALLBACK_ATTEMPT, "callback", store, settings.max_call_s, originate_failed)
     spawn = watch_outbound_legs(ami, legs, settings.trunk_context, on_change)
 
-    async def reconcile() -> None:
-        """After a (re)connect: callback legs that hung up while we were not listening."""
-        asked_at = datetime.now(UTC)  # attempts answered after this may be missing from the list
-        try:
-            channels = await ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
-            present = {
-                str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"
-            }
-            ended = await store.legs_gone(present, asked_at, HANGUP_GRACE_S)
-        except Exception:
-            log.exception("could not reconcile callback legs after the AMI login")
-            return
-        if ended:
-            log.warning("%d callback legs ended while AMI was away", ended)
-        on_change()
-
-    ami.on_login(lambda: spawn(reconcile()))
+    reconcile_on_login(ami, store, "callback", spawn, on_change)

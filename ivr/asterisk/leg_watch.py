@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ivr.asterisk.ami import AmiClient
@@ -32,6 +33,14 @@ class LegStore(Protocol):
     async def answered(self, action_id: str, unique_id: str, max_call_s: float) -> object: ...
 
     async def channel_ended(self, unique_id: str, grace_s: float) -> None: ...
+
+
+class ReconciledLegStore(Protocol):
+    """A store that can finish, after a reconnect, the legs Asterisk no longer has."""
+
+    async def legs_gone(
+        self, present_uids: set[str], answered_before: datetime, grace_s: float
+    ) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +100,31 @@ def watch_outbound_legs(
     ami.on_event("OriginateResponse", lambda event: spawn(originate_response(event)))
     ami.on_event("Hangup", lambda event: spawn(hangup(event)))
     return spawn
+
+
+def reconcile_on_login(
+    ami: AmiClient,
+    store: ReconciledLegStore,
+    leg_name: str,
+    spawn: Spawn,
+    on_change: Callable[[], None],
+) -> None:
+    """After every (re)connect, finish the answered legs that hung up while we were not
+    listening: Asterisk's channel list says which are still up."""
+
+    async def reconcile() -> None:
+        asked_at = datetime.now(UTC)  # legs answered after this may be missing from the list
+        try:
+            channels = await ami.action_list({"Action": "CoreShowChannels"}, timeout_s=15)
+            present = {
+                str(c.get("Uniqueid")) for c in channels if c.get("Event") == "CoreShowChannel"
+            }
+            ended = await store.legs_gone(present, asked_at, HANGUP_GRACE_S)
+        except Exception:
+            log.exception("could not reconcile %s legs after the AMI login", leg_name)
+            return
+        if ended:
+            log.warning("%d %s legs ended while AMI was away", ended, leg_name)
+        on_change()
+
+    ami.on_login(lambda: spawn(reconcile()))
