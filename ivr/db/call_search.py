@@ -79,6 +79,8 @@ def _conditions(c: CallFilter) -> list[ColumnElement[bool]]:
                 visits.c.outcome == c.queue_outcome.value,
             )
         )
+    if c.server is not None:
+        where.append(calls.c.server_name == c.server)
     if c.agent_job_number is not None:
         where.append(_answered_by(c.agent_job_number))
     if c.after is not None:
@@ -138,4 +140,6 @@ def _call(row: Row[Any], stays: tuple[QueueStay, ...]) -> FoundCall:
         queue_status=row.queue_status,
         agent_interface=row.agent_interface,
         queue=stays,
+        server_name=row.server_name,
+        lost_reason=row.lost_reason,
     )

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from ivr.domain.calls import CallOutcome, CallStep
 from ivr.domain.queue_calls import VisitOutcome
+from ivr.domain.servers import SERVER_NAME_PATTERN
 
 _E = TypeVar("_E", bound=StrEnum)
 MIN_LIMIT, MAX_LIMIT, DEFAULT_LIMIT = 1, 500, 100
@@ -29,10 +30,21 @@ _PHONE = re.compile(r"^\+?[0-9]{3,20}$")
 # A menu choice is a path of option names (``repair.outage``), as the menu file spells them.
 _CHOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CALL_ID = re.compile(r"^[0-9a-f]{32}$")
+_SERVER = re.compile(SERVER_NAME_PATTERN)
 # Queue outcomes a finished or waiting call can have, from the queue visit (answered, …).
 QUEUE_OUTCOMES = tuple(o.value for o in VisitOutcome)
 OUTCOMES = tuple(o.value for o in CallOutcome)
-KNOWN_PARAMETERS = ("phone", "from", "to", "choice", "outcome", "queue_outcome", "limit", "cursor")
+KNOWN_PARAMETERS = (
+    "phone",
+    "from",
+    "to",
+    "choice",
+    "outcome",
+    "queue_outcome",
+    "server",
+    "limit",
+    "cursor",
+)
 
 
 class SearchError(ValueError):
@@ -57,6 +69,7 @@ class CallFilter:
     choice: str | None = None
     outcome: CallOutcome | None = None
     queue_outcome: VisitOutcome | None = None
+    server: str | None = None  # the Asterisk the call came in on (asterisk.server_name)
     agent_job_number: str | None = None
     limit: int = DEFAULT_LIMIT
     after: Position | None = None
@@ -93,6 +106,8 @@ class FoundCall:
     agent_interface: str | None
     queue: tuple[QueueStay, ...] = ()
     steps: tuple[CallStep, ...] = ()
+    server_name: str = ""  # the Asterisk it came in on
+    lost_reason: str | None = None  # why it was closed as lost (its server died), else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +156,9 @@ def parse_filter(query: Mapping[str, str]) -> CallFilter:
     choice = query.get("choice")
     if choice is not None and not _CHOICE.match(choice):
         raise SearchError("choice is a menu option path such as repair.outage")
+    server = query.get("server")
+    if server is not None and not _SERVER.match(server):
+        raise SearchError("server is an Asterisk's server_name: a-z 0-9 -, at most 32")
     started_from = _moment(query, "from")
     started_to = _moment(query, "to")
     if started_from and started_to and started_from >= started_to:
@@ -153,6 +171,7 @@ def parse_filter(query: Mapping[str, str]) -> CallFilter:
         choice=choice,
         outcome=_enum(query, "outcome", CallOutcome, OUTCOMES),
         queue_outcome=_enum(query, "queue_outcome", VisitOutcome, QUEUE_OUTCOMES),
+        server=server,
         limit=parse_limit(query),
         after=decode_cursor(cursor) if cursor is not None else None,
     )

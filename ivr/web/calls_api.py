@@ -1,7 +1,7 @@
 """Finding calls, so an integrator can link one to a work order without reading the database.
 
-* ``GET /api/calls?phone=&from=&to=&choice=&outcome=&queue_outcome=&limit=&cursor=`` — newest
-  first, a page at a time (``next_cursor`` fetches the next page; null when there is none).
+* ``GET /api/calls?phone=&from=&to=&choice=&outcome=&queue_outcome=&server=&limit=&cursor=``
+  — newest first, a page at a time (``next_cursor`` fetches the next page; null when there is none).
 * ``GET /api/calls/{call_id}`` — one call with its menu steps, queue stays and the blind
   transfers agents made of it.
 
@@ -51,6 +51,8 @@ def _out(call: FoundCall, who: Principal, with_steps: bool) -> dict[str, Any]:
         "keys": call.keys,
         "queue_status": call.queue_status,
         "agent_interface": call.agent_interface,
+        "server_name": call.server_name,
+        "lost_reason": call.lost_reason,
         "queue": [
             {
                 "queue": s.queue,

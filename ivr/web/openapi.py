@@ -168,6 +168,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("choice", "the menu option chosen, e.g. repair.outage"),
             Param("outcome", "how the menu part ended", _enum(*OUTCOMES)),
             Param("queue_outcome", "how a queue stay ended", _enum(*QUEUE_OUTCOMES)),
+            Param("server", "the Asterisk it came in on (its asterisk.server_name)"),
             Param(
                 "limit",
                 "at most this many (1-500, default 100)",

@@ -13,6 +13,7 @@ import pytest
 
 from ivr.db.agent_states import SqlCallTransfers
 from ivr.db.calls import SqlCallRepository
+from ivr.db.servers import SqlServers
 from ivr.db.tracking import SqlVisitRepository
 from ivr.domain.access import Role
 from ivr.domain.calls import CallOutcome, CallRecord, CallStep, StepKind
@@ -176,8 +177,9 @@ async def test_supervisors_see_numbers_masked_and_agents_only_their_own_calls(ap
         (
             "number=1",
             "unknown query parameter number; known: phone, from, to, choice, outcome,"
-            " queue_outcome, limit, cursor",
+            " queue_outcome, server, limit, cursor",
         ),
+        ("server=Box_1", "server is an Asterisk's server_name: a-z 0-9 -, at most 32"),
     ],
 )
 async def test_a_bad_parameter_is_named_with_what_it_may_be(
@@ -214,3 +216,34 @@ async def test_a_call_shows_the_transfers_made_of_it(api: Api) -> None:
         ]
     status, body = await get(api, f"/api/calls/{call_id(2)}")
     assert body["transfers"] == []
+
+
+async def test_a_call_a_lost_server_took_names_its_server_and_why(api: Api) -> None:
+    """A call open on server b when every bridge of b stopped beating is closed as lost by
+    another bridge (ivr.db.servers); the API shows where it ran and why it ended so."""
+    engine = api.bridge.engine
+    at = T0 + timedelta(minutes=7)
+    await SqlCallRepository(engine, "b").add(
+        CallRecord(
+            call_id=call_id(7),
+            unique_id="1700000000.7",
+            caller_number="13800138000",
+            dialed_number="95598",
+            channel_name="PJSIP/trunk-00000007",
+            started_at=at,
+            outcome=CallOutcome.IN_MENU,
+        )
+    )
+    await SqlServers(engine, lambda: at, "b").beat("bridge-b1", at)
+    later = at + timedelta(minutes=1)
+    assert await SqlServers(engine, lambda: later, "a").close_lost_server("b", later) == (1, 0)
+
+    status, body = await get(api, "/api/calls?server=b")
+    assert status == 200
+    [lost] = body["calls"]
+    assert (lost["call_id"], lost["server_name"], lost["outcome"]) == (call_id(7), "b", "lost")
+    assert lost["lost_reason"] == "server b lost: no bridge of it alive since 2026-12-05 01:07:00Z"
+    _, body = await get(api, f"/api/calls/{call_id(2)}")
+    assert (body["server_name"], body["lost_reason"]) == ("asterisk-1", None)
+    _, body = await get(api, "/api/calls?server=a")
+    assert body["calls"] == []
