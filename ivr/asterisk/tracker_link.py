@@ -29,6 +29,7 @@ from ivr.asterisk.ami_events import (
     parse_queue_event,
 )
 from ivr.services.call_tracking import CallTracking, LiveEntry
+from ivr.services.event_wait import until_set
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,7 @@ class TrackerLink:
                     self.failed_resyncs,
                     wait_s,
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._new_login.wait(), wait_s)
+                await until_set(self._new_login, wait_s)
                 wait_s = (
                     self.retry_s
                     if self._new_login.is_set()

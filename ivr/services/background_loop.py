@@ -26,6 +26,8 @@ from tenacity import (
     wait_random,
 )
 
+from ivr.services.event_wait import until_set
+
 
 @dataclass(frozen=True, slots=True)
 class RetryTiming:
@@ -95,5 +97,4 @@ class BackgroundLoop(ABC):
             if failures:
                 self._log.warning("%s works again after %d failures", self._round_name, failures)
             if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                await until_set(self._wake, wait)

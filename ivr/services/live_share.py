@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ivr.domain.live_picture import LIVE_CHANNEL, BridgePicture
 from ivr.ports import ChangeFeed, LivePictureStore
+from ivr.services.event_wait import until_set
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class LiveShare:
 
     async def _write_loop(self) -> None:
         while True:
-            await _until_set(self._dirty, self._timing.heartbeat_s)
+            await until_set(self._dirty, self._timing.heartbeat_s)
             self._dirty.clear()
             await self._guarded("write", self._write)
             await asyncio.sleep(self._timing.publish_interval_s)  # changes meanwhile coalesce
@@ -112,7 +113,7 @@ class LiveShare:
 
     async def _read_loop(self) -> None:
         while True:
-            await _until_set(self._stale, self._timing.heartbeat_s)
+            await until_set(self._stale, self._timing.heartbeat_s)
             self._stale.clear()
             if not await self._guarded("read", self._read):
                 self._drop_expired()
@@ -154,12 +155,3 @@ class LiveShare:
             log.warning("live picture %s works again", what)
             self._failing[what] = False
         return True
-
-
-async def _until_set(event: asyncio.Event, timeout_s: float) -> None:
-    """Wait for ``event`` at most ``timeout_s``. ``asyncio.timeout``, not ``wait_for``: on
-    Python 3.11 ``wait_for`` swallows a cancellation that lands as the event is set, and
-    ``stop`` would wait for the loop for ever."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout_s):
-            await event.wait()
