@@ -777,7 +777,7 @@ class ServerRegister(Protocol):
     async def heartbeats(self) -> list[Heartbeat]: ...
 
     async def close_lost_server(
-        self, server: str, stale_before: datetime
+        self, server: str, newest_seen: datetime
     ) -> tuple[int, int] | None: ...
 
 

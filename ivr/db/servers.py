@@ -1,7 +1,8 @@
 """The bridges table: heartbeats, and closing the open calls of a server that was lost.
 
-Every bridge writes its heartbeat (``seen_at``) while its AMI link is up. A bridge of another
-server that finds every heartbeat of a server older than the limit closes that server's open
+Every bridge writes its heartbeat (``seen_at``, on its own clock) while its AMI link is up. A
+bridge of another server that has seen none of a server's heartbeats change for the limit
+(``ivr.domain.servers.SilenceWatch``) closes that server's open
 calls and queue visits as ``lost`` with the reason, and removes the stale heartbeats in the same
 transaction, so exactly one bridge does it once (the rows are locked, then gone). The lost
 server's live outbound calls have their leases ended now, so the next round of any bridge's
@@ -56,13 +57,11 @@ class SqlServers(SqlStore):
             )
             return [Heartbeat(r.owner, r.server_name, r.seen_at) for r in rows]
 
-    async def close_lost_server(
-        self, server: str, stale_before: datetime
-    ) -> tuple[int, int] | None:
+    async def close_lost_server(self, server: str, newest_seen: datetime) -> tuple[int, int] | None:
         """Close ``server``'s open calls and queue visits as lost and end the leases of its live
-        outbound calls, if every heartbeat of it is still older than ``stale_before`` (checked
-        again under the rows' lock); (calls, visits) closed, or None if another bridge did it
-        first or the server came back."""
+        outbound calls, if no heartbeat of it is newer than ``newest_seen``, the newest the
+        watch judged (checked again under the rows' lock); (calls, visits) closed, or None if
+        another bridge did it first or the server came back."""
         now = self._clock()
         async with self._writer.begin() as conn:
             query = select(bridges.c.owner, bridges.c.seen_at).where(
@@ -71,7 +70,7 @@ class SqlServers(SqlStore):
             if self._pg:
                 query = query.with_for_update()
             beats = (await conn.execute(query)).all()
-            if not beats or any(b.seen_at >= stale_before for b in beats):
+            if not beats or any(b.seen_at > newest_seen for b in beats):
                 return None
             last_seen = max(b.seen_at for b in beats)
             await conn.execute(delete(bridges).where(bridges.c.server_name == server))

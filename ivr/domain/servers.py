@@ -53,30 +53,57 @@ class Heartbeat:
     at: datetime
 
 
-def lost_servers(
-    beats: list[Heartbeat], now: datetime, stale_after: timedelta, own_server: str
-) -> list[str]:
-    """The servers none of whose bridges has been alive (AMI up) within ``stale_after``.
+class SilenceWatch:
+    """Which servers none of whose bridges has been alive (AMI up) for ``stale_after``,
+    timed on this bridge's own clock.
 
-    A server with several bridges is lost only when every one of them is silent. A bridge never
-    declares its own server lost (it closes its own calls by resync when AMI comes back), and a
-    server no bridge ever reported is not judged at all.
+    Each bridge writes its heartbeat with its own clock, and the hosts of a centre's bridges
+    need not agree to the second: comparing another host's heartbeat with this bridge's clock
+    would take a healthy server whose host runs 30 s behind for lost, and close its live calls.
+    So a heartbeat counts only when it *changes*: a bridge is silent from the moment this watch
+    first saw its current value, and a server is lost when every one of its bridges has been
+    silent for ``stale_after``. A bridge never declares its own server lost (it closes its own
+    calls by resync when AMI comes back), and a server with no heartbeat left (its bridges
+    stopped on purpose) is not judged at all.
 
     >>> from datetime import UTC
     >>> t = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
-    >>> ago = lambda s: t - timedelta(seconds=s)
-    >>> beats = [Heartbeat("a1", "a", t), Heartbeat("b1", "b", ago(60)),
-    ...          Heartbeat("b2", "b", ago(5)), Heartbeat("c1", "c", ago(90))]
-    >>> lost_servers(beats, t, timedelta(seconds=30), own_server="a")
-    ['c']
+    >>> watch = SilenceWatch(timedelta(seconds=30), own_server="a")
+    >>> behind = t - timedelta(minutes=5)  # b's host clock runs five minutes behind
+    >>> watch.lost([Heartbeat("b1", "b", behind)], t)
+    {}
+    >>> watch.lost([Heartbeat("b1", "b", behind + timedelta(seconds=5))], t + timedelta(seconds=5))
+    {}
+    >>> watch.lost([Heartbeat("b1", "b", behind + timedelta(seconds=5))], t + timedelta(seconds=36))
+    {'b': datetime.datetime(2026, 12, 5, 7, 55, 5, tzinfo=datetime.timezone.utc)}
     """
-    newest: dict[str, datetime] = {}
-    for beat in beats:
-        if beat.server_name not in newest or beat.at > newest[beat.server_name]:
-            newest[beat.server_name] = beat.at
-    return sorted(
-        server for server, at in newest.items() if server != own_server and now - at > stale_after
-    )
+
+    def __init__(self, stale_after: timedelta, own_server: str) -> None:
+        self._stale_after = stale_after
+        self._own = own_server
+        self._first_seen: dict[str, tuple[datetime, datetime]] = {}  # owner: (value, seen at)
+
+    def lost(self, beats: list[Heartbeat], now: datetime) -> dict[str, datetime]:
+        """The lost servers, each with the newest heartbeat seen of it: the bridge that closes
+        its calls checks under the rows' lock that no newer one has come since."""
+        first_seen: dict[str, tuple[datetime, datetime]] = {}
+        newest: dict[str, datetime] = {}
+        alive: set[str] = set()
+        for beat in beats:
+            value, seen_at = self._first_seen.get(beat.owner, (beat.at, now))
+            if value != beat.at:  # it beat since the last look
+                value, seen_at = beat.at, now
+            first_seen[beat.owner] = (value, seen_at)
+            if beat.server_name not in newest or beat.at > newest[beat.server_name]:
+                newest[beat.server_name] = beat.at
+            if now - seen_at <= self._stale_after:
+                alive.add(beat.server_name)
+        self._first_seen = first_seen  # bridges that left are forgotten
+        return {
+            server: at
+            for server, at in sorted(newest.items())
+            if server != self._own and server not in alive
+        }
 
 
 def lost_reason(server: str, last_seen: datetime | None) -> str:

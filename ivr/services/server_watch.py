@@ -1,7 +1,8 @@
 """The server watch: this bridge's heartbeat, and closing what a lost server took with it.
 
 Every bridge says it is alive (``asterisk.heartbeat_s``) while it can follow its Asterisk (AMI
-logged in). When no bridge of some other server has been alive for ``asterisk.lost_after_s``,
+logged in). When no bridge of some other server has been alive for ``asterisk.lost_after_s``
+(its heartbeats stopped changing, timed on this bridge's clock: ``SilenceWatch``),
 that Asterisk or all its bridges are gone: its open calls and queue visits are closed as
 ``lost`` with the reason, so the figures stop counting them as live, and the leases of its
 unfinished outbound attempts are ended: any bridge's dialer or dispatcher recovers them at its
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ivr.domain.servers import lost_servers
+from ivr.domain.servers import SilenceWatch
 from ivr.ports import ServerRegister
 from ivr.services.background_loop import BackgroundLoop, RetryTiming
 
@@ -43,6 +44,7 @@ class ServerWatch(BackgroundLoop):
         self._server = server
         self._heartbeat_s = heartbeat_s
         self._lost_after = timedelta(seconds=lost_after_s)
+        self._silence = SilenceWatch(self._lost_after, server)
         self._clock = clock
         self._alive = alive  # can this bridge follow its Asterisk now?
         self._started_at = clock()
@@ -57,10 +59,9 @@ class ServerWatch(BackgroundLoop):
             await self._store.beat(self.owner, self._started_at)
         now = self._clock()
         closed = []
-        for server in lost_servers(
-            await self._store.heartbeats(), now, self._lost_after, self._server
-        ):
-            counts = await self._store.close_lost_server(server, now - self._lost_after)
+        lost = self._silence.lost(await self._store.heartbeats(), now)
+        for server, newest in lost.items():
+            counts = await self._store.close_lost_server(server, newest)
             if counts is None:
                 continue  # another bridge did it, or the server came back
             closed.append(server)

@@ -82,8 +82,9 @@ async def test_a_lost_server_has_its_open_calls_closed_as_lost_once(engine) -> N
         )
         for name, server in [("a1", "asterisk-a"), ("a2", "asterisk-a"), ("b1", "asterisk-b")]
     }
-    for watch in watches.values():
-        assert await watch.run_once() == []
+    for _ in range(2):  # each beats, and each sees the others' heartbeats
+        for watch in watches.values():
+            assert await watch.run_once() == []
     # b's only bridge goes silent; a's bridges beat on, and both judge b once it is stale
     clock.now = start + timedelta(seconds=31)
     assert await watches["a1"].run_once() == ["asterisk-b"]
@@ -106,3 +107,42 @@ async def test_a_lost_server_has_its_open_calls_closed_as_lost_once(engine) -> N
     assert await watches["b1"].run_once() == []
     clock.now += timedelta(seconds=4)
     assert await watches["a1"].run_once() == []
+
+
+async def test_a_server_whose_host_clock_runs_behind_is_not_taken_for_lost(engine) -> None:  # type: ignore[no-untyped-def]
+    """b's host clock runs ten minutes behind a's. While b's bridge beats, a never closes b's
+    live call; once b is silent for the limit on a's clock, it does, once."""
+    clock = Clock()
+    start = clock.now
+    b_clock = Clock()
+    b_clock.now = start - timedelta(minutes=10)
+    await SqlCallRepository(engine, "asterisk-b").add(call("b-open", b_clock.now))
+
+    def watch(server: str, owner: str, its_clock: Clock) -> ServerWatch:
+        return ServerWatch(
+            SqlServers(engine, its_clock, server),
+            owner=owner,
+            server=server,
+            heartbeat_s=5,
+            lost_after_s=30,
+            clock=its_clock,
+            alive=lambda: True,
+        )
+
+    on_a, on_b = watch("asterisk-a", "a1", clock), watch("asterisk-b", "b1", b_clock)
+    for _ in range(12):  # a minute of heartbeats
+        assert await on_b.run_once() == []
+        assert await on_a.run_once() == []
+        clock.now += timedelta(seconds=5)
+        b_clock.now += timedelta(seconds=5)
+    async with engine.connect() as conn:
+        [row] = (await conn.execute(select(calls_table))).all()
+    assert row.outcome == CallOutcome.IN_MENU
+    # b's bridge stops beating (killed): lost after 30 s on a's clock, not before
+    clock.now += timedelta(seconds=25)
+    assert await on_a.run_once() == []
+    clock.now += timedelta(seconds=10)
+    assert await on_a.run_once() == ["asterisk-b"]
+    async with engine.connect() as conn:
+        [row] = (await conn.execute(select(calls_table))).all()
+    assert row.outcome == CallOutcome.LOST

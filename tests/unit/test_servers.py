@@ -1,4 +1,5 @@
-"""When a server counts as lost, and the server name a bridge may be given."""
+"""When a server counts as lost (its heartbeats stop changing, on the watcher's own clock), and
+the server name a bridge may be given."""
 
 from __future__ import annotations
 
@@ -8,27 +9,64 @@ import pytest
 from pydantic import ValidationError
 
 from ivr.config import AsteriskSettings
-from ivr.domain.servers import BadServerName, Heartbeat, check_server_name, lost_servers
+from ivr.domain.servers import BadServerName, Heartbeat, SilenceWatch, check_server_name
 
 T = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 STALE = timedelta(seconds=30)
 
 
-def beat(owner: str, server: str, ago_s: float) -> Heartbeat:
-    return Heartbeat(owner, server, T - timedelta(seconds=ago_s))
+def beat(owner: str, server: str, at_s: float) -> Heartbeat:
+    """A heartbeat written at ``at_s`` seconds on the writer's clock (which need not be ours)."""
+    return Heartbeat(owner, server, T + timedelta(seconds=at_s))
+
+
+def after(seconds: float) -> datetime:
+    return T + timedelta(seconds=seconds)
 
 
 def test_a_server_is_lost_only_when_every_bridge_of_it_is_silent() -> None:
-    beats = [beat("b1", "b", 90), beat("b2", "b", 3), beat("c1", "c", 31), beat("c2", "c", 120)]
-    assert lost_servers(beats, T, STALE, own_server="a") == ["c"]
+    watch = SilenceWatch(STALE, own_server="a")
+    assert watch.lost([beat("b1", "b", 0), beat("b2", "b", 0), beat("c1", "c", 0)], T) == {}
+    # b2 beats on, b1 and c1 stop
+    assert (
+        watch.lost([beat("b1", "b", 0), beat("b2", "b", 29), beat("c1", "c", 0)], after(29)) == {}
+    )
+    silent = [beat("b1", "b", 0), beat("b2", "b", 31), beat("c1", "c", 0)]
+    assert watch.lost(silent, after(31)) == {"c": after(0)}
+
+
+def test_clocks_need_not_agree() -> None:
+    """b's host runs ten minutes behind ours and c's ten minutes ahead: while they beat they
+    live, and once silent they are lost after the limit on our clock, not at once or never."""
+    watch = SilenceWatch(STALE, own_server="a")
+    for t in range(0, 60, 5):
+        assert watch.lost([beat("b1", "b", t - 600), beat("c1", "c", t + 600)], after(t)) == {}
+    stopped = [beat("b1", "b", 55 - 600), beat("c1", "c", 55 + 600)]
+    assert watch.lost(stopped, after(85)) == {}  # silent for exactly the limit: alive
+    assert watch.lost(stopped, after(86)) == {"b": after(55 - 600), "c": after(55 + 600)}
 
 
 def test_a_bridge_never_declares_its_own_server_lost() -> None:
-    assert lost_servers([beat("a1", "a", 600)], T, STALE, own_server="a") == []
+    watch = SilenceWatch(STALE, own_server="a")
+    watch.lost([beat("a1", "a", 0)], T)
+    assert watch.lost([beat("a1", "a", 0)], after(600)) == {}
 
 
-def test_a_heartbeat_exactly_at_the_limit_is_alive() -> None:
-    assert lost_servers([beat("b1", "b", 30)], T, STALE, own_server="a") == []
+def test_a_watch_that_just_started_waits_the_whole_limit() -> None:
+    """It cannot know how long an old heartbeat has been still, so it times from its first look."""
+    watch = SilenceWatch(STALE, own_server="a")
+    old = [beat("b1", "b", -3600)]
+    assert watch.lost(old, T) == {}
+    assert watch.lost(old, after(30)) == {}
+    assert watch.lost(old, after(31)) == {"b": after(-3600)}
+
+
+def test_a_bridge_that_beats_again_is_alive_again() -> None:
+    watch = SilenceWatch(STALE, own_server="a")
+    watch.lost([beat("b1", "b", 0)], T)
+    assert watch.lost([beat("b1", "b", 0)], after(40)) == {"b": after(0)}
+    assert watch.lost([beat("b1", "b", 45)], after(45)) == {}
+    assert watch.lost([], after(100)) == {}  # its bridges stopped on purpose: not judged
 
 
 @pytest.mark.parametrize("name", ["asterisk-1", "b", "pbx-east-2", "a" * 32])
