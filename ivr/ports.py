@@ -684,6 +684,10 @@ class RecordingStore(Protocol):
 
     async def by_call(self, call_id: str) -> Recording | None: ...
 
+    async def known(self, call_ids: Sequence[str]) -> set[str]:
+        """Those of ``call_ids`` that have a recording row."""
+        ...
+
     async def listing(
         self, job_number: str | None, since: datetime | None, until: datetime | None, limit: int
     ) -> list[Recording]: ...
@@ -739,6 +743,11 @@ class RecordingFiles(Protocol):
 
     def read(self, path: str, start: int, length: int) -> bytes:
         """Up to ``length`` bytes from ``start`` (a player's range, one chunk at a time)."""
+        ...
+
+    def recorded_calls(self, directory: str, quiet_for_s: float) -> list[tuple[str, datetime]]:
+        """Call ids with files in ``directory`` unwritten for ``quiet_for_s``, with the last
+        write."""
         ...
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import wave
 from array import array
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.domain.recording_findings import Finding, FindingRules, analyse
-from ivr.domain.recordings import RecordingFile
+from ivr.domain.recordings import RecordingFile, call_id_of_file
 
 _CHUNK = 1 << 20
 
@@ -87,3 +89,28 @@ class RecordingFilesOnDisk:
         with open(path, "rb") as f:
             f.seek(start)
             return f.read(length)
+
+    def recorded_calls(self, directory: str, quiet_for_s: float) -> list[tuple[str, datetime]]:
+        """The call ids with files in ``directory`` that nobody has written for ``quiet_for_s``,
+        each with its files' last write (names that are not ``<call id>-<side>.wav`` are
+        left alone)."""
+        last: dict[str, float] = {}
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            call_id = call_id_of_file(entry.name)
+            if call_id is None or not entry.is_file():
+                continue
+            try:
+                written = entry.stat().st_mtime
+            except OSError:
+                continue  # deleted meanwhile
+            last[call_id] = max(written, last.get(call_id, 0.0))
+        quiet_since = time.time() - quiet_for_s
+        return [
+            (call_id, datetime.fromtimestamp(at, UTC))
+            for call_id, at in sorted(last.items())
+            if at <= quiet_since
+        ]

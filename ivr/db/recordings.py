@@ -193,6 +193,17 @@ class SqlRecordings(SqlStore):
             links = await _orders(conn, [found])
         return _with_orders(found, links)
 
+    async def known(self, call_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        async with self._engine.connect() as conn:
+            for k in range(0, len(call_ids), 500):
+                batch = call_ids[k : k + 500]
+                rows = await conn.execute(
+                    select(recordings.c.call_id).where(recordings.c.call_id.in_(batch))
+                )
+                found.update(r.call_id for r in rows)
+        return found
+
     async def listing(
         self,
         job_number: str | None,

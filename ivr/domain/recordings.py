@@ -61,6 +61,22 @@ def kind_of(call_id: str) -> RecordingKind:
     return RecordingKind.INBOUND
 
 
+def call_id_of_file(name: str) -> str | None:
+    """The call id of a recording file name (``<call id>-agent.wav``, ``-customer.wav``), or
+    None for any other name.
+
+    >>> call_id_of_file("fb-" + "0" * 32 + "-agent.wav") == "fb-" + "0" * 32
+    True
+    >>> call_id_of_file(".events.spool.jsonl") is None
+    True
+    """
+    for side in ("-agent.wav", "-customer.wav"):
+        if name.endswith(side):
+            call_id = name[: -len(side)]
+            return call_id if _CALL_ID.match(call_id) else None
+    return None
+
+
 def file_name(call_id: str, side: str) -> str:
     """``<call id>-<side>.wav``: the only names the dialplan and the bridge use."""
     kind_of(call_id)

@@ -274,6 +274,36 @@ class RecordingService:
             await self.seal(recording)
         return waiting
 
+    async def adopt_orphans(self, quiet_for_s: float) -> int:
+        """File the recordings whose files are on disk with no row: Asterisk records a call
+        that fell back in the dialplan while no bridge could hear its events (the bridge or its
+        AMI link down, the spool never reached). Each is filed from its files (kind from its
+        id, times from their last write, no 工号: nobody reported who answered), then sealed
+        like any other. Returns how many."""
+        found = await asyncio.to_thread(self.files.recorded_calls, str(self.directory), quiet_for_s)
+        known = await self.store.known([call_id for call_id, _ in found])
+        adopted = 0
+        for call_id, written in found:
+            if call_id in known:
+                continue
+            agent_path, customer_path = self.paths(call_id)
+            kind = kind_of(call_id)
+            if not await self.store.started(
+                call_id, kind, None, agent_path, customer_path, None, written
+            ):
+                continue  # its start arrived meanwhile
+            await self.store.ended(call_id, written)
+            adopted += 1
+            log.warning(
+                "recording of call %s (%s) found on disk with no row: no bridge heard it; "
+                "filed from its files",
+                call_id,
+                kind.value,
+            )
+        if adopted:
+            self.on_ended()
+        return adopted
+
     async def delete_expired(self, retention_days: int) -> int:
         """Delete the files of recordings past retention and record each deletion."""
         deleted = 0
@@ -375,8 +405,8 @@ async def read_part(service: RecordingService, path: str, start: int, length: in
 
 
 class RecordingKeeper(BackgroundLoop):
-    """Seals ended recordings soon after their end and deletes expired ones every
-    ``interval_s`` (poked when a call ends)."""
+    """Seals ended recordings soon after their end; every ``interval_s`` (and at start) files
+    recordings found on disk with no row and deletes expired ones (poked when a call ends)."""
 
     def __init__(self, service: RecordingService, timing: KeeperTiming) -> None:
         super().__init__(
@@ -394,6 +424,7 @@ class RecordingKeeper(BackgroundLoop):
         now = self.service.now()
         interval = timedelta(seconds=self.timing.interval_s)
         if self._last_expiry is None or now - self._last_expiry >= interval:
+            await self.service.adopt_orphans(self.timing.stuck_after_s)
             await self.service.delete_expired(self.timing.retention_days)
             self._last_expiry = now
         if waiting:  # look again once their files should be closed

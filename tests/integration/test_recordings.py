@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import math
 import os
+import shutil
 import time
 import uuid
 import wave
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from ivr.app import make_web_app
 from ivr.config import Settings
@@ -32,7 +33,8 @@ from ivr.db.recording_models import recordings_table
 from ivr.domain.access import Role
 from ivr.domain.agents import Agent
 from ivr.domain.recording_findings import best_match
-from ivr.domain.recordings import Recording, RecordingState
+from ivr.domain.recordings import Recording, RecordingKind, RecordingState
+from ivr.services.recordings import RecordingService
 from ivr_sandbox.browser import Browser
 from ivr_sandbox.simulation import SimulatedCaller, log_in_agent, log_out_agent, place_call
 from tests.integration.asterisk_fixtures import AGENTS, QUEUES, RECORDINGS_DIR, wait_for_records
@@ -421,7 +423,9 @@ async def test_a_recording_asterisk_could_not_write_is_flagged(bridge, ami) -> N
     assert recording.failure is not None and "no usable file" in recording.failure
 
 
-async def test_a_call_that_fell_back_in_the_dialplan_is_recorded(bridge, ami) -> None:  # type: ignore[no-untyped-def]
+async def test_a_call_that_fell_back_in_the_dialplan_is_recorded(
+    bridge, ami, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """FastAGI unreachable: [from-pstn] queues the caller on its own (IVR_FALLBACK_QUEUE) and
     the bridge never sees the call. The answered call is still recorded, under the id the
     dialplan gave it (fb-…), filed as a `fallback` recording owned by the agent who answered."""
@@ -455,3 +459,40 @@ async def test_a_call_that_fell_back_in_the_dialplan_is_recorded(bridge, ami) ->
     assert recording.agent_job_number == JOB
     assert Path(recording.agent_path).name == f"{recording.call_id}-agent.wav"
     assert await bridge.repository.get(recording.call_id) is None  # the bridge never saw it
+    await files_with_no_row_are_filed(bridge, recording, tmp_path)
+
+
+async def files_with_no_row_are_filed(bridge, recording: Recording, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same call's files with no row, as when no bridge heard Asterisk at all (bridge and
+    AMI down): the keeper's sweep files them from the files once nobody writes them, and seals
+    them like any other recording. A file still being written, and other names, are left."""
+    service = bridge.recordings
+    orphans = tmp_path / "calls"
+    orphans.mkdir()
+    an_hour_ago = time.time() - 3600
+    for side in ("agent", "customer"):
+        copy = orphans / f"{recording.call_id}-{side}.wav"
+        shutil.copyfile(getattr(recording, f"{side}_path"), copy)
+        os.utime(copy, (an_hour_ago, an_hour_ago))
+    busy = "fb-" + uuid.uuid4().hex
+    shutil.copyfile(recording.agent_path, orphans / f"{busy}-agent.wav")  # written just now
+    (orphans / "notes.txt").write_text("not a recording")
+    async with bridge.engine.begin() as conn:
+        await conn.execute(delete(recordings_table).where(recordings_table.c.id == recording.id))
+    sweep = RecordingService(
+        service.store, service.files, service.agents, orphans, service.rules,
+        service._greeting, service.now,
+    )  # fmt: skip
+    assert await sweep.adopt_orphans(quiet_for_s=600) == 1
+    assert await sweep.adopt_orphans(quiet_for_s=600) == 0  # once
+    filed = await service.store.by_call(recording.call_id)
+    assert filed is not None and filed.kind is RecordingKind.FALLBACK
+    assert filed.ended_at is not None and abs(filed.ended_at.timestamp() - an_hour_ago) < 1
+    await sweep.seal(filed)
+    filed = await service.store.by_call(recording.call_id)
+    assert filed.state is RecordingState.COMPLETE, filed.failure
+    assert (filed.agent_sha256, filed.customer_sha256) == (
+        recording.agent_sha256,
+        recording.customer_sha256,
+    )
+    assert await service.store.by_call(busy) is None
