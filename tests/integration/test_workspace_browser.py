@@ -185,6 +185,18 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             where = await js(browser, "return location.href")
             assert token not in where and "token" not in where
             await until(lambda: shows(browser, "my-orders", earlier_no), 10, "my orders listed")
+            # its next deadline in the centre's time, to the second, though the browser runs
+            # in UTC: the API's +08:00 wall clock, not the browser's zone
+            mine = await (await http.get("/api/agents/me/work-orders", headers=me)).json()
+            (listed,) = [o for o in mine["orders"] if o["order_no"] == earlier_no]
+            due = listed["next_deadline"]["due_at"]
+            assert due.endswith("+08:00"), due
+            shown = await js(
+                browser,
+                f"return document.querySelector('#my-orders tr[data-order=\"{earlier_no}\"]')"
+                ".children[3].textContent",
+            )
+            assert f"{due[:10]} {due[11:19]} (" in shown, (due, shown)
 
             # the state buttons (the agent's own /api/agents/me/… routes)
             async def click(element_id: str) -> None:
