@@ -192,6 +192,18 @@ def callback_policy(settings: CallbackSettings) -> CallbackPolicy:
     )
 
 
+def dialer_limits(settings: CallbackSettings) -> DialerLimits:
+    """The outbound customer-call limits: the 回访 dialer and the virtual-hold call-backs share
+    them (one global live-call limit and one rate)."""
+    return DialerLimits(
+        settings.max_concurrent,
+        settings.rate_per_s,
+        settings.ring_timeout_s,
+        settings.claim_lease_s,
+        settings.poll_interval_s,
+    )
+
+
 def warning_policy(settings: AlertsSettings) -> WarningPolicy:
     return WarningPolicy(
         lead_fraction=settings.lead_fraction,
@@ -554,21 +566,11 @@ class Bridge:
                 self.leg_keys,
                 lambda: self.prompts.prompt_path(CALLBACK_GREETING),
             ),
-            DialerLimits(
-                cb.max_concurrent,
-                cb.rate_per_s,
-                cb.ring_timeout_s,
-                cb.claim_lease_s,
-                cb.poll_interval_s,
-            ),
+            dialer_limits(cb),
             utc_now,
             owner=self.owner,
-            ready=lambda: (
-                self.ami is not None
-                and self.ami.logged_in
-                and self.link is not None
-                and self.link.resynced.is_set()
-            ),
+            # the lines are true only once the tracker has resynced
+            ready=lambda: self._ami_up() and self.link is not None and self.link.resynced.is_set(),
         )
         watch_call_back_events(
             self.ami, self.kept_places, cb, v.max_call_s, self.call_back_loop.poke
@@ -793,6 +795,11 @@ class Bridge:
             self.recording_keeper.start()
         self.server_watch.start()
 
+    def _ami_up(self) -> bool:
+        """Can calls be placed now (AMI logged in)? Every leased call loop asks before it
+        claims: an originate while AMI is down would fail and use up an attempt."""
+        return self.ami is not None and self.ami.logged_in
+
     async def _ami_state(self) -> PartState:
         if self.ami is None:
             return PartState(True, "not configured")
@@ -822,16 +829,10 @@ class Bridge:
         self.dialer = Dialer(
             self.callbacks,
             callback_originator(self.ami, cb, self.leg_keys),
-            DialerLimits(
-                cb.max_concurrent,
-                cb.rate_per_s,
-                cb.ring_timeout_s,
-                cb.claim_lease_s,
-                cb.poll_interval_s,
-            ),
+            dialer_limits(cb),
             utc_now,
             owner=self.owner,
-            ready=lambda: self.ami is not None and self.ami.logged_in,
+            ready=self._ami_up,
         )
         watch_callback_events(self.ami, self.callbacks, cb, self.dialer.poke)
         self.dialer.start()
@@ -848,7 +849,7 @@ class Bridge:
             DispatcherLimits(dp.poll_interval_s, dp.claim_lease_s),
             utc_now,
             owner=self.owner,
-            ready=lambda: self.ami is not None and self.ami.logged_in,
+            ready=self._ami_up,
         )
         watch_dispatch_events(self.ami, self.dispatch, dp, self.dispatcher.poke)
         self.dispatcher.start()

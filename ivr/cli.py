@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.traceback:
             raise
+        if problem := _database_problem(args, exc):
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         print(f"error: {reason} (ivr --traceback … shows where)", file=sys.stderr)
         return 1
@@ -130,6 +133,26 @@ def main(argv: list[str] | None = None) -> int:
 # Commands that open the database or start the bridge: their settings are checked first, and
 # every problem is reported as one line (as ``ivr config check`` does), exit 2.
 _NEED_GOOD_SETTINGS = ("run", "db", "token", "seat", "calendar", "prompts")
+
+
+# Commands that open the database and so fail at once when it cannot be reached (the bridge
+# itself serves calls on and retries).
+_OPEN_THE_DATABASE = ("db", "token", "seat", "calendar", "customers", "outages")
+
+
+def _database_problem(args: argparse.Namespace, exc: Exception) -> str | None:
+    """One line naming database.url, where it was set and where it points, for a database
+    that is down, unknown or refuses the login; None for any other failure."""
+    if args.command not in _OPEN_THE_DATABASE:
+        return None
+    from ivr.app import database_place
+    from ivr.db.unreachable import unreachable_reason
+
+    reason = unreachable_reason(exc)
+    if reason is None:
+        return None
+    where = database_place(load_settings(args.config).database.url)
+    return str(StartupError("database.url", f"{where}: {reason}"))
 
 
 def _command(args: argparse.Namespace) -> int:

@@ -23,10 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ivr.db import leases
 from ivr.db.leases import LIVE, claim_round
 from ivr.db.store import SqlStore
-from ivr.db.virtual_hold_models import kept_places_table as kept
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import deadlines_table as deadlines
-from ivr.db.workorder_models import dialer_state_table as dialer_state
 from ivr.db.workorder_models import do_not_call_table as do_not_call
 from ivr.db.workorder_models import follow_ups_table as follow_ups
 from ivr.db.workorder_models import history_table as history
@@ -74,25 +72,13 @@ class SqlCallbacks(SqlStore):
         now = self._clock()
         claims: list[Claim] = []
         async with claim_round(self._writer, self._pg, CLAIM_LOCK) as conn:
-            live = (
-                await conn.execute(
-                    select(func.count()).select_from(attempts).where(attempts.c.state.in_(LIVE))
-                )
-            ).scalar_one()
             # virtual-hold call-backs are customer calls too: the same global limit
-            live += (
-                await conn.execute(
-                    select(func.count()).select_from(kept).where(kept.c.state.in_(LIVE))
-                )
-            ).scalar_one()
-            room = min(max_live - live, limit)
+            live = await leases.live_customer_calls(conn)
+            room = await leases.customer_room(
+                conn, self._pg, self._placement, min(max_live - live, limit)
+            )
             if room <= 0:
                 return []
-            here = await leases.server_room(conn, self._pg, self._placement)
-            if here is not None:
-                room = min(room, here)
-                if room <= 0:
-                    return []
             query = (
                 select(
                     tasks.c.id,
@@ -110,13 +96,7 @@ class SqlCallbacks(SqlStore):
             due = (await conn.execute(query)).all()
             if not due:
                 return []
-            slot_query = select(dialer_state.c.next_slot_at).where(dialer_state.c.id == 1)
-            if self._pg:
-                slot_query = slot_query.with_for_update()
-            stored = (await conn.execute(slot_query)).scalar_one()
-            # never further ahead than a full round of slots: a bridge whose clock ran fast
-            # must not hold the others back
-            slot = max(now, min(stored, now + timedelta(seconds=max_live * min_gap_s)))
+            slot = await leases.first_slot(conn, self._pg, now, max_live, min_gap_s)
             window = self._policy.window
             for task in due:
                 if task.do_not_call:  # the number joined the list after the order closed
@@ -162,9 +142,7 @@ class SqlCallbacks(SqlStore):
                 )
                 claims.append(Claim(action_id, phone, slot))
                 slot += timedelta(seconds=min_gap_s)
-            await conn.execute(
-                update(dialer_state).where(dialer_state.c.id == 1).values(next_slot_at=slot)
-            )
+            await leases.keep_next_slot(conn, slot)
         return claims
 
     async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool:

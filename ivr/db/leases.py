@@ -11,6 +11,10 @@ every attempt), so a claim is placed where the claiming bridge runs. A server's 
 through it, under one more advisory lock per server that every kind's claim round takes last.
 A new kind of leased call (with ``state``, ``lease_until`` and ``server_name`` columns) joins
 by adding its table to ``OUTBOUND_TABLES``.
+
+Customer calls (回访 attempts and virtual-hold call-backs) also share one global live-call limit
+and one row of originate slots (``dialer_state``): ``customer_room``, ``first_slot`` and
+``keep_next_slot`` are that shared walk, so both kinds pace each other exactly alike.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ivr.db.dispatch_models import calls_table as dispatch_calls
 from ivr.db.virtual_hold_models import kept_places_table as kept_places
 from ivr.db.workorder_models import attempts_table as callback_attempts
+from ivr.db.workorder_models import dialer_state_table as dialer_state
 from ivr.domain.servers import Placement
 
 LIVE = ("claimed", "originating", "answered")  # the states that hold a lease
@@ -100,3 +105,49 @@ async def server_room(conn: AsyncConnection, pg: bool, placement: Placement) -> 
             )
         ).scalar_one()
     return max(placement.max_outbound - live, 0)
+
+
+async def live_customer_calls(conn: AsyncConnection) -> int:
+    """Live outbound customer calls of every bridge: 回访 attempts and call-backs (dispatch
+    calls ring crews, not customers, and do not count)."""
+    live = 0
+    for table in (callback_attempts, kept_places):
+        live += (
+            await conn.execute(
+                select(func.count()).select_from(table).where(table.c.state.in_(LIVE))
+            )
+        ).scalar_one()
+    return int(live)
+
+
+async def customer_room(conn: AsyncConnection, pg: bool, placement: Placement, room: int) -> int:
+    """``room`` (what the global limit leaves) cut to this server's own cap; 0 if none left.
+
+    The server's cap is looked at (and its lock taken) only when the global limit leaves room."""
+    if room <= 0:
+        return 0
+    here = await server_room(conn, pg, placement)
+    if here is not None:  # this server's trunk has its own cap
+        room = min(room, here)
+    return max(room, 0)
+
+
+async def first_slot(
+    conn: AsyncConnection, pg: bool, now: datetime, max_live: int, min_gap_s: float
+) -> datetime:
+    """The first originate slot this round may use (the shared ``dialer_state`` row, locked
+    for the transaction on PostgreSQL).
+
+    Never further ahead than a full round of slots: a bridge whose clock ran fast must not
+    hold the others back."""
+    query = select(dialer_state.c.next_slot_at).where(dialer_state.c.id == 1)
+    if pg:
+        query = query.with_for_update()
+    stored: datetime = (await conn.execute(query)).scalar_one()
+    return max(now, min(stored, now + timedelta(seconds=max_live * min_gap_s)))
+
+
+async def keep_next_slot(conn: AsyncConnection, slot: datetime) -> None:
+    """Store the slot after this round's last claim, where the next round (of either kind of
+    customer call, on any bridge) starts."""
+    await conn.execute(update(dialer_state).where(dialer_state.c.id == 1).values(next_slot_at=slot))

@@ -22,11 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ivr.db import leases
 from ivr.db.callback_store import CLAIM_LOCK
-from ivr.db.leases import LIVE, claim_round
+from ivr.db.leases import claim_round
 from ivr.db.store import SqlStore
 from ivr.db.virtual_hold_models import kept_places_table as kept
-from ivr.db.workorder_models import attempts_table as attempts
-from ivr.db.workorder_models import dialer_state_table as dialer_state
 from ivr.domain.attempt_ids import VHOLD_ATTEMPT
 from ivr.domain.callbacks import AttemptResult
 from ivr.domain.phone import InvalidPhone, PhoneNumber
@@ -111,15 +109,10 @@ class SqlKeptPlaces(SqlStore):
         now = self._clock()
         claims: list[CallBackClaim] = []
         async with claim_round(self._writer, self._pg, CLAIM_LOCK) as conn:
-            live = await _live_calls(conn)
-            room = max_live - live
+            live = await leases.live_customer_calls(conn)
+            room = await leases.customer_room(conn, self._pg, self._placement, max_live - live)
             if room <= 0:
                 return []
-            here = await leases.server_room(conn, self._pg, self._placement)
-            if here is not None:  # this server's trunk has its own cap
-                room = min(room, here)
-                if room <= 0:
-                    return []
             flying: dict[str, list[datetime]] = defaultdict(list)
             for row in await conn.execute(
                 select(kept.c.queue, kept.c.arrived_at).where(kept.c.state.in_(leases.LIVE))
@@ -137,11 +130,7 @@ class SqlKeptPlaces(SqlStore):
             chosen = turns(due, lines, flying, room)
             if not chosen:
                 return []
-            slot_query = select(dialer_state.c.next_slot_at).where(dialer_state.c.id == 1)
-            if self._pg:
-                slot_query = slot_query.with_for_update()
-            stored = (await conn.execute(slot_query)).scalar_one()
-            slot = max(now, min(stored, now + timedelta(seconds=max_live * min_gap_s)))
+            slot = await leases.first_slot(conn, self._pg, now, max_live, min_gap_s)
             window = self._rules.window
             for turn in chosen:
                 place = (
@@ -190,9 +179,7 @@ class SqlKeptPlaces(SqlStore):
                     CallBackClaim(action_id, phone, slot, place.queue, turn.position, place.call_id)
                 )
                 slot += timedelta(seconds=min_gap_s)
-            await conn.execute(
-                update(dialer_state).where(dialer_state.c.id == 1).values(next_slot_at=slot)
-            )
+            await leases.keep_next_slot(conn, slot)
         return claims
 
     async def start_originate(self, action_id: str, owner: str, lease_s: float) -> bool:
@@ -415,21 +402,6 @@ class SqlKeptPlaces(SqlStore):
             result.value,
             state.value,
         )
-
-
-async def _live_calls(conn: AsyncConnection) -> int:
-    """Live outbound customer calls of every bridge: 回访 attempts and call-backs."""
-    callbacks = (
-        await conn.execute(
-            select(func.count()).select_from(attempts).where(attempts.c.state.in_(LIVE))
-        )
-    ).scalar_one()
-    call_backs = (
-        await conn.execute(
-            select(func.count()).select_from(kept).where(kept.c.state.in_(leases.LIVE))
-        )
-    ).scalar_one()
-    return int(callbacks) + int(call_backs)
 
 
 class SqlKeptPlaceFigures:

@@ -10,7 +10,6 @@ recovered by the others, never dialled twice (see ``ivr.db.callback_store``). Th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,41 +50,34 @@ class Dialer(LeasedCallLoop[Claim]):
         super().__init__(
             task_name="callback-dialer",
             round_name="dialer",
+            placing_prefix="originate",
             poll_interval_s=limits.poll_interval_s,
             owner=owner,
+            ready=ready,
         )
         self._store = store
         self._originator = originator
         self._limits = limits
         self._clock = clock
-        self._ready = ready  # can we place calls now (AMI logged in)?
 
-    async def run_once(self) -> int:
-        """Recover expired leases, claim what is due and start placing it; returns claims.
-
-        Nothing is claimed while calls cannot be placed (AMI down): each claim would fail at
-        once and use up one of the customer's attempts."""
+    async def _recover(self) -> None:
         await self._store.recover()
-        if not self._ready():
-            return 0
-        claims = await self._store.claim(
+
+    async def _claim(self) -> list[Claim]:
+        """What is due, each with its rate slot (a claim's task is given back by ``recover``
+        if it is not dialled)."""
+        return await self._store.claim(
             self.owner,
             self._limits.max_concurrent,
             1.0 / self._limits.rate_per_s,
             self._limits.claim_lease_s,
             limit=self._limits.max_concurrent,
         )
-        self._start_placing(claims, "originate")
-        return len(claims)
 
     async def _place(self, claim: Claim) -> None:
-        delay = (claim.originate_at - self._clock()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)  # the shared rate slot this claim was given
-        if not self._ready():
-            # AMI went down meanwhile: an originate now would fail and count as an attempt.
-            # Not dialled, the claim expires and its task is given back (``recover``).
-            log.warning("callback %s: AMI down at its slot; claim left to expire", claim.action_id)
+        if not await self._still_ready_at(
+            claim.originate_at, self._clock(), f"callback {claim.action_id}"
+        ):
             return
         if not await self._store.start_originate(
             claim.action_id, self.owner, self._limits.originate_lease_s

@@ -65,34 +65,32 @@ class Dispatcher(LeasedCallLoop[DispatchClaim]):
         super().__init__(
             task_name="repair-dispatcher",
             round_name="dispatch",
+            placing_prefix="dispatch",
             poll_interval_s=limits.poll_interval_s,
             owner=owner,
+            ready=ready,
         )
         self._store = store
         self._originator = originator
         self._alerts = alerts
         self._limits = limits
         self._clock = clock
-        self._ready = ready  # can we place calls now (AMI logged in)?
 
-    async def run_once(self) -> int:
-        """Recover expired leases, claim and place the calls due, raise alerts; returns claims.
-
-        While calls cannot be placed (AMI down) nothing is claimed, since each call would fail
-        at once and use up a crew's turn inside the 5 minutes; the at-risk alerts still run,
-        so an outage that eats the limit is reported."""
+    async def _recover(self) -> None:
         await self._store.recover()
-        claims = []
-        if self._ready():
-            claims = await self._store.claim(
-                self.owner, self._limits.claim_lease_s, self._limits.max_claims
-            )
-            self._start_placing(claims, "dispatch")
+
+    async def _claim(self) -> list[DispatchClaim]:
+        return await self._store.claim(
+            self.owner, self._limits.claim_lease_s, self._limits.max_claims
+        )
+
+    async def _after_claims(self) -> None:
+        """Raise the at-risk alerts, even while calls cannot be placed (AMI down), so an
+        outage that eats a job's 5 minutes is reported."""
         for risk in await self._store.at_risk():
             if await self._alerts.raise_alert(at_risk_alert(risk, self._clock())):
                 log.warning("dispatch of order %s at risk: %s", risk.order_no, risk.reason)
             await self._store.alerted(risk.job_id)
-        return len(claims)
 
     async def _place(self, claim: DispatchClaim) -> None:
         lease = claim.ring_timeout_s + 30.0  # Asterisk answers every originate within its ring

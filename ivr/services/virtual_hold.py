@@ -11,7 +11,6 @@ claim is dialled by the bridge that still holds it, once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -151,42 +150,39 @@ class CallBackLoop(LeasedCallLoop[CallBackClaim]):
         super().__init__(
             task_name="call-back-loop",
             round_name="call-back",
+            placing_prefix="call-back",
             poll_interval_s=limits.poll_interval_s,
             owner=owner,
+            ready=ready,  # AMI logged in and the tracker resynced: the lines are true
         )
         self._store = store
         self._desk = desk
         self._originator = originator
         self._limits = limits
         self._clock = clock
-        self._ready = ready  # AMI logged in and the tracker resynced: the lines are true
 
     def tracker_changed(self, event: QueueEvent | None, visits: Sequence[QueueVisit]) -> None:
         """A caller left the line or an agent's state changed: someone's turn may have come."""
         if event is None or any(v.outcome is not VisitOutcome.WAITING for v in visits):
             self.poke()
 
-    async def run_once(self) -> int:
+    async def _recover(self) -> None:
         await self._store.recover()
         self._desk.note_open(await self._store.open_by_queue())
-        if not self._ready():
-            return 0
-        claims = await self._store.claim(
+
+    async def _claim(self) -> list[CallBackClaim]:
+        return await self._store.claim(
             self.owner,
             self._desk.lines(),
             self._limits.max_concurrent,
             1.0 / self._limits.rate_per_s,
             self._limits.claim_lease_s,
         )
-        self._start_placing(claims, "call-back")
-        return len(claims)
 
     async def _place(self, claim: CallBackClaim) -> None:
-        delay = (claim.originate_at - self._clock()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if not self._ready():
-            log.warning("call-back %s: AMI down at its slot; claim left to expire", claim.action_id)
+        if not await self._still_ready_at(
+            claim.originate_at, self._clock(), f"call-back {claim.action_id}"
+        ):
             return
         if not await self._store.start_originate(
             claim.action_id, self.owner, self._limits.originate_lease_s

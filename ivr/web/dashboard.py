@@ -15,50 +15,30 @@ script or style, no ``onerror=``), so text that slipped into the page as markup 
 
 from __future__ import annotations
 
-from importlib import resources
-
 from aiohttp import web
 
 from ivr.domain.access import Role
 from ivr.services.dashboard import DashboardSource
-from ivr.web.auth import public, requires
+from ivr.web.auth import requires
 from ivr.web.json_body import json_response
+from ivr.web.static_page import add_static_page, load_page
 
-_FILES = resources.files("ivr.web").joinpath("dashboard_page")
-PAGE = _FILES.joinpath("dashboard.html").read_text(encoding="utf-8")
-ASSETS = {
-    "dashboard.js": "text/javascript",
-    "dashboard_common.js": "text/javascript",
-    "dashboard.css": "text/css",
-}
-_ASSET_TEXT = {name: _FILES.joinpath(name).read_text(encoding="utf-8") for name in ASSETS}
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "font-src 'self'; connect-src 'self'; img-src 'none'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+PAGE = load_page(
+    "dashboard_page",
+    "dashboard.html",
+    {
+        "dashboard.js": "text/javascript",
+        "dashboard_common.js": "text/javascript",
+        "dashboard.css": "text/css",
+    },
+    "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; "
+    "connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
+)
 
 
 def add_dashboard_routes(app: web.Application, source: DashboardSource) -> None:
-    @public
-    async def page(_request: web.Request) -> web.Response:
-        return web.Response(text=PAGE, content_type="text/html", headers=SECURITY_HEADERS)
-
-    @public
-    async def asset(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in ASSETS:
-            raise web.HTTPNotFound(text="no such file", headers=SECURITY_HEADERS)
-        return web.Response(
-            text=_ASSET_TEXT[name],
-            content_type=ASSETS[name],
-            charset="utf-8",
-            headers=SECURITY_HEADERS,
-        )
+    add_static_page(app, "/dashboard", "/dashboard/assets", PAGE)
 
     @requires(Role.SUPERVISOR)
     async def data(request: web.Request) -> web.Response:
@@ -66,6 +46,4 @@ def add_dashboard_routes(app: web.Application, source: DashboardSource) -> None:
             request, await source.snapshot(), headers={"Cache-Control": "no-store"}
         )
 
-    app.router.add_get("/dashboard", page)
-    app.router.add_get("/dashboard/assets/{name}", asset)
     app.router.add_get("/api/dashboard", data)

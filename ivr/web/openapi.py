@@ -87,7 +87,12 @@ def _enum(*values: str) -> dict[str, Any]:
     return {"type": "string", "enum": list(values)}
 
 
-LIMIT = Param("limit", "at most this many (1-500)", {"type": "integer", "minimum": 1})
+def _limit(most: int) -> Param:
+    """The ``limit`` query parameter of a list: its handler refuses more than ``most``."""
+    return Param("limit", f"at most this many (1-{most})", {"type": "integer", "minimum": 1})
+
+
+LIMIT = _limit(500)
 ISO = {"type": "string", "format": "date-time"}
 MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$"}
 IDEMPOTENCY = Param(
@@ -278,7 +283,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("area", "only this supply area"),
             Param("phone", "the customer(s) with this number (agents only)"),
             Param("after", "the last 户号 of the previous page"),
-            Param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1}),
+            _limit(1000),
         ),
         errors=(400, 403),
     ),
@@ -299,7 +304,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "storm days",
         (
             Param("state", "only this state", _enum("open", "closed", "cancelled")),
-            Param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1}),
+            _limit(1000),
         ),
         errors=(400,),
     ),

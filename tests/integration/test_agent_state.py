@@ -387,6 +387,15 @@ async def test_a_transfer_to_a_named_agent_rings_their_own_seat(bridge, web, tok
         assert response.status == 200, await response.text()
         done = (await response.json())["transfer"]
         assert (done["target_kind"], done["target"]) == ("agent", PHONE_AGENT)
+        async with bridge.engine.connect() as conn:  # recorded on the call
+            rows = (
+                await conn.execute(
+                    select(transfers_table).where(transfers_table.c.target == PHONE_AGENT)
+                )
+            ).all()
+        assert [(r.from_job_number, r.from_queue, r.target_kind, r.actor) for r in rows] == [
+            (A, XFER_A, "agent", f"agent:{A}")
+        ]
         await until(
             lambda: _async(log.named("UserEvent", UserEvent="SimPhoneAnswered", Phone=phone)),
             15,

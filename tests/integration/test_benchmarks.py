@@ -6,6 +6,8 @@ cap, no duplicates) is, since a benchmark whose own checks fail measures nothing
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import (
@@ -119,14 +121,22 @@ async def test_recording_cost_bench_records_only_the_recorded_batch(sandbox: Ami
 
 
 @pytest.mark.integration
-async def test_storm_bench_serves_the_area_by_the_notice_and_the_rest_by_an_agent(
-    sandbox: AmiEndpoint, bridge: Bridge
+@pytest.mark.postgres
+async def test_storm_bench_on_one_and_two_servers_serves_the_area_by_the_notice(
+    sandbox: AmiEndpoint, second_sandbox: AsteriskSandbox, postgres_url: str, tmp_path: Path
 ) -> None:
+    """The storm's one-server run and its two-server run (the outage declared through the
+    first bridge, the second's notice read from the shared database)."""
     box = AsteriskSandbox.from_settings(Settings())  # held by this session already
-    [(base, result)] = await storm.run(box, bridge, [5], area_share=0.8, agents=1, patience_s=15)
-    assert base.routed == 5  # the plain-dialplan baseline ran in the same run
-    assert (result.informed, result.by_agent, result.not_originated) == (4, 1, 0), result
-    assert sum(result.dropped.values()) == 0, result.dropped
-    assert len(result.call_lag_s) == 5 and len(result.visit_lag_s) == 1
-    assert result.think_s and result.start_s
-    assert bridge.notices is not None and not bridge.notices.index.outages  # cancelled after
+    [(base, one, two)] = await storm.run_two_servers(
+        box, second_sandbox, postgres_url, [4], tmp_path, area_share=0.5, agents=2, patience_s=15
+    )
+    assert base.routed == 4  # the plain-dialplan baseline ran in the same run
+    assert one.by_server == {storm.SERVER_A: 4}, one
+    # callers 0, 2 on a and 1, 3 on b: one area caller and one menu caller each
+    assert two.by_server == {storm.SERVER_A: 2, storm.SERVER_B: 2}, two
+    for result in (one, two):
+        assert (result.informed, result.by_agent, result.not_originated) == (2, 2, 0), result
+        assert sum(result.dropped.values()) == 0, result.dropped
+        assert len(result.call_lag_s) == 4 and len(result.visit_lag_s) == 2
+        assert result.think_s and len(result.start_s) == 4

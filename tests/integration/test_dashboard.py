@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -279,8 +280,40 @@ async def test_dashboard_in_a_real_browser_shows_a_call_arrive_and_be_answered( 
         policy = (await web.get("/dashboard")).headers["Content-Security-Policy"]
         assert "script-src 'self';" in policy and "unsafe-inline" not in policy
 
+        def board() -> Any:  # one reading of the tables, so no refresh falls between them
+            return asyncio.to_thread(
+                browser.js,
+                "const rows = id => [...document.querySelectorAll('#' + id + ' tbody tr')]"
+                ".map(r => [...r.cells].map(c => c.textContent));"
+                "return {waiting: rows('waiting'), queues: rows('queues'),"
+                " agents: rows('agents')};",
+            )
+
+        def queue_row(seen: dict[str, Any]) -> list[str]:
+            return next((r for r in seen["queues"] if r[0] == QUEUE), [])
+
+        def agent_row(seen: dict[str, Any]) -> list[str]:
+            return next((r for r in seen["agents"] if r[0] == "3001"), [])
+
+        async def rung() -> dict[str, Any] | None:
+            seen = await board()
+            ringing = agent_row(seen)[2:3] == ["振铃中"]
+            waits = any("135******11" in " ".join(r) for r in seen["waiting"])
+            return seen if ringing and waits and queue_row(seen)[1:2] == ["1"] else None
+
         await place_queue_call(client, SimulatedCaller("13500000211", pause_s=0, hold_s=20), QUEUE)
-        await until(lambda: shows("waiting", "135******11"), 10, "the caller shown waiting")
+        # waiting, with 3001 rung (3 s before it answers): its queue's waiting callers and
+        # longest wait, and the agent's live state by 工号, all from the same refresh
+        seen = await until(rung, 10, "the caller shown waiting while 3001 rings")
+        assert re.fullmatch(r"\d+:\d\d", queue_row(seen)[2]), queue_row(seen)
+        assert "3001" in " ".join(seen["waiting"][0]) and "Local/" not in str(seen["waiting"])
+        assert re.fullmatch(r"\d+:\d\d", agent_row(seen)[3]), agent_row(seen)  # ring time
+
+        async def talks() -> bool:
+            seen = await board()
+            return agent_row(seen)[2:3] == ["通话中"] and queue_row(seen)[1:2] == ["0"]
+
+        await until(talks, 15, "3001 shown talking, nobody waiting in the queue")
         await until(lambda: shows("talking", "3001"), 15, "the call shown answered by 3001")
         await until(lambda: _not(shows("talking", "135******11")), 20, "the call shown ended")
         await bridge.tracking.flushed()

@@ -197,3 +197,50 @@ async def test_postgresql_refusing_at_start_is_one_line_and_the_bridge_serves_on
         "right"
     )
     assert "Traceback" not in log and "pa55word" not in log
+
+
+def test_admin_commands_name_the_database_setting_when_it_cannot_be_opened(
+    tmp_path: Path,
+) -> None:
+    """A closed port, a wrong password, a database that does not exist: one line naming
+    database.url, where it was set and where it points, and what to do; exit 2, never the
+    password."""
+    from sqlalchemy.engine import make_url
+
+    from tests.integration.db_fixtures import POSTGRES_URL_ENV, _in_ci
+
+    server = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    if not server:  # as the PostgreSQL fixtures: a failure under CI
+        message = f"{POSTGRES_URL_ENV} is not set (see scripts/test-postgres)"
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    real = make_url(server)
+    closed = free_port()
+    where = f"{real.host}:{real.port or 5432}"
+    cases = [
+        (
+            ["db", "upgrade"],
+            f"postgresql+asyncpg://ivr:pa55word@127.0.0.1:{closed}/ivr",
+            f"127.0.0.1:{closed}/ivr: cannot connect (ConnectionRefusedError: [Errno 111] "
+            f"Connect call failed ('127.0.0.1', {closed})): check that the database runs and "
+            "listens there",
+        ),
+        (
+            ["token", "list"],
+            real.set(password="pa55word").render_as_string(hide_password=False),
+            f"{where}/{real.database}: the server refused the login (password authentication "
+            f'failed for user "{real.username}"): check the user and password',
+        ),
+        (
+            ["token", "create", "--name", "crm", "--role", "integration"],
+            real.set(database="no_such_db").render_as_string(hide_password=False),
+            f'{where}/no_such_db: database "no_such_db" does not exist: create it (createdb) '
+            "or correct the database name",
+        ),
+    ]
+    for command, url, message in cases:
+        code, out, err = ivr(tmp_path, *command, IVR_DATABASE__URL=url)
+        assert code == 2, (command, err)
+        assert err == f"error: environment IVR_DATABASE__URL: database.url: {message}\n"
+        assert out == "" and "pa55word" not in err

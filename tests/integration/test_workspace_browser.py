@@ -2,9 +2,11 @@
 sandboxed Asterisk: a caller dials 95598 and presses 1-1; the ringing agent's page pops with the
 number, the choice and a running 15-second ring timer before the agent answers; on answer the
 order form is prefilled; the agent records the repair order with two form actions (the surname,
-then the summary and Enter) while the bridge's web server is restarted under the page: the
-link drops, the save fails, nothing typed is lost, the page reconnects by itself, resyncs the
-call and saves the order once. The order is linked to the call and owned by that agent's 工号.
+then the summary and Enter). A mistyped phone is refused by the bridge and its problem shown
+next to the phone field, the form kept; corrected, the order is saved with Enter while the
+bridge's web server is restarted under the page: the link drops, the save fails, nothing typed
+is lost, the page reconnects by itself, resyncs the call and saves the order once. The order
+is linked to the call and owned by that agent's 工号.
 From the page the agent then blind-transfers the live call: a 工号 with letters is refused by
 the page itself, an unknown 工号 by the bridge (the error shown beside the control), and a test
 queue takes the call, recorded on the call (``GET /api/calls/{id}``). Closed from the page's
@@ -183,6 +185,18 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             where = await js(browser, "return location.href")
             assert token not in where and "token" not in where
             await until(lambda: shows(browser, "my-orders", earlier_no), 10, "my orders listed")
+            # its next deadline in the centre's time, to the second, though the browser runs
+            # in UTC: the API's +08:00 wall clock, not the browser's zone
+            mine = await (await http.get("/api/agents/me/work-orders", headers=me)).json()
+            (listed,) = [o for o in mine["orders"] if o["order_no"] == earlier_no]
+            due = listed["next_deadline"]["due_at"]
+            assert due.endswith("+08:00"), due
+            shown = await js(
+                browser,
+                f"return document.querySelector('#my-orders tr[data-order=\"{earlier_no}\"]')"
+                ".children[3].textContent",
+            )
+            assert f"{due[:10]} {due[11:19]} (" in shown, (due, shown)
 
             # the state buttons (the agent's own /api/agents/me/… routes)
             async def click(element_id: str) -> None:
@@ -249,12 +263,30 @@ async def test_the_ringing_agents_page_pops_records_the_order_and_survives_a_res
             await until(surname_kept, 5, "the typed surname kept across the reload")
             await until(lambda: shows(browser, "call-state", "talking"), 5, "the call resynced")
 
+            # a mistyped phone: the bridge's 422 is shown next to that field, nothing is lost
+            def set_phone(value: str) -> None:
+                field = browser.driver.find_element("id", "f-phone")
+                field.clear()
+                field.send_keys(value)
+
+            await asyncio.to_thread(set_phone, "12345")
+            # form action 2: the summary and Enter
+            await type_into(browser, "f-summary", f"整栋楼停电 {XSS}\n")
+            await until(lambda: shows(browser, "err-phone", "mainland"), 10, "beside the phone")
+            assert "correct the marked fields" in await text(browser, "form-status")
+            assert await text(browser, "err-summary") == ""
+            assert await js(browser, "return document.getElementById('f-summary').value") == (
+                f"整栋楼停电 {XSS}"
+            )
+            await asyncio.to_thread(set_phone, CALLER)  # corrected; saved with the next Enter
+
             # the bridge's web server stops under the page: the link drops
             await server.stop()
             await until(lambda: shows(browser, "link", "reconnecting"), 10, "the page sees it")
-            # form action 2: the summary and Enter; the save fails and is kept
-            await type_into(browser, "f-summary", f"整栋楼停电 {XSS}\n")
+            # Enter again: the save fails and is kept
+            await type_into(browser, "f-summary", "\n")
             await until(lambda: shows(browser, "form-status", "kept"), 10, "the failed save kept")
+            assert await text(browser, "err-phone") == ""
             assert await js(browser, "return document.getElementById('f-summary').value") == (
                 f"整栋楼停电 {XSS}"
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -237,6 +238,31 @@ async def test_my_orders_show_the_next_deadline_notes_and_the_callback_after_clo
         assert mine["callback"]["state"] == "pending" and mine["callback"]["satisfied"] is None
 
 
+async def test_the_page_loads_only_the_bridges_own_files_under_a_strict_csp(
+    db_url: str, tmp_path: Path
+) -> None:
+    """No build step, no CDN: the page and its two files come from the bridge, under a policy
+    that allows scripts, styles and connections from the bridge only and no inline script."""
+    async with api_app(tmp_path, db_url) as api:
+        page = await api.client.get("/workspace")
+        assert page.status == 200
+        html = await page.text()
+        assert re.findall(r'(?:src|href)="([^"]*)"', html) == [
+            "/workspace/workspace.css",
+            "/workspace/workspace.js",
+        ]
+        assert "<script>" not in html and not re.search(r"\son[a-z]+=", html)  # nothing inline
+        for path in ("/workspace", "/workspace/workspace.js", "/workspace/workspace.css"):
+            served = await api.client.get(path)
+            assert served.status == 200, path
+            policy = served.headers["Content-Security-Policy"]
+            for part in ("default-src 'none'", "script-src 'self'", "connect-src 'self'"):
+                assert part in policy, (path, policy)
+            assert "unsafe" not in policy and "http" not in policy
+        script = await (await api.client.get("/workspace/workspace.js")).text()
+        assert not re.search(r"https?://|\bimport\b|\beval\(", script)
+
+
 async def test_the_websocket_refuses_without_a_valid_agent_token_in_its_first_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,7 +326,7 @@ async def web(bridge) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-d
 async def test_each_agent_gets_only_their_own_events_and_the_full_number_only_when_rung(  # type: ignore[no-untyped-def]
     web, bridge, ami
 ) -> None:
-    client, _ = ami
+    client, log = ami
     tag = uuid.uuid4().hex[:6]
     sup = auth(await bridge.tokens.create(f"ws-sup-{tag}", Role.SUPERVISOR))
     tokens = {
@@ -330,13 +356,40 @@ async def test_each_agent_gets_only_their_own_events_and_the_full_number_only_wh
         ).status == 200
         assert (await web.post("/api/agents/3101/login", headers=sup)).status == 200
         await ringing.wait_for("queues", 10)
+        # 3101 paused while the caller joins: their menu record (they spoke their choice) is
+        # stored under the caller's channel before anyone is rung
+        paused = await web.post("/api/agents/3101/pause", json={"reason": "小休"}, headers=sup)
+        assert paused.status == 200
 
-        await place_queue_call(client, SimulatedCaller(CALLER, pause_s=0, hold_s=8), QUEUE)
+        await place_queue_call(client, SimulatedCaller(CALLER, pause_s=0, hold_s=12), QUEUE)
+
+        def joined() -> list[dict[str, str]]:
+            found = log.named("QueueCallerJoin", Queue=QUEUE)
+            return [e for e in found if e.get("CallerIDNum") == CALLER]
+
+        deadline = time.monotonic() + 15
+        while not joined() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert joined(), "the caller joined the queue"
+        unique_id = joined()[0]["Uniqueid"]
+        call_id = uuid.uuid4().hex
+        await add_call(bridge.settings.database.url, call_id, unique_id, CALLER, "complaint.report")
+        unpaused = await web.post("/api/agents/3101/unpause", headers=sup)
+        assert unpaused.status == 200
+
         rung = await ringing.wait_for("ringing", 15)
         card = rung["call"]
         assert card["caller"] == CALLER and card["queue"] == QUEUE
+        assert card["unique_id"] == unique_id
         assert card["ring_limit_s"] == 15 and card["ring_started_ms"] > 0
         assert card["ring_started_ms"] <= rung["server_time_ms"]
+        # the pop: the menu choice and the words the caller spoke, the form's kind and reminders
+        pop = (await ringing.wait_for("pop", 10))["call"]["pop"]
+        assert pop["call_id"] == call_id and pop["choice"] == "complaint.report"
+        assert pop["menu_path"] == ["main", "complaint"]
+        assert pop["spoken"] == ["投诉 -> 4 (0.91)"]
+        assert pop["form"]["kind"] == "report" and pop["form"]["phone"] == CALLER
+        assert any("10个工作日内答复" in r for r in pop["form"]["reminders"])
         answered = await ringing.wait_for("answered", 15)
         assert (
             answered["call"]["caller"] == CALLER and answered["call"]["ring_to_answer_ms"] >= 2500

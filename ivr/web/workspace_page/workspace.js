@@ -28,7 +28,12 @@ let form = null;         // the order being typed: kept in localStorage until sa
 let saveTimer = null, saveTries = 0, saving = false;
 
 // ---------------------------------------------------------------- formatting
-const local = iso => iso ? new Date(iso).toLocaleString("zh-CN", {hour12: false}) : "";
+// The centre's wall-clock time as the API wrote it (every timestamp carries the centre's
+// offset, ivr/web/json_body.py): "2026-12-05 15:20:31", whatever the browser's own zone is.
+const local = iso => {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)/.exec(iso || "");
+  return m ? m[1] + " " + m[2] : (iso || "");
+};
 const now = () => Date.now() + offsetMs;
 function text(id, value) {
   $(id).textContent = value === null || value === undefined ? "" : String(value);
