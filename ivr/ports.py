@@ -688,6 +688,10 @@ class RecordingStore(Protocol):
         """Those of ``call_ids`` that have a recording row."""
         ...
 
+    async def first_started(self) -> datetime | None:
+        """When this database's first recording started (deleted ones included); None if none."""
+        ...
+
     async def listing(
         self, job_number: str | None, since: datetime | None, until: datetime | None, limit: int
     ) -> list[Recording]: ...

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -203,6 +203,10 @@ class SqlRecordings(SqlStore):
                 )
                 found.update(r.call_id for r in rows)
         return found
+
+    async def first_started(self) -> datetime | None:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(func.min(recordings.c.started_at)))).scalar()
 
     async def listing(
         self,

@@ -38,6 +38,9 @@ from ivr.services.background_loop import BackgroundLoop, RetryTiming
 
 log = logging.getLogger(__name__)
 
+ADOPT_PER_ROUND = 100
+"""Recordings with no row filed per keeper round (each is then measured and analysed)."""
+
 # Local/<exten>@<context>-<hex>;<n>: a queue member's channel, back to its interface
 _LOCAL_CHANNEL = re.compile(r"^Local/([0-9]{1,16})@([A-Za-z0-9_-]{1,64})-[0-9a-f]+;[12]$")
 
@@ -279,13 +282,25 @@ class RecordingService:
         that fell back in the dialplan while no bridge could hear its events (the bridge or its
         AMI link down, the spool never reached). Each is filed from its files (kind from its
         id, times from their last write, no 工号: nobody reported who answered), then sealed
-        like any other. Returns how many."""
+        like any other. Returns how many.
+
+        Only files written since this database's first recording count: older ones belong to
+        another database (a directory reused, a test rig sharing one). At most
+        ``ADOPT_PER_ROUND`` are filed per call, oldest first, so a backlog never holds up the
+        sealing of calls heard live."""
+        first = await self.store.first_started()
+        if first is None:
+            return 0
         found = await asyncio.to_thread(self.files.recorded_calls, str(self.directory), quiet_for_s)
-        known = await self.store.known([call_id for call_id, _ in found])
+        found = sorted((written, call_id) for call_id, written in found if written >= first)
+        known = await self.store.known([call_id for _, call_id in found])
         adopted = 0
-        for call_id, written in found:
+        for written, call_id in found:
             if call_id in known:
                 continue
+            if adopted == ADOPT_PER_ROUND:
+                log.warning("more recordings with no row wait for the next round")
+                break
             agent_path, customer_path = self.paths(call_id)
             kind = kind_of(call_id)
             if not await self.store.started(

@@ -465,17 +465,24 @@ async def test_a_call_that_fell_back_in_the_dialplan_is_recorded(
 async def files_with_no_row_are_filed(bridge, recording: Recording, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The same call's files with no row, as when no bridge heard Asterisk at all (bridge and
     AMI down): the keeper's sweep files them from the files once nobody writes them, and seals
-    them like any other recording. A file still being written, and other names, are left."""
+    them like any other recording. A file still being written, one older than the database's
+    first recording (another database's), and other names are left."""
     service = bridge.recordings
     orphans = tmp_path / "calls"
     orphans.mkdir()
-    an_hour_ago = time.time() - 3600
+    quiet = time.time() - 5  # after this database's first recording, which is older still
     for side in ("agent", "customer"):
         copy = orphans / f"{recording.call_id}-{side}.wav"
         shutil.copyfile(getattr(recording, f"{side}_path"), copy)
-        os.utime(copy, (an_hour_ago, an_hour_ago))
+        os.utime(copy, (quiet, quiet))
     busy = "fb-" + uuid.uuid4().hex
     shutil.copyfile(recording.agent_path, orphans / f"{busy}-agent.wav")  # written just now
+    foreign = uuid.uuid4().hex
+    shutil.copyfile(recording.agent_path, orphans / f"{foreign}-agent.wav")
+    first = await service.store.first_started()
+    assert first is not None
+    long_ago = first.timestamp() - 60
+    os.utime(orphans / f"{foreign}-agent.wav", (long_ago, long_ago))
     (orphans / "notes.txt").write_text("not a recording")
     async with bridge.engine.begin() as conn:
         await conn.execute(delete(recordings_table).where(recordings_table.c.id == recording.id))
@@ -483,11 +490,11 @@ async def files_with_no_row_are_filed(bridge, recording: Recording, tmp_path: Pa
         service.store, service.files, service.agents, orphans, service.rules,
         service._greeting, service.now,
     )  # fmt: skip
-    assert await sweep.adopt_orphans(quiet_for_s=600) == 1
-    assert await sweep.adopt_orphans(quiet_for_s=600) == 0  # once
+    assert await sweep.adopt_orphans(quiet_for_s=2) == 1
+    assert await sweep.adopt_orphans(quiet_for_s=2) == 0  # once
     filed = await service.store.by_call(recording.call_id)
     assert filed is not None and filed.kind is RecordingKind.FALLBACK
-    assert filed.ended_at is not None and abs(filed.ended_at.timestamp() - an_hour_ago) < 1
+    assert filed.ended_at is not None and abs(filed.ended_at.timestamp() - quiet) < 1
     await sweep.seal(filed)
     filed = await service.store.by_call(recording.call_id)
     assert filed.state is RecordingState.COMPLETE, filed.failure
@@ -496,3 +503,4 @@ async def files_with_no_row_are_filed(bridge, recording: Recording, tmp_path: Pa
         recording.customer_sha256,
     )
     assert await service.store.by_call(busy) is None
+    assert await service.store.by_call(foreign) is None
