@@ -35,6 +35,7 @@ class JsonLinesFile:
         line = json.dumps(data, ensure_ascii=False) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # a file made by hand or an older release may be wider
             os.write(fd, line.encode())
             os.fsync(fd)
         finally:
@@ -60,12 +61,14 @@ class JsonLinesFile:
             self.path.unlink(missing_ok=True)
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
+        # created 0600 (never readable by others, even for a moment), whatever the umask
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a stale .tmp left by a crash keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             for entry in entries:
                 f.write(json.dumps(entry, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
         tmp.replace(self.path)
 
     def empty(self) -> bool:

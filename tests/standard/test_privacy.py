@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ivr import logging_setup
 from ivr.db.engine import create_engine
+from ivr.db.spool import JsonLinesFile
 from ivr.domain.privacy import mask_numbers_in
 from ivr.speech.tts import describe
 
@@ -107,3 +110,36 @@ def test_an_outbound_attempt_id_never_reaches_the_log_whole() -> None:
     written = out.getvalue()
     assert attempt not in written and "f" * 32 not in written
     assert "cb-01234567…" in written and "dp-ffffffff…" in written
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_spool_files_are_private(tmp_path: Path) -> None:
+    """Spools hold what the database could not take (callers' numbers among it): 0600 under
+    a permissive umask, a wider file left by hand or an older release is narrowed on the next
+    append (its lines kept), and a replacement is never readable by others, even a stale
+    ``.tmp`` left by a crash."""
+    old_umask = os.umask(0o022)
+    try:
+        fresh = JsonLinesFile(tmp_path / "fresh.jsonl")
+        fresh.append_json({"caller": "13800138000"})
+        assert _mode(fresh.path) == 0o600
+
+        wide = JsonLinesFile(tmp_path / "wide.jsonl")
+        wide.path.write_text('{"caller": "13900139000"}\n')
+        os.chmod(wide.path, 0o644)
+        wide.append_json({"caller": "13800138000"})
+        assert _mode(wide.path) == 0o600
+        assert [e["caller"] for e in wide.load_json()] == ["13900139000", "13800138000"]
+
+        stale = wide.path.with_name(wide.path.name + ".tmp")
+        stale.write_text("torn")
+        os.chmod(stale, 0o644)
+        wide.replace_json([{"caller": "13700137000"}])
+        assert _mode(wide.path) == 0o600
+        assert wide.load_json() == [{"caller": "13700137000"}]
+        assert not stale.exists()
+    finally:
+        os.umask(old_umask)
