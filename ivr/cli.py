@@ -428,8 +428,11 @@ async def _seats(settings: Settings, args: argparse.Namespace) -> int:
     who = Principal(args.by[:64], Role.ADMIN)
     try:
         if args.action == "list":
-            for seat in await seats.list(who):
+            listed = await seats.list(who)
+            for seat in listed:
                 print(f"{seat.name}\t{seat.created_at.isoformat()}\t{seat.created_by}")
+            if not listed:  # stdout stays empty for scripts; a person is told why
+                print("no seats yet: add one with `ivr seat add <name>`", file=sys.stderr)
         elif args.action == "sync":
             print(f"{await seats.sync()} seat(s) written and reloaded")
         elif not args.name:

@@ -195,6 +195,8 @@ async def test_ivr_seat_command_adds_lists_and_removes(sandbox, tmp_path: Path) 
         out, err = await asyncio.wait_for(process.communicate(), 60)
         return process.returncode or 0, out.decode(), err.decode()
 
+    code, out, err = await ivr("list")
+    assert code == 0 and out == "" and "no seats yet" in err
     code, out, err = await ivr("add", name)
     assert code == 0, err
     [secret] = re.findall(r"^secret (\S+)$", out, re.M)
