@@ -632,3 +632,21 @@ async def test_close_lost_after_a_restart_and_a_late_hangup_report(repo: SqlCall
     late = await repo.get(routed_open.call_id)
     assert late is not None and late.outcome is CallOutcome.ROUTED
     assert (late.ended_at, late.queue_status) == (at(65), "TIMEOUT")
+
+
+async def test_a_failed_insert_does_not_echo_its_values(db_engine: AsyncEngine) -> None:
+    """The driver's error names the statement, never the caller's number it carried (the
+    engine hides parameters), on either backend: that error is what reaches the log."""
+    table = f"privacy_{uuid.uuid4().hex[:8]}"
+    async with db_engine.begin() as conn:
+        await conn.execute(text(f"CREATE TABLE {table} (phone VARCHAR(20) UNIQUE)"))
+        await conn.execute(text(f"INSERT INTO {table} VALUES (:p)"), {"p": "13800138000"})
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            async with db_engine.begin() as conn:
+                await conn.execute(text(f"INSERT INTO {table} VALUES (:p)"), {"p": "13800138000"})
+        assert "13800138000" not in str(caught.value)
+        assert "hidden due to hide_parameters" in str(caught.value)
+    finally:
+        async with db_engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE {table}"))
