@@ -111,6 +111,6 @@ class RecordingFilesOnDisk:
         quiet_since = time.time() - quiet_for_s
         return [
             (call_id, datetime.fromtimestamp(at, UTC))
-            for call_id, at in sorted(last.items())
+            for call_id, at in last.items()
             if at <= quiet_since
         ]

@@ -70,9 +70,10 @@ def call_id_of_file(name: str) -> str | None:
     >>> call_id_of_file(".events.spool.jsonl") is None
     True
     """
-    for side in ("-agent.wav", "-customer.wav"):
-        if name.endswith(side):
-            call_id = name[: -len(side)]
+    for side in SIDES:
+        suffix = f"-{side}.wav"
+        if name.endswith(suffix):
+            call_id = name.removesuffix(suffix)
             return call_id if _CALL_ID.match(call_id) else None
     return None
 
