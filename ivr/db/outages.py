@@ -21,7 +21,7 @@ from ivr.db.outage_models import customers_table as customers
 from ivr.db.outage_models import outage_changes_table as changes
 from ivr.db.outage_models import outage_orders_table as links
 from ivr.db.outage_models import outages_table as outages
-from ivr.db.store import SqlStore
+from ivr.db.store import SqlStore, chunked
 from ivr.db.workorder_models import orders_table as orders
 from ivr.db.workorders import SqlWorkOrders
 from ivr.domain.outage_files import PlannedOutage
@@ -38,16 +38,13 @@ from ivr.domain.outages import (
 )
 from ivr.domain.workorders import OrderStatus, reached
 
-_CHUNK = 500  # rows per statement when importing
-
 
 class SqlCustomers(SqlStore):
     async def upsert(self, batch: Sequence[Customer]) -> int:
         """Insert or replace these customers (one transaction); returns how many."""
         now = self._clock()
         async with self._writer.begin() as conn:
-            for start in range(0, len(batch), _CHUNK):
-                chunk = batch[start : start + _CHUNK]
+            for chunk in chunked(batch):
                 accounts = [c.account_no for c in chunk]
                 await conn.execute(delete(phones).where(phones.c.account_no.in_(accounts)))
                 await conn.execute(delete(customers).where(customers.c.account_no.in_(accounts)))
@@ -132,8 +129,7 @@ class SqlCustomers(SqlStore):
             return []
         numbers: dict[str, list[str]] = {}
         accounts = [r.account_no for r in rows]
-        for start in range(0, len(accounts), _CHUNK):
-            chunk = accounts[start : start + _CHUNK]
+        for chunk in chunked(accounts):
             found = await conn.execute(
                 select(phones.c.account_no, phones.c.phone)
                 .where(phones.c.account_no.in_(chunk))

@@ -20,7 +20,7 @@ from ivr.db.dispatch_models import jobs_table as dispatch_jobs
 from ivr.db.models import calls_table as calls
 from ivr.db.recording_models import playbacks_table as playbacks
 from ivr.db.recording_models import recordings_table as recordings
-from ivr.db.store import SqlStore
+from ivr.db.store import SqlStore, chunked
 from ivr.db.workorder_models import attempts_table as attempts
 from ivr.db.workorder_models import call_orders_table as call_orders
 from ivr.db.workorder_models import orders_table as orders
@@ -196,8 +196,7 @@ class SqlRecordings(SqlStore):
     async def known(self, call_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         async with self._engine.connect() as conn:
-            for k in range(0, len(call_ids), 500):
-                batch = call_ids[k : k + 500]
+            for batch in chunked(call_ids):
                 rows = await conn.execute(
                     select(recordings.c.call_id).where(recordings.c.call_id.in_(batch))
                 )

@@ -13,13 +13,13 @@ from ivr.db.engine import writer
 from ivr.db.models import agents_table as agents
 from ivr.db.models import rings_table as rings
 from ivr.db.models import visits_table as visits
+from ivr.db.store import chunked
 from ivr.domain.agents import JOB_NUMBER, Agent
 from ivr.domain.queue_calls import QueueVisit, RingAttempt, RingEnd, VisitOutcome
 from ivr.domain.servers import DEFAULT_SERVER_NAME
 
 _OPEN = (VisitOutcome.WAITING, VisitOutcome.TALKING)
 _BATCH = 500  # rows read (and visits built) between two turns of the event loop
-_IN_CHUNK = 500  # Uniqueids per IN (...) list: well inside every backend's parameter limit
 
 
 def us_to_datetime(at_us: int) -> datetime:
@@ -127,10 +127,10 @@ async def _ids_of(
     """The row ids of those visits already stored, by (Uniqueid, join instant)."""
     found: dict[tuple[str, int], int] = {}
     uids = sorted({uid for uid, _ in keyed})
-    for start in range(0, len(uids), _IN_CHUNK):
+    for chunk in chunked(uids):
         rows = await conn.execute(
             select(visits.c.id, visits.c.unique_id, visits.c.joined_us).where(
-                visits.c.unique_id.in_(uids[start : start + _IN_CHUNK])
+                visits.c.unique_id.in_(chunk)
             )
         )
         for row in rows:
