@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import delete, update
+from sqlalchemy import update
 
 from ivr.app import make_web_app
 from ivr.config import Settings
@@ -471,8 +471,9 @@ async def files_with_no_row_are_filed(bridge, recording: Recording, tmp_path: Pa
     orphans = tmp_path / "calls"
     orphans.mkdir()
     quiet = time.time() - 5  # after this database's first recording, which is older still
+    unheard = "fb-" + uuid.uuid4().hex  # this call's files again, under an id with no row
     for side in ("agent", "customer"):
-        copy = orphans / f"{recording.call_id}-{side}.wav"
+        copy = orphans / f"{unheard}-{side}.wav"
         shutil.copyfile(getattr(recording, f"{side}_path"), copy)
         os.utime(copy, (quiet, quiet))
     busy = "fb-" + uuid.uuid4().hex
@@ -484,19 +485,18 @@ async def files_with_no_row_are_filed(bridge, recording: Recording, tmp_path: Pa
     long_ago = first.timestamp() - 60
     os.utime(orphans / f"{foreign}-agent.wav", (long_ago, long_ago))
     (orphans / "notes.txt").write_text("not a recording")
-    async with bridge.engine.begin() as conn:
-        await conn.execute(delete(recordings_table).where(recordings_table.c.id == recording.id))
     sweep = RecordingService(
         service.store, service.files, service.agents, orphans, service.rules,
         service._greeting, service.now,
     )  # fmt: skip
     assert await sweep.adopt_orphans(quiet_for_s=2) == 1
     assert await sweep.adopt_orphans(quiet_for_s=2) == 0  # once
-    filed = await service.store.by_call(recording.call_id)
+    filed = await service.store.by_call(unheard)
     assert filed is not None and filed.kind is RecordingKind.FALLBACK
+    assert filed.agent_job_number is None  # nobody reported who answered
     assert filed.ended_at is not None and abs(filed.ended_at.timestamp() - quiet) < 1
     await sweep.seal(filed)
-    filed = await service.store.by_call(recording.call_id)
+    filed = await service.store.by_call(unheard)
     assert filed.state is RecordingState.COMPLETE, filed.failure
     assert (filed.agent_sha256, filed.customer_sha256) == (
         recording.agent_sha256,
